@@ -1,0 +1,215 @@
+package org.mha2mla.importers.config;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.mha2mla.core.config.ClipVisionConfig;
+import org.mha2mla.core.config.LlavaConfig;
+import org.mha2mla.core.config.Qwen25VlConfig;
+import org.mha2mla.core.config.Qwen25VlVisionConfig;
+import org.mha2mla.core.config.TextConfig;
+import org.mha2mla.core.config.VlmConfig;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Reads a Hugging Face {@code config.json} into the core config records, filling every absent field
+ * with the default the matching transformers config class would use. Hub files rely on those defaults:
+ * llava-1.5-7b-hf, for one, leaves out hidden_size, num_hidden_layers, rope_theta and CLIP's hidden_act.
+ */
+public final class HfConfigParser {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private HfConfigParser() {
+    }
+
+    /** Parses {@code dir/config.json}. */
+    public static VlmConfig read(Path modelDir) {
+        Path file = modelDir.resolve("config.json");
+        JsonNode root;
+        try {
+            root = JSON.readTree(Files.readString(file));
+        } catch (NoSuchFileException e) {
+            throw new ConfigException(file + ": not found (a Hugging Face model folder needs config.json)");
+        } catch (IOException e) {
+            throw new ConfigException(file + ": not valid JSON: " + e.getMessage(), e);
+        }
+        if (root == null || !root.isObject()) throw new ConfigException(file + ": top level must be a JSON object");
+        return parse(new JsonFields(root, file.toString(), ""));
+    }
+
+    /** Parses config JSON text; {@code name} is used in error messages. */
+    public static VlmConfig parse(String json, String name) {
+        try {
+            JsonNode root = JSON.readTree(json);
+            if (root == null || !root.isObject()) throw new ConfigException(name + ": top level must be a JSON object");
+            return parse(new JsonFields(root, name, ""));
+        } catch (IOException e) {
+            throw new ConfigException(name + ": not valid JSON: " + e.getMessage(), e);
+        }
+    }
+
+    private static VlmConfig parse(JsonFields root) {
+        String type = root.string("model_type", null);
+        return switch (type) {
+            case "llava", "llava_next" -> llava(root, type);
+            case "qwen2_5_vl" -> qwen25Vl(root);
+            default -> throw root.error("model_type", "is '" + type + "'; supported: llava, llava_next, qwen2_5_vl");
+        };
+    }
+
+    // ---- LLaVA family (transformers LlavaConfig / LlavaNextConfig) ----
+
+    private static LlavaConfig llava(JsonFields root, String type) {
+        JsonFields text = root.object("text_config");
+        JsonFields vision = root.object("vision_config");
+        // LlavaConfig builds LlamaConfig(**text_config) (model_type defaults to llama) and, when
+        // vision_config is absent, a CLIP-L/336 tower; with a dict it uses CLIPVisionConfig's defaults.
+        TextConfig textConfig = llama(text == null ? new JsonFields(JSON.createObjectNode(), "", "text_config") : text,
+                root.bool("tie_word_embeddings", false));
+        ClipVisionConfig visionConfig = vision == null ? llavaDefaultClip() : clip(vision);
+        List<int[]> pinpoints = new ArrayList<>();
+        if (type.equals("llava_next")) {
+            JsonNode grid = root.node().get("image_grid_pinpoints");
+            if (grid == null || grid.isNull()) {
+                for (int[] p : new int[][] {{336, 672}, {672, 336}, {672, 672}, {1008, 336}, {336, 1008}}) pinpoints.add(p);
+            } else {
+                if (!grid.isArray()) throw root.error("image_grid_pinpoints", "must be a list of [height, width]");
+                for (JsonNode p : grid) {
+                    if (!p.isArray() || p.size() != 2) throw root.error("image_grid_pinpoints", "entries must be [height, width], got " + p);
+                    pinpoints.add(new int[] {p.get(0).intValue(), p.get(1).intValue()});
+                }
+            }
+        }
+        return new LlavaConfig(type, textConfig, visionConfig,
+                root.integer("image_token_index", 32000),
+                root.string("projector_hidden_act", "gelu"),
+                root.integer("vision_feature_layer", -2),
+                root.string("vision_feature_select_strategy", "default"),
+                root.bool("multimodal_projector_bias", true),
+                pinpoints);
+    }
+
+    /** transformers LlamaConfig defaults. */
+    private static TextConfig llama(JsonFields t, boolean topLevelTie) {
+        String type = t.string("model_type", "llama");
+        if (!type.equals("llama")) throw t.error("model_type", "is '" + type + "'; the LLaVA importers support a llama text model");
+        int hidden = t.integer("hidden_size", 4096);
+        int heads = t.integer("num_attention_heads", 32);
+        double theta = ropeTheta(t, 10000.0);
+        return new TextConfig("llama",
+                t.integer("vocab_size", 32000), hidden,
+                t.integer("intermediate_size", 11008),
+                t.integer("num_hidden_layers", 32), heads,
+                t.integer("num_key_value_heads", heads),
+                t.integer("head_dim", hidden / heads),
+                t.string("hidden_act", "silu"),
+                t.number("rms_norm_eps", 1e-6), theta,
+                t.integer("max_position_embeddings", 2048),
+                t.bool("attention_bias", false),
+                t.bool("tie_word_embeddings", topLevelTie),
+                t.has("bos_token_id") ? t.integer("bos_token_id", null) : 1,
+                t.integers("eos_token_id", List.of(2)),
+                t.optionalInteger("pad_token_id"),
+                null);
+    }
+
+    /** CLIPVisionConfig defaults (quick_gelu, eps 1e-5). */
+    private static ClipVisionConfig clip(JsonFields v) {
+        return new ClipVisionConfig(
+                v.integer("hidden_size", 768), v.integer("intermediate_size", 3072),
+                v.integer("num_hidden_layers", 12), v.integer("num_attention_heads", 12),
+                v.integer("num_channels", 3), v.integer("image_size", 224), v.integer("patch_size", 32),
+                v.string("hidden_act", "quick_gelu"), v.number("layer_norm_eps", 1e-5),
+                v.integer("projection_dim", 512));
+    }
+
+    /** The tower LlavaConfig creates when the file has no vision_config: CLIP ViT-L/14 at 336 px. */
+    private static ClipVisionConfig llavaDefaultClip() {
+        return new ClipVisionConfig(1024, 4096, 24, 16, 3, 336, 14, "quick_gelu", 1e-5, 768);
+    }
+
+    // ---- Qwen2.5-VL (transformers Qwen2_5_VLConfig) ----
+
+    private static Qwen25VlConfig qwen25Vl(JsonFields root) {
+        // Hub files are flat (text fields at top level); transformers 5 writes a nested text_config.
+        JsonFields t = root.has("text_config") ? root.object("text_config") : root;
+        int hidden = t.integer("hidden_size", 8192);
+        int heads = t.integer("num_attention_heads", 64);
+        int headDim = t.integer("head_dim", hidden / heads);
+        int[] sections = mropeSection(t, root);
+        if (t.bool("use_sliding_window", false)) {
+            throw t.error("use_sliding_window", "is true; sliding-window decoder attention is not supported");
+        }
+        TextConfig text = new TextConfig("qwen2_5_vl_text",
+                t.integer("vocab_size", 152064), hidden,
+                t.integer("intermediate_size", 29568),
+                t.integer("num_hidden_layers", 80), heads,
+                t.integer("num_key_value_heads", 8), headDim,
+                t.string("hidden_act", "silu"),
+                t.number("rms_norm_eps", 1e-5),
+                ropeTheta(t, 1_000_000.0),
+                t.integer("max_position_embeddings", 32768),
+                true, // Qwen2 attention always has q/k/v biases
+                t.bool("tie_word_embeddings", root.bool("tie_word_embeddings", false)),
+                t.optionalInteger("bos_token_id") != null ? t.optionalInteger("bos_token_id") : root.optionalInteger("bos_token_id"),
+                t.has("eos_token_id") ? t.integers("eos_token_id", List.of()) : root.integers("eos_token_id", List.of()),
+                t.has("pad_token_id") ? t.optionalInteger("pad_token_id") : root.optionalInteger("pad_token_id"),
+                sections);
+        JsonFields v = root.object("vision_config");
+        if (v == null) v = new JsonFields(JSON.createObjectNode(), "", "vision_config");
+        int depth = v.integer("depth", 32);
+        List<Integer> fullAtt = v.integers("fullatt_block_indexes", List.of(7, 15, 23, 31));
+        for (int i : fullAtt) {
+            if (i < 0 || i >= depth) throw v.error("fullatt_block_indexes", "holds " + i + " outside 0.." + (depth - 1));
+        }
+        Qwen25VlVisionConfig vision = new Qwen25VlVisionConfig(depth,
+                v.integer("hidden_size", 3584), v.string("hidden_act", "silu"),
+                v.integer("intermediate_size", 3420), v.integer("num_heads", 16),
+                // hub files say in_chans, transformers' argument is in_channels
+                v.integer("in_channels", v.integer("in_chans", 3)),
+                v.integer("patch_size", v.integer("spatial_patch_size", 14)),
+                v.integer("spatial_merge_size", 2), v.integer("temporal_patch_size", 2),
+                v.number("tokens_per_second", 4.0), v.integer("window_size", 112),
+                v.integer("out_hidden_size", 3584), fullAtt);
+        if (vision.outHiddenSize() != hidden) {
+            throw v.error("out_hidden_size", "is " + vision.outHiddenSize() + " but the decoder hidden_size is " + hidden);
+        }
+        return new Qwen25VlConfig(text, vision,
+                root.integer("image_token_id", 151655), root.integer("video_token_id", 151656),
+                root.integer("vision_start_token_id", 151652), root.integer("vision_end_token_id", 151653));
+    }
+
+    /** mrope_section from rope_scaling (hub files) or rope_parameters (transformers 5). */
+    private static int[] mropeSection(JsonFields t, JsonFields root) {
+        for (JsonFields scope : new JsonFields[] {t, root}) {
+            for (String key : new String[] {"rope_scaling", "rope_parameters"}) {
+                JsonFields rope = scope.object(key);
+                if (rope != null && rope.has("mrope_section")) return rope.intArray("mrope_section");
+            }
+        }
+        throw t.missing("rope_scaling.mrope_section");
+    }
+
+    /**
+     * rope_theta is a top-level field in older files and lives in rope_parameters in transformers 5.
+     * Only the default (unscaled) rotary embedding is supported: linear/dynamic/yarn/llama3 scaling
+     * would change the frequencies and is refused rather than silently ignored.
+     */
+    private static double ropeTheta(JsonFields t, double fallback) {
+        for (String key : new String[] {"rope_scaling", "rope_parameters"}) {
+            JsonFields rope = t.object(key);
+            if (rope == null) continue;
+            String ropeType = rope.has("rope_type") ? rope.string("rope_type", null) : rope.string("type", "default");
+            if (!ropeType.equals("default") && !ropeType.equals("mrope")) {
+                throw rope.error("rope_type", "is '" + ropeType + "'; only default rotary embeddings (and M-RoPE) are supported");
+            }
+            if (rope.has("rope_theta")) return rope.number("rope_theta", null);
+        }
+        return t.number("rope_theta", fallback);
+    }
+}

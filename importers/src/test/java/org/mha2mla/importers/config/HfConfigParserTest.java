@@ -1,0 +1,135 @@
+package org.mha2mla.importers.config;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.mha2mla.core.config.LlavaConfig;
+import org.mha2mla.core.config.Qwen25VlConfig;
+import org.mha2mla.core.config.TextConfig;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class HfConfigParserTest {
+
+    private static Path fixture(String name) {
+        return Path.of("src/test/resources/hf", name);
+    }
+
+    @Test
+    void llavaFixtureGetsLlamaAndClipDefaults() {
+        LlavaConfig c = (LlavaConfig) HfConfigParser.read(fixture("llava"));
+        TextConfig t = c.textConfig();
+        assertEquals(64, t.hiddenSize());
+        assertEquals(4, t.numAttentionHeads());
+        assertEquals(4, t.numKeyValueHeads(), "MHA: kv heads default to heads");
+        assertEquals(16, t.headDim());
+        assertEquals(10000.0, t.ropeTheta(), "rope_theta omitted: Llama default");
+        assertEquals("silu", t.hiddenAct());
+        assertEquals(1e-5, t.rmsNormEps());
+        assertFalse(t.attentionBias());
+        assertEquals("quick_gelu", c.visionConfig().hiddenAct(), "CLIP default when omitted");
+        assertEquals(1e-5, c.visionConfig().layerNormEps());
+        assertEquals(3, c.imageTokenIndex());
+        assertEquals(-2, c.visionFeatureLayer());
+        assertEquals(16, c.visionConfig().patchesPerSide() * c.visionConfig().patchesPerSide());
+        assertTrue(c.imageGridPinpoints().isEmpty());
+    }
+
+    @Test
+    void llavaNextFixtureIsGqaWithPinpoints() {
+        LlavaConfig c = (LlavaConfig) HfConfigParser.read(fixture("llava_next"));
+        assertTrue(c.isNext());
+        assertEquals(8, c.textConfig().numAttentionHeads());
+        assertEquals(2, c.textConfig().numKeyValueHeads());
+        assertEquals(4, c.textConfig().groupSize());
+        assertEquals(500000.0, c.textConfig().ropeTheta());
+        assertEquals(5, c.imageGridPinpoints().size());
+        assertArrayEquals(new int[] {56, 112}, c.imageGridPinpoints().get(0));
+    }
+
+    @Test
+    void qwenFixtureHasMropeBiasAndVisionTower() {
+        Qwen25VlConfig c = (Qwen25VlConfig) HfConfigParser.read(fixture("qwen2_5_vl"));
+        TextConfig t = c.textConfig();
+        assertArrayEquals(new int[] {2, 3, 3}, t.mropeSection());
+        assertTrue(t.attentionBias());
+        assertEquals(1e-6, t.rmsNormEps());
+        assertEquals(1_000_000.0, t.ropeTheta());
+        assertEquals(6, c.imageTokenId());
+        assertEquals(3, c.visionStartTokenId());
+        assertEquals(4, c.visionConfig().depth());
+        assertEquals(java.util.List.of(1, 3), c.visionConfig().fullattBlockIndexes());
+        assertEquals(3 * 2 * 14 * 14, c.visionConfig().patchVolume());
+        assertEquals(56, c.visionConfig().windowSize());
+    }
+
+    @Test
+    void realLlava15HubConfigFillsOmittedFields() {
+        // The text of llava-hf/llava-1.5-7b-hf's config.json (abridged to the fields it has).
+        String hub = """
+                {"architectures":["LlavaForConditionalGeneration"],"ignore_index":-100,"image_token_index":32000,
+                 "model_type":"llava","pad_token_id":32001,"projector_hidden_act":"gelu",
+                 "text_config":{"_name_or_path":"lmsys/vicuna-7b-v1.5","architectures":["LlamaForCausalLM"],
+                   "max_position_embeddings":4096,"model_type":"llama","rms_norm_eps":1e-05,"torch_dtype":"float16","vocab_size":32064},
+                 "tie_word_embeddings":false,"torch_dtype":"float16",
+                 "vision_config":{"hidden_size":1024,"image_size":336,"intermediate_size":4096,"model_type":"clip_vision_model",
+                   "num_attention_heads":16,"num_hidden_layers":24,"patch_size":14,"projection_dim":768,"vocab_size":32000},
+                 "vision_feature_layer":-2,"vision_feature_select_strategy":"default","vocab_size":32064}
+                """;
+        LlavaConfig c = (LlavaConfig) HfConfigParser.parse(hub, "llava-1.5-7b-hf/config.json");
+        assertEquals(4096, c.textConfig().hiddenSize());
+        assertEquals(32, c.textConfig().numHiddenLayers());
+        assertEquals(32, c.textConfig().numKeyValueHeads());
+        assertEquals(128, c.textConfig().headDim());
+        assertEquals(11008, c.textConfig().intermediateSize());
+        assertEquals(10000.0, c.textConfig().ropeTheta());
+        assertEquals(32064, c.textConfig().vocabSize());
+        assertEquals("quick_gelu", c.visionConfig().hiddenAct());
+        assertEquals(577, c.visionConfig().numPositions());
+    }
+
+    @Test
+    void transformers5NestedQwenConfigWithRopeParameters() {
+        String nested = """
+                {"model_type":"qwen2_5_vl","image_token_id":151655,
+                 "text_config":{"hidden_size":3584,"num_attention_heads":28,"num_key_value_heads":4,"num_hidden_layers":28,
+                   "intermediate_size":18944,"vocab_size":152064,"rms_norm_eps":1e-06,
+                   "rope_parameters":{"rope_type":"default","rope_theta":1000000.0,"mrope_section":[16,24,24]}},
+                 "vision_config":{"depth":32,"hidden_size":1280,"out_hidden_size":3584,"in_chans":3}}
+                """;
+        Qwen25VlConfig c = (Qwen25VlConfig) HfConfigParser.parse(nested, "qwen/config.json");
+        assertEquals(128, c.textConfig().headDim());
+        assertArrayEquals(new int[] {16, 24, 24}, c.textConfig().mropeSection());
+        assertEquals(1_000_000.0, c.textConfig().ropeTheta());
+        assertEquals(16, c.visionConfig().numHeads(), "vision defaults fill absent fields");
+        assertEquals(java.util.List.of(7, 15, 23, 31), c.visionConfig().fullattBlockIndexes());
+    }
+
+    @Test
+    void errorsNameTheFileAndField(@TempDir Path dir) throws Exception {
+        ConfigException missing = assertThrows(ConfigException.class, () -> HfConfigParser.read(dir));
+        assertTrue(missing.getMessage().contains("config.json"), missing.getMessage());
+
+        Files.writeString(dir.resolve("config.json"), "{\"model_type\": \"qwen2_5_vl\", \"hidden_size\": 64}");
+        ConfigException noMrope = assertThrows(ConfigException.class, () -> HfConfigParser.read(dir));
+        assertTrue(noMrope.getMessage().contains("mrope_section"), noMrope.getMessage());
+        assertTrue(noMrope.getMessage().contains(dir.resolve("config.json").toString()), noMrope.getMessage());
+
+        Files.writeString(dir.resolve("config.json"), "{\"model_type\": \"llava\", \"text_config\": {\"hidden_size\": \"big\"}}");
+        ConfigException badType = assertThrows(ConfigException.class, () -> HfConfigParser.read(dir));
+        assertTrue(badType.getMessage().contains("text_config.hidden_size"), badType.getMessage());
+
+        Files.writeString(dir.resolve("config.json"), "{\"model_type\": \"mistral\"}");
+        ConfigException unsupported = assertThrows(ConfigException.class, () -> HfConfigParser.read(dir));
+        assertTrue(unsupported.getMessage().contains("mistral"), unsupported.getMessage());
+
+        Files.writeString(dir.resolve("config.json"), "{\"model_type\": \"llava\", \"text_config\": {\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4}}}");
+        ConfigException yarn = assertThrows(ConfigException.class, () -> HfConfigParser.read(dir));
+        assertTrue(yarn.getMessage().contains("yarn"), yarn.getMessage());
+
+        Files.writeString(dir.resolve("config.json"), "{\"model_type\": ");
+        assertThrows(ConfigException.class, () -> HfConfigParser.read(dir));
+    }
+}

@@ -1,0 +1,33 @@
+package org.mha2mla.layers;
+
+import org.mha2mla.core.config.VlmConfig;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * A vision-language model built as SameDiff graphs from a Hugging Face folder: LLaVA-1.5, LLaVA-NeXT
+ * or Qwen2.5-VL, with its original attention or converted to MLA. The CLI's parity, generate and
+ * eval commands, the trainer and the converter all go through this interface.
+ */
+public interface VisionLanguageModel extends AutoCloseable {
+
+    VlmConfig config();
+
+    /** Full-sequence forward pass: logits [L, vocab] in float32 for a single prompt. */
+    INDArray logits(MultimodalInput input);
+
+    /**
+     * Hidden states [layers + 1, L, hidden]: the embedding output (image features merged in), then every
+     * decoder layer's output, the last one after the final norm (transformers' output_hidden_states).
+     */
+    INDArray hiddenStates(MultimodalInput input);
+
+    /** Greedy decoding with a KV cache: prefill once, then one token per step; stops at EOS or maxNewTokens. */
+    long[] generate(MultimodalInput input, int maxNewTokens, boolean stopAtEos);
+
+    /** KV-cache bytes one token costs over all layers with this model's cache at float32 storage. */
+    long kvCacheBytesPerToken();
+
+    @Override
+    default void close() {
+    }
+}
