@@ -1,0 +1,51 @@
+package org.mha2mla.cli;
+
+import org.mha2mla.core.config.LlavaConfig;
+import org.mha2mla.core.config.Qwen25VlConfig;
+import org.mha2mla.core.config.TextConfig;
+import org.mha2mla.core.config.VlmConfig;
+import org.mha2mla.importers.ModelInspector;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Parameters;
+
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+@Command(name = "inspect", mixinStandardHelpOptions = true,
+        description = "Architecture, parameter counts, attention shape and KV-cache bytes per token of a model folder.")
+final class InspectCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", paramLabel = "DIR", description = "Hugging Face model folder.")
+    Path dir;
+
+    @Override
+    public Integer call() {
+        ModelInspector.Summary s = ModelInspector.inspect(dir);
+        VlmConfig c = s.config();
+        TextConfig t = c.textConfig();
+        System.out.printf("model_type        %s%n", c.modelType());
+        if (c instanceof LlavaConfig l) {
+            System.out.printf("vision tower      CLIP ViT: %d layers, width %d, %d heads, %d px / patch %d, %s, feature layer %d (%s)%n",
+                    l.visionConfig().numHiddenLayers(), l.visionConfig().hiddenSize(), l.visionConfig().numAttentionHeads(),
+                    l.visionConfig().imageSize(), l.visionConfig().patchSize(), l.visionConfig().hiddenAct(),
+                    l.visionFeatureLayer(), l.visionFeatureSelectStrategy());
+            if (l.isNext()) System.out.printf("anyres pinpoints  %d resolutions%n", l.imageGridPinpoints().size());
+        } else if (c instanceof Qwen25VlConfig q) {
+            System.out.printf("vision tower      Qwen2.5-VL ViT: %d blocks, width %d, %d heads, window %d, full attention in %s%n",
+                    q.visionConfig().depth(), q.visionConfig().hiddenSize(), q.visionConfig().numHeads(),
+                    q.visionConfig().windowSize(), q.visionConfig().fullattBlockIndexes());
+        }
+        String attention = t.numKeyValueHeads() == t.numAttentionHeads() ? "MHA" : "GQA";
+        System.out.printf("language model    %s: %d layers, hidden %d, %d heads, %d KV heads (%s), head dim %d, %s theta %.0f%n",
+                t.modelType(), t.numHiddenLayers(), t.hiddenSize(), t.numAttentionHeads(), t.numKeyValueHeads(), attention,
+                t.headDim(), t.isMrope() ? "M-RoPE " + java.util.Arrays.toString(t.mropeSection()) : "RoPE", t.ropeTheta());
+        for (Map.Entry<String, Long> e : s.parametersByComponent().entrySet()) {
+            System.out.printf("parameters        %-15s %,d%n", e.getKey(), e.getValue());
+        }
+        System.out.printf("parameters        %-15s %,d (stored as %s)%n", "total", s.totalParameters(), s.parametersByDtype().keySet());
+        long values = 2L * t.numKeyValueHeads() * t.headDim() * t.numHiddenLayers();
+        System.out.printf("KV cache / token  %,d values = %,d bytes at 16-bit (%,d at float32)%n", values, 2 * values, 4 * values);
+        return 0;
+    }
+}

@@ -1,0 +1,60 @@
+package org.mha2mla.importers.weights;
+
+import org.mha2mla.importers.safetensors.DType;
+import org.mha2mla.importers.safetensors.SafeTensorsWriter;
+import org.mha2mla.importers.safetensors.TensorInfo;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Named tensors of a checkpoint, read on demand. Model builders ask for each weight by its checkpoint key;
+ * nothing is loaded until {@link #get} is called. Errors are
+ * {@link org.mha2mla.importers.safetensors.SafeTensorsException}s naming the file and the key.
+ */
+public interface TensorSource extends AutoCloseable {
+    /** All keys, in a stable order (header order for one file, weight_map order for a sharded index). */
+    Set<String> names();
+
+    /** dtype, shape and byte range of a key (the range is within the file that holds it). */
+    TensorInfo info(String name);
+
+    /** The tensor as float32 in its stored shape. */
+    INDArray get(String name);
+
+    /** An integer (I64/I32/I16/I8/U8/BOOL) tensor, flat in c order, values exact. */
+    long[] getLongs(String name);
+
+    boolean contains(String name);
+
+    /** Where the tensors come from (a path), for error messages. */
+    String description();
+
+    /** Closes the underlying files; never throws a checked exception. */
+    @Override
+    void close();
+
+    /**
+     * Writer entries that stream every tensor of {@code src} (one tensor in memory at a time): floating tensors
+     * stored as {@code floatStorage}, integer ones in their own dtype with exact values.
+     */
+    static List<SafeTensorsWriter.Entry> entries(TensorSource src, DType floatStorage) {
+        List<SafeTensorsWriter.Entry> out = new ArrayList<>();
+        for (String name : src.names()) {
+            TensorInfo t = src.info(name);
+            if (t.dtype().isFloating()) {
+                out.add(new SafeTensorsWriter.Entry(name, floatStorage, t.shape(), () -> src.get(name)));
+            } else {
+                out.add(new SafeTensorsWriter.Entry(name, t.dtype(), t.shape(), () -> {
+                    long[] shape = t.shape();
+                    INDArray a = Nd4j.createFromArray(src.getLongs(name));
+                    return shape.length == 1 ? a : a.reshape('c', shape);
+                }));
+            }
+        }
+        return out;
+    }
+}
