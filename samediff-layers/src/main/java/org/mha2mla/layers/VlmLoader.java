@@ -1,10 +1,12 @@
 package org.mha2mla.layers;
 
 import org.mha2mla.core.config.LlavaConfig;
+import org.mha2mla.core.config.Qwen25VlConfig;
 import org.mha2mla.core.config.VlmConfig;
 import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.layers.llava.LlavaModel;
 import org.mha2mla.layers.llava.LlavaNextModel;
+import org.mha2mla.layers.qwen25vl.Qwen25VlModel;
 
 import java.nio.file.Path;
 
@@ -18,6 +20,9 @@ public final class VlmLoader {
         if (config instanceof LlavaConfig llava) {
             return llava.isNext() ? LlavaNextModel.load(dir) : LlavaModel.load(dir);
         }
-        throw new UnsupportedOperationException(dir + ": model_type " + config.modelType() + " cannot be loaded yet");
+        if (config instanceof Qwen25VlConfig) {
+            return Qwen25VlModel.load(dir);
+        }
+        throw new IllegalStateException("unreachable: VlmConfig is sealed, got " + config.modelType());
     }
 }

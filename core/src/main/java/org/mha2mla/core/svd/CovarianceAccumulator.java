@@ -1,0 +1,92 @@
+package org.mha2mla.core.svd;
+
+import java.util.Arrays;
+import org.mha2mla.core.linalg.LinearAlgebra;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Running XᵀX over activation chunks X [N, d] (tokens as rows), kept in float64, and the token count:
+ * the statistics S = XᵀX / N of activation-aware SVD.
+ */
+public final class CovarianceAccumulator {
+
+    private final int dim;
+    private final INDArray sum;
+    private long tokens;
+
+    /** An empty accumulator for d-dimensional activations. */
+    public CovarianceAccumulator(int dim) {
+        if (dim <= 0) {
+            throw new IllegalArgumentException("activation dimension must be positive, got " + dim);
+        }
+        this.dim = dim;
+        this.sum = Nd4j.zeros(DataType.DOUBLE, dim, dim);
+    }
+
+    /** Adds every row of x [N, d] (any float dtype; promoted to float64 before the product). */
+    public void add(INDArray x) {
+        checkChunk(x);
+        if (x.rows() == 0) {
+            return;
+        }
+        INDArray xd = LinearAlgebra.toDouble(x);
+        sum.addi(xd.transpose().mmul(xd));
+        tokens += x.rows();
+    }
+
+    /** Adds the rows of x [N, d] where rowMask is true. */
+    public void add(INDArray x, boolean[] rowMask) {
+        checkChunk(x);
+        if (rowMask.length != x.rows()) {
+            throw new IllegalArgumentException("row mask has " + rowMask.length + " entries for " + x.rows() + " tokens");
+        }
+        int[] rows = java.util.stream.IntStream.range(0, rowMask.length).filter(i -> rowMask[i]).toArray();
+        if (rows.length == 0) {
+            return;
+        }
+        add(rows.length == rowMask.length ? x : x.getRows(rows));
+    }
+
+    /** Tokens accumulated, N. */
+    public long tokens() {
+        return tokens;
+    }
+
+    /** Activation dimension d. */
+    public int dim() {
+        return dim;
+    }
+
+    /** A copy of XᵀX [d, d], float64. */
+    public INDArray sum() {
+        return sum.dup();
+    }
+
+    /** S = XᵀX / N [d, d], float64. */
+    public INDArray covariance() {
+        if (tokens == 0) {
+            throw new IllegalStateException("covariance of an empty accumulator (no tokens added)");
+        }
+        return sum.div(tokens);
+    }
+
+    /** A new accumulator holding the tokens of both (the joint statistics of two modalities). */
+    public CovarianceAccumulator merge(CovarianceAccumulator other) {
+        if (other.dim != dim) {
+            throw new IllegalArgumentException("cannot merge covariances of dimension " + dim + " and " + other.dim);
+        }
+        CovarianceAccumulator m = new CovarianceAccumulator(dim);
+        m.sum.addi(sum).addi(other.sum);
+        m.tokens = tokens + other.tokens;
+        return m;
+    }
+
+    private void checkChunk(INDArray x) {
+        if (x.rank() != 2 || x.columns() != dim) {
+            throw new IllegalArgumentException("activation chunk has shape " + Arrays.toString(x.shape())
+                    + ", expected [N, " + dim + "]");
+        }
+    }
+}

@@ -1,0 +1,149 @@
+package org.mha2mla.core.svd;
+
+import java.util.Arrays;
+import java.util.stream.IntStream;
+import org.mha2mla.core.linalg.LinearAlgebra;
+import org.mha2mla.core.linalg.SymmetricEigen;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Modality-decoupled SVD (MHA2MLA-VLM, Alg. 1): for each modality m, with S_m = X_mᵀX_m / N_m,
+ * <pre>
+ *   S = U_s Σ_s U_sᵀ,   D = W U_s Σ_s^{1/2},   D ≈ U_d Σ_d V_dᵀ (rank r),
+ *   W_up = U_d Σ_d^{1/2},   W_down = Σ_d^{1/2} V_dᵀ Σ_s^{-1/2} U_sᵀ,
+ * </pre>
+ * which minimises ‖W X_m − W_up W_down X_m‖²_F over rank-r factor pairs, with minimum
+ * N_m · Σ_{i>r} σ_{d,i}².
+ *
+ * <p>Regularisation: S is replaced by S + δI with δ = eps · mean(diag S) ({@link #DEFAULT_EPS} = 1e-6).
+ * Without it a covariance with (near-)zero eigenvalues — fewer tokens than dimensions, dead channels —
+ * makes Σ_s^{-1/2} blow up. The reported loss accounts for the ridge exactly (see below).
+ *
+ * <p>Computation, equal to Alg. 1 in exact arithmetic but cheaper and better conditioned:
+ * <ul>
+ *   <li>V_d = Dᵀ U_d Σ_d^{-1}, hence W_down = Σ_d^{-1/2} U_dᵀ W: no Σ_s^{-1/2} is ever formed, and
+ *       W_up · W_down = U_d U_dᵀ W is W projected on the top-r left singular space of D.</li>
+ *   <li>When rows ≤ d (GQA models: Qwen2.5-VL-7B has 896 rows for d = 3584), U_d and Σ_d² come from the
+ *       rows×rows eigenproblem D Dᵀ = W (S + δI) Wᵀ, without decomposing S at all. Otherwise S is
+ *       eigen-decomposed, D built, and the d×d Gram matrix Dᵀ D decomposed (Alg. 1 literally).</li>
+ *   <li>Loss: with P = U_d U_dᵀ and E = (I − P) W, ‖E X‖² = N · tr(E S Eᵀ)
+ *       = N · (Σ_{i>r} σ_{d,i}² − δ ‖E‖²_F), the second term removing the ridge's share.</li>
+ * </ul>
+ * Singular directions with σ_d² ≤ 1e-13 · σ_{d,1}² inside the rank are dropped (zero row of W_down, zero
+ * column of W_up) rather than divided by.
+ */
+public final class MdSvd {
+
+    /** Default ridge eps: S + eps · mean(diag S) · I. */
+    public static final double DEFAULT_EPS = 1e-6;
+
+    private MdSvd() {
+    }
+
+    /** Per-modality factors of W [rows, d] with the default ridge. */
+    public static ModalityFactors factorize(INDArray w, ModalityCovariance stats, int rank) {
+        return factorize(w, stats, rank, DEFAULT_EPS);
+    }
+
+    /** Per-modality factors of W [rows, d]: one factor pair from the text statistics, one from the visual. */
+    public static ModalityFactors factorize(INDArray w, ModalityCovariance stats, int rank, double eps) {
+        return new ModalityFactors(
+                factorize(w, stats.text(), rank, eps),
+                factorize(w, stats.visual(), rank, eps));
+    }
+
+    /** Factors for the tokens of one accumulator (one modality, or all tokens for the joint baseline). */
+    public static LowRankFactors factorize(INDArray w, CovarianceAccumulator stats, int rank, double eps) {
+        if (stats.tokens() == 0) {
+            throw new IllegalArgumentException("no calibration tokens for this modality: cannot build S = XᵀX/N");
+        }
+        return factorize(w, stats.covariance(), stats.tokens(), rank, eps);
+    }
+
+    /**
+     * Alg. 1 for one covariance.
+     *
+     * @param w          [rows, d]: [W_k on the NoPE dims; W_v]
+     * @param covariance S = XᵀX / N [d, d]
+     * @param tokens     N, to express the loss as a sum over tokens
+     * @param rank       latent size r = n_kv · d_kv
+     * @param eps        ridge: S + eps · mean(diag S) · I
+     */
+    public static LowRankFactors factorize(INDArray w, INDArray covariance, long tokens, int rank, double eps) {
+        INDArray wd = LinearAlgebra.toDouble(w);
+        int rows = (int) wd.rows();
+        int d = (int) wd.columns();
+        if (wd.rank() != 2 || covariance.rank() != 2 || covariance.rows() != d || covariance.columns() != d) {
+            throw new IllegalArgumentException("W " + Arrays.toString(w.shape()) + " and covariance "
+                    + Arrays.toString(covariance.shape()) + " do not match (expected [rows, d] and [d, d])");
+        }
+        int maxRank = Math.min(rows, d);
+        if (rank <= 0 || rank > maxRank) {
+            throw new IllegalArgumentException("rank " + rank + " outside [1, " + maxRank + "] for W " + Arrays.toString(w.shape()));
+        }
+        INDArray s = LinearAlgebra.regularize(covariance, eps);
+        double delta = LinearAlgebra.ridge(covariance, eps);
+
+        double[] sigma2;  // all squared singular values of D, descending (min(rows, d) of them)
+        INDArray uTop;    // U_d restricted to the rank, [rows, rank]
+        if (rows <= d) {
+            SymmetricEigen eig = LinearAlgebra.eigh(wd.mmul(s).mmul(wd.transpose()));
+            sigma2 = eig.valuesArray();
+            uTop = eig.vectors().getColumns(IntStream.range(0, rank).toArray());
+        } else {
+            SymmetricEigen eigS = LinearAlgebra.eigh(s);
+            double[] lambda = eigS.valuesArray();
+            double[] sqrtLambda = Arrays.stream(lambda).map(x -> Math.sqrt(Math.max(x, 0))).toArray();
+            INDArray dMat = wd.mmul(eigS.vectors()).muliRowVector(Nd4j.createFromArray(sqrtLambda));
+            SymmetricEigen eigD = LinearAlgebra.eigh(dMat.transpose().mmul(dMat));
+            sigma2 = eigD.valuesArray();
+            INDArray vTop = eigD.vectors().getColumns(IntStream.range(0, rank).toArray());
+            INDArray b = dMat.mmul(vTop); // = U_d Σ_d, columns of norm σ_i
+            double[] norms = b.norm2(0).toDoubleVector();
+            double[] inv = new double[rank];
+            for (int i = 0; i < rank; i++) {
+                inv[i] = norms[i] > 0 ? 1.0 / norms[i] : 0.0;
+            }
+            uTop = b.mulRowVector(Nd4j.createFromArray(inv));
+        }
+        return buildFactors(wd, uTop, sigma2, rank, tokens, delta);
+    }
+
+    /** W_up = U_r Σ_r^{1/2}, W_down = Σ_r^{-1/2} U_rᵀ W, and the closed-form loss. */
+    static LowRankFactors buildFactors(INDArray wd, INDArray uTop, double[] sigma2, int rank, long tokens, double delta) {
+        double floor = Math.max(sigma2[0], 0) * 1e-13;
+        double[] upScale = new double[rank];
+        double[] downScale = new double[rank];
+        for (int i = 0; i < rank; i++) {
+            double s2 = sigma2[i];
+            if (s2 > floor && s2 > 0) {
+                double sigma = Math.sqrt(s2);
+                upScale[i] = Math.sqrt(sigma);
+                downScale[i] = 1.0 / Math.sqrt(sigma);
+            }
+        }
+        INDArray wUp = uTop.mulRowVector(Nd4j.createFromArray(upScale));
+        INDArray wDown = uTop.transpose().mmul(wd).muliColumnVector(Nd4j.createFromArray(downScale).reshape(rank, 1));
+
+        double[] discarded = new double[sigma2.length - rank];
+        double tail = 0;
+        for (int i = rank; i < sigma2.length; i++) {
+            tail += sigma2[i];
+            discarded[i - rank] = Math.sqrt(Math.max(sigma2[i], 0));
+        }
+        for (int i = 0; i < rank; i++) {
+            if (upScale[i] == 0) {
+                tail += Math.max(sigma2[i], 0); // a dropped direction inside the rank is lost as well
+            }
+        }
+        double ridgeShare = 0;
+        if (delta != 0) {
+            INDArray e = wd.sub(wUp.mmul(wDown));
+            double ef = e.norm2Number().doubleValue();
+            ridgeShare = delta * ef * ef;
+        }
+        double loss = Math.max(tail - ridgeShare, 0) * tokens;
+        return new LowRankFactors(wDown, wUp, loss, discarded);
+    }
+}

@@ -1,0 +1,45 @@
+package org.mha2mla.core.svd;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Per-layer activation statistics split by modality: every token goes to the text or the visual
+ * accumulator according to its modality flag (visual = image tokens, and for Qwen2.5-VL also the vision
+ * start/end tokens, as the MHA2MLA-VLM reference does).
+ */
+public final class ModalityCovariance {
+
+    private final CovarianceAccumulator text;
+    private final CovarianceAccumulator visual;
+
+    /** Empty statistics for d-dimensional activations. */
+    public ModalityCovariance(int dim) {
+        this.text = new CovarianceAccumulator(dim);
+        this.visual = new CovarianceAccumulator(dim);
+    }
+
+    /** Adds x [N, d]; visual[i] says whether token i is visual. */
+    public void add(INDArray x, boolean[] visualMask) {
+        boolean[] textMask = new boolean[visualMask.length];
+        for (int i = 0; i < visualMask.length; i++) {
+            textMask[i] = !visualMask[i];
+        }
+        visual.add(x, visualMask);
+        text.add(x, textMask);
+    }
+
+    /** Text-token statistics. */
+    public CovarianceAccumulator text() {
+        return text;
+    }
+
+    /** Visual-token statistics. */
+    public CovarianceAccumulator visual() {
+        return visual;
+    }
+
+    /** Statistics of all tokens together (for the joint baseline). */
+    public CovarianceAccumulator joint() {
+        return text.merge(visual);
+    }
+}

@@ -1,0 +1,205 @@
+package org.mha2mla.core.linalg;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Random;
+import org.apache.commons.math3.linear.Array2DRowRealMatrix;
+import org.apache.commons.math3.linear.EigenDecomposition;
+import org.apache.commons.math3.linear.RealMatrix;
+import org.apache.commons.math3.linear.SingularValueDecomposition;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+class LinearAlgebraTest {
+
+    private static double[][] gaussian(int m, int n, long seed) {
+        Random r = new Random(seed);
+        double[][] a = new double[m][n];
+        for (double[] row : a) {
+            for (int j = 0; j < n; j++) {
+                row[j] = r.nextGaussian();
+            }
+        }
+        return a;
+    }
+
+    private static double relFrobenius(INDArray a, INDArray b) {
+        return a.sub(b).norm2Number().doubleValue() / b.norm2Number().doubleValue();
+    }
+
+    private static double orthonormalityError(INDArray q) {
+        int k = (int) q.columns();
+        return q.transpose().mmul(q).sub(Nd4j.eye(k).castTo(DataType.DOUBLE)).norm2Number().doubleValue();
+    }
+
+    @Test
+    void lapackAcceptsBothOrdersAndFloat() {
+        // The layout question, measured: a 'c' array, an 'f' array and a float32 array give the same eigenvalues.
+        double[][] a = gaussian(7, 7, 1);
+        INDArray m = Nd4j.createFromArray(a);
+        INDArray sym = m.add(m.transpose());
+        double[] c = LinearAlgebra.eigh(sym.dup('c')).valuesArray();
+        double[] f = LinearAlgebra.eigh(sym.dup('f')).valuesArray();
+        double[] fl = LinearAlgebra.eigh(sym.castTo(DataType.FLOAT)).valuesArray();
+        double[] ref = new EigenDecomposition(new Array2DRowRealMatrix(sym.toDoubleMatrix())).getRealEigenvalues();
+        java.util.Arrays.sort(ref);
+        double[] refDesc = new double[ref.length];
+        for (int i = 0; i < ref.length; i++) {
+            refDesc[i] = ref[ref.length - 1 - i];
+        }
+        assertArrayEquals(refDesc, c, 1e-12);
+        assertArrayEquals(refDesc, f, 1e-12);
+        assertArrayEquals(refDesc, fl, 1e-5); // float32 input rounded, then decomposed in float64
+    }
+
+    @Test
+    void eighMatchesCommonsMathOn200x200() {
+        INDArray m = Nd4j.createFromArray(gaussian(200, 200, 2));
+        INDArray sym = m.add(m.transpose());
+        INDArray before = sym.dup();
+        SymmetricEigen eig = LinearAlgebra.eigh(sym);
+        assertEquals(before, sym, "input must not be overwritten by LAPACK");
+
+        double[] values = eig.valuesArray();
+        for (int i = 1; i < values.length; i++) {
+            assertTrue(values[i - 1] >= values[i], "eigenvalues must be descending at " + i);
+        }
+        EigenDecomposition ref = new EigenDecomposition(new Array2DRowRealMatrix(sym.toDoubleMatrix()));
+        double[] refValues = ref.getRealEigenvalues().clone();
+        java.util.Arrays.sort(refValues);
+        for (int i = 0; i < values.length; i++) {
+            assertEquals(refValues[values.length - 1 - i], values[i], 1e-10, "eigenvalue " + i);
+        }
+        INDArray v = eig.vectors();
+        assertTrue(orthonormalityError(v) < 1e-12, "V orthonormal: " + orthonormalityError(v));
+        INDArray rec = v.mulRowVector(eig.values()).mmul(v.transpose());
+        assertTrue(relFrobenius(rec, sym) < 1e-12, "reconstruction " + relFrobenius(rec, sym));
+        // Eigenvectors agree with commons-math up to sign (eigenvalues of a random matrix are simple).
+        for (int i = 0; i < values.length; i += 37) {
+            INDArray mine = v.getColumn(i);
+            int refIndex = indexOf(ref.getRealEigenvalues(), values[i]);
+            INDArray theirs = Nd4j.createFromArray(ref.getEigenvector(refIndex).toArray());
+            double dot = Math.abs(mine.mul(theirs).sumNumber().doubleValue());
+            assertEquals(1.0, dot, 1e-9, "eigenvector " + i);
+        }
+    }
+
+    private static int indexOf(double[] values, double target) {
+        int best = 0;
+        for (int i = 1; i < values.length; i++) {
+            if (Math.abs(values[i] - target) < Math.abs(values[best] - target)) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    @Test
+    void svdTallWideAndSquareAgainstCommonsMath() {
+        int[][] shapes = {{100, 60}, {60, 100}, {200, 200}};
+        long seed = 10;
+        for (int[] shape : shapes) {
+            double[][] data = gaussian(shape[0], shape[1], seed++);
+            INDArray a = Nd4j.createFromArray(data);
+            Svd svd = LinearAlgebra.svd(a);
+            int k = Math.min(shape[0], shape[1]);
+            assertArrayEquals(new long[] {shape[0], k}, svd.u().shape());
+            assertArrayEquals(new long[] {shape[1], k}, svd.v().shape());
+            double rec = relFrobenius(svd.reconstruct(), a);
+            assertTrue(rec < 1e-10, "reconstruction " + rec + " for " + shape[0] + "x" + shape[1]);
+            assertTrue(orthonormalityError(svd.u()) < 1e-12, "U orthonormal");
+            assertTrue(orthonormalityError(svd.v()) < 1e-12, "V orthonormal");
+            double[] ref = new SingularValueDecomposition(new Array2DRowRealMatrix(data)).getSingularValues();
+            assertArrayEquals(ref, svd.s().toDoubleVector(), 1e-10 * ref[0], "singular values " + shape[0] + "x" + shape[1]);
+        }
+    }
+
+    @Test
+    void gramRouteIsAccurateAboveTheGesvdThreshold() {
+        // 400x300: min side above GESVD_MAX_DIM, so svd() takes the Gram + QR route. Make it ill-conditioned
+        // (σ from 1 down to 1e-6) to check the QR re-orthonormalisation keeps U orthonormal.
+        int m = 400;
+        int n = 300;
+        RealMatrix qa = new org.apache.commons.math3.linear.QRDecomposition(
+                new Array2DRowRealMatrix(gaussian(m, n, 5))).getQ();
+        RealMatrix qb = new org.apache.commons.math3.linear.QRDecomposition(
+                new Array2DRowRealMatrix(gaussian(n, n, 6))).getQ();
+        double[] sigma = new double[n];
+        for (int i = 0; i < n; i++) {
+            sigma[i] = Math.pow(10, -6.0 * i / (n - 1));
+        }
+        double[][] aData = qa.getSubMatrix(0, m - 1, 0, n - 1)
+                .multiply(new org.apache.commons.math3.linear.DiagonalMatrix(sigma))
+                .multiply(qb.transpose()).getData();
+        INDArray a = Nd4j.createFromArray(aData);
+        Svd svd = LinearAlgebra.svd(a);
+        assertTrue(relFrobenius(svd.reconstruct(), a) < 1e-10, "reconstruction " + relFrobenius(svd.reconstruct(), a));
+        assertTrue(orthonormalityError(svd.u()) < 1e-12, "U orthonormal " + orthonormalityError(svd.u()));
+        assertTrue(orthonormalityError(svd.v()) < 1e-12, "V orthonormal");
+        double[] s = svd.s().toDoubleVector();
+        // Leading values to 1e-12 relative; the smallest (1e-6) carry an absolute error of order ε·σ_max/σ·σ.
+        for (int i = 0; i < n; i++) {
+            assertEquals(sigma[i], s[i], 1e-12 + 1e-9 * sigma[i], "sigma " + i);
+        }
+    }
+
+    @Test
+    void truncatedSvdMatchesTheLeadingTriplets() {
+        double[][] data = gaussian(150, 90, 7);
+        INDArray a = Nd4j.createFromArray(data);
+        Svd full = LinearAlgebra.svd(a);
+        Svd top = LinearAlgebra.truncatedSvd(a, 20);
+        assertArrayEquals(full.s().toDoubleVector(), padTo(top.s().toDoubleVector(), 90, full.s().toDoubleVector()), 1e-10);
+        // Same subspace and same signs (sign convention is deterministic): the rank-20 approximations agree.
+        assertTrue(relFrobenius(top.reconstruct(), full.truncate(20).reconstruct()) < 1e-10);
+        assertTrue(top.u().sub(full.truncate(20).u()).norm2Number().doubleValue() < 1e-8);
+        // Wide input goes through the transpose.
+        Svd topWide = LinearAlgebra.truncatedSvd(a.transpose(), 20);
+        assertTrue(relFrobenius(topWide.reconstruct(), full.truncate(20).reconstruct().transpose()) < 1e-10);
+        assertThrows(IllegalArgumentException.class, () -> LinearAlgebra.truncatedSvd(a, 91));
+    }
+
+    private static double[] padTo(double[] head, int n, double[] tail) {
+        double[] out = tail.clone();
+        System.arraycopy(head, 0, out, 0, head.length);
+        return out;
+    }
+
+    @Test
+    void sqrtInvPsdRegularisesWithMeanDiagonal() {
+        double[][] x = gaussian(40, 12, 8);
+        INDArray xs = Nd4j.createFromArray(x);
+        INDArray cov = xs.transpose().mmul(xs).divi(40);
+        double eps = 1e-3;
+        INDArray inv = LinearAlgebra.sqrtInvPsd(cov, eps);
+        INDArray reg = LinearAlgebra.regularize(cov, eps);
+        double meanDiag = 0;
+        for (int i = 0; i < 12; i++) {
+            meanDiag += cov.getDouble(i, i) / 12;
+        }
+        assertEquals(cov.getDouble(3, 3) + eps * meanDiag, reg.getDouble(3, 3), 1e-14);
+        assertEquals(cov.getDouble(3, 4), reg.getDouble(3, 4), 0.0);
+        // inv · reg · inv = I
+        INDArray id = inv.mmul(reg).mmul(inv);
+        assertTrue(id.sub(Nd4j.eye(12).castTo(DataType.DOUBLE)).norm2Number().doubleValue() < 1e-12);
+        INDArray sq = LinearAlgebra.sqrtPsd(cov, eps);
+        assertTrue(sq.mmul(sq).sub(reg).norm2Number().doubleValue() < 1e-12 * reg.norm2Number().doubleValue());
+        // A singular covariance without ridge is refused with a message, not inverted into Inf.
+        INDArray singular = Nd4j.createFromArray(new double[][] {{1, 1}, {1, 1}});
+        assertThrows(ArithmeticException.class, () -> LinearAlgebra.sqrtInvPsd(singular, 0));
+    }
+
+    @Test
+    void rejectsBadShapesAndNonFiniteInput() {
+        assertThrows(IllegalArgumentException.class, () -> LinearAlgebra.eigh(Nd4j.zeros(DataType.DOUBLE, 3, 4)));
+        INDArray nan = Nd4j.eye(3).castTo(DataType.DOUBLE);
+        nan.putScalar(1, 1, Double.NaN);
+        assertThrows(IllegalArgumentException.class, () -> LinearAlgebra.eigh(nan));
+        assertThrows(IllegalArgumentException.class, () -> LinearAlgebra.svd(Nd4j.zeros(DataType.DOUBLE, 2, 3, 4)));
+    }
+}

@@ -1,0 +1,60 @@
+package org.mha2mla.core.svd;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+class CovarianceAccumulatorTest {
+
+    @Test
+    void chunksAddUpToTheWholeGramInFloat64() {
+        INDArray x = MdSvdTest.activations(250, 16, 1, 0.7).castTo(DataType.FLOAT);
+        CovarianceAccumulator acc = new CovarianceAccumulator(16);
+        acc.add(x.get(NDArrayIndex.interval(0, 100), NDArrayIndex.all()));
+        acc.add(x.get(NDArrayIndex.interval(100, 250), NDArrayIndex.all()));
+        assertEquals(250, acc.tokens());
+        // Reference: the float32 values, multiplied and summed in plain double loops.
+        float[][] xf = x.toFloatMatrix();
+        double[][] ref = new double[16][16];
+        for (float[] row : xf) {
+            for (int i = 0; i < 16; i++) {
+                for (int j = 0; j < 16; j++) {
+                    ref[i][j] += (double) row[i] * row[j];
+                }
+            }
+        }
+        INDArray sum = acc.sum();
+        assertEquals(DataType.DOUBLE, sum.dataType());
+        for (int i = 0; i < 16; i++) {
+            for (int j = 0; j < 16; j++) {
+                assertEquals(ref[i][j], sum.getDouble(i, j), 1e-10 * Math.abs(ref[i][i]));
+                assertEquals(ref[i][j] / 250, acc.covariance().getDouble(i, j), 1e-10 * Math.abs(ref[i][i]));
+            }
+        }
+    }
+
+    @Test
+    void maskedRowsMergeAndModalitySplit() {
+        INDArray x = MdSvdTest.activations(10, 4, 2, 0);
+        boolean[] visual = {true, false, false, true, true, false, false, false, true, false};
+        ModalityCovariance mc = new ModalityCovariance(4);
+        mc.add(x, visual);
+        assertEquals(4, mc.visual().tokens());
+        assertEquals(6, mc.text().tokens());
+        CovarianceAccumulator all = new CovarianceAccumulator(4);
+        all.add(x);
+        INDArray merged = mc.joint().sum();
+        assertTrue(merged.sub(all.sum()).norm2Number().doubleValue() < 1e-12);
+        INDArray v = x.getRows(0, 3, 4, 8);
+        assertTrue(mc.visual().sum().sub(v.transpose().mmul(v)).norm2Number().doubleValue() < 1e-12);
+        assertThrows(IllegalArgumentException.class, () -> all.add(Nd4j.zeros(DataType.DOUBLE, 3, 5)));
+        assertThrows(IllegalArgumentException.class, () -> all.add(x, new boolean[3]));
+        assertThrows(IllegalStateException.class, () -> new CovarianceAccumulator(3).covariance());
+    }
+}

@@ -1,0 +1,91 @@
+package org.mha2mla.layers.llava;
+
+import java.nio.file.Path;
+
+import org.mha2mla.core.config.LlavaConfig;
+import org.mha2mla.core.config.VlmConfig;
+import org.mha2mla.importers.config.HfConfigParser;
+import org.mha2mla.layers.MultimodalInput;
+import org.mha2mla.layers.VisionLanguageModel;
+import org.mha2mla.layers.generation.GreedyGenerator;
+import org.mha2mla.layers.text.DecoderInput;
+import org.mha2mla.layers.text.TextDecoder;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * LlavaForConditionalGeneration (LLaVA-1.5): CLIP features of layer −2 without CLS → projector → written over
+ * the {@code <image>} tokens (already expanded to one per patch by the processor) → Llama decoder.
+ */
+public final class LlavaModel implements VisionLanguageModel {
+
+    private final LlavaGraph graph;
+
+    /** Builds the model over a graph whose variables are the checkpoint tensors under canonical (hub) keys. */
+    public LlavaModel(LlavaConfig config, SameDiff weights) {
+        if (config.isNext()) {
+            throw new IllegalArgumentException("model_type llava_next: use LlavaNextModel");
+        }
+        this.graph = new LlavaGraph(config, weights);
+    }
+
+    /** Loads an unchanged Hugging Face folder (config.json + model.safetensors or a sharded index). */
+    public static LlavaModel load(Path dir) {
+        VlmConfig config = HfConfigParser.read(dir);
+        if (!(config instanceof LlavaConfig llava) || llava.isNext()) {
+            throw new IllegalArgumentException(dir + "/config.json: model_type " + config.modelType() + " is not llava");
+        }
+        return new LlavaModel(llava, LlavaGraph.loadWeights(dir, llava));
+    }
+
+    @Override
+    public LlavaConfig config() {
+        return graph.config;
+    }
+
+    /** Image features [n_images · patches, d] that replace the image tokens, in order. */
+    public INDArray imageFeatures(INDArray pixelValues) {
+        INDArray f = graph.projectedFeatures(pixelValues);
+        return f.reshape(f.size(0) * f.size(1), f.size(2));
+    }
+
+    /** The decoder input for one prompt: embeddings with image features merged, positions 0..L−1, causal mask. */
+    public DecoderInput decoderInput(MultimodalInput input) {
+        LlavaGraph.requireNoGridInputs(input, "llava");
+        INDArray features = input.hasImage() ? imageFeatures(input.pixelValues()) : null;
+        return graph.decoderInput(graph.inputsEmbeds(input.inputIds(), features));
+    }
+
+    @Override
+    public INDArray logits(MultimodalInput input) {
+        return graph.logits(decoderInput(input));
+    }
+
+    @Override
+    public INDArray hiddenStates(MultimodalInput input) {
+        return graph.hiddenStates(decoderInput(input));
+    }
+
+    @Override
+    public long[] generate(MultimodalInput input, int maxNewTokens, boolean stopAtEos) {
+        return graph.generate(decoderInput(input), maxNewTokens, stopAtEos);
+    }
+
+    @Override
+    public long kvCacheBytesPerToken() {
+        return graph.kvCacheBytesPerToken();
+    }
+
+    public TextDecoder decoder() {
+        return graph.decoder;
+    }
+
+    public GreedyGenerator generator() {
+        return graph.generator;
+    }
+
+    /** The graph holding every weight as a variable named with its hub key. */
+    public SameDiff sameDiff() {
+        return graph.sd;
+    }
+}

@@ -1,0 +1,51 @@
+package org.mha2mla.layers.text;
+
+import java.util.List;
+
+import org.nd4j.autodiff.samediff.SDVariable;
+
+/**
+ * The self-attention of one decoder layer, behind which the original attention ({@link GqaAttention}) and
+ * the converted one (MLA, with a latent cache) are interchangeable per layer. The decoder owns norms,
+ * residuals, the MLP and the cache placeholders; the attention owns its projections and what it caches.
+ */
+public interface DecoderAttention {
+
+    /** What this layer caches, in the order {@link #build} takes and returns the tensors. */
+    List<CacheTensor> cacheTensors();
+
+    /**
+     * Adds one pass of the attention to the graph.
+     *
+     * @param scope unique node-name prefix of this pass and layer, e.g. {@code decoder/layers.3/self_attn}
+     * @param x     normed hidden states [B, L, d]
+     * @param cos   RoPE table [B|1, 1|heads, L, d_h] in the rotate_half layout
+     * @param sin   like {@code cos}
+     * @param mask  additive mask [B, 1, L, T] (T = cached + new tokens): 0 where attended, a large negative elsewhere
+     * @param past  this layer's cache tensors so far, or null when the pass starts from an empty cache
+     * @return the output [B, L, d] and the cache tensors including this pass's tokens
+     */
+    Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, List<SDVariable> past);
+
+    record Result(SDVariable output, List<SDVariable> present) {
+    }
+
+    /**
+     * One cached tensor per layer, e.g. GQA's key [B, n_kv, T, d_h].
+     *
+     * @param name     short name used in node and placeholder names ({@code key}, {@code value}, {@code c_kv}, …)
+     * @param shape    its shape with −1 for the batch and the sequence axis
+     * @param seqAxis  the axis that grows by one per generated token
+     */
+    record CacheTensor(String name, long[] shape, int seqAxis) {
+
+        /** Values one token adds to this tensor (the product of the fixed axes other than the batch). */
+        public long valuesPerToken() {
+            long n = 1;
+            for (int i = 1; i < shape.length; i++) {
+                if (i != seqAxis) n *= shape[i];
+            }
+            return n;
+        }
+    }
+}

@@ -1,0 +1,42 @@
+package org.mha2mla.layers.text;
+
+import java.util.List;
+
+import org.mha2mla.core.config.TextConfig;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+
+/**
+ * LlamaDecoderLayer / Qwen2DecoderLayer: x + attn(input_layernorm(x)), then h + mlp(post_attention_layernorm(h)).
+ */
+public final class DecoderLayer {
+
+    private final RmsNorm inputLayernorm;
+    private final DecoderAttention selfAttn;
+    private final RmsNorm postAttentionLayernorm;
+    private final SwiGluMlp mlp;
+
+    /** {@code key} is the layer prefix, e.g. {@code language_model.model.layers.0}. */
+    public DecoderLayer(SameDiff sd, TextConfig config, String key, DecoderAttention selfAttn) {
+        long d = config.hiddenSize();
+        this.inputLayernorm = new RmsNorm(sd, key + ".input_layernorm.weight", d, config.rmsNormEps());
+        this.selfAttn = selfAttn;
+        this.postAttentionLayernorm = new RmsNorm(sd, key + ".post_attention_layernorm.weight", d, config.rmsNormEps());
+        // Llama's mlp_bias defaults to false and Qwen2's MLP has none.
+        this.mlp = new SwiGluMlp(sd, key + ".mlp", d, config.intermediateSize(), config.hiddenAct(), false);
+    }
+
+    public DecoderAttention selfAttn() {
+        return selfAttn;
+    }
+
+    /** One pass; returns the layer output [B, L, d] and the attention's present cache tensors. */
+    public DecoderAttention.Result forward(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask,
+                                           List<SDVariable> past) {
+        SDVariable normed = inputLayernorm.forward(scope + "/input_layernorm", x);
+        DecoderAttention.Result attn = selfAttn.build(scope + "/self_attn", normed, cos, sin, mask, past);
+        SDVariable h = x.add(scope + "/attn_residual", attn.output());
+        SDVariable mlpOut = mlp.forward(scope + "/mlp", postAttentionLayernorm.forward(scope + "/post_attention_layernorm", h));
+        return new DecoderAttention.Result(h.add(scope + "/out", mlpOut), attn.present());
+    }
+}

@@ -1,0 +1,66 @@
+package org.mha2mla.layers.text;
+
+import java.util.List;
+
+import org.mha2mla.core.config.TextConfig;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+
+/**
+ * LlamaAttention / Qwen2Attention (MHA when n_kv = n_h, GQA otherwise), as modeling_llama.py writes it:
+ * q/k/v projections (bias for Qwen2), RoPE on q and k, the new k/v appended to the cache, repeat_kv,
+ * {@code softmax(QKᵀ/√d_h + mask)·V}, o_proj. The cache holds k after RoPE and v, [B, n_kv, T, d_h] each.
+ */
+public final class GqaAttention implements DecoderAttention {
+
+    private final SameDiff sd;
+    private final int nH;
+    private final int nKv;
+    private final int dH;
+    private final Linear qProj;
+    private final Linear kProj;
+    private final Linear vProj;
+    private final Linear oProj;
+
+    /** {@code key} is the module prefix, e.g. {@code language_model.model.layers.0.self_attn}. */
+    public GqaAttention(SameDiff sd, TextConfig config, String key) {
+        this.sd = sd;
+        this.nH = config.numAttentionHeads();
+        this.nKv = config.numKeyValueHeads();
+        this.dH = config.headDim();
+        long d = config.hiddenSize();
+        boolean bias = config.attentionBias();
+        this.qProj = Linear.of(sd, key + ".q_proj", d, (long) nH * dH, bias);
+        this.kProj = Linear.of(sd, key + ".k_proj", d, (long) nKv * dH, bias);
+        this.vProj = Linear.of(sd, key + ".v_proj", d, (long) nKv * dH, bias);
+        // Llama's attention_bias also puts a bias on o_proj, Qwen2's never does: take it when the file has it.
+        this.oProj = Linear.withOptionalBias(sd, key + ".o_proj", (long) nH * dH, d);
+    }
+
+    @Override
+    public List<CacheTensor> cacheTensors() {
+        return List.of(new CacheTensor("key", new long[]{-1, nKv, -1, dH}, 2),
+                new CacheTensor("value", new long[]{-1, nKv, -1, dH}, 2));
+    }
+
+    @Override
+    public Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, List<SDVariable> past) {
+        SDVariable q = Heads.split(sd, scope + "/q", qProj.forward(scope + "/q_proj", x), nH, dH);
+        SDVariable k = Heads.split(sd, scope + "/k", kProj.forward(scope + "/k_proj", x), nKv, dH);
+        SDVariable v = Heads.split(sd, scope + "/v", vProj.forward(scope + "/v_proj", x), nKv, dH);
+
+        q = RotaryEmbedding.apply(sd, scope + "/q_rope", q, cos, sin);
+        k = RotaryEmbedding.apply(sd, scope + "/k_rope", k, cos, sin);
+        if (past != null) {
+            k = sd.concat(scope + "/k_cat", 2, past.get(0), k);
+            v = sd.concat(scope + "/v_cat", 2, past.get(1), v);
+        }
+
+        SDVariable kRep = Heads.repeatKv(sd, scope + "/k_rep", k, nKv, nH / nKv);
+        SDVariable vRep = Heads.repeatKv(sd, scope + "/v_rep", v, nKv, nH / nKv);
+        SDVariable scores = sd.mmul(scope + "/scores", q, kRep, false, true, false).mul(1.0 / Math.sqrt(dH));
+        SDVariable probs = sd.nn().softmax(scope + "/probs", scores.add(mask), -1);
+        SDVariable attn = Heads.merge(sd, scope + "/attn", sd.mmul(probs, vRep), nH, dH);
+        return new Result(oProj.forward(scope + "/o_proj", attn), List.of(k, v));
+    }
+}

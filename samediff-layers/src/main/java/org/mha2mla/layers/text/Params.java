@@ -1,0 +1,51 @@
+package org.mha2mla.layers.text;
+
+import java.util.Arrays;
+
+import org.mha2mla.importers.weights.TensorSource;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+
+/**
+ * Looks up a weight the model loader already created as a SameDiff variable under its checkpoint key, and
+ * checks its shape. Graph builders never create weights themselves: the loader (or the MLA converter) puts
+ * every tensor into the graph under the key it is saved under, so freezing by name pattern and writing a
+ * checkpoint back are a walk over {@code sd.variables()}.
+ */
+public final class Params {
+
+    private Params() {
+    }
+
+    /**
+     * Creates one float32 variable per tensor of {@code weights}, named with its key, in a new graph. Unused
+     * tensors (e.g. CLIP's post_layernorm) become variables too, so the graph's variables are the checkpoint.
+     */
+    public static SameDiff load(TensorSource weights) {
+        SameDiff sd = SameDiff.create();
+        for (String key : weights.names()) {
+            sd.var(key, weights.get(key));
+        }
+        return sd;
+    }
+
+    /** The variable named {@code key}, which must have exactly {@code expectedShape}. */
+    public static SDVariable get(SameDiff sd, String key, long... expectedShape) {
+        if (!sd.hasVariable(key)) {
+            throw new IllegalArgumentException("weight '" + key + "' is missing from the checkpoint (expected shape "
+                    + Arrays.toString(expectedShape) + ")");
+        }
+        SDVariable v = sd.getVariable(key);
+        long[] actual = v.getArr().shape();
+        if (!Arrays.equals(actual, expectedShape)) {
+            throw new IllegalArgumentException("weight '" + key + "' has shape " + Arrays.toString(actual)
+                    + " but the config implies " + Arrays.toString(expectedShape));
+        }
+        return v;
+    }
+
+    /** The variable if the checkpoint has it (optional biases), else null; shape-checked like {@link #get}. */
+    public static SDVariable optional(SameDiff sd, String key, long... expectedShape) {
+        return sd.hasVariable(key) ? get(sd, key, expectedShape) : null;
+    }
+}

@@ -1,0 +1,26 @@
+package org.mha2mla.layers.text;
+
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+
+/**
+ * apply_rotary_pos_emb of modeling_llama.py in the rotate_half layout (pair k = dims {k, k + d_h/2}):
+ * {@code x·cos + rotate_half(x)·sin}. cos/sin come from outside the graph ([B|1, 1|heads, L, d_h]), so the
+ * same code serves 1-D RoPE, M-RoPE (sections already merged into the table) and partial RoPE (cos 1 /
+ * sin 0 on the NoPE dims).
+ */
+public final class RotaryEmbedding {
+
+    private RotaryEmbedding() {
+    }
+
+    /** rotate_half: cat(−x₂, x₁) with x₁, x₂ the two halves of the last axis. */
+    public static SDVariable rotateHalf(SameDiff sd, SDVariable x) {
+        SDVariable[] halves = sd.split(x, 2, -1);
+        return sd.concat(-1, halves[1].neg(), halves[0]);
+    }
+
+    public static SDVariable apply(SameDiff sd, String name, SDVariable x, SDVariable cos, SDVariable sin) {
+        return x.mul(cos).add(name, rotateHalf(sd, x).mul(sin));
+    }
+}
