@@ -90,8 +90,8 @@ public final class LinearAlgebra {
     public static Svd truncatedSvd(INDArray a, int rank) {
         requireMatrix(a, "truncatedSvd");
         int k = (int) Math.min(a.rows(), a.columns());
-        if (rank < 0 || rank > k) {
-            throw new IllegalArgumentException("truncatedSvd: rank " + rank + " outside [0, " + k + "] for shape "
+        if (rank < 1 || rank > k) {
+            throw new IllegalArgumentException("truncatedSvd: rank " + rank + " outside [1, " + k + "] for shape "
                     + Arrays.toString(a.shape()));
         }
         INDArray x = toDouble(a);
@@ -105,7 +105,7 @@ public final class LinearAlgebra {
         double lambdaMax = Math.max(lambda[0], 0);
         // Below this the Gram route has lost too many digits to give a trustworthy singular vector.
         double trust = lambdaMax * 1e-12;
-        if (rank > 0 && lambda[rank - 1] <= trust) {
+        if (lambda[rank - 1] <= trust) {
             return svd(x).truncate(rank);
         }
         int[] kept = IntStream.range(0, rank).toArray();

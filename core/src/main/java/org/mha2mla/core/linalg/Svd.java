@@ -27,10 +27,10 @@ public record Svd(INDArray u, INDArray s, INDArray v) {
         return u.mulRowVector(s).mmul(v.transpose());
     }
 
-    /** The leading {@code k} triplets (k ≤ rank()). */
+    /** The leading {@code k} triplets (1 ≤ k ≤ rank()). */
     public Svd truncate(int k) {
-        if (k < 0 || k > rank()) {
-            throw new IllegalArgumentException("truncate: rank " + k + " outside [0, " + rank() + "]");
+        if (k < 1 || k > rank()) {
+            throw new IllegalArgumentException("truncate: rank " + k + " outside [1, " + rank() + "]");
         }
         return new Svd(
                 u.get(NDArrayIndex.all(), NDArrayIndex.interval(0, k)).dup(),

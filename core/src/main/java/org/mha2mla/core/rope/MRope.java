@@ -18,9 +18,11 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 public final class MRope {
 
-    /** Axis indices of the three position rows. */
+    /** Row of the temporal positions in a [3][L] position array. */
     public static final int TEMPORAL = 0;
+    /** Row of the height positions. */
     public static final int HEIGHT = 1;
+    /** Row of the width positions. */
     public static final int WIDTH = 2;
 
     private MRope() {
