@@ -31,7 +31,7 @@ public final class GreedyGenerator {
 
     /** The prefill pass: the prompt's cache and the last position's logits [1, vocab]. */
     public Prefill prefill(DecoderInput prompt) {
-        Map<String, INDArray> out = decoder.run(prompt, outputNames(""));
+        Map<String, INDArray> out = decoder.run(prompt, outputNames(TextDecoder.LAST_LOGITS, ""));
         KvCache cache = KvCache.fromOutputs(decoder, out, "", prompt.length());
         return new Prefill(out.get(TextDecoder.LAST_LOGITS).reshape(1, -1).dup(), cache);
     }
@@ -43,9 +43,7 @@ public final class GreedyGenerator {
     public INDArray step(long token, KvCache cache) {
         int p = cache.length();
         DecoderInput in = new DecoderInput(decoder.embed(new long[]{token}), stepRope.apply(p), AttentionMask.causal(1, p));
-        String[] names = outputNames(TextDecoder.STEP);
-        names[0] = TextDecoder.STEP + TextDecoder.LOGITS;
-        Map<String, INDArray> out = decoder.runStep(in, cache.tensors(), names);
+        Map<String, INDArray> out = decoder.runStep(in, cache.tensors(), outputNames(TextDecoder.STEP + TextDecoder.LOGITS, TextDecoder.STEP));
         cache.update(out, 1);
         return out.get(TextDecoder.STEP + TextDecoder.LOGITS).reshape(1, -1).dup();
     }
@@ -82,9 +80,10 @@ public final class GreedyGenerator {
         return best;
     }
 
-    private String[] outputNames(String prefix) {
+    /** The logits output plus every layer's cache tensors of the pass whose outputs start with {@code prefix}. */
+    private String[] outputNames(String logits, String prefix) {
         java.util.List<String> names = new java.util.ArrayList<>();
-        names.add(prefix + TextDecoder.LAST_LOGITS);
+        names.add(logits);
         for (int i = 0; i < decoder.numLayers(); i++) {
             for (var c : decoder.cacheTensors(i)) names.add(prefix + TextDecoder.present(i, c.name()));
         }

@@ -1,0 +1,170 @@
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.mha2mla.importers.safetensors.DType;
+import org.mha2mla.importers.safetensors.SafeTensorsFile;
+import org.mha2mla.importers.safetensors.SafeTensorsWriter;
+import org.mha2mla.layers.MultimodalInput;
+import org.mha2mla.trainer.AdamW;
+import org.mha2mla.trainer.FreezeMask;
+import org.mha2mla.trainer.MicroBatch;
+import org.mha2mla.trainer.PeftStage;
+import org.mha2mla.trainer.TrainableModel;
+import org.mha2mla.trainer.data.TrainingExample;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Training throughput of the two PEFT stages: optimizer updates on random token sequences (the last quarter of
+ * each supervised), tokens/s = input tokens per second of full updates (forward, backward, clipping, AdamW).
+ *
+ * Stage 1 runs on a random Qwen2.5-VL-shaped model written to a temp folder (text decoder sized by the flags,
+ * the tiny vision tower of the test fixture); stage 2 needs an MLA model folder (--mla-model DIR, from
+ * `mha2mla convert`) and is skipped without one.
+ *
+ *   benchmarks/trainer/run.sh [--d 512] [--layers 4] [--heads 8] [--kv-heads 2] [--ff 1408] [--vocab 8192]
+ *                             [--seq 256] [--batch 1,4] [--steps 8] [--warmup 2] [--mla-model DIR] [--model DIR]
+ *                             [--trainable GLOB,GLOB]   (an extra row with a custom freeze mask)
+ */
+public final class TrainerBenchmark {
+
+    public static void main(String[] args) throws Exception {
+        Map<String, String> a = new LinkedHashMap<>(Map.of("d", "512", "layers", "4", "heads", "8", "kv-heads", "2", "ff", "1408",
+                "vocab", "8192", "seq", "256", "batch", "1,4", "steps", "8", "warmup", "2"));
+        for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i].replaceFirst("^--", ""), args[i + 1]);
+        int seq = Integer.parseInt(a.get("seq"));
+        int steps = Integer.parseInt(a.get("steps"));
+        int warmup = Integer.parseInt(a.get("warmup"));
+        int[] batches = Arrays.stream(a.get("batch").split(",")).mapToInt(Integer::parseInt).toArray();
+
+        Path model = a.containsKey("model") ? Path.of(a.get("model")) : randomQwenModel(a);
+        if (!a.containsKey("model")) Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(model)));
+        System.out.printf(Locale.ROOT, "ND4J %s, %d CPU threads visible; sequence %d tokens (last %d supervised), %d timed updates after %d warm-up%n",
+                Nd4j.getBackend().getClass().getSimpleName(), Runtime.getRuntime().availableProcessors(), seq, seq / 4, steps, warmup);
+        System.out.printf("%-8s %-42s %6s %10s %10s %12s %11s%n", "stage", "trainable", "batch", "ms/update", "tokens/s", "sup.tok/s",
+                "fwd ms");
+        run("stage 1", model, FreezeMask.stage1(), seq, batches, steps, warmup);
+        if (a.containsKey("trainable")) {
+            run("custom", model, FreezeMask.of("custom", List.of(a.get("trainable").split(","))), seq, batches, steps, warmup);
+        }
+        if (a.containsKey("mla-model")) {
+            run("stage 2", Path.of(a.get("mla-model")), FreezeMask.stage2(), seq, batches, steps, warmup);
+        } else {
+            System.out.println("stage 2  skipped: pass --mla-model DIR (a model converted by `mha2mla convert`)");
+        }
+    }
+
+    static void run(String name, Path dir, FreezeMask mask, int seq, int[] batches, int steps, int warmup) {
+        try (TrainableModel m = TrainableModel.load(dir)) {
+            PeftStage stage = new PeftStage(m, mask, AdamW.Config.defaults(0.01), 1.0);
+            String trainable = stage.summary().replaceFirst("^[^:]*: ", "");
+            java.util.Random rng = new java.util.Random(1);
+            for (int b : batches) {
+                List<MicroBatch> mb = List.of(MicroBatch.of(m, examples(rng, b, seq, (int) m.vocabSize(), m.imageTokenId())));
+                for (int i = 0; i < warmup; i++) stage.step(mb, 1e-5);
+                long t0 = System.nanoTime();
+                for (int i = 0; i < steps; i++) stage.step(mb, 1e-5);
+                double s = (System.nanoTime() - t0) / 1e9 / steps;
+                long f0 = System.nanoTime();
+                for (int i = 0; i < steps; i++) stage.loss(mb);
+                double fwd = (System.nanoTime() - f0) / 1e9 / steps;
+                System.out.printf(Locale.ROOT, "%-8s %-42s %6d %10.1f %10.1f %12.1f %11.1f%n", name, trainable, b, s * 1e3,
+                        mb.get(0).tokens() / s, mb.get(0).supervisedTokens() / s, fwd * 1e3);
+            }
+        }
+    }
+
+    static List<TrainingExample> examples(java.util.Random rng, int b, int seq, int vocab, int imageToken) {
+        List<TrainingExample> out = new ArrayList<>();
+        for (int i = 0; i < b; i++) {
+            long[] ids = new long[seq];
+            long[] labels = new long[seq];
+            for (int t = 0; t < seq; t++) {
+                long id;
+                do id = 10 + rng.nextInt(vocab - 10); while (id == imageToken);
+                ids[t] = id;
+                labels[t] = t >= seq - seq / 4 ? id : -100;
+            }
+            out.add(new TrainingExample("random" + i, MultimodalInput.text(ids), labels));
+        }
+        return out;
+    }
+
+    /** A Qwen2.5-VL folder with a random text decoder of the requested size and the test fixture's vision tower. */
+    static Path randomQwenModel(Map<String, String> a) throws Exception {
+        int d = Integer.parseInt(a.get("d"));
+        int layers = Integer.parseInt(a.get("layers"));
+        int heads = Integer.parseInt(a.get("heads"));
+        int kv = Integer.parseInt(a.get("kv-heads"));
+        int ff = Integer.parseInt(a.get("ff"));
+        int vocab = Integer.parseInt(a.get("vocab"));
+        int dh = d / heads;
+        Path fixture = Path.of("trainer/src/test/resources/hf/qwen2_5_vl");
+        Path dir = Files.createTempDirectory("trainer-bench-model");
+        ObjectMapper om = new ObjectMapper();
+        ObjectNode cfg = (ObjectNode) om.readTree(fixture.resolve("config.json").toFile());
+        cfg.put("hidden_size", d).put("intermediate_size", ff).put("num_hidden_layers", layers).put("max_window_layers", layers)
+                .put("num_attention_heads", heads).put("num_key_value_heads", kv).put("vocab_size", vocab).put("torch_dtype", "float32");
+        ((ObjectNode) cfg.get("vision_config")).put("out_hidden_size", d);
+        int t = dh / 2 / 4;                                        // mrope_section: t, h, w over d_h/2 pairs as Qwen's 16/24/24
+        ArrayNode section = ((ObjectNode) cfg.get("rope_scaling")).putArray("mrope_section");
+        section.add(t).add((dh / 2 - t) / 2).add(dh / 2 - t - (dh / 2 - t) / 2);
+        om.writeValue(dir.resolve("config.json").toFile(), cfg);
+
+        Nd4j.getRandom().setSeed(0);
+        Map<String, INDArray> w = new LinkedHashMap<>();
+        w.put("model.embed_tokens.weight", rand(0.02, vocab, d));
+        for (int l = 0; l < layers; l++) {
+            String p = "model.layers." + l + ".";
+            w.put(p + "input_layernorm.weight", Nd4j.ones(DataType.FLOAT, d));
+            w.put(p + "post_attention_layernorm.weight", Nd4j.ones(DataType.FLOAT, d));
+            w.put(p + "self_attn.q_proj.weight", rand(0.02, heads * dh, d));
+            w.put(p + "self_attn.q_proj.bias", rand(0.02, heads * dh));
+            w.put(p + "self_attn.k_proj.weight", rand(0.02, kv * dh, d));
+            w.put(p + "self_attn.k_proj.bias", rand(0.02, kv * dh));
+            w.put(p + "self_attn.v_proj.weight", rand(0.02, kv * dh, d));
+            w.put(p + "self_attn.v_proj.bias", rand(0.02, kv * dh));
+            w.put(p + "self_attn.o_proj.weight", rand(0.02, d, heads * dh));
+            w.put(p + "mlp.gate_proj.weight", rand(0.02, ff, d));
+            w.put(p + "mlp.up_proj.weight", rand(0.02, ff, d));
+            w.put(p + "mlp.down_proj.weight", rand(0.02, d, ff));
+        }
+        w.put("model.norm.weight", Nd4j.ones(DataType.FLOAT, d));
+        w.put("lm_head.weight", rand(0.02, vocab, d));
+        try (SafeTensorsFile f = SafeTensorsFile.open(fixture.resolve("model.safetensors"))) {
+            for (String n : f.names()) {
+                if (!n.startsWith("visual.")) continue;
+                INDArray x = f.readFloat32(n);
+                if (n.startsWith("visual.merger.mlp.2.")) x = n.endsWith("weight") ? rand(0.02, d, x.size(1)) : rand(0.02, d);
+                w.put(n, x);
+            }
+        }
+        SafeTensorsWriter.write(dir.resolve("model.safetensors"), w, Map.of("format", "pt"), DType.F32);
+        long params = w.values().stream().mapToLong(INDArray::length).sum();
+        System.out.printf(Locale.ROOT, "random Qwen2.5-VL-shaped model: d %d, %d layers, %d heads (d_h %d), %d KV heads, ff %d, vocab %d: %.1fM parameters%n",
+                d, layers, heads, dh, kv, ff, vocab, params / 1e6);
+        return dir;
+    }
+
+    static void deleteTree(Path dir) {
+        try (var s = Files.walk(dir)) {
+            for (Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+        } catch (java.io.IOException ignored) {
+            // a temp folder left behind is harmless
+        }
+    }
+
+    static INDArray rand(double std, long... shape) {
+        return Nd4j.randn(DataType.FLOAT, shape).muli(std);
+    }
+}

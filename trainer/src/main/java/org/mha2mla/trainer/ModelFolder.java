@@ -1,0 +1,69 @@
+package org.mha2mla.trainer;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import org.mha2mla.importers.safetensors.DType;
+import org.mha2mla.importers.safetensors.SafeTensorsWriter;
+import org.mha2mla.importers.weights.Checkpoint;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Writes the trained model as a Hugging Face folder loadable exactly like the input: every tensor of the graph
+ * under its hub key (model.safetensors, sharded with an index above {@link #MAX_SHARD_BYTES}), plus the input's
+ * config, tokenizer, chat-template and processor files copied unchanged.
+ */
+public final class ModelFolder {
+
+    /** transformers' save_pretrained default shard size (5 GB). */
+    public static final long MAX_SHARD_BYTES = 5_000_000_000L;
+    /** Side files copied from the input folder: configs, tokenizer, chat template, processor. */
+    private static final Set<String> SIDE_FILE_EXTENSIONS = Set.of("json", "jinja", "txt", "model", "tiktoken");
+
+    private ModelFolder() {
+    }
+
+    /** The storage dtype of the input model's floating tensors (the first one found), F32 if none. */
+    public static DType inputDtype(Path modelDir) {
+        try (Checkpoint c = Checkpoint.open(modelDir)) {
+            for (String n : c.names()) {
+                DType t = c.info(n).dtype();
+                if (t.isFloating()) return t;
+            }
+        }
+        return DType.F32;
+    }
+
+    /** Writes {@code parameters} (current values in {@code sd}) and the input's side files to {@code out}. */
+    public static void write(SameDiff sd, List<String> parameters, Path input, Path out, DType dtype) {
+        List<SafeTensorsWriter.Entry> entries = new ArrayList<>();
+        for (String n : parameters) {
+            INDArray a = sd.getVariable(n).getArr();
+            entries.add(new SafeTensorsWriter.Entry(n, dtype, a.shape(), () -> a));
+        }
+        try {
+            Files.createDirectories(out);
+            SafeTensorsWriter.writeSharded(out, entries, Map.of("format", "pt"), MAX_SHARD_BYTES);
+            try (DirectoryStream<Path> ds = Files.newDirectoryStream(input)) {
+                for (Path f : ds) {
+                    String name = f.getFileName().toString();
+                    int dot = name.lastIndexOf('.');
+                    String ext = dot < 0 ? "" : name.substring(dot + 1);
+                    if (!Files.isRegularFile(f) || !SIDE_FILE_EXTENSIONS.contains(ext) || name.equals(SafeTensorsWriter.INDEX_FILE)) continue;
+                    Files.copy(f, out.resolve(name), StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(out + ": cannot write the trained model (" + e + ")", e);
+        }
+    }
+}
