@@ -9,7 +9,7 @@ import org.nd4j.autodiff.samediff.SameDiff;
 /**
  * LlamaAttention / Qwen2Attention (MHA when n_kv = n_h, GQA otherwise), as modeling_llama.py writes it:
  * q/k/v projections (bias for Qwen2), RoPE on q and k, the new k/v appended to the cache, repeat_kv,
- * {@code softmax(QKᵀ/√d_h + mask)·V}, o_proj. The cache holds k after RoPE and v, [B, n_kv, T, d_h] each.
+ * {@code softmax(QKᵀ/√d_h + mask)·V} per KV group, o_proj. The cache holds k after RoPE and v, [B, n_kv, T, d_h] each.
  */
 public final class GqaAttention implements DecoderAttention {
 
@@ -56,11 +56,7 @@ public final class GqaAttention implements DecoderAttention {
             v = sd.concat(scope + "/v_cat", 2, past.get(1), v);
         }
 
-        SDVariable kRep = Heads.repeatKv(sd, scope + "/k_rep", k, nKv, nH / nKv);
-        SDVariable vRep = Heads.repeatKv(sd, scope + "/v_rep", v, nKv, nH / nKv);
-        SDVariable scores = sd.mmul(scope + "/scores", q, kRep, false, true, false).mul(1.0 / Math.sqrt(dH));
-        SDVariable probs = sd.nn().softmax(scope + "/probs", scores.add(mask), -1);
-        SDVariable attn = Heads.merge(sd, scope + "/attn", sd.mmul(probs, vRep), nH, dH);
+        SDVariable attn = Heads.merge(sd, scope + "/attn", Heads.groupedAttention(sd, scope, q, k, v, mask, nKv, nH / nKv, dH, dH), nH, dH);
         return new Result(oProj.forward(scope + "/o_proj", attn), List.of(k, v));
     }
 }

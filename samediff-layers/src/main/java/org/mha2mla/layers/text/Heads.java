@@ -29,17 +29,39 @@ public final class Heads {
     }
 
     /**
-     * repeat_kv: [B, n_kv, T, d] → [B, n_kv·g, T, d], query head h reading KV head h / g (the layout of
-     * torch's expand + reshape). Written as a gather over the head axis, which needs no dynamic shape.
+     * {@code softmax(Q·Kᵀ/√d + mask)·V} for grouped-query attention, equal to transformers' repeat_kv followed
+     * by plain attention. Query head h = j·g + i reads KV head j, so q [B, n_kv·g, L, d] is viewed as
+     * [B, n_kv, g·L, d]: every group's queries attend to their one KV head in a single batched matmul, and
+     * K/V are never repeated. (A gather over the head axis would also do, but SameDiff M2.1 cannot
+     * differentiate a graph with two gathers: their gradients both claim the node name "transposeConcat".)
+     *
+     * @param q    [B, n_kv·g, L, d]
+     * @param k    [B, n_kv, T, d]
+     * @param v    [B, n_kv, T, d_v]
+     * @param mask additive [B, 1, L, T]
+     * @return [B, n_kv·g, L, d_v]
      */
-    public static SDVariable repeatKv(SameDiff sd, String name, SDVariable kv, int nKv, int groups) {
+    public static SDVariable groupedAttention(SameDiff sd, String scope, SDVariable q, SDVariable k, SDVariable v,
+                                              SDVariable mask, int nKv, int groups, int d, int dV) {
+        double scale = 1.0 / Math.sqrt(d);
         if (groups == 1) {
-            return kv;
+            SDVariable scores = sd.mmul(scope + "/scores", q, k, false, true, false).mul(scale);
+            SDVariable probs = sd.nn().softmax(scope + "/probs", scores.add(mask), -1);
+            return sd.mmul(probs, v);
         }
-        int[] index = new int[nKv * groups];
-        for (int h = 0; h < index.length; h++) {
-            index[h] = h / groups;
-        }
-        return sd.gather(name, kv, index, 1);
+        SDVariable batch = sd.slice(q.shape(), new int[]{0}, 1);
+        SDVariable keys = sd.slice(k.shape(), new int[]{2}, 1);
+        SDVariable qg = sd.reshape(q, sd.concat(0, batch, longs(sd, nKv, -1, d)));            // [B, n_kv, g·L, d]
+        SDVariable scores = sd.mmul(qg, k, false, true, false).mul(scale);                     // [B, n_kv, g·L, T]
+        SDVariable perGroup = sd.reshape(scores, sd.concat(0, batch, longs(sd, nKv, groups, -1), keys));
+        SDVariable masked = perGroup.add(sd.expandDims(mask, 1));                              // [B, n_kv, g, L, T]
+        SDVariable probs = sd.nn().softmax(scope + "/probs", masked, -1);
+        SDVariable flat = sd.reshape(probs, sd.concat(0, batch, longs(sd, nKv, -1), keys));  // [B, n_kv, g·L, T]
+        SDVariable out = sd.mmul(flat, v);                                                     // [B, n_kv, g·L, d_v]
+        return sd.reshape(out, sd.concat(0, batch, longs(sd, (long) nKv * groups, -1, dV)));
+    }
+
+    private static SDVariable longs(SameDiff sd, long... v) {
+        return sd.constant(Nd4j.createFromArray(v));
     }
 }

@@ -5,8 +5,10 @@ import org.nd4j.autodiff.samediff.SameDiff;
 
 /**
  * torch.nn.Linear: {@code y = x · Wᵀ + b} over the last axis of an input of any rank. The weight stays the
- * checkpoint's [out, in] tensor; the transpose is folded into the contraction (tensorMmul over W's axis 1),
- * because SameDiff's mmul refuses rank-3 × rank-2.
+ * checkpoint's [out, in] tensor. The input is flattened to [N, in] for one rank-2 {@code mmul} (transpose
+ * folded in) and the leading axes restored after: SameDiff M2.1's mmul refuses rank-3 × rank-2, and the
+ * backprop of {@code tensorMmul} fails on such inputs ("dimensions at given axes … must be the same"), which
+ * would make every layer untrainable.
  */
 public final class Linear {
 
@@ -41,11 +43,17 @@ public final class Linear {
 
     /** x [..., in] → [..., out]; {@code name} names the result node (unique per graph). */
     public SDVariable forward(String name, SDVariable x) {
-        if (bias == null) {
-            return sd.tensorMmul(name, x, weight, new int[]{-1}, new int[]{1}, false, false, false);
-        }
-        SDVariable xw = sd.tensorMmul(name + "/mm", x, weight, new int[]{-1}, new int[]{1}, false, false, false);
-        return xw.add(name, bias);
+        SDVariable xw = apply(sd, bias == null ? name : name + "/mm", x, weight, in, out);
+        return bias == null ? xw : xw.add(name, bias);
+    }
+
+    /** x [..., in] · wᵀ for a weight [out, in]: flatten, one rank-2 mmul, restore the leading axes. */
+    public static SDVariable apply(SameDiff sd, String name, SDVariable x, SDVariable weight, long in, long out) {
+        SDVariable flat = sd.reshape(x, -1, in);
+        SDVariable y = sd.mmul(flat, weight, false, true, false);
+        // Shape of x without its last axis (begin mask on axis 0, end −1), then the output width.
+        SDVariable lead = sd.stridedSlice(x.shape(), new long[]{0}, new long[]{-1}, new long[]{1}, 1, 0, 0, 0, 0);
+        return sd.reshape(name, y, sd.concat(0, lead, sd.constant(org.nd4j.linalg.factory.Nd4j.createFromArray(out))));
     }
 
     public String key() {

@@ -127,7 +127,7 @@ public final class TextDecoder {
     }
 
     private SDVariable lmHead(String name, SDVariable normed) {
-        return sd.tensorMmul(name, normed, lmHead, new int[]{-1}, new int[]{1}, false, false, false);
+        return Linear.apply(sd, name, normed, lmHead, config.hiddenSize(), config.vocabSize());
     }
 
     /** Adds the decode-step pass on first use: step placeholders plus {@code past.i.name} for every cache tensor. */

@@ -2,6 +2,7 @@ package org.mha2mla.layers.text;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Map;
 
@@ -29,15 +30,40 @@ class HeadsTest {
         assertEquals(0.0, out.get("merge").sub(x).amaxNumber().doubleValue());
     }
 
+    /** Reference: repeat_kv then per-head softmax(q·kᵀ/√d + mask)·v, in plain ND4J loops over heads. */
+    private static INDArray repeatThenAttend(INDArray q, INDArray k, INDArray v, INDArray mask, int groups) {
+        long b = q.size(0), h = q.size(1), l = q.size(2), d = q.size(3);
+        INDArray out = Nd4j.create(DataType.FLOAT, b, h, l, v.size(3));
+        for (int n = 0; n < b; n++) {
+            for (int head = 0; head < h; head++) {
+                INDArray scores = q.slice(n).slice(head).mmul(k.slice(n).slice(head / groups).transpose()).muli(1.0 / Math.sqrt(d))
+                        .addi(mask.slice(n).slice(0));
+                INDArray probs = org.nd4j.linalg.ops.transforms.Transforms.softmax(scores, true);
+                out.slice(n).slice(head).assign(probs.mmul(v.slice(n).slice(head / groups)));
+            }
+        }
+        return out;
+    }
+
     @Test
-    void repeatKvGivesQueryHeadTheKvHeadOfItsGroup() {
-        INDArray kv = Nd4j.rand(DataType.FLOAT, 2, 2, 3, 4); // n_kv = 2
-        SameDiff sd = SameDiff.create();
-        Heads.repeatKv(sd, "rep", sd.placeHolder("kv", DataType.FLOAT, -1, 2, -1, 4), 2, 4);
-        INDArray rep = sd.output(Map.of("kv", kv), "rep").get("rep");
-        assertArrayEquals(new long[]{2, 8, 3, 4}, rep.shape());
-        for (int h = 0; h < 8; h++) {
-            assertEquals(kv.slice(1).slice(h / 4), rep.slice(1).slice(h));
+    void groupedAttentionEqualsRepeatKvThenAttention() {
+        int nKv = 2, groups = 3, d = 4, dV = 5;
+        INDArray q = Nd4j.rand(DataType.FLOAT, 2, nKv * groups, 3, d);   // B=2, L=3 queries
+        INDArray k = Nd4j.rand(DataType.FLOAT, 2, nKv, 7, d);            // T=7 keys
+        INDArray v = Nd4j.rand(DataType.FLOAT, 2, nKv, 7, dV);
+        INDArray mask = AttentionMask.causal(new long[][]{{1, 1, 1, 1, 1, 1, 1}, {0, 1, 1, 1, 1, 1, 1}}, 3);
+        for (int g : new int[]{groups, 1}) {
+            int kvHeads = nKv * groups / g;
+            INDArray kk = g == 1 ? Nd4j.rand(DataType.FLOAT, 2, kvHeads, 7, d) : k;
+            INDArray vv = g == 1 ? Nd4j.rand(DataType.FLOAT, 2, kvHeads, 7, dV) : v;
+            SameDiff sd = SameDiff.create();
+            SDVariable out = Heads.groupedAttention(sd, "attn", sd.placeHolder("q", DataType.FLOAT, -1, kvHeads * g, -1, d),
+                    sd.placeHolder("k", DataType.FLOAT, -1, kvHeads, -1, d), sd.placeHolder("v", DataType.FLOAT, -1, kvHeads, -1, dV),
+                    sd.placeHolder("mask", DataType.FLOAT, -1, 1, -1, -1), kvHeads, g, d, dV);
+            INDArray got = sd.output(Map.of("q", q, "k", kk, "v", vv, "mask", mask), out.name()).get(out.name());
+            INDArray expected = repeatThenAttend(q, kk, vv, mask, g);
+            assertArrayEquals(expected.shape(), got.shape());
+            assertTrue(got.sub(expected).amaxNumber().doubleValue() < 1e-6, "groups " + g);
         }
     }
 }
