@@ -15,7 +15,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * One forward/backward pass worth of examples, right-padded to the longest: the decoder placeholders
- * ({@code inputs_embeds}, {@code cos}, {@code sin}, {@code attention_mask}) and the shifted targets. Padding
+ * ({@code inputs_embeds}, {@code cos}, {@code sin}, {@code attention_mask}, {@code modality}) and the shifted targets. Padding
  * positions are masked as keys (2-D attention_mask = 0) and carry no target, so an example's loss and gradient
  * do not depend on what it is batched with; padded RoPE rows are cos = 1, sin = 0 (the identity rotation).
  *
@@ -36,6 +36,7 @@ public record MicroBatch(Map<String, INDArray> feed, long[][] targets, int token
         INDArray[] embeds = new INDArray[b];
         INDArray[] cos = new INDArray[b];
         INDArray[] sin = new INDArray[b];
+        INDArray[] modality = new INDArray[b];
         long[][] keep = new long[b][length];
         long[][] targets = new long[b][];
         int tokens = 0;
@@ -46,6 +47,7 @@ public record MicroBatch(Map<String, INDArray> feed, long[][] targets, int token
             embeds[i] = padSequence(in.inputsEmbeds(), 1, length, 0);          // [1, L, d]
             cos[i] = padSequence(in.rope().cos(), 2, length, 1);               // [1, 1|h, L, d_h]
             sin[i] = padSequence(in.rope().sin(), 2, length, 0);
+            modality[i] = padSequence(in.modality(), 1, length, DecoderInput.TEXT);  // [1, L]
             Arrays.fill(keep[i], 0, l, 1);
             targets[i] = Arrays.copyOf(ex.targets(), length);
             Arrays.fill(targets[i], l, length, LossMask.IGNORE_INDEX);
@@ -57,6 +59,7 @@ public record MicroBatch(Map<String, INDArray> feed, long[][] targets, int token
         feed.put(TextDecoder.COS, Nd4j.concat(0, cos).dup('c'));
         feed.put(TextDecoder.SIN, Nd4j.concat(0, sin).dup('c'));
         feed.put(TextDecoder.ATTENTION_MASK, AttentionMask.causal(keep, length));
+        feed.put(TextDecoder.MODALITY, Nd4j.concat(0, modality).dup('c'));
         return new MicroBatch(feed, targets, tokens);
     }
 

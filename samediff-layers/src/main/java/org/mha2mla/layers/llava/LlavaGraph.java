@@ -89,10 +89,13 @@ final class LlavaGraph {
         return embeds;
     }
 
-    /** One unpadded prompt at positions 0..L−1 with a causal mask. */
-    DecoderInput decoderInput(INDArray embeds) {
+    /** One unpadded prompt at positions 0..L−1 with a causal mask; the image tokens are its visual tokens. */
+    DecoderInput decoderInput(long[] ids, INDArray embeds) {
         int l = (int) embeds.size(1);
-        return new DecoderInput(embeds, RopeTables.forRange(config.textConfig(), 0, l), AttentionMask.causal(l, 0));
+        boolean[] visual = new boolean[l];
+        for (int i = 0; i < l; i++) visual[i] = ids[i] == config.imageTokenId();
+        return new DecoderInput(embeds, RopeTables.forRange(config.textConfig(), 0, l), AttentionMask.causal(l, 0),
+                DecoderInput.modality(visual));
     }
 
     INDArray logits(DecoderInput in) {

@@ -53,7 +53,7 @@ public final class LlavaModel implements VisionLanguageModel {
     public DecoderInput decoderInput(MultimodalInput input) {
         LlavaGraph.requireNoGridInputs(input, "llava");
         INDArray features = input.hasImage() ? imageFeatures(input.pixelValues()) : null;
-        return graph.decoderInput(graph.inputsEmbeds(input.inputIds(), features));
+        return graph.decoderInput(input.inputIds(), graph.inputsEmbeds(input.inputIds(), features));
     }
 
     @Override

@@ -155,7 +155,7 @@ public final class LlavaNextModel implements VisionLanguageModel {
             }
             features = imageFeatures(input.pixelValues(), input.imageSizes());
         }
-        return graph.decoderInput(graph.inputsEmbeds(input.inputIds(), features));
+        return graph.decoderInput(input.inputIds(), graph.inputsEmbeds(input.inputIds(), features));
     }
 
     @Override

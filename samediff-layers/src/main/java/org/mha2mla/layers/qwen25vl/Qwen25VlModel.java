@@ -101,7 +101,17 @@ public final class Qwen25VlModel implements VisionLanguageModel {
         INDArray features = input.hasImage() ? imageFeatures(input.pixelValues(), input.imageGridThw()) : null;
         INDArray embeds = inputsEmbeds(input.inputIds(), features);
         int l = input.length();
-        return new DecoderInput(embeds, tables(rope.positionIds()), AttentionMask.causal(l, 0));
+        return new DecoderInput(embeds, tables(rope.positionIds()), AttentionMask.causal(l, 0), modality(input.inputIds()));
+    }
+
+    /** Modality [1, L]: the image pads and, as MHA2MLA-VLM counts them, the vision start/end marks are visual. */
+    INDArray modality(long[] ids) {
+        boolean[] visual = new boolean[ids.length];
+        for (int i = 0; i < ids.length; i++) {
+            visual[i] = ids[i] == config.imageTokenId() || ids[i] == config.visionStartTokenId()
+                    || ids[i] == config.visionEndTokenId();
+        }
+        return DecoderInput.modality(visual);
     }
 
     /**

@@ -21,13 +21,16 @@ public interface DecoderAttention {
      * @param x     normed hidden states [B, L, d]
      * @param cos   RoPE table [B|1, 1|heads, L, d_h] in the rotate_half layout
      * @param sin   like {@code cos}
-     * @param mask  additive mask [B, 1, L, T] (T = cached + new tokens): 0 where attended, a large negative elsewhere
-     * @param past  this layer's cache tensors so far, or null when the pass starts from an empty cache
-     * @return the output [B, L, d] and the cache tensors including this pass's tokens
+     * @param mask     additive mask [B, 1, L, T] (T = cached + new tokens): 0 where attended, a large negative elsewhere
+     * @param modality [B, L] float, {@link DecoderInput#VISUAL} (1) for visual tokens, {@link DecoderInput#TEXT} (0) else
+     * @param past     this layer's cache tensors so far, or null when the pass starts from an empty cache
+     * @return the output [B, L, d], the cache tensors including this pass's tokens, and the attention
+     *         probabilities [B, n_h, L, T] (what H2O/TOVA rank cached tokens by)
      */
-    Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, List<SDVariable> past);
+    Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, SDVariable modality,
+                 List<SDVariable> past);
 
-    record Result(SDVariable output, List<SDVariable> present) {
+    record Result(SDVariable output, List<SDVariable> present, SDVariable probs) {
     }
 
     /**

@@ -32,11 +32,11 @@ public final class DecoderLayer {
 
     /** One pass; returns the layer output [B, L, d] and the attention's present cache tensors. */
     public DecoderAttention.Result forward(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask,
-                                           List<SDVariable> past) {
+                                           SDVariable modality, List<SDVariable> past) {
         SDVariable normed = inputLayernorm.forward(scope + "/input_layernorm", x);
-        DecoderAttention.Result attn = selfAttn.build(scope + "/self_attn", normed, cos, sin, mask, past);
+        DecoderAttention.Result attn = selfAttn.build(scope + "/self_attn", normed, cos, sin, mask, modality, past);
         SDVariable h = x.add(scope + "/attn_residual", attn.output());
         SDVariable mlpOut = mlp.forward(scope + "/mlp", postAttentionLayernorm.forward(scope + "/post_attention_layernorm", h));
-        return new DecoderAttention.Result(h.add(scope + "/out", mlpOut), attn.present());
+        return new DecoderAttention.Result(h.add(scope + "/out", mlpOut), attn.present(), attn.probs());
     }
 }

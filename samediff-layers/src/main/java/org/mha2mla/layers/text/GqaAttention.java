@@ -44,7 +44,8 @@ public final class GqaAttention implements DecoderAttention {
     }
 
     @Override
-    public Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, List<SDVariable> past) {
+    public Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, SDVariable modality,
+                        List<SDVariable> past) {
         SDVariable q = Heads.split(sd, scope + "/q", qProj.forward(scope + "/q_proj", x), nH, dH);
         SDVariable k = Heads.split(sd, scope + "/k", kProj.forward(scope + "/k_proj", x), nKv, dH);
         SDVariable v = Heads.split(sd, scope + "/v", vProj.forward(scope + "/v_proj", x), nKv, dH);
@@ -56,7 +57,8 @@ public final class GqaAttention implements DecoderAttention {
             v = sd.concat(scope + "/v_cat", 2, past.get(1), v);
         }
 
-        SDVariable attn = Heads.merge(sd, scope + "/attn", Heads.groupedAttention(sd, scope, q, k, v, mask, nKv, nH / nKv, dH, dH), nH, dH);
-        return new Result(oProj.forward(scope + "/o_proj", attn), List.of(k, v));
+        Heads.Attention a = Heads.groupedAttention(sd, scope, q, k, v, mask, nKv, nH / nKv, dH, dH);
+        SDVariable attn = Heads.merge(sd, scope + "/attn", a.output(), nH, dH);
+        return new Result(oProj.forward(scope + "/o_proj", attn), List.of(k, v), a.probs());
     }
 }

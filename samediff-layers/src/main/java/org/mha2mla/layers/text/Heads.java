@@ -39,15 +39,15 @@ public final class Heads {
      * @param k    [B, n_kv, T, d]
      * @param v    [B, n_kv, T, d_v]
      * @param mask additive [B, 1, L, T]
-     * @return [B, n_kv·g, L, d_v]
+     * @return the output [B, n_kv·g, L, d_v] and the probabilities [B, n_kv·g, L, T]
      */
-    public static SDVariable groupedAttention(SameDiff sd, String scope, SDVariable q, SDVariable k, SDVariable v,
+    public static Attention groupedAttention(SameDiff sd, String scope, SDVariable q, SDVariable k, SDVariable v,
                                               SDVariable mask, int nKv, int groups, int d, int dV) {
         double scale = 1.0 / Math.sqrt(d);
         if (groups == 1) {
             SDVariable scores = sd.mmul(scope + "/scores", q, k, false, true, false).mul(scale);
             SDVariable probs = sd.nn().softmax(scope + "/probs", scores.add(mask), -1);
-            return sd.mmul(probs, v);
+            return new Attention(sd.mmul(probs, v), probs);
         }
         SDVariable batch = sd.slice(q.shape(), new int[]{0}, 1);
         SDVariable keys = sd.slice(k.shape(), new int[]{2}, 1);
@@ -58,7 +58,13 @@ public final class Heads {
         SDVariable probs = sd.nn().softmax(scope + "/probs", masked, -1);
         SDVariable flat = sd.reshape(probs, sd.concat(0, batch, longs(sd, nKv, -1), keys));  // [B, n_kv, g·L, T]
         SDVariable out = sd.mmul(flat, v);                                                     // [B, n_kv, g·L, d_v]
-        return sd.reshape(out, sd.concat(0, batch, longs(sd, (long) nKv * groups, -1, dV)));
+        SDVariable heads = longs(sd, (long) nKv * groups, -1);
+        return new Attention(sd.reshape(out, sd.concat(0, batch, heads, longs(sd, dV))),
+                sd.reshape(probs, sd.concat(0, batch, heads, keys)));
+    }
+
+    /** An attention's output [B, n_h, L, d_v] and its probabilities [B, n_h, L, T]. */
+    public record Attention(SDVariable output, SDVariable probs) {
     }
 
     private static SDVariable longs(SameDiff sd, long... v) {

@@ -29,6 +29,8 @@ public final class TextDecoder {
     public static final String COS = "cos";
     public static final String SIN = "sin";
     public static final String ATTENTION_MASK = "attention_mask";
+    /** FLOAT [B, L]: {@link DecoderInput#VISUAL} or {@link DecoderInput#TEXT} per token (MLA's per-modality factors). */
+    public static final String MODALITY = "modality";
     /** Logits [B, L, vocab] of the full pass. */
     public static final String LOGITS = "logits";
     /** Logits [B, 1, vocab] of the last position only (prefill: skips the lm_head on the prompt). */
@@ -87,6 +89,11 @@ public final class TextDecoder {
         return "present." + layer + "." + name;
     }
 
+    /** Attention probabilities [B, n_h, L, T] of {@code layer}, e.g. {@code attention.0}. */
+    public static String attentionProbs(int layer) {
+        return "attention." + layer;
+    }
+
     /** Decode-step placeholder for the cache of {@code layer} so far, e.g. {@code past.0.key}. */
     public static String past(int layer, String name) {
         return "past." + layer + "." + name;
@@ -98,7 +105,8 @@ public final class TextDecoder {
         SDVariable cos = sd.placeHolder(COS, DataType.FLOAT, -1, -1, -1, dH);
         SDVariable sin = sd.placeHolder(SIN, DataType.FLOAT, -1, -1, -1, dH);
         SDVariable mask = sd.placeHolder(ATTENTION_MASK, DataType.FLOAT, -1, -1, -1, -1);
-        SDVariable normed = pass("decoder", "", x, cos, sin, mask, null);
+        SDVariable modality = sd.placeHolder(MODALITY, DataType.FLOAT, -1, -1);
+        SDVariable normed = pass("decoder", "", x, cos, sin, mask, modality, null);
         SDVariable last = sd.stridedSlice(normed, new long[]{0, -1, 0}, new long[]{0, 0, 0}, new long[]{1, 1, 1},
                 0b101, 0b111, 0, 0, 0);
         lmHead(LAST_LOGITS, last);
@@ -106,14 +114,15 @@ public final class TextDecoder {
 
     /**
      * Adds one decoder pass. Names its outputs {@code outPrefix + hidden_states.i}, {@code outPrefix + logits},
-     * {@code outPrefix + present.i.name}; returns the final-norm output.
+     * {@code outPrefix + present.i.name}, {@code outPrefix + attention.i} (probabilities); returns the final-norm output.
      */
     private SDVariable pass(String scope, String outPrefix, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask,
-                            List<List<SDVariable>> past) {
+                            SDVariable modality, List<List<SDVariable>> past) {
         SDVariable h = sd.identity(outPrefix + hiddenState(0), x);
         for (int i = 0; i < layers.size(); i++) {
-            DecoderAttention.Result r = layers.get(i).forward(scope + "/layers." + i, h, cos, sin, mask,
+            DecoderAttention.Result r = layers.get(i).forward(scope + "/layers." + i, h, cos, sin, mask, modality,
                     past == null ? null : past.get(i));
+            sd.identity(outPrefix + attentionProbs(i), r.probs());
             List<DecoderAttention.CacheTensor> specs = layers.get(i).selfAttn().cacheTensors();
             for (int j = 0; j < specs.size(); j++) {
                 sd.identity(outPrefix + present(i, specs.get(j).name()), r.present().get(j));
@@ -138,6 +147,7 @@ public final class TextDecoder {
         SDVariable cos = sd.placeHolder(STEP + COS, DataType.FLOAT, -1, -1, -1, dH);
         SDVariable sin = sd.placeHolder(STEP + SIN, DataType.FLOAT, -1, -1, -1, dH);
         SDVariable mask = sd.placeHolder(STEP + ATTENTION_MASK, DataType.FLOAT, -1, -1, -1, -1);
+        SDVariable modality = sd.placeHolder(STEP + MODALITY, DataType.FLOAT, -1, -1);
         List<List<SDVariable>> past = new ArrayList<>();
         for (int i = 0; i < layers.size(); i++) {
             List<SDVariable> p = new ArrayList<>();
@@ -146,7 +156,7 @@ public final class TextDecoder {
             }
             past.add(p);
         }
-        pass("decoder_step", STEP, x, cos, sin, mask, past);
+        pass("decoder_step", STEP, x, cos, sin, mask, modality, past);
         stepBuilt = true;
     }
 
@@ -191,6 +201,7 @@ public final class TextDecoder {
         feed.put(prefix + COS, in.rope().cos());
         feed.put(prefix + SIN, in.rope().sin());
         feed.put(prefix + ATTENTION_MASK, in.attentionMask());
+        feed.put(prefix + MODALITY, in.modality());
         return feed;
     }
 

@@ -31,18 +31,20 @@ class HeadsTest {
     }
 
     /** Reference: repeat_kv then per-head softmax(q·kᵀ/√d + mask)·v, in plain ND4J loops over heads. */
-    private static INDArray repeatThenAttend(INDArray q, INDArray k, INDArray v, INDArray mask, int groups) {
+    private static INDArray[] repeatThenAttend(INDArray q, INDArray k, INDArray v, INDArray mask, int groups) {
         long b = q.size(0), h = q.size(1), l = q.size(2), d = q.size(3);
         INDArray out = Nd4j.create(DataType.FLOAT, b, h, l, v.size(3));
+        INDArray allProbs = Nd4j.create(DataType.FLOAT, b, h, l, k.size(2));
         for (int n = 0; n < b; n++) {
             for (int head = 0; head < h; head++) {
                 INDArray scores = q.slice(n).slice(head).mmul(k.slice(n).slice(head / groups).transpose()).muli(1.0 / Math.sqrt(d))
                         .addi(mask.slice(n).slice(0));
                 INDArray probs = org.nd4j.linalg.ops.transforms.Transforms.softmax(scores, true);
                 out.slice(n).slice(head).assign(probs.mmul(v.slice(n).slice(head / groups)));
+                allProbs.slice(n).slice(head).assign(probs);
             }
         }
-        return out;
+        return new INDArray[]{out, allProbs};
     }
 
     @Test
@@ -57,13 +59,16 @@ class HeadsTest {
             INDArray kk = g == 1 ? Nd4j.rand(DataType.FLOAT, 2, kvHeads, 7, d) : k;
             INDArray vv = g == 1 ? Nd4j.rand(DataType.FLOAT, 2, kvHeads, 7, dV) : v;
             SameDiff sd = SameDiff.create();
-            SDVariable out = Heads.groupedAttention(sd, "attn", sd.placeHolder("q", DataType.FLOAT, -1, kvHeads * g, -1, d),
+            Heads.Attention out = Heads.groupedAttention(sd, "attn", sd.placeHolder("q", DataType.FLOAT, -1, kvHeads * g, -1, d),
                     sd.placeHolder("k", DataType.FLOAT, -1, kvHeads, -1, d), sd.placeHolder("v", DataType.FLOAT, -1, kvHeads, -1, dV),
                     sd.placeHolder("mask", DataType.FLOAT, -1, 1, -1, -1), kvHeads, g, d, dV);
-            INDArray got = sd.output(Map.of("q", q, "k", kk, "v", vv, "mask", mask), out.name()).get(out.name());
-            INDArray expected = repeatThenAttend(q, kk, vv, mask, g);
-            assertArrayEquals(expected.shape(), got.shape());
-            assertTrue(got.sub(expected).amaxNumber().doubleValue() < 1e-6, "groups " + g);
+            Map<String, INDArray> got = sd.output(Map.of("q", q, "k", kk, "v", vv, "mask", mask), out.output().name(), out.probs().name());
+            INDArray[] expected = repeatThenAttend(q, kk, vv, mask, g);
+            for (int i = 0; i < 2; i++) {
+                INDArray actual = got.get(i == 0 ? out.output().name() : out.probs().name());
+                assertArrayEquals(expected[i].shape(), actual.shape());
+                assertTrue(actual.sub(expected[i]).amaxNumber().doubleValue() < 1e-6, "groups " + g + (i == 0 ? " output" : " probs"));
+            }
         }
     }
 }
