@@ -10,6 +10,7 @@ import org.mha2mla.core.config.Qwen25VlVisionConfig;
 import org.mha2mla.core.rope.Rope;
 import org.mha2mla.layers.text.Activations;
 import org.mha2mla.layers.text.AttentionMask;
+import org.mha2mla.layers.text.Heads;
 import org.mha2mla.layers.text.Linear;
 import org.mha2mla.layers.text.Params;
 import org.mha2mla.layers.text.RmsNorm;
@@ -35,9 +36,16 @@ import org.nd4j.linalg.factory.Nd4j;
  * is one row per merged unit [n_patches / merge², out_hidden_size], images concatenated in order: exactly the
  * rows that replace the image tokens in the decoder's input embeddings.
  *
- * <p>Attention over windows is block-diagonal; here it is the full N×N product with an additive mask
- * (−max outside the block), which gives the same result as transformers' per-window split and is cheap at
- * Qwen2.5-VL image sizes (a ~1000-patch image is a 1000×1000 mask per head).
+ * <p>The graph runs on a batch axis: {@code pixel_values} [B, n, C·T·P·P]. Inference feeds B = 1 with every
+ * image of the prompt concatenated ({@link #placeholders(INDArray, int[][])}); pretraining feeds B images of one
+ * grid ({@link #batchPlaceholders}), so attention stays n×n per image instead of (B·n)². Attention over windows
+ * is block-diagonal; here it is the full n×n product with an additive mask ({@link AttentionMask#MASKED} outside
+ * the block), which gives the same result as transformers' per-window split and is cheap at Qwen2.5-VL image
+ * sizes (a ~1000-patch image is a 1000×1000 mask per head).
+ *
+ * <p>The graph is differentiable end to end (the demo pretrains it from scratch): the window reorder and its
+ * reverse are batched matmuls with 0/1 permutation matrices over merged units, not gathers (SameDiff M2.1 cannot
+ * differentiate a graph with two gathers), and q/k/v are split from the fused qkv projection along the feature axis.
  *
  * <p>The weights are the graph's variables under the hub's key names ({@code visual.blocks.N.attn.qkv.weight},
  * ...; see {@link org.mha2mla.layers.text.Params}); the Conv3d kernel is reshaped in the graph. Index
@@ -50,13 +58,17 @@ public final class Qwen25VlVisionTower {
     /** Qwen2_5_VisionRotaryEmbedding's default theta (the vision config has no field for it). */
     static final double ROPE_THETA = 10000.0;
 
+    /** FLOAT [B, n, C·T·P·P]: the patches of each batch row, in the processor's order. */
     public static final String IN_PIXELS = "pixel_values";
-    static final String IN_PATCH_ORDER = "window_patch_index";
+    /** FLOAT [B, U, U] (U = n / merge²): row k is one-hot at the merged unit that sits at window position k. */
+    static final String IN_WINDOW_ORDER = "window_order";
     static final String IN_COS = "vision_rope_cos";
     static final String IN_SIN = "vision_rope_sin";
     static final String IN_WINDOW_MASK = "window_attention_mask";
     static final String IN_FULL_MASK = "full_attention_mask";
-    static final String IN_REVERSE = "reverse_window_index";
+    /** FLOAT [B, U, U]: the inverse of {@link #IN_WINDOW_ORDER} (its transpose), back to the processor's order. */
+    static final String IN_REVERSE = "reverse_window_order";
+    /** [B·U, out_hidden_size]: the merged features, batch rows one after the other. */
     public static final String OUT_IMAGE_EMBEDS = "image_embeds";
 
     /**
@@ -70,6 +82,7 @@ public final class Qwen25VlVisionTower {
     private final SameDiff sd;
     private final Qwen25VlVisionConfig config;
     private final String scope;
+    private final SDVariable batchedEmbeds;
 
     /**
      * Adds the tower to {@code sd}, whose variables already hold the checkpoint tensors under hub keys
@@ -85,21 +98,24 @@ public final class Qwen25VlVisionTower {
         int headDim = config.headDim();
         int unit = config.spatialMergeSize() * config.spatialMergeSize();
 
-        SDVariable pixels = sd.placeHolder(name(IN_PIXELS), DataType.FLOAT, -1, config.patchVolume());
-        SDVariable patchOrder = sd.placeHolder(name(IN_PATCH_ORDER), DataType.INT64, -1);
-        SDVariable cos = sd.expandDims(sd.placeHolder(name(IN_COS), DataType.FLOAT, -1, headDim), 1);
-        SDVariable sin = sd.expandDims(sd.placeHolder(name(IN_SIN), DataType.FLOAT, -1, headDim), 1);
-        SDVariable windowMask = sd.placeHolder(name(IN_WINDOW_MASK), DataType.FLOAT, -1, -1);
-        SDVariable fullMask = sd.placeHolder(name(IN_FULL_MASK), DataType.FLOAT, -1, -1);
-        SDVariable reverse = sd.placeHolder(name(IN_REVERSE), DataType.INT64, -1);
+        SDVariable pixels = sd.placeHolder(name(IN_PIXELS), DataType.FLOAT, -1, -1, config.patchVolume());
+        SDVariable windowOrder = sd.placeHolder(name(IN_WINDOW_ORDER), DataType.FLOAT, -1, -1, -1);
+        // [n, d] tables broadcast over the batch and head axes of q, k [B, heads, n, d]
+        SDVariable cos = sd.expandDims(sd.expandDims(sd.placeHolder(name(IN_COS), DataType.FLOAT, -1, headDim), 0), 0);
+        SDVariable sin = sd.expandDims(sd.expandDims(sd.placeHolder(name(IN_SIN), DataType.FLOAT, -1, headDim), 0), 0);
+        SDVariable windowMask = sd.expandDims(sd.expandDims(sd.placeHolder(name(IN_WINDOW_MASK), DataType.FLOAT, -1, -1), 0), 0);
+        SDVariable fullMask = sd.expandDims(sd.expandDims(sd.placeHolder(name(IN_FULL_MASK), DataType.FLOAT, -1, -1), 0), 0);
+        SDVariable reverse = sd.placeHolder(name(IN_REVERSE), DataType.FLOAT, -1, -1, -1);
 
         // Conv3d with kernel == stride over a [C, T, P, P] patch is a dot product with the flattened kernel;
         // pixel_values rows are flattened in the same (C, T, P, P) order (Qwen2_5_VisionPatchEmbed's view).
         SDVariable conv = Params.get(sd, prefix + "patch_embed.proj.weight",
                 hidden, config.inChannels(), config.temporalPatchSize(), config.patchSize(), config.patchSize());
         SDVariable kernel = sd.reshape(conv, hidden, config.patchVolume());
-        SDVariable x = sd.mmul(name("patch_embed"), pixels, kernel, false, true, false);
-        x = sd.gather(name("window_order"), x, patchOrder, 0);
+        SDVariable x = Linear.apply(sd, name("patch_embed"), pixels, kernel, config.patchVolume(), hidden);
+        // A merged unit's `unit` patches are consecutive rows and move together (transformers reshapes to
+        // [N/unit, unit, d] before indexing with window_index): permute [B, U, unit·d] rows.
+        x = sd.reshape(name("window_order/out"), sd.mmul(windowOrder, units(x, unit * hidden)), sd.shape(x));
 
         for (int i = 0; i < config.depth(); i++) {
             String key = prefix + "blocks." + i + ".";
@@ -116,11 +132,18 @@ public final class Qwen25VlVisionTower {
         // Qwen2_5_VLPatchMerger: the 2×2 unit is contiguous after the window reorder (units move as a whole).
         long mergedWidth = hidden * unit;
         SDVariable h = new RmsNorm(sd, prefix + "merger.ln_q.weight", hidden, RMS_EPS).forward(name("merger/ln_q"), x);
-        h = sd.reshape(h, -1, mergedWidth);
+        h = units(h, mergedWidth);                                                            // [B, U, unit·d]
         h = Linear.of(sd, prefix + "merger.mlp.0", mergedWidth, mergedWidth, true).forward(name("merger/mlp.0"), h);
         h = Activations.apply(sd, "gelu", name("merger/gelu"), h);   // nn.GELU(): the exact erf form
         h = Linear.of(sd, prefix + "merger.mlp.2", mergedWidth, config.outHiddenSize(), true).forward(name("merger/mlp.2"), h);
-        sd.gather(name(OUT_IMAGE_EMBEDS), h, reverse, 0);
+        this.batchedEmbeds = sd.mmul(name("image_embeds_batched"), reverse, h);               // [B, U, out]
+        sd.reshape(name(OUT_IMAGE_EMBEDS), batchedEmbeds, -1, config.outHiddenSize());
+    }
+
+    /** [B, n, w] → [B, n·w / width, width] with B read at run time (n varies per call too). */
+    private SDVariable units(SDVariable x, long width) {
+        SDVariable batch = sd.slice(x.shape(), new int[] {0}, 1);
+        return sd.reshape(x, sd.concat(0, batch, sd.constant(Nd4j.createFromArray(-1L, width))));
     }
 
     /** The graph node or placeholder {@code local} of this tower (e.g. {@code name(OUT_IMAGE_EMBEDS)}). */
@@ -136,6 +159,11 @@ public final class Qwen25VlVisionTower {
         return sd;
     }
 
+    /** The merged features per batch row [B, U, out_hidden_size], units in the processor's order (for graphs built on top). */
+    public SDVariable imageEmbeds() {
+        return batchedEmbeds;
+    }
+
     /**
      * Image features for the decoder: [Σ t·h·w / merge², out_hidden_size], images in the order of
      * {@code gridThw}, units in the processor's order (the order of the image tokens).
@@ -148,9 +176,36 @@ public final class Qwen25VlVisionTower {
         return sd.output(placeholders(pixelValues, gridThw), out).get(out);
     }
 
-    /** The placeholder values for one call (exposed so a caller can run the graph with its own outputs). */
+    /**
+     * The placeholder values for one call with every image in one batch row (exposed so a caller can run the
+     * graph with its own outputs).
+     */
     public Map<String, INDArray> placeholders(INDArray pixelValues, int[][] gridThw) {
         int n = numPatches(gridThw);
+        checkGrid(gridThw);
+        if (pixelValues.rank() != 2 || pixelValues.size(0) != n || pixelValues.size(1) != config.patchVolume()) {
+            throw new IllegalArgumentException("pixel_values: expected [" + n + ", " + config.patchVolume()
+                    + "] for image_grid_thw " + Arrays.deepToString(gridThw) + ", got " + Arrays.toString(pixelValues.shape()));
+        }
+        return feed(pixelValues.reshape(1, n, config.patchVolume()), gridThw, 1);
+    }
+
+    /**
+     * The placeholder values for a batch of images that share one grid: {@code pixelValues} [B, t·h·w, C·T·P·P],
+     * row b the processor output of image b alone.
+     */
+    public Map<String, INDArray> batchPlaceholders(INDArray pixelValues, int[] gridThw) {
+        int[][] grid = {gridThw};
+        checkGrid(grid);
+        int n = numPatches(grid);
+        if (pixelValues.rank() != 3 || pixelValues.size(1) != n || pixelValues.size(2) != config.patchVolume()) {
+            throw new IllegalArgumentException("pixel_values: expected [B, " + n + ", " + config.patchVolume()
+                    + "] for a batch of images of grid " + Arrays.toString(gridThw) + ", got " + Arrays.toString(pixelValues.shape()));
+        }
+        return feed(pixelValues, grid, (int) pixelValues.size(0));
+    }
+
+    private void checkGrid(int[][] gridThw) {
         int merge = config.spatialMergeSize();
         for (int[] g : gridThw) {
             if (g.length != 3 || g[1] % merge != 0 || g[2] % merge != 0) {
@@ -158,28 +213,24 @@ public final class Qwen25VlVisionTower {
                         + ": expected [t, h, w] with h and w multiples of spatial_merge_size " + merge);
             }
         }
-        if (pixelValues.rank() != 2 || pixelValues.size(0) != n || pixelValues.size(1) != config.patchVolume()) {
-            throw new IllegalArgumentException("pixel_values: expected [" + n + ", " + config.patchVolume()
-                    + "] for image_grid_thw " + Arrays.deepToString(gridThw) + ", got " + Arrays.toString(pixelValues.shape()));
-        }
+    }
+
+    /** Placeholders for {@code batch} rows, each holding the images of {@code gridThw} concatenated. */
+    private Map<String, INDArray> feed(INDArray pixels, int[][] gridThw, int batch) {
+        int n = numPatches(gridThw);
+        int merge = config.spatialMergeSize();
         int unit = merge * merge;
         WindowIndex windows = windowIndex(gridThw, config);
+        int units = windows.index.length;
 
-        // Patch-level order: merged unit u moves with its `unit` consecutive patches (transformers reshapes to
-        // [N/unit, unit, d] before indexing with window_index).
-        long[] patchOrder = new long[n];
-        for (int k = 0; k < windows.index.length; k++) {
-            for (int j = 0; j < unit; j++) {
-                patchOrder[k * unit + j] = (long) windows.index[k] * unit + j;
-            }
-        }
         float[][] angles = rotaryAngles(gridThw, config);
         int headDim = config.headDim();
         int half = headDim / 2;
         float[] cos = new float[n * headDim];
         float[] sin = new float[n * headDim];
         for (int r = 0; r < n; r++) {
-            float[] a = angles[(int) patchOrder[r]];
+            // Row r in window order is patch j of the unit at window position r / unit.
+            float[] a = angles[windows.index[r / unit] * unit + r % unit];
             for (int c = 0; c < half; c++) {
                 // emb = cat(rotary_pos_emb, rotary_pos_emb): the rotate_half pair layout (dims c and c + d/2).
                 float cv = (float) Math.cos(a[c]);
@@ -190,36 +241,50 @@ public final class Qwen25VlVisionTower {
                 sin[r * headDim + c + half] = sv;
             }
         }
-        int[] reverse = argsort(windows.index);
-        long[] reverseL = new long[reverse.length];
-        for (int i = 0; i < reverse.length; i++) reverseL[i] = reverse[i];
+        argsort(windows.index);   // checks it is a permutation
+        float[] order = new float[units * units];
+        float[] back = new float[units * units];
+        for (int k = 0; k < units; k++) {
+            order[k * units + windows.index[k]] = 1f;      // window position k ← unit index[k]
+            back[windows.index[k] * units + k] = 1f;       // unit index[k] ← window position k (the transpose)
+        }
 
         Map<String, INDArray> ph = new HashMap<>();
         // A fresh c-order copy: views (offsets, strides) fed as placeholders are not read correctly.
-        ph.put(name(IN_PIXELS), pixelValues.castTo(DataType.FLOAT).dup('c'));
-        ph.put(name(IN_PATCH_ORDER), Nd4j.createFromArray(patchOrder));
+        ph.put(name(IN_PIXELS), pixels.castTo(DataType.FLOAT).dup('c'));
+        ph.put(name(IN_WINDOW_ORDER), perBatchRow(order, units, batch));
         ph.put(name(IN_COS), Nd4j.create(cos, new long[] {n, headDim}, 'c'));
         ph.put(name(IN_SIN), Nd4j.create(sin, new long[] {n, headDim}, 'c'));
         ph.put(name(IN_WINDOW_MASK), blockMask(windows.cuWindowSeqlens, n));
         ph.put(name(IN_FULL_MASK), blockMask(cuSeqlens(gridThw), n));
-        ph.put(name(IN_REVERSE), Nd4j.createFromArray(reverseL));
+        ph.put(name(IN_REVERSE), perBatchRow(back, units, batch));
         return ph;
+    }
+
+    /** A [units, units] matrix repeated for every batch row: [batch, units, units]. */
+    private static INDArray perBatchRow(float[] matrix, int units, int batch) {
+        float[] out = new float[batch * matrix.length];
+        for (int b = 0; b < batch; b++) System.arraycopy(matrix, 0, out, b * matrix.length, matrix.length);
+        return Nd4j.create(out, new long[] {batch, units, units}, 'c');
     }
 
     // ---- graph pieces, in the order the math happens ----
 
-    /** Qwen2_5_VLVisionAttention: one qkv Linear with bias, vision RoPE on q and k, masked softmax, proj. */
+    /**
+     * Qwen2_5_VLVisionAttention: one qkv Linear with bias (output features ordered q | k | v, heads inside each),
+     * vision RoPE on q and k, masked softmax, proj. h [B, n, hidden].
+     */
     private static SDVariable attention(SameDiff sd, String key, String at, SDVariable h, SDVariable cos, SDVariable sin,
                                         SDVariable mask, long hidden, int heads, int headDim) {
         SDVariable qkv = Linear.of(sd, key + ".qkv", hidden, 3 * hidden, true).forward(at + "/qkv", h);
-        SDVariable[] parts = sd.unstack(sd.reshape(qkv, -1, 3, heads, headDim), 1, 3);   // each [N, heads, d]
-        // apply_rotary_pos_emb_vision (float32 here anyway); cos/sin [N, 1, d] broadcast over heads.
-        SDVariable q = sd.permute(RotaryEmbedding.apply(sd, at + "/q_rot", parts[0], cos, sin), 1, 0, 2);  // [heads, N, d]
-        SDVariable k = sd.permute(RotaryEmbedding.apply(sd, at + "/k_rot", parts[1], cos, sin), 1, 0, 2);
-        SDVariable v = sd.permute(parts[2], 1, 0, 2);
+        SDVariable[] parts = sd.split(qkv, 3, -1);                                                 // each [B, n, hidden]
+        // apply_rotary_pos_emb_vision (float32 here anyway); cos/sin [1, 1, n, d] broadcast over batch and heads.
+        SDVariable q = RotaryEmbedding.apply(sd, at + "/q_rot", Heads.split(sd, at + "/q", parts[0], heads, headDim), cos, sin);
+        SDVariable k = RotaryEmbedding.apply(sd, at + "/k_rot", Heads.split(sd, at + "/k", parts[1], heads, headDim), cos, sin);
+        SDVariable v = Heads.split(sd, at + "/v", parts[2], heads, headDim);                       // [B, heads, n, d]
         SDVariable scores = sd.mmul(q, k, false, true, false).mul(1.0 / Math.sqrt(headDim)).add(mask);
-        SDVariable probs = sd.nn().softmax(at + "/probs", scores, 2);
-        SDVariable out = sd.reshape(sd.permute(sd.mmul(probs, v), 1, 0, 2), -1, hidden);
+        SDVariable probs = sd.nn().softmax(at + "/probs", scores, -1);
+        SDVariable out = Heads.merge(sd, at + "/out", sd.mmul(probs, v), heads, headDim);          // [B, n, hidden]
         return Linear.of(sd, key + ".proj", hidden, hidden, true).forward(at + "/proj", out);
     }
 

@@ -162,17 +162,31 @@ class Qwen25VlVisionTowerTest {
     }
 
     @Test
-    void placeholderReorderRoundTripsThroughTheGraphIndices() {
-        // Reorder patch rows with the graph's patch order, merge units, then apply the reverse index: identity.
+    void placeholderPermutationsAreTheWindowIndexAndItsInverse() {
+        // The graph reorders with 0/1 matrices (no gather): order·x puts unit index[k] at row k, reverse·order = I.
         Map<String, INDArray> ph = tower.placeholders(pixels, grid);
-        long[] order = ph.get(tower.name(Qwen25VlVisionTower.IN_PATCH_ORDER)).toLongVector();
-        long[] reverse = ph.get(tower.name(Qwen25VlVisionTower.IN_REVERSE)).toLongVector();
-        for (int u = 0; u < reverse.length; u++) {
-            long unitInWindowOrder = reverse[u];
-            for (int j = 0; j < 4; j++) {
-                assertEquals(4L * u + j, order[(int) (unitInWindowOrder * 4 + j)]);
-            }
-        }
+        INDArray order = ph.get(tower.name(Qwen25VlVisionTower.IN_WINDOW_ORDER));
+        INDArray reverse = ph.get(tower.name(Qwen25VlVisionTower.IN_REVERSE));
+        assertArrayEquals(new long[] {1, 20, 20}, order.shape());
+        int[] index = Qwen25VlVisionTower.windowIndex(grid, config.visionConfig()).index();
+        INDArray units = Nd4j.arange(20).castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT).reshape(20, 1);
+        INDArray moved = order.slice(0).mmul(units);
+        for (int k = 0; k < 20; k++) assertEquals(index[k], moved.getFloat(k, 0), "window position " + k);
+        assertEquals(0.0, maxAbs(reverse.slice(0).mmul(order.slice(0)), Nd4j.eye(20).castTo(order.dataType())));
+    }
+
+    @Test
+    void aBatchOfImagesEqualsEachImageAlone() {
+        // Pretraining feeds B images of one grid as batch rows; each row must be the image's own features.
+        INDArray shifted = pixels.add(0.25);
+        INDArray batch = Nd4j.stack(0, pixels, shifted);                               // [2, 80, 1176]
+        String out = tower.name(Qwen25VlVisionTower.OUT_IMAGE_EMBEDS);
+        INDArray both = sd.output(tower.batchPlaceholders(batch, grid[0]), out).get(out);   // [40, 64]
+        assertArrayEquals(new long[] {40, 64}, both.shape());
+        double first = maxAbs(both.get(NDArrayIndex.interval(0, 20), NDArrayIndex.all()), expected);
+        double second = maxAbs(both.get(NDArrayIndex.interval(20, 40), NDArrayIndex.all()), tower.forward(shifted, grid));
+        System.out.printf("batched tower: row 0 vs golden %.3e, row 1 vs alone %.3e%n", first, second);
+        assertTrue(first <= 1e-4 && second <= 1e-5, first + ", " + second);
     }
 
     @Test
