@@ -57,6 +57,16 @@ public final class TextDecoder {
      */
     public TextDecoder(SameDiff sd, TextConfig config, String modelPrefix, String lmHeadKey,
                        IntFunction<DecoderAttention> attention) {
+        this(sd, config, modelPrefix, lmHeadKey, attention, null);
+    }
+
+    /**
+     * Like the constructor above, but the full pass starts from {@code inputsEmbeds} [B, L, d], a variable computed
+     * in the same graph (pretraining: token embeddings and vision features merged inside the graph, so gradients
+     * reach both), instead of the {@link #INPUTS_EMBEDS} placeholder; null means the placeholder.
+     */
+    public TextDecoder(SameDiff sd, TextConfig config, String modelPrefix, String lmHeadKey,
+                       IntFunction<DecoderAttention> attention, SDVariable inputsEmbeds) {
         this.sd = sd;
         this.config = config;
         this.modelPrefix = modelPrefix;
@@ -67,13 +77,19 @@ public final class TextDecoder {
         }
         this.norm = new RmsNorm(sd, modelPrefix + "norm.weight", d, config.rmsNormEps());
         this.lmHead = config.tieWordEmbeddings() ? embedTokens : Params.get(sd, lmHeadKey, config.vocabSize(), d);
-        buildFullPass();
+        buildFullPass(inputsEmbeds);
     }
 
     /** The original model: {@link GqaAttention} in every layer. */
     public static TextDecoder withGqa(SameDiff sd, TextConfig config, String modelPrefix, String lmHeadKey) {
         return new TextDecoder(sd, config, modelPrefix, lmHeadKey,
                 i -> new GqaAttention(sd, config, modelPrefix + "layers." + i + ".self_attn"));
+    }
+
+    /** The original model over a computed {@code inputsEmbeds} variable (see the six-argument constructor). */
+    public static TextDecoder withGqa(SameDiff sd, TextConfig config, String modelPrefix, String lmHeadKey, SDVariable inputsEmbeds) {
+        return new TextDecoder(sd, config, modelPrefix, lmHeadKey,
+                i -> new GqaAttention(sd, config, modelPrefix + "layers." + i + ".self_attn"), inputsEmbeds);
     }
 
     public String layerKey(int layer) {
@@ -99,9 +115,9 @@ public final class TextDecoder {
         return "past." + layer + "." + name;
     }
 
-    private void buildFullPass() {
+    private void buildFullPass(SDVariable inputsEmbeds) {
         int dH = config.headDim();
-        SDVariable x = sd.placeHolder(INPUTS_EMBEDS, DataType.FLOAT, -1, -1, config.hiddenSize());
+        SDVariable x = inputsEmbeds != null ? inputsEmbeds : sd.placeHolder(INPUTS_EMBEDS, DataType.FLOAT, -1, -1, config.hiddenSize());
         SDVariable cos = sd.placeHolder(COS, DataType.FLOAT, -1, -1, -1, dH);
         SDVariable sin = sd.placeHolder(SIN, DataType.FLOAT, -1, -1, -1, dH);
         SDVariable mask = sd.placeHolder(ATTENTION_MASK, DataType.FLOAT, -1, -1, -1, -1);
