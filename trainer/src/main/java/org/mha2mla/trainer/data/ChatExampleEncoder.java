@@ -47,8 +47,18 @@ public final class ChatExampleEncoder implements ExampleEncoder {
 
     @Override
     public TrainingExample encode(InstructSample sample, Path imageRoot) {
+        return encode(sample, readImages(sample, imageRoot));
+    }
+
+    /** The sample's images, read from under {@code imageRoot}. */
+    public static List<BufferedImage> readImages(InstructSample sample, Path imageRoot) {
         List<BufferedImage> pictures = new ArrayList<>();
         for (String rel : sample.images()) pictures.add(read(imageRoot.resolve(rel), sample.id()));
+        return pictures;
+    }
+
+    /** Encodes {@code sample} with its images already read (a caller that keeps the pictures reads each file once). */
+    public TrainingExample encode(InstructSample sample, List<BufferedImage> pictures) {
         Images images = pictures.isEmpty() ? Images.NONE : processor.images(pictures);
         List<LossMask.Message> messages = sample.messages();
         int marks = 0;

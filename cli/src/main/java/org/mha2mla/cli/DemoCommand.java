@@ -1,0 +1,33 @@
+package org.mha2mla.cli;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+import org.mha2mla.cli.demo.DemoPipeline;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "demo", mixinStandardHelpOptions = true,
+        description = "Train a small Qwen2.5-VL from scratch on a synthetic visual task and evaluate it (the embedded demo).")
+final class DemoCommand implements Callable<Integer> {
+
+    @Option(names = "--out", defaultValue = "demo-out", description = "Output folder (default ${DEFAULT-VALUE}).")
+    Path out;
+
+    @Option(names = "--quick", description = "Less data and fewer steps (a smoke test of the pipeline, ~3 minutes).")
+    boolean quick;
+
+    @Option(names = "--seed", defaultValue = "1234", description = "Seed of the data and the initialisation (default ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--steps", description = "Override the number of pretraining steps.")
+    Integer steps;
+
+    @Override
+    public Integer call() {
+        DemoPipeline.Settings s = quick ? DemoPipeline.Settings.quick() : DemoPipeline.Settings.full();
+        if (steps != null) s = s.withSteps(steps);
+        new DemoPipeline(out, s, seed, System.out).run();
+        return 0;
+    }
+}

@@ -1,0 +1,189 @@
+package org.mha2mla.evaluation.synthetic;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Random;
+import java.util.Set;
+
+import org.mha2mla.evaluation.synthetic.Scene.Colour;
+import org.mha2mla.evaluation.synthetic.Scene.Item;
+import org.mha2mla.evaluation.synthetic.Scene.Shape;
+
+/**
+ * Scenes and single-word questions about them, deterministic from a seed ({@link java.util.Random}, whose sequence
+ * the JDK specifies, so a seed gives the same data on every machine).
+ *
+ * <p>A scene has 1–4 items (uniform) in distinct random cells; each item is 16–22 px wide, jittered inside its
+ * 28 px cell (at 112 px), with a (colour, shape) pair no other item has. Question types:
+ * <ul>
+ * <li>{@link Type#COLOR}: "What color is the circle?" — only about a shape the scene has exactly once;</li>
+ * <li>{@link Type#SHAPE}: "What shape is the red object?" — a colour the scene has exactly once;</li>
+ * <li>{@link Type#COUNT}: "How many shapes are there?" — 1 … 4;</li>
+ * <li>{@link Type#EXIST}: "Is there a red circle?" — yes/no; the "no" cases are POPE's adversarial kind where the
+ * scene allows: an absent pair sharing its colour or its shape with a present item;</li>
+ * <li>{@link Type#POSITION}: "Is the red circle left or right of the blue square?" (or "above or below") — two
+ * items, asked along an axis on which their cells differ.</li>
+ * </ul>
+ */
+public final class ShapesGenerator {
+
+    public enum Type {
+        COLOR, SHAPE, COUNT, EXIST, POSITION;
+
+        /** The name in JSON and in metric names. */
+        public String key() {
+            return name().toLowerCase(java.util.Locale.ROOT);
+        }
+
+        public static Type of(String key) {
+            for (Type t : values()) if (t.key().equals(key)) return t;
+            throw new IllegalArgumentException("unknown question type '" + key + "'; known: color, shape, count, exist, position");
+        }
+    }
+
+    /** One question and its one-word answer. */
+    public record Question(Type type, String text, String answer) {
+    }
+
+    public static final int MAX_ITEMS = 4;
+    static final int MIN_SIDE = 16;
+    static final int MAX_SIDE = 22;
+
+    private final int size;
+    private final Random rng;
+
+    /** Scenes of {@code size}×{@code size} pixels drawn from {@code seed}. */
+    public ShapesGenerator(int size, long seed) {
+        if (size % Scene.GRID != 0 || size / Scene.GRID < MAX_SIDE + 2) {
+            throw new IllegalArgumentException("image size " + size + " must be a multiple of " + Scene.GRID
+                    + " with cells of at least " + (MAX_SIDE + 2) + " px");
+        }
+        this.size = size;
+        this.rng = new Random(seed);
+    }
+
+    /** Every word a question or answer uses, lower case, "?" included (the demo tokenizer's vocabulary). */
+    public static List<String> vocabulary() {
+        Set<String> words = new LinkedHashSet<>();
+        for (String s : List.of("what color is the circle ?", "what shape is the red object ?", "how many shapes are there ?",
+                "is there a red circle ?", "is the red circle left or right of the blue square ?",
+                "is the red circle above or below the blue square ?", "yes no")) {
+            Collections.addAll(words, s.split(" "));
+        }
+        for (Shape s : Shape.values()) words.add(s.word());
+        for (Colour c : Colour.values()) words.add(c.word());
+        for (int n = 1; n <= MAX_ITEMS; n++) words.add(Integer.toString(n));
+        words.addAll(List.of("left", "right", "above", "below"));
+        return List.copyOf(words);
+    }
+
+    /** A random scene. */
+    public Scene scene() {
+        int count = 1 + rng.nextInt(MAX_ITEMS);
+        int cell = size / Scene.GRID;
+        List<Integer> cells = new ArrayList<>();
+        for (int i = 0; i < Scene.GRID * Scene.GRID; i++) cells.add(i);
+        Collections.shuffle(cells, rng);
+        List<Integer> pairs = new ArrayList<>();
+        for (int i = 0; i < Shape.values().length * Colour.values().length; i++) pairs.add(i);
+        Collections.shuffle(pairs, rng);
+        List<Item> items = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            int row = cells.get(i) / Scene.GRID;
+            int col = cells.get(i) % Scene.GRID;
+            Shape shape = Shape.values()[pairs.get(i) % Shape.values().length];
+            Colour colour = Colour.values()[pairs.get(i) / Shape.values().length];
+            int side = MIN_SIDE + rng.nextInt(MAX_SIDE - MIN_SIDE + 1);
+            // The bounding box stays inside the cell with a 1 px margin.
+            int slack = (cell - side) / 2 - 1;
+            int cx = col * cell + cell / 2 + rng.nextInt(2 * slack + 1) - slack;
+            int cy = row * cell + cell / 2 + rng.nextInt(2 * slack + 1) - slack;
+            items.add(new Item(shape, colour, row, col, cx, cy, side));
+        }
+        return new Scene(size, items);
+    }
+
+    /** A question of {@code type} about {@code scene}, if the scene allows one (e.g. POSITION needs two items). */
+    public Optional<Question> question(Scene scene, Type type) {
+        List<Item> items = scene.items();
+        return switch (type) {
+            case COLOR -> uniqueBy(items, true).map(it -> new Question(type, "What color is the " + it.shape().word() + "?",
+                    it.colour().word()));
+            case SHAPE -> uniqueBy(items, false).map(it -> new Question(type, "What shape is the " + it.colour().word() + " object?",
+                    it.shape().word()));
+            case COUNT -> Optional.of(new Question(type, "How many shapes are there?", Integer.toString(items.size())));
+            case EXIST -> Optional.of(exist(items, rng.nextBoolean()));
+            case POSITION -> items.size() < 2 ? Optional.empty() : Optional.of(position(items));
+        };
+    }
+
+    /** An EXIST question with the given answer (for exactly balanced splits). */
+    public Question exist(Scene scene, boolean yes) {
+        return exist(scene.items(), yes);
+    }
+
+    private Question exist(List<Item> items, boolean yes) {
+        if (yes) {
+            Item it = items.get(rng.nextInt(items.size()));
+            return new Question(Type.EXIST, "Is there a " + it.name() + "?", "yes");
+        }
+        List<String> adversarial = new ArrayList<>();
+        List<String> absent = new ArrayList<>();
+        for (Colour c : Colour.values()) {
+            for (Shape s : Shape.values()) {
+                if (items.stream().anyMatch(it -> it.colour() == c && it.shape() == s)) continue;
+                String name = c.word() + " " + s.word();
+                absent.add(name);
+                if (items.stream().anyMatch(it -> it.colour() == c || it.shape() == s)) adversarial.add(name);
+            }
+        }
+        List<String> from = adversarial.isEmpty() ? absent : adversarial;
+        return new Question(Type.EXIST, "Is there a " + from.get(rng.nextInt(from.size())) + "?", "no");
+    }
+
+    private Question position(List<Item> items) {
+        int i = rng.nextInt(items.size());
+        int j = rng.nextInt(items.size() - 1);
+        if (j >= i) j++;
+        Item a = items.get(i);
+        Item b = items.get(j);
+        boolean horizontal;
+        if (a.row() == b.row()) {
+            horizontal = true;
+        } else if (a.col() == b.col()) {
+            horizontal = false;
+        } else {
+            horizontal = rng.nextBoolean();
+        }
+        if (horizontal) {
+            return new Question(Type.POSITION, "Is the " + a.name() + " left or right of the " + b.name() + "?",
+                    a.col() < b.col() ? "left" : "right");
+        }
+        return new Question(Type.POSITION, "Is the " + a.name() + " above or below the " + b.name() + "?",
+                a.row() < b.row() ? "above" : "below");
+    }
+
+    /** An item whose shape (byShape) or colour no other item shares, chosen at random; empty when there is none. */
+    private Optional<Item> uniqueBy(List<Item> items, boolean byShape) {
+        Map<Shape, Integer> shapes = new EnumMap<>(Shape.class);
+        Map<Colour, Integer> colours = new EnumMap<>(Colour.class);
+        for (Item it : items) {
+            shapes.merge(it.shape(), 1, Integer::sum);
+            colours.merge(it.colour(), 1, Integer::sum);
+        }
+        List<Item> unique = new ArrayList<>();
+        for (Item it : items) {
+            if (byShape ? shapes.get(it.shape()) == 1 : colours.get(it.colour()) == 1) unique.add(it);
+        }
+        return unique.isEmpty() ? Optional.empty() : Optional.of(unique.get(rng.nextInt(unique.size())));
+    }
+
+    public Random random() {
+        return rng;
+    }
+}

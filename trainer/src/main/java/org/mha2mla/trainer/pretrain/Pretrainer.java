@@ -1,0 +1,329 @@
+package org.mha2mla.trainer.pretrain;
+
+import java.awt.image.BufferedImage;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.stream.IntStream;
+
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import org.mha2mla.core.config.Qwen25VlConfig;
+import org.mha2mla.core.config.VlmConfig;
+import org.mha2mla.importers.config.HfConfigParser;
+import org.mha2mla.importers.safetensors.DType;
+import org.mha2mla.importers.weights.Checkpoint;
+import org.mha2mla.importers.weights.KeyLayout;
+import org.mha2mla.layers.MultimodalInput;
+import org.mha2mla.layers.qwen25vl.Qwen25VlTrainingGraph;
+import org.mha2mla.layers.text.Params;
+import org.mha2mla.trainer.AdamW;
+import org.mha2mla.trainer.GradientClipping;
+import org.mha2mla.trainer.LossLog;
+import org.mha2mla.trainer.LossMask;
+import org.mha2mla.trainer.LrSchedule;
+import org.mha2mla.trainer.MaskedCrossEntropy;
+import org.mha2mla.trainer.ModelFolder;
+import org.mha2mla.trainer.data.ChatExampleEncoder;
+import org.mha2mla.trainer.data.InstructDataset;
+import org.mha2mla.trainer.data.InstructSample;
+import org.mha2mla.trainer.data.TrainingExample;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.VariableType;
+import org.nd4j.autodiff.samediff.api.OutAndGrad;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Pretraining of a Qwen2.5-VL model from scratch on LLaVA-instruct data: EVERY parameter (vision tower, merger,
+ * decoder) trains through one differentiable graph ({@link Qwen25VlTrainingGraph}) with the masked cross-entropy on
+ * the assistant tokens. The loop, as nanoGPT's:
+ * <pre>
+ *   for step in 0 … steps−1:
+ *     B examples in a shuffled order (a new permutation every epoch, from the seed)
+ *     gradients = ∂(Σ supervised CE)/∂θ / supervised tokens        (token mean)
+ *     clip to the global norm;  AdamW with the warmup + cosine LR of this step
+ *     log loss, LR, grad norm, tokens/s
+ * </pre>
+ * The data is read and encoded once (chat template, tokens, labels); each example keeps its decoded picture and is
+ * patchified again when batched, which costs little and keeps memory at one small picture per example.
+ */
+public final class Pretrainer {
+
+    /**
+     * @param model         the initial model folder (e.g. {@link ScratchModel#write}); its side files are copied to {@code out}
+     * @param data          LLaVA-instruct JSON; images resolve against its folder
+     * @param out           where the trained model folder is written
+     * @param lossCsv       the per-step log; the curve is drawn to {@code lossPng}
+     * @param warmupFraction share of the steps with linear warmup; the rest decays to {@code minLr} on a cosine
+     */
+    public record Options(Path model, Path data, Path out, Path lossCsv, Path lossPng, int steps, int batchSize,
+                          double peakLr, double minLr, double warmupFraction, double weightDecay, double maxGradNorm,
+                          long seed, int maxLength, boolean progress) {
+        public Options {
+            if (steps < 1 || batchSize < 1) throw new IllegalArgumentException("need steps >= 1 and batch size >= 1");
+        }
+
+        public LrSchedule schedule() {
+            long warmup = Math.max(1, Math.round(steps * warmupFraction));
+            return new LrSchedule(peakLr, minLr, steps, warmup, steps - warmup, LrSchedule.Decay.COSINE);
+        }
+    }
+
+    /** What a run did: the log rows, wall time of the loop, examples available, mean tokens per second. */
+    public record Result(List<LossLog.Row> rows, double seconds, int examples, double tokensPerSecond) {
+        public double finalLoss() {
+            return rows.get(rows.size() - 1).loss();
+        }
+    }
+
+    /** One encoded sample: token ids and labels, its grid, and the picture to patchify when batched. */
+    record Example(long[] ids, long[] labels, int[][] grid, BufferedImage picture) {
+    }
+
+    private final Qwen25VlTrainingGraph graph;
+    private final SameDiff sd;
+    private final ChatExampleEncoder.Processor processor;
+    private final List<String> parameters = new ArrayList<>();
+    private final Map<String, INDArray> params = new LinkedHashMap<>();
+    private final Map<String, INDArray> grads = new LinkedHashMap<>();
+    private final long vocab;
+
+    /** The graph over the weights of {@code model} (a Qwen2.5-VL folder), every tensor trainable. */
+    public Pretrainer(Path model, ChatExampleEncoder.Processor processor) {
+        VlmConfig config = HfConfigParser.read(model);
+        if (!(config instanceof Qwen25VlConfig qwen)) {
+            throw new IllegalArgumentException(model + "/config.json: pretraining supports qwen2_5_vl, not " + config.modelType());
+        }
+        SameDiff weights;
+        try (Checkpoint c = Checkpoint.open(model)) {
+            weights = Params.load(KeyLayout.canonical(c, qwen.modelType()));
+        }
+        this.graph = new Qwen25VlTrainingGraph(qwen, weights);
+        this.sd = weights;
+        this.processor = processor;
+        this.vocab = qwen.textConfig().vocabSize();
+        for (SDVariable v : sd.variables()) {
+            if (v.getVariableType() == VariableType.VARIABLE) {
+                parameters.add(v.name());
+                params.put(v.name(), v.getArr());
+                grads.put(v.name(), v.getArr().ulike());
+            }
+        }
+        MaskedCrossEntropy.build(sd, graph.logits(), vocab);
+        // SameDiff M2.1 prints a line per op to System.out while it builds the backward graph: keep the console for the progress bar.
+        PrintStream console = System.out;
+        System.setOut(new PrintStream(java.io.OutputStream.nullOutputStream()));
+        try {
+            sd.createGradFunction();
+        } finally {
+            System.setOut(console);
+        }
+    }
+
+    public Qwen25VlTrainingGraph graph() {
+        return graph;
+    }
+
+    /** Every parameter, in checkpoint order (all of them train). */
+    public List<String> parameters() {
+        return parameters;
+    }
+
+    Map<String, INDArray> params() {
+        return params;
+    }
+
+    Map<String, INDArray> gradients() {
+        return grads;
+    }
+
+    /** Reads and encodes every sample of {@code data} once (two threads: the chat template dominates). */
+    List<Example> encode(Path data, int maxLength, long seed) {
+        InstructDataset ds = InstructDataset.load(data, null, seed);
+        ChatExampleEncoder encoder = new ChatExampleEncoder(processor);
+        int imageToken = graph.config().imageTokenId();
+        List<InstructSample> samples = ds.samples();
+        Example[] out = new Example[samples.size()];
+        IntStream.range(0, samples.size()).parallel().forEach(i -> {
+            InstructSample s = samples.get(i);
+            List<BufferedImage> pictures = ChatExampleEncoder.readImages(s, ds.imageRoot());
+            if (pictures.size() != 1) {
+                throw new IllegalArgumentException(data + ": sample '" + s.id() + "' has " + pictures.size()
+                        + " images; pretraining batches one image per example");
+            }
+            TrainingExample.Capped c = encoder.encode(s, pictures).capped(maxLength, imageToken);
+            if (c.example() == null) {
+                throw new IllegalArgumentException(data + ": sample '" + s.id() + "' does not fit in " + maxLength + " tokens (" + c.dropped() + ")");
+            }
+            MultimodalInput in = c.example().input();
+            out[i] = new Example(in.inputIds(), c.example().labels(), in.imageGridThw(), pictures.get(0));
+        });
+        return List.of(out);
+    }
+
+    /** Trains for {@code o.steps()} updates and writes the model folder {@code o.out()}. */
+    public Result run(Options o, PrintStream log) {
+        long t0 = System.nanoTime();
+        List<Example> examples = encode(o.data(), o.maxLength(), o.seed());
+        log.printf(Locale.ROOT, "pretraining %,d parameters on %d examples (%s), encoded in %.1f s%n",
+                params.values().stream().mapToLong(INDArray::length).sum(), examples.size(), o.data().getFileName(),
+                (System.nanoTime() - t0) / 1e9);
+        Map<String, long[]> shapes = new LinkedHashMap<>();
+        params.forEach((n, p) -> shapes.put(n, p.shape()));
+        AdamW adam = new AdamW(AdamW.Config.defaults(o.weightDecay()), shapes);
+        LrSchedule schedule = o.schedule();
+        Random rng = new Random(o.seed());
+        int[] order = permutation(examples.size(), rng);
+        int next = 0;
+        List<LossLog.Row> rows = new ArrayList<>();
+        long start = System.nanoTime();
+        long tokens = 0;
+        try (LossLog lossLog = LossLog.open(o.lossCsv(), 0);
+             ProgressBar bar = o.progress() ? new ProgressBarBuilder().setTaskName("pretrain").setInitialMax(o.steps())
+                     .setUpdateIntervalMillis(500).continuousUpdate().build() : null) {
+            for (int step = 0; step < o.steps(); step++) {
+                long s0 = System.nanoTime();
+                List<Example> batch = new ArrayList<>();
+                for (int b = 0; b < o.batchSize(); b++) {
+                    if (next == order.length) {
+                        order = permutation(examples.size(), rng);
+                        next = 0;
+                    }
+                    batch.add(examples.get(order[next++]));
+                }
+                double lr = schedule.lr(step);
+                StepResult r = step(batch, adam, lr, o.maxGradNorm());
+                tokens += r.tokens();
+                double seconds = (System.nanoTime() - s0) / 1e9;
+                LossLog.Row row = new LossLog.Row(step + 1, r.loss(), lr, r.gradNorm(), r.tokens(), r.tokens() / seconds,
+                        (System.nanoTime() - start) / 1e9);
+                lossLog.append(row);
+                rows.add(row);
+                if (bar != null) {
+                    bar.stepTo(step + 1);
+                    bar.setExtraMessage(String.format(Locale.ROOT, "loss %.4f lr %.1e %.0f tok/s", r.loss(), lr, row.tokensPerSecond()));
+                }
+            }
+            lossLog.writeCurve(o.lossPng(), "pretraining from scratch — " + o.data().getFileName());
+        }
+        double seconds = (System.nanoTime() - start) / 1e9;
+        ModelFolder.write(sd, parameters, o.model(), o.out(), DType.F32);
+        return new Result(rows, seconds, examples.size(), tokens / seconds);
+    }
+
+    /**
+     * Writes {@code file} in the golden format of the parity fixtures ({@code cN.input_ids}, {@code cN.pixel_values},
+     * {@code cN.image_grid_thw}, {@code cN.logits} [L, vocab], {@code cN.generated_ids}) from the weights in memory,
+     * computed by this training graph: {@code mha2mla parity} then checks that the saved folder, loaded by the
+     * importer into the inference graphs, reproduces what was trained. Greedy ids are decoded without a cache (the
+     * full sequence again per token) up to {@code newTokens} or the first end-of-sequence token, kept.
+     */
+    public void writeGolden(Path file, List<MultimodalInput> cases, int newTokens) {
+        Map<String, INDArray> out = new LinkedHashMap<>();
+        java.util.Set<Integer> eos = new java.util.HashSet<>(graph.config().textConfig().eosTokenIds());
+        for (int c = 0; c < cases.size(); c++) {
+            MultimodalInput in = cases.get(c);
+            INDArray logits = logits(in);
+            long[] ids = in.inputIds();
+            List<Long> generated = new ArrayList<>();
+            INDArray last = logits;
+            while (generated.size() < newTokens) {
+                long token = last.getRow(last.rows() - 1).argMax().getLong(0);
+                generated.add(token);
+                if (eos.contains((int) token)) break;
+                ids = java.util.Arrays.copyOf(ids, ids.length + 1);
+                ids[ids.length - 1] = token;
+                last = logits(new MultimodalInput(ids, in.pixelValues(), null, in.imageGridThw()));
+            }
+            long[] grid = java.util.Arrays.stream(in.imageGridThw()).flatMapToInt(java.util.Arrays::stream).asLongStream().toArray();
+            out.put("c" + c + ".input_ids", org.nd4j.linalg.factory.Nd4j.createFromArray(in.inputIds()));
+            out.put("c" + c + ".pixel_values", in.pixelValues());
+            out.put("c" + c + ".image_grid_thw", org.nd4j.linalg.factory.Nd4j.createFromArray(grid));
+            out.put("c" + c + ".logits", logits);
+            out.put("c" + c + ".generated_ids", org.nd4j.linalg.factory.Nd4j.createFromArray(generated.stream().mapToLong(Long::longValue).toArray()));
+        }
+        org.mha2mla.importers.safetensors.SafeTensorsWriter.write(file, out, Map.of("format", "pt", "source", "mha2mla pretraining graph"), DType.F32);
+    }
+
+    /** Logits [L, vocab] of one prompt through the training graph. */
+    INDArray logits(MultimodalInput in) {
+        Map<String, INDArray> feed = graph.feed(List.of(in));
+        INDArray l = sd.output(feed, org.mha2mla.layers.text.TextDecoder.LOGITS).get(org.mha2mla.layers.text.TextDecoder.LOGITS);
+        return l.reshape(l.size(1), l.size(2)).dup();
+    }
+
+    /** One update's figures. */
+    record StepResult(double loss, double gradNorm, int tokens) {
+    }
+
+    /** One optimizer update on {@code batch}. */
+    StepResult step(List<Example> batch, AdamW adam, double lr, double maxGradNorm) {
+        Batch b = batch(batch);
+        double loss = accumulate(b);
+        double norm = GradientClipping.clipGlobalNorm(grads, maxGradNorm);
+        adam.update(params, grads, lr);
+        return new StepResult(loss, norm, b.tokens());
+    }
+
+    /** The placeholders and targets of one batch. */
+    record Batch(Map<String, INDArray> feed, long[][] targets, int tokens) {
+        int supervised() {
+            return MaskedCrossEntropy.countSupervised(targets);
+        }
+    }
+
+    Batch batch(List<Example> examples) {
+        List<MultimodalInput> inputs = new ArrayList<>();
+        int length = examples.stream().mapToInt(e -> e.ids().length).max().orElseThrow();
+        long[][] targets = new long[examples.size()][];
+        int tokens = 0;
+        for (int i = 0; i < examples.size(); i++) {
+            Example e = examples.get(i);
+            ChatExampleEncoder.Images images = processor.images(List.of(e.picture()));
+            inputs.add(new MultimodalInput(e.ids(), images.pixelValues(), null, e.grid()));
+            long[] t = java.util.Arrays.copyOf(LossMask.shift(e.labels()), length);
+            java.util.Arrays.fill(t, e.ids().length, length, LossMask.IGNORE_INDEX);
+            targets[i] = t;
+            tokens += e.ids().length;
+        }
+        Map<String, INDArray> feed = new LinkedHashMap<>(graph.feed(inputs));
+        feed.putAll(MaskedCrossEntropy.feed(targets, vocab));
+        return new Batch(feed, targets, tokens);
+    }
+
+    /** Fills the gradient buffers with ∂(token-mean CE)/∂θ of {@code b} and returns that loss. */
+    double accumulate(Batch b) {
+        OutAndGrad og = sd.calculateGradientsAndOutputs(b.feed(), List.of(MaskedCrossEntropy.PER_POSITION), parameters);
+        int supervised = b.supervised();
+        double loss = MaskedCrossEntropy.supervisedSum(og.getOutputs().get(MaskedCrossEntropy.PER_POSITION), b.targets()) / supervised;
+        for (String n : parameters) {
+            INDArray g = og.getGradients().get(n);
+            if (g == null) throw new IllegalStateException("no gradient reached parameter '" + n + "': is it on the path to the logits?");
+            grads.get(n).assign(g).divi(supervised);
+        }
+        return loss;
+    }
+
+    /** The token-mean loss of {@code b} at the current parameters (forward only). */
+    double loss(Batch b) {
+        INDArray per = sd.output(b.feed(), MaskedCrossEntropy.PER_POSITION).get(MaskedCrossEntropy.PER_POSITION);
+        return MaskedCrossEntropy.supervisedSum(per, b.targets()) / b.supervised();
+    }
+
+    private static int[] permutation(int n, Random rng) {
+        int[] p = IntStream.range(0, n).toArray();
+        for (int i = n - 1; i > 0; i--) {
+            int j = rng.nextInt(i + 1);
+            int t = p[i];
+            p[i] = p[j];
+            p[j] = t;
+        }
+        return p;
+    }
+}

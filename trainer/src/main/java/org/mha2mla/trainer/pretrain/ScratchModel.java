@@ -1,0 +1,253 @@
+package org.mha2mla.trainer.pretrain;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.mha2mla.importers.safetensors.DType;
+import org.mha2mla.importers.safetensors.SafeTensorsWriter;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * A Qwen2.5-VL model made from scratch: its {@code config.json} as transformers' {@code Qwen2_5_VLConfig} writes it
+ * (the hub's flat layout, the fields of the tiny test fixture), a word-level {@code tokenizer.json}, Qwen's chat
+ * template, tokenizer and processor configs, and random weights initialised as transformers'
+ * {@code Qwen2_5_VLPreTrainedModel._init_weights}: every Linear, Conv3d and Embedding weight ~ N(0,
+ * initializer_range), biases 0, RMSNorm weights 1.
+ *
+ * <p>Fixed to Qwen's processor geometry: patch 14, temporal patch 2, 2×2 merge. What the demo chooses is
+ * {@link Spec}: widths and depths, and the window size (112 px, Qwen2.5-VL's, makes a 112×112 image one window).
+ */
+public final class ScratchModel {
+
+    public static final int PATCH_SIZE = 14;
+    public static final int TEMPORAL_PATCH_SIZE = 2;
+    public static final int MERGE_SIZE = 2;
+    public static final double INITIALIZER_RANGE = 0.02;
+    /** OpenAI CLIP's normalisation, which Qwen2-VL's image processor uses. */
+    public static final double[] IMAGE_MEAN = {0.48145466, 0.4578275, 0.40821073};
+    public static final double[] IMAGE_STD = {0.26862954, 0.26130258, 0.27577711};
+    /** Qwen2.5-VL's min_pixels / max_pixels (size.shortest_edge / longest_edge in transformers 5). */
+    public static final int MIN_PIXELS = 56 * 56;
+    public static final int MAX_PIXELS = 28 * 28 * 16384;
+
+    /**
+     * What sizes the model has.
+     *
+     * @param hidden       decoder hidden_size (also the merger's out_hidden_size)
+     * @param heads        num_attention_heads; head_dim = hidden / heads
+     * @param kvHeads      num_key_value_heads (GQA when fewer than heads)
+     * @param mropeSection t/h/w frequency pairs, summing to head_dim / 2
+     */
+    public record Spec(int hidden, int intermediate, int layers, int heads, int kvHeads, int[] mropeSection,
+                       int visionHidden, int visionIntermediate, int visionDepth, int visionHeads,
+                       List<Integer> fullattBlockIndexes, int windowSize) {
+
+        public Spec {
+            if (hidden % heads != 0 || heads % kvHeads != 0) {
+                throw new IllegalArgumentException("hidden " + hidden + ", heads " + heads + ", kv heads " + kvHeads
+                        + ": need hidden % heads == 0 and heads % kv heads == 0");
+            }
+            int sum = 0;
+            for (int s : mropeSection) sum += s;
+            if (mropeSection.length != 3 || sum != hidden / heads / 2) {
+                throw new IllegalArgumentException("mrope_section must be 3 numbers summing to head_dim / 2 = " + hidden / heads / 2);
+            }
+            if (visionHidden % visionHeads != 0) {
+                throw new IllegalArgumentException("vision hidden " + visionHidden + " is not a multiple of vision heads " + visionHeads);
+            }
+            fullattBlockIndexes = List.copyOf(fullattBlockIndexes);
+        }
+
+        public int headDim() {
+            return hidden / heads;
+        }
+    }
+
+    private ScratchModel() {
+    }
+
+    /** config.json for {@code spec} over {@code tokenizer}'s vocabulary. */
+    public static ObjectNode config(Spec spec, WordLevelTokenizer tokenizer) {
+        ObjectMapper om = new ObjectMapper();
+        ObjectNode c = om.createObjectNode();
+        c.putArray("architectures").add("Qwen2_5_VLForConditionalGeneration");
+        c.put("model_type", "qwen2_5_vl");
+        c.put("attention_dropout", 0.0);
+        c.put("bos_token_id", WordLevelTokenizer.ENDOFTEXT_ID);
+        c.put("eos_token_id", WordLevelTokenizer.IM_END_ID);
+        c.put("pad_token_id", WordLevelTokenizer.ENDOFTEXT_ID);
+        c.put("vision_start_token_id", WordLevelTokenizer.VISION_START_ID);
+        c.put("vision_end_token_id", WordLevelTokenizer.VISION_END_ID);
+        c.put("vision_token_id", WordLevelTokenizer.VISION_PAD_ID);
+        c.put("image_token_id", WordLevelTokenizer.IMAGE_PAD_ID);
+        c.put("video_token_id", WordLevelTokenizer.VIDEO_PAD_ID);
+        c.put("hidden_act", "silu");
+        c.put("hidden_size", spec.hidden());
+        c.put("initializer_range", INITIALIZER_RANGE);
+        c.put("intermediate_size", spec.intermediate());
+        c.put("max_position_embeddings", 4096);
+        c.put("max_window_layers", spec.layers());
+        c.put("num_attention_heads", spec.heads());
+        c.put("num_hidden_layers", spec.layers());
+        c.put("num_key_value_heads", spec.kvHeads());
+        c.put("rms_norm_eps", 1e-6);
+        c.put("rope_theta", 1_000_000.0);
+        c.put("sliding_window", 4096);
+        c.put("tie_word_embeddings", false);
+        c.put("torch_dtype", "float32");
+        c.put("use_cache", true);
+        c.put("use_sliding_window", false);
+        c.put("vocab_size", tokenizer.size());
+        ObjectNode v = c.putObject("vision_config");
+        v.put("depth", spec.visionDepth());
+        v.put("hidden_act", "silu");
+        v.put("hidden_size", spec.visionHidden());
+        v.put("intermediate_size", spec.visionIntermediate());
+        v.put("num_heads", spec.visionHeads());
+        v.put("in_chans", 3);
+        v.put("out_hidden_size", spec.hidden());
+        v.put("patch_size", PATCH_SIZE);
+        v.put("spatial_merge_size", MERGE_SIZE);
+        v.put("spatial_patch_size", PATCH_SIZE);
+        v.put("window_size", spec.windowSize());
+        ArrayNode full = v.putArray("fullatt_block_indexes");
+        spec.fullattBlockIndexes().forEach(full::add);
+        v.put("tokens_per_second", 2);
+        v.put("temporal_patch_size", TEMPORAL_PATCH_SIZE);
+        v.put("initializer_range", INITIALIZER_RANGE);
+        ObjectNode rope = c.putObject("rope_scaling");
+        rope.put("type", "mrope");
+        ArrayNode section = rope.putArray("mrope_section");
+        for (int s : spec.mropeSection()) section.add(s);
+        return c;
+    }
+
+    /** Random weights under the hub keys ({@code model.layers.N…}, {@code visual.…}, {@code lm_head.weight}). */
+    public static Map<String, INDArray> initialWeights(Spec spec, int vocab, long seed) {
+        Random rng = new Random(seed);
+        Map<String, INDArray> w = new LinkedHashMap<>();
+        int d = spec.hidden();
+        int dh = spec.headDim();
+        int vd = spec.visionHidden();
+        int unitWidth = vd * MERGE_SIZE * MERGE_SIZE;
+        w.put("visual.patch_embed.proj.weight", normal(rng, vd, 3, TEMPORAL_PATCH_SIZE, PATCH_SIZE, PATCH_SIZE));
+        for (int i = 0; i < spec.visionDepth(); i++) {
+            String p = "visual.blocks." + i + ".";
+            w.put(p + "norm1.weight", ones(vd));
+            w.put(p + "norm2.weight", ones(vd));
+            linear(w, rng, p + "attn.qkv", vd, 3 * vd, true);
+            linear(w, rng, p + "attn.proj", vd, vd, true);
+            linear(w, rng, p + "mlp.gate_proj", vd, spec.visionIntermediate(), true);
+            linear(w, rng, p + "mlp.up_proj", vd, spec.visionIntermediate(), true);
+            linear(w, rng, p + "mlp.down_proj", spec.visionIntermediate(), vd, true);
+        }
+        w.put("visual.merger.ln_q.weight", ones(vd));
+        linear(w, rng, "visual.merger.mlp.0", unitWidth, unitWidth, true);
+        linear(w, rng, "visual.merger.mlp.2", unitWidth, d, true);
+        w.put("model.embed_tokens.weight", normal(rng, vocab, d));
+        for (int l = 0; l < spec.layers(); l++) {
+            String p = "model.layers." + l + ".";
+            w.put(p + "input_layernorm.weight", ones(d));
+            w.put(p + "post_attention_layernorm.weight", ones(d));
+            linear(w, rng, p + "self_attn.q_proj", d, spec.heads() * dh, true);
+            linear(w, rng, p + "self_attn.k_proj", d, spec.kvHeads() * dh, true);
+            linear(w, rng, p + "self_attn.v_proj", d, spec.kvHeads() * dh, true);
+            linear(w, rng, p + "self_attn.o_proj", spec.heads() * dh, d, false);
+            linear(w, rng, p + "mlp.gate_proj", d, spec.intermediate(), false);
+            linear(w, rng, p + "mlp.up_proj", d, spec.intermediate(), false);
+            linear(w, rng, p + "mlp.down_proj", spec.intermediate(), d, false);
+        }
+        w.put("model.norm.weight", ones(d));
+        w.put("lm_head.weight", normal(rng, vocab, d));
+        return w;
+    }
+
+    /**
+     * Writes a complete model folder: config.json, generation_config.json, model.safetensors ({@code weights},
+     * float32), tokenizer.json, tokenizer_config.json, chat_template.jinja, preprocessor_config.json,
+     * processor_config.json.
+     */
+    public static void write(Path dir, Spec spec, WordLevelTokenizer tokenizer, Map<String, INDArray> weights) {
+        ObjectMapper om = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+        try {
+            Files.createDirectories(dir);
+            om.writeValue(dir.resolve("config.json").toFile(), config(spec, tokenizer));
+            ObjectNode gen = om.createObjectNode();
+            gen.put("bos_token_id", WordLevelTokenizer.ENDOFTEXT_ID);
+            gen.putArray("eos_token_id").add(WordLevelTokenizer.IM_END_ID).add(WordLevelTokenizer.ENDOFTEXT_ID);
+            gen.put("pad_token_id", WordLevelTokenizer.ENDOFTEXT_ID);
+            gen.put("do_sample", false);
+            om.writeValue(dir.resolve("generation_config.json").toFile(), gen);
+            om.writeValue(dir.resolve("tokenizer.json").toFile(), tokenizer.json());
+            ObjectNode tc = om.createObjectNode();
+            tc.put("backend", "tokenizers");
+            tc.put("bos_token", (String) null);
+            tc.put("eos_token", WordLevelTokenizer.IM_END);
+            tc.put("pad_token", WordLevelTokenizer.ENDOFTEXT);
+            tc.put("unk_token", WordLevelTokenizer.UNK);
+            tc.put("model_max_length", 32768);
+            tc.put("processor_class", "Qwen2_5_VLProcessor");
+            tc.put("tokenizer_class", "TokenizersBackend");
+            om.writeValue(dir.resolve("tokenizer_config.json").toFile(), tc);
+            try (InputStream in = ScratchModel.class.getResourceAsStream("chat_template.jinja")) {
+                if (in == null) throw new IllegalStateException("resource chat_template.jinja is missing from the trainer jar");
+                Files.write(dir.resolve("chat_template.jinja"), in.readAllBytes());
+            }
+            ObjectNode image = imageProcessor(om);
+            om.writeValue(dir.resolve("preprocessor_config.json").toFile(), image);
+            ObjectNode processor = om.createObjectNode();
+            processor.set("image_processor", image.deepCopy());
+            processor.put("processor_class", "Qwen2_5_VLProcessor");
+            om.writeValue(dir.resolve("processor_config.json").toFile(), processor);
+            SafeTensorsWriter.write(dir.resolve(SafeTensorsWriter.SINGLE_FILE), weights, Map.of("format", "pt"), DType.F32);
+        } catch (IOException e) {
+            throw new UncheckedIOException(dir + ": cannot write the model folder (" + e.getMessage() + ")", e);
+        }
+    }
+
+    /** Qwen2VLImageProcessor's preprocessor_config.json. */
+    static ObjectNode imageProcessor(ObjectMapper om) {
+        ObjectNode p = om.createObjectNode();
+        p.put("do_convert_rgb", true).put("do_normalize", true).put("do_rescale", true).put("do_resize", true);
+        ArrayNode mean = p.putArray("image_mean");
+        for (double m : IMAGE_MEAN) mean.add(m);
+        p.put("image_processor_type", "Qwen2VLImageProcessor");
+        ArrayNode std = p.putArray("image_std");
+        for (double s : IMAGE_STD) std.add(s);
+        p.put("merge_size", MERGE_SIZE).put("patch_size", PATCH_SIZE).put("resample", 3).put("rescale_factor", 1.0 / 255);
+        p.putObject("size").put("longest_edge", MAX_PIXELS).put("shortest_edge", MIN_PIXELS);
+        p.put("temporal_patch_size", TEMPORAL_PATCH_SIZE);
+        return p;
+    }
+
+    private static void linear(Map<String, INDArray> w, Random rng, String key, int in, int out, boolean bias) {
+        w.put(key + ".weight", normal(rng, out, in));
+        if (bias) w.put(key + ".bias", Nd4j.zeros(DataType.FLOAT, out));
+    }
+
+    /** N(0, initializer_range²) from java.util.Random, whose sequence the JDK specifies: the same weights on every machine. */
+    private static INDArray normal(Random rng, long... shape) {
+        long n = 1;
+        for (long s : shape) n *= s;
+        float[] v = new float[Math.toIntExact(n)];
+        for (int i = 0; i < v.length; i++) v[i] = (float) (rng.nextGaussian() * INITIALIZER_RANGE);
+        return Nd4j.create(v, shape, 'c');
+    }
+
+    private static INDArray ones(long n) {
+        return Nd4j.ones(DataType.FLOAT, n);
+    }
+}

@@ -1,0 +1,134 @@
+package org.mha2mla.trainer.pretrain;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.awt.Color;
+import java.awt.Graphics2D;
+import java.awt.image.BufferedImage;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import javax.imageio.ImageIO;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Pretraining on a tiny model and a hand-made task (one square on a 56×56 picture: "What color is the square?"):
+ * the backward pass of the whole graph against finite differences, and a short run whose loss falls.
+ */
+class PretrainerTest {
+
+    static final List<String> WORDS = List.of("what", "color", "is", "the", "square", "?", "user", "assistant", "red", "blue");
+    static final ScratchModel.Spec TINY = new ScratchModel.Spec(64, 96, 2, 2, 1, new int[] {4, 6, 6}, 32, 48, 2, 1, List.of(1), 112);
+
+    @TempDir
+    static Path tmp;
+    static Path model;
+    static Path data;
+    static FixedSizeQwenProcessor processor;
+
+    @BeforeAll
+    static void setUp() throws Exception {
+        WordLevelTokenizer tokenizer = WordLevelTokenizer.of(WORDS);
+        model = tmp.resolve("init");
+        ScratchModel.write(model, TINY, tokenizer, ScratchModel.initialWeights(TINY, tokenizer.size(), 7));
+        data = writeData(tmp.resolve("data"), 8);
+        processor = FixedSizeQwenProcessor.load(model);
+    }
+
+    @AfterAll
+    static void tearDown() {
+        processor.close();
+    }
+
+    /** {@code n} pictures, each one red or blue square at a cell of a 2×2 grid, with its colour question. */
+    static Path writeData(Path dir, int n) throws Exception {
+        Files.createDirectories(dir);
+        ObjectMapper om = new ObjectMapper();
+        ArrayNode records = om.createArrayNode();
+        for (int i = 0; i < n; i++) {
+            BufferedImage img = new BufferedImage(56, 56, BufferedImage.TYPE_INT_RGB);
+            Graphics2D g = img.createGraphics();
+            g.setColor(Color.WHITE);
+            g.fillRect(0, 0, 56, 56);
+            boolean red = i % 2 == 0;
+            g.setColor(red ? new Color(220, 30, 30) : new Color(30, 70, 220));
+            g.fillRect(28 * ((i / 2) % 2) + 4, 28 * ((i / 4) % 2) + 4, 20, 20);
+            g.dispose();
+            ImageIO.write(img, "png", dir.resolve(i + ".png").toFile());
+            ObjectNode r = records.addObject();
+            r.put("id", "s" + i).put("image", i + ".png");
+            ArrayNode conv = r.putArray("conversations");
+            conv.addObject().put("from", "human").put("value", "<image>\nWhat color is the square?");
+            conv.addObject().put("from", "gpt").put("value", red ? "red" : "blue");
+        }
+        Path json = dir.resolve("train.json");
+        om.writeValue(json.toFile(), records);
+        return json;
+    }
+
+    /**
+     * Central differences of the loss along the gradient, restricted to one group of parameters g_S:
+     * (L(θ + ε g_S) − L(θ − ε g_S)) / 2ε = ‖g_S‖². Run for the vision tower and merger, and for the decoder.
+     */
+    @Test
+    void gradientOfVisionTowerAndDecoderMatchesFiniteDifferences() {
+        Pretrainer p = new Pretrainer(model, processor);
+        Pretrainer.Batch b = p.batch(p.encode(data, 256, 1).subList(0, 4));
+        double loss = p.accumulate(b);
+        assertEquals(loss, p.loss(b), 1e-5);
+        for (String group : List.of("visual.", "model.")) {
+            Map<String, INDArray> g = new HashMap<>();
+            double gg = 0;
+            for (String n : p.parameters()) {
+                if (!n.startsWith(group)) continue;
+                INDArray gn = p.gradients().get(n).dup();
+                g.put(n, gn);
+                double norm = gn.norm2Number().doubleValue();
+                gg += norm * norm;
+            }
+            assertTrue(gg > 0, group + " has no gradient");
+            double eps = 1e-2 / Math.sqrt(gg) / Math.max(1, Math.sqrt(gg));
+            Map<String, INDArray> saved = new HashMap<>();
+            g.keySet().forEach(n -> saved.put(n, p.params().get(n).dup()));
+            g.forEach((n, gn) -> p.params().get(n).addi(gn.mul(eps)));
+            double plus = p.loss(b);
+            g.forEach((n, gn) -> p.params().get(n).assign(saved.get(n)).subi(gn.mul(eps)));
+            double minus = p.loss(b);
+            g.forEach((n, gn) -> p.params().get(n).assign(saved.get(n)));
+            double directional = (plus - minus) / (2 * eps);
+            System.out.printf("gradient check %s: ‖g‖² %.6e, finite difference %.6e%n", group, gg, directional);
+            assertEquals(gg, directional, 0.02 * gg, group + ": ‖g‖² " + gg + " vs finite difference " + directional);
+        }
+    }
+
+    @Test
+    void aShortRunLowersTheLossAndWritesALoadableFolder() throws Exception {
+        Pretrainer p = new Pretrainer(model, processor);
+        Path out = tmp.resolve("trained");
+        Pretrainer.Options o = new Pretrainer.Options(model, data, out, tmp.resolve("loss.csv"), tmp.resolve("loss.png"),
+                30, 4, 3e-3, 3e-4, 0.1, 0.0, 1.0, 3, 256, false);
+        Pretrainer.Result r = p.run(o, new PrintStream(java.io.OutputStream.nullOutputStream()));
+        double first = r.rows().get(0).loss();
+        double last = r.finalLoss();
+        System.out.printf("pretraining loss %.4f → %.4f in %d steps%n", first, last, r.rows().size());
+        assertEquals(30, r.rows().size());
+        assertTrue(last < 0.5 * first, "loss " + first + " → " + last);
+        assertTrue(Files.isRegularFile(out.resolve("model.safetensors")) && Files.isRegularFile(out.resolve("tokenizer.json"))
+                && Files.isRegularFile(tmp.resolve("loss.png")));
+        assertEquals(31, Files.readAllLines(tmp.resolve("loss.csv")).size());
+    }
+}
