@@ -8,7 +8,7 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * One picture of the synthetic shapes task: up to four flat-coloured shapes on a white square canvas, each inside
+ * One picture of the synthetic shapes task: up to four flat-coloured shapes on a neutral grey canvas, each inside
  * its own cell of a {@link #GRID}×{@link #GRID} grid (so shapes never overlap and, at 112 px, each cell is exactly one
  * merged 2×2 patch unit of Qwen2.5-VL: one image token per cell). Drawn without antialiasing, so every pixel of a
  * shape has the shape's exact colour.
@@ -20,7 +20,13 @@ public record Scene(int size, List<Item> items) {
 
     /** Cells per side. */
     public static final int GRID = 4;
-    public static final Color BACKGROUND = Color.WHITE;
+    /**
+     * The canvas colour: the CLIP/Qwen2-VL normalisation mean (0.481, 0.458, 0.408)·255, so after the image processor
+     * the background is (almost exactly) zero and every patch that holds no shape enters the vision tower as a null
+     * vector. A white canvas instead makes 12–15 of the 16 image tokens one large identical vector, which a model
+     * trained from scratch learns to ignore, together with the shapes, before it learns to read them.
+     */
+    public static final Color BACKGROUND = new Color(123, 117, 104);
 
     public enum Shape {
         SQUARE, CIRCLE, TRIANGLE;

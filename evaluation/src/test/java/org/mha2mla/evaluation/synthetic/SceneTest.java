@@ -13,8 +13,10 @@ import org.mha2mla.evaluation.synthetic.Scene.Shape;
 
 class SceneTest {
 
+    static final int BG = Scene.BACKGROUND.getRGB() & 0xffffff;
+
     static int rgb(BufferedImage img, int x, int y) {
-        return img.getRGB(x, y) & 0xffffff;
+        return img.getRGB(x, y) & BG;
     }
 
     @Test
@@ -25,16 +27,16 @@ class SceneTest {
         for (Item it : s.items()) assertEquals(it.colour().rgb(), rgb(img, it.cx(), it.cy()), it.name() + " centre");
         // A square fills its bounding-box corners, a circle and a triangle leave them empty.
         assertEquals(Colour.RED.rgb(), rgb(img, 14 - 9, 14 - 9));
-        assertEquals(0xffffff, rgb(img, 70 - 9, 42 - 9));
-        assertEquals(0xffffff, rgb(img, 98 - 9, 98 - 9));
+        assertEquals(BG, rgb(img, 70 - 9, 42 - 9));
+        assertEquals(BG, rgb(img, 98 - 9, 98 - 9));
         // The triangle's base row is full width, its apex row is not.
         assertEquals(Colour.YELLOW.rgb(), rgb(img, 98 - 9, 98 + 9));
-        // Outside every cell that holds a shape the canvas is white.
+        // Outside every cell that holds a shape the canvas is the background.
         for (int y = 0; y < 112; y += 3) {
             for (int x = 0; x < 112; x += 3) {
                 int row = y / 28, col = x / 28;
                 boolean occupied = (row == 0 && col == 0) || (row == 1 && col == 2) || (row == 3 && col == 3);
-                if (!occupied) assertEquals(0xffffff, rgb(img, x, y), "pixel " + x + "," + y);
+                if (!occupied) assertEquals(BG, rgb(img, x, y), "pixel " + x + "," + y);
             }
         }
     }

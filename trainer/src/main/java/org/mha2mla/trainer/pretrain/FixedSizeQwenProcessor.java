@@ -45,9 +45,18 @@ public final class FixedSizeQwenProcessor implements ChatExampleEncoder.Processo
     public static final String IMAGE_PAD = "<|image_pad|>";
 
     private final HuggingFaceTokenizer tokenizer;
-    private final Jinjava jinja = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).build());
-    /** The parsed chat template, one per thread (parsing costs as much as rendering; the tree is not shared across threads). */
-    private final ThreadLocal<Node> template;
+    /**
+     * The chat template parsed once per thread (parsing costs as much as rendering), with its own Jinjava: renders
+     * write into the engine's global context, which threads must not share.
+     */
+    private final ThreadLocal<Template> template;
+
+    private record Template(Jinjava jinja, Node tree) {
+        static Template parse(String text) {
+            Jinjava jinja = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).build());
+            return new Template(jinja, jinja.newInterpreter().parse(text));
+        }
+    }
     private final float[] mean;
     private final float[] std;
     private final double rescale;
@@ -59,7 +68,7 @@ public final class FixedSizeQwenProcessor implements ChatExampleEncoder.Processo
 
     private FixedSizeQwenProcessor(HuggingFaceTokenizer tokenizer, String template, JsonNode config, Path file) {
         this.tokenizer = tokenizer;
-        this.template = ThreadLocal.withInitial(() -> jinja.newInterpreter().parse(template));
+        this.template = ThreadLocal.withInitial(() -> Template.parse(template));
         this.mean = floats(config, "image_mean", file);
         this.std = floats(config, "image_std", file);
         this.rescale = number(config, "rescale_factor", file);
@@ -139,10 +148,12 @@ public final class FixedSizeQwenProcessor implements ChatExampleEncoder.Processo
         Map<String, Object> ctx = new HashMap<>();
         ctx.put("messages", hf);
         ctx.put("add_generation_prompt", addGenerationPrompt);
-        JinjavaInterpreter interpreter = new JinjavaInterpreter(jinja, new Context(jinja.getGlobalContext(), ctx), jinja.getGlobalConfig());
+        Template t = template.get();
+        JinjavaInterpreter interpreter = new JinjavaInterpreter(t.jinja(), new Context(t.jinja().getGlobalContext(), ctx),
+                t.jinja().getGlobalConfig());
         JinjavaInterpreter.pushCurrent(interpreter);
         try {
-            return interpreter.render(template.get());
+            return interpreter.render(t.tree());
         } finally {
             JinjavaInterpreter.popCurrent();
         }

@@ -1,5 +1,6 @@
 package org.mha2mla.trainer.pretrain;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -23,6 +24,10 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.mha2mla.importers.safetensors.SafeTensorsFile;
+import org.mha2mla.layers.MultimodalInput;
+import org.mha2mla.layers.VisionLanguageModel;
+import org.mha2mla.layers.VlmLoader;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -130,5 +135,18 @@ class PretrainerTest {
         assertTrue(Files.isRegularFile(out.resolve("model.safetensors")) && Files.isRegularFile(out.resolve("tokenizer.json"))
                 && Files.isRegularFile(tmp.resolve("loss.png")));
         assertEquals(31, Files.readAllLines(tmp.resolve("loss.csv")).size());
+
+        // The golden file of the trained weights, computed by the training graph, against the saved folder loaded anew.
+        MultimodalInput prompt = processor.prompt("What color is the square?", ImageIO.read(data.resolveSibling("1.png").toFile()));
+        Path golden = out.resolve("golden.safetensors");
+        p.writeGolden(golden, List.of(prompt), 3);
+        try (VisionLanguageModel loaded = VlmLoader.load(out); SafeTensorsFile g = SafeTensorsFile.open(golden)) {
+            double err = loaded.logits(prompt).sub(g.readFloat32("c0.logits")).amaxNumber().doubleValue();
+            System.out.printf("trained model: training-graph logits vs loaded folder %.3e%n", err);
+            assertTrue(err <= 1e-5, "logits differ by " + err);
+            long[] ids = g.readLongs("c0.generated_ids");
+            assertArrayEquals(ids, loaded.generate(prompt, ids.length, true));
+            assertArrayEquals(prompt.inputIds(), g.readLongs("c0.input_ids"));
+        }
     }
 }
