@@ -63,7 +63,7 @@ public final class DemoPipeline {
 
         /** GQA 4/2 heads of d_h 32 (M-RoPE 4/6/6 pairs: Qwen's 16/24/24 scaled), a 2-block ViT with the 2×2 merger. */
         static ScratchModel.Spec spec() {
-            return new ScratchModel.Spec(128, 384, 3, 4, 2, new int[] {4, 6, 6}, 64, 128, 2, 2, List.of(1), 112);
+            return new ScratchModel.Spec(128, 384, 3, 4, 2, new int[] {4, 6, 6}, 10.0, 64, 128, 2, 2, List.of(1), 112);
         }
 
         public Settings withSteps(int n) {

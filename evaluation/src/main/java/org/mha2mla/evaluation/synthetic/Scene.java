@@ -1,14 +1,18 @@
 package org.mha2mla.evaluation.synthetic;
 
+import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Graphics2D;
+import java.awt.Polygon;
+import java.awt.Rectangle;
 import java.awt.RenderingHints;
+import java.awt.geom.Ellipse2D;
 import java.awt.image.BufferedImage;
 import java.util.List;
 import java.util.Locale;
 
 /**
- * One picture of the synthetic shapes task: up to four flat-coloured shapes on a neutral grey canvas, each inside
+ * One picture of the synthetic shapes task: up to four flat-coloured shapes with a black outline on a neutral grey canvas, each inside
  * its own cell of a {@link #GRID}×{@link #GRID} grid (so shapes never overlap and, at 112 px, each cell is exactly one
  * merged 2×2 patch unit of Qwen2.5-VL: one image token per cell). Drawn without antialiasing, so every pixel of a
  * shape has the shape's exact colour.
@@ -27,6 +31,12 @@ public record Scene(int size, List<Item> items) {
      * trained from scratch learns to ignore, together with the shapes, before it learns to read them.
      */
     public static final Color BACKGROUND = new Color(123, 117, 104);
+    /**
+     * Width of the black outline every shape gets. The outline is the same for every colour, so the shape is a
+     * linear feature of the pixels; without it the shape only shows multiplied by the colour (a blue square and a
+     * red square share no pixel value), which a vision tower trained from scratch needs far longer to untangle.
+     */
+    public static final float OUTLINE = 2f;
 
     public enum Shape {
         SQUARE, CIRCLE, TRIANGLE;
@@ -72,6 +82,18 @@ public record Scene(int size, List<Item> items) {
         if (size % GRID != 0) throw new IllegalArgumentException("canvas size " + size + " is not a multiple of the grid " + GRID);
     }
 
+    /** The item's outline: its bounding box, the inscribed circle, or the triangle with the apex up and the base at the bottom. */
+    static java.awt.Shape outline(Item it) {
+        int half = it.side() / 2;
+        int x0 = it.cx() - half;
+        int y0 = it.cy() - half;
+        return switch (it.shape()) {
+            case SQUARE -> new Rectangle(x0, y0, it.side(), it.side());
+            case CIRCLE -> new Ellipse2D.Float(x0, y0, it.side(), it.side());
+            case TRIANGLE -> new Polygon(new int[] {it.cx(), x0, x0 + it.side()}, new int[] {y0, y0 + it.side(), y0 + it.side()}, 3);
+        };
+    }
+
     /** The picture as an RGB image. */
     public BufferedImage render() {
         BufferedImage img = new BufferedImage(size, size, BufferedImage.TYPE_INT_RGB);
@@ -81,18 +103,13 @@ public record Scene(int size, List<Item> items) {
             g.setRenderingHint(RenderingHints.KEY_RENDERING, RenderingHints.VALUE_RENDER_SPEED);
             g.setColor(BACKGROUND);
             g.fillRect(0, 0, size, size);
+            g.setStroke(new BasicStroke(OUTLINE));
             for (Item it : items) {
+                java.awt.Shape outline = outline(it);
                 g.setColor(new Color(it.colour().rgb()));
-                int half = it.side() / 2;
-                int x0 = it.cx() - half;
-                int y0 = it.cy() - half;
-                switch (it.shape()) {
-                    case SQUARE -> g.fillRect(x0, y0, it.side(), it.side());
-                    case CIRCLE -> g.fillOval(x0, y0, it.side(), it.side());
-                    // Apex up, base at the bottom of the bounding box.
-                    case TRIANGLE -> g.fillPolygon(new int[] {it.cx(), x0, x0 + it.side()},
-                            new int[] {y0, y0 + it.side(), y0 + it.side()}, 3);
-                }
+                g.fill(outline);
+                g.setColor(Color.BLACK);
+                g.draw(outline);
             }
         } finally {
             g.dispose();

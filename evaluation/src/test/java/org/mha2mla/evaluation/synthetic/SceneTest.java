@@ -16,11 +16,11 @@ class SceneTest {
     static final int BG = Scene.BACKGROUND.getRGB() & 0xffffff;
 
     static int rgb(BufferedImage img, int x, int y) {
-        return img.getRGB(x, y) & BG;
+        return img.getRGB(x, y) & 0xffffff;
     }
 
     @Test
-    void everyShapeIsDrawnInItsExactColourAndNothingElseIsTouched() {
+    void everyShapeIsFilledWithItsExactColourOutlinedInBlackAndNothingElseIsTouched() {
         Scene s = new Scene(112, List.of(new Item(Shape.SQUARE, Colour.RED, 0, 0, 14, 14, 20),
                 new Item(Shape.CIRCLE, Colour.BLUE, 1, 2, 70, 42, 20), new Item(Shape.TRIANGLE, Colour.YELLOW, 3, 3, 98, 98, 20)));
         BufferedImage img = s.render();
@@ -29,8 +29,12 @@ class SceneTest {
         assertEquals(Colour.RED.rgb(), rgb(img, 14 - 9, 14 - 9));
         assertEquals(BG, rgb(img, 70 - 9, 42 - 9));
         assertEquals(BG, rgb(img, 98 - 9, 98 - 9));
-        // The triangle's base row is full width, its apex row is not.
-        assertEquals(Colour.YELLOW.rgb(), rgb(img, 98 - 9, 98 + 9));
+        // The triangle's inside near its base has its colour; its apex row leaves the bounding-box corner empty.
+        assertEquals(Colour.YELLOW.rgb(), rgb(img, 98 - 6, 98 + 7));
+        // Every shape has a black outline on its boundary (the square's left edge, the circle's top, the triangle's base).
+        assertEquals(0, rgb(img, 14 - 10, 14));
+        assertEquals(0, rgb(img, 70, 42 - 10));
+        assertEquals(0, rgb(img, 98, 98 + 9));
         // Outside every cell that holds a shape the canvas is the background.
         for (int y = 0; y < 112; y += 3) {
             for (int x = 0; x < 112; x += 3) {

@@ -50,10 +50,13 @@ class ShapesGeneratorTest {
             for (Item it : s.items()) {
                 assertTrue(cells.add(it.row() * 4 + it.col()), "two items in one cell");
                 assertTrue(pairs.add(it.name()), "two " + it.name());
-                // The bounding box lies inside the item's own 28 px cell.
-                int half = it.side() / 2;
-                assertTrue(it.cx() - half >= it.col() * 28 && it.cx() + half < (it.col() + 1) * 28, it.toString());
-                assertTrue(it.cy() - half >= it.row() * 28 && it.cy() + half < (it.row() + 1) * 28, it.toString());
+                // The pixels of the shape and its outline (1 px beyond the bounding box) lie in the item's own 28 px cell.
+                int first = it.cx() - it.side() / 2 - 1;
+                int last = it.cx() - it.side() / 2 + it.side();
+                assertTrue(first >= it.col() * 28 && last < (it.col() + 1) * 28, it.toString());
+                first = it.cy() - it.side() / 2 - 1;
+                last = it.cy() - it.side() / 2 + it.side();
+                assertTrue(first >= it.row() * 28 && last < (it.row() + 1) * 28, it.toString());
             }
         }
         // 1–4 items, uniform: each count within 4 standard deviations of 1000.

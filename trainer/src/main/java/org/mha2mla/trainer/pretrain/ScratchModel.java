@@ -50,8 +50,11 @@ public final class ScratchModel {
      * @param heads        num_attention_heads; head_dim = hidden / heads
      * @param kvHeads      num_key_value_heads (GQA when fewer than heads)
      * @param mropeSection t/h/w frequency pairs, summing to head_dim / 2
+     * @param ropeTheta    the decoder's RoPE base. Qwen2.5-VL's 10⁶ leaves the height/width pairs (the slowest frequencies
+     *                     in M-RoPE's sectioning) almost still across a few image rows: a small base lets a tiny
+     *                     model tell cells apart.
      */
-    public record Spec(int hidden, int intermediate, int layers, int heads, int kvHeads, int[] mropeSection,
+    public record Spec(int hidden, int intermediate, int layers, int heads, int kvHeads, int[] mropeSection, double ropeTheta,
                        int visionHidden, int visionIntermediate, int visionDepth, int visionHeads,
                        List<Integer> fullattBlockIndexes, int windowSize) {
 
@@ -104,7 +107,7 @@ public final class ScratchModel {
         c.put("num_hidden_layers", spec.layers());
         c.put("num_key_value_heads", spec.kvHeads());
         c.put("rms_norm_eps", 1e-6);
-        c.put("rope_theta", 1_000_000.0);
+        c.put("rope_theta", spec.ropeTheta());
         c.put("sliding_window", 4096);
         c.put("tie_word_embeddings", false);
         c.put("torch_dtype", "float32");

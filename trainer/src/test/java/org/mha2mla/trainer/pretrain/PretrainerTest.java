@@ -37,7 +37,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 class PretrainerTest {
 
     static final List<String> WORDS = List.of("what", "color", "is", "the", "square", "?", "user", "assistant", "red", "blue");
-    static final ScratchModel.Spec TINY = new ScratchModel.Spec(64, 96, 2, 2, 1, new int[] {4, 6, 6}, 32, 48, 2, 1, List.of(1), 112);
+    static final ScratchModel.Spec TINY = new ScratchModel.Spec(64, 96, 2, 2, 1, new int[] {4, 6, 6}, 10.0, 32, 48, 2, 1, List.of(1), 112);
 
     @TempDir
     static Path tmp;
