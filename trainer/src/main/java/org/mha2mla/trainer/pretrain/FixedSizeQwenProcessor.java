@@ -43,6 +43,7 @@ import org.nd4j.linalg.factory.Nd4j;
 public final class FixedSizeQwenProcessor implements ChatExampleEncoder.Processor, AutoCloseable {
 
     public static final String IMAGE_PAD = "<|image_pad|>";
+    static final int MAX_TOKENS = 1 << 20;
 
     private final HuggingFaceTokenizer tokenizer;
     /**
@@ -88,8 +89,10 @@ public final class FixedSizeQwenProcessor implements ChatExampleEncoder.Processo
                 if (!Files.isRegularFile(modelDir.resolve(f))) throw new IllegalArgumentException(modelDir + ": " + f + " is missing");
             }
             JsonNode config = new ObjectMapper().readTree(pre.toFile());
-            return new FixedSizeQwenProcessor(HuggingFaceTokenizer.newInstance(modelDir.resolve("tokenizer.json")),
-                    Files.readString(modelDir.resolve("chat_template.jinja")), config, pre);
+            // No truncation or padding (DJL otherwise assumes a 512-token model_max_length), as the HF processor.
+            HuggingFaceTokenizer tokenizer = HuggingFaceTokenizer.builder().optTokenizerPath(modelDir.resolve("tokenizer.json"))
+                    .optTruncation(false).optPadding(false).optMaxLength(MAX_TOKENS).build();
+            return new FixedSizeQwenProcessor(tokenizer, Files.readString(modelDir.resolve("chat_template.jinja")), config, pre);
         } catch (IOException e) {
             throw new UncheckedIOException(modelDir + ": cannot read the processor files (" + e.getMessage() + ")", e);
         }

@@ -1,14 +1,18 @@
 package org.mha2mla.trainer.pretrain;
 
 import java.awt.image.BufferedImage;
+import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
 import java.util.stream.IntStream;
 
 import me.tongfei.progressbar.ProgressBar;
@@ -17,11 +21,13 @@ import org.mha2mla.core.config.Qwen25VlConfig;
 import org.mha2mla.core.config.VlmConfig;
 import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.importers.safetensors.DType;
+import org.mha2mla.importers.safetensors.SafeTensorsWriter;
 import org.mha2mla.importers.weights.Checkpoint;
 import org.mha2mla.importers.weights.KeyLayout;
 import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.qwen25vl.Qwen25VlTrainingGraph;
 import org.mha2mla.layers.text.Params;
+import org.mha2mla.layers.text.TextDecoder;
 import org.mha2mla.trainer.AdamW;
 import org.mha2mla.trainer.GradientClipping;
 import org.mha2mla.trainer.LossLog;
@@ -38,6 +44,7 @@ import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.VariableType;
 import org.nd4j.autodiff.samediff.api.OutAndGrad;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Pretraining of a Qwen2.5-VL model from scratch on LLaVA-instruct data: EVERY parameter (vision tower, merger,
@@ -61,9 +68,10 @@ public final class Pretrainer {
      * @param out           where the trained model folder is written
      * @param lossCsv       the per-step log; the curve is drawn to {@code lossPng}
      * @param warmupFraction share of the steps with linear warmup; the rest decays to {@code minLr} on a cosine
+     * @param adam          betas, eps and (decoupled) weight decay
      */
     public record Options(Path model, Path data, Path out, Path lossCsv, Path lossPng, int steps, int batchSize,
-                          double peakLr, double minLr, double warmupFraction, double weightDecay, double maxGradNorm,
+                          double peakLr, double minLr, double warmupFraction, AdamW.Config adam, double maxGradNorm,
                           long seed, int maxLength, boolean progress) {
         public Options {
             if (steps < 1 || batchSize < 1) throw new IllegalArgumentException("need steps >= 1 and batch size >= 1");
@@ -118,7 +126,7 @@ public final class Pretrainer {
         MaskedCrossEntropy.build(sd, graph.logits(), vocab);
         // SameDiff M2.1 prints a line per op to System.out while it builds the backward graph: keep the console for the progress bar.
         PrintStream console = System.out;
-        System.setOut(new PrintStream(java.io.OutputStream.nullOutputStream()));
+        System.setOut(new PrintStream(OutputStream.nullOutputStream()));
         try {
             sd.createGradFunction();
         } finally {
@@ -176,7 +184,7 @@ public final class Pretrainer {
                 (System.nanoTime() - t0) / 1e9);
         Map<String, long[]> shapes = new LinkedHashMap<>();
         params.forEach((n, p) -> shapes.put(n, p.shape()));
-        AdamW adam = new AdamW(AdamW.Config.defaults(o.weightDecay()), shapes);
+        AdamW adam = new AdamW(o.adam(), shapes);
         LrSchedule schedule = o.schedule();
         Random rng = new Random(o.seed());
         int[] order = permutation(examples.size(), rng);
@@ -226,7 +234,7 @@ public final class Pretrainer {
      */
     public void writeGolden(Path file, List<MultimodalInput> cases, int newTokens) {
         Map<String, INDArray> out = new LinkedHashMap<>();
-        java.util.Set<Integer> eos = new java.util.HashSet<>(graph.config().textConfig().eosTokenIds());
+        Set<Integer> eos = new HashSet<>(graph.config().textConfig().eosTokenIds());
         for (int c = 0; c < cases.size(); c++) {
             MultimodalInput in = cases.get(c);
             INDArray logits = logits(in);
@@ -237,24 +245,24 @@ public final class Pretrainer {
                 long token = last.getRow(last.rows() - 1).argMax().getLong(0);
                 generated.add(token);
                 if (eos.contains((int) token)) break;
-                ids = java.util.Arrays.copyOf(ids, ids.length + 1);
+                ids = Arrays.copyOf(ids, ids.length + 1);
                 ids[ids.length - 1] = token;
                 last = logits(new MultimodalInput(ids, in.pixelValues(), null, in.imageGridThw()));
             }
-            long[] grid = java.util.Arrays.stream(in.imageGridThw()).flatMapToInt(java.util.Arrays::stream).asLongStream().toArray();
-            out.put("c" + c + ".input_ids", org.nd4j.linalg.factory.Nd4j.createFromArray(in.inputIds()));
+            long[] grid = Arrays.stream(in.imageGridThw()).flatMapToInt(Arrays::stream).asLongStream().toArray();
+            out.put("c" + c + ".input_ids", Nd4j.createFromArray(in.inputIds()));
             out.put("c" + c + ".pixel_values", in.pixelValues());
-            out.put("c" + c + ".image_grid_thw", org.nd4j.linalg.factory.Nd4j.createFromArray(grid));
+            out.put("c" + c + ".image_grid_thw", Nd4j.createFromArray(grid));
             out.put("c" + c + ".logits", logits);
-            out.put("c" + c + ".generated_ids", org.nd4j.linalg.factory.Nd4j.createFromArray(generated.stream().mapToLong(Long::longValue).toArray()));
+            out.put("c" + c + ".generated_ids", Nd4j.createFromArray(generated.stream().mapToLong(Long::longValue).toArray()));
         }
-        org.mha2mla.importers.safetensors.SafeTensorsWriter.write(file, out, Map.of("format", "pt", "source", "mha2mla pretraining graph"), DType.F32);
+        SafeTensorsWriter.write(file, out, Map.of("format", "pt", "source", "mha2mla pretraining graph"), DType.F32);
     }
 
     /** Logits [L, vocab] of one prompt through the training graph. */
     INDArray logits(MultimodalInput in) {
         Map<String, INDArray> feed = graph.feed(List.of(in));
-        INDArray l = sd.output(feed, org.mha2mla.layers.text.TextDecoder.LOGITS).get(org.mha2mla.layers.text.TextDecoder.LOGITS);
+        INDArray l = sd.output(feed, TextDecoder.LOGITS).get(TextDecoder.LOGITS);
         return l.reshape(l.size(1), l.size(2)).dup();
     }
 
@@ -268,6 +276,9 @@ public final class Pretrainer {
         double loss = accumulate(b);
         double norm = GradientClipping.clipGlobalNorm(grads, maxGradNorm);
         adam.update(params, grads, lr);
+        // ND4J frees off-heap buffers only when their Java objects are collected; a step's inputs are large (one-hot
+        // tokens, pixels, masks) and a big heap collects rarely, so release them now to keep the resident size flat.
+        b.feed().values().forEach(INDArray::close);
         return new StepResult(loss, norm, b.tokens());
     }
 
@@ -287,8 +298,8 @@ public final class Pretrainer {
             Example e = examples.get(i);
             ChatExampleEncoder.Images images = processor.images(List.of(e.picture()));
             inputs.add(new MultimodalInput(e.ids(), images.pixelValues(), null, e.grid()));
-            long[] t = java.util.Arrays.copyOf(LossMask.shift(e.labels()), length);
-            java.util.Arrays.fill(t, e.ids().length, length, LossMask.IGNORE_INDEX);
+            long[] t = Arrays.copyOf(LossMask.shift(e.labels()), length);
+            Arrays.fill(t, e.ids().length, length, LossMask.IGNORE_INDEX);
             targets[i] = t;
             tokens += e.ids().length;
         }
@@ -306,7 +317,9 @@ public final class Pretrainer {
             INDArray g = og.getGradients().get(n);
             if (g == null) throw new IllegalStateException("no gradient reached parameter '" + n + "': is it on the path to the logits?");
             grads.get(n).assign(g).divi(supervised);
+            g.close();
         }
+        og.getOutputs().values().forEach(INDArray::close);
         return loss;
     }
 

@@ -35,7 +35,6 @@ public final class ScratchModel {
     public static final int PATCH_SIZE = 14;
     public static final int TEMPORAL_PATCH_SIZE = 2;
     public static final int MERGE_SIZE = 2;
-    public static final double INITIALIZER_RANGE = 0.02;
     /** OpenAI CLIP's normalisation, which Qwen2-VL's image processor uses. */
     public static final double[] IMAGE_MEAN = {0.48145466, 0.4578275, 0.40821073};
     public static final double[] IMAGE_STD = {0.26862954, 0.26130258, 0.27577711};
@@ -53,10 +52,12 @@ public final class ScratchModel {
      * @param ropeTheta    the decoder's RoPE base. Qwen2.5-VL's 10⁶ leaves the height/width pairs (the slowest frequencies
      *                     in M-RoPE's sectioning) almost still across a few image rows: a small base lets a tiny
      *                     model tell cells apart.
+     * @param initializerRange the std of every initial weight (config.initializer_range; HF's 0.02 suits widths in
+     *                     the thousands, a 128-wide model starts faster near 1/√width)
      */
     public record Spec(int hidden, int intermediate, int layers, int heads, int kvHeads, int[] mropeSection, double ropeTheta,
                        int visionHidden, int visionIntermediate, int visionDepth, int visionHeads,
-                       List<Integer> fullattBlockIndexes, int windowSize) {
+                       List<Integer> fullattBlockIndexes, int windowSize, double initializerRange) {
 
         public Spec {
             if (hidden % heads != 0 || heads % kvHeads != 0) {
@@ -99,7 +100,7 @@ public final class ScratchModel {
         c.put("video_token_id", WordLevelTokenizer.VIDEO_PAD_ID);
         c.put("hidden_act", "silu");
         c.put("hidden_size", spec.hidden());
-        c.put("initializer_range", INITIALIZER_RANGE);
+        c.put("initializer_range", spec.initializerRange());
         c.put("intermediate_size", spec.intermediate());
         c.put("max_position_embeddings", 4096);
         c.put("max_window_layers", spec.layers());
@@ -130,7 +131,7 @@ public final class ScratchModel {
         spec.fullattBlockIndexes().forEach(full::add);
         v.put("tokens_per_second", 2);
         v.put("temporal_patch_size", TEMPORAL_PATCH_SIZE);
-        v.put("initializer_range", INITIALIZER_RANGE);
+        v.put("initializer_range", spec.initializerRange());
         ObjectNode rope = c.putObject("rope_scaling");
         rope.put("type", "mrope");
         ArrayNode section = rope.putArray("mrope_section");
@@ -141,40 +142,41 @@ public final class ScratchModel {
     /** Random weights under the hub keys ({@code model.layers.N…}, {@code visual.…}, {@code lm_head.weight}). */
     public static Map<String, INDArray> initialWeights(Spec spec, int vocab, long seed) {
         Random rng = new Random(seed);
+        double std = spec.initializerRange();
         Map<String, INDArray> w = new LinkedHashMap<>();
         int d = spec.hidden();
         int dh = spec.headDim();
         int vd = spec.visionHidden();
         int unitWidth = vd * MERGE_SIZE * MERGE_SIZE;
-        w.put("visual.patch_embed.proj.weight", normal(rng, vd, 3, TEMPORAL_PATCH_SIZE, PATCH_SIZE, PATCH_SIZE));
+        w.put("visual.patch_embed.proj.weight", normal(rng, std, vd, 3, TEMPORAL_PATCH_SIZE, PATCH_SIZE, PATCH_SIZE));
         for (int i = 0; i < spec.visionDepth(); i++) {
             String p = "visual.blocks." + i + ".";
             w.put(p + "norm1.weight", ones(vd));
             w.put(p + "norm2.weight", ones(vd));
-            linear(w, rng, p + "attn.qkv", vd, 3 * vd, true);
-            linear(w, rng, p + "attn.proj", vd, vd, true);
-            linear(w, rng, p + "mlp.gate_proj", vd, spec.visionIntermediate(), true);
-            linear(w, rng, p + "mlp.up_proj", vd, spec.visionIntermediate(), true);
-            linear(w, rng, p + "mlp.down_proj", spec.visionIntermediate(), vd, true);
+            linear(w, rng, std, p + "attn.qkv", vd, 3 * vd, true);
+            linear(w, rng, std, p + "attn.proj", vd, vd, true);
+            linear(w, rng, std, p + "mlp.gate_proj", vd, spec.visionIntermediate(), true);
+            linear(w, rng, std, p + "mlp.up_proj", vd, spec.visionIntermediate(), true);
+            linear(w, rng, std, p + "mlp.down_proj", spec.visionIntermediate(), vd, true);
         }
         w.put("visual.merger.ln_q.weight", ones(vd));
-        linear(w, rng, "visual.merger.mlp.0", unitWidth, unitWidth, true);
-        linear(w, rng, "visual.merger.mlp.2", unitWidth, d, true);
-        w.put("model.embed_tokens.weight", normal(rng, vocab, d));
+        linear(w, rng, std, "visual.merger.mlp.0", unitWidth, unitWidth, true);
+        linear(w, rng, std, "visual.merger.mlp.2", unitWidth, d, true);
+        w.put("model.embed_tokens.weight", normal(rng, std, vocab, d));
         for (int l = 0; l < spec.layers(); l++) {
             String p = "model.layers." + l + ".";
             w.put(p + "input_layernorm.weight", ones(d));
             w.put(p + "post_attention_layernorm.weight", ones(d));
-            linear(w, rng, p + "self_attn.q_proj", d, spec.heads() * dh, true);
-            linear(w, rng, p + "self_attn.k_proj", d, spec.kvHeads() * dh, true);
-            linear(w, rng, p + "self_attn.v_proj", d, spec.kvHeads() * dh, true);
-            linear(w, rng, p + "self_attn.o_proj", spec.heads() * dh, d, false);
-            linear(w, rng, p + "mlp.gate_proj", d, spec.intermediate(), false);
-            linear(w, rng, p + "mlp.up_proj", d, spec.intermediate(), false);
-            linear(w, rng, p + "mlp.down_proj", spec.intermediate(), d, false);
+            linear(w, rng, std, p + "self_attn.q_proj", d, spec.heads() * dh, true);
+            linear(w, rng, std, p + "self_attn.k_proj", d, spec.kvHeads() * dh, true);
+            linear(w, rng, std, p + "self_attn.v_proj", d, spec.kvHeads() * dh, true);
+            linear(w, rng, std, p + "self_attn.o_proj", spec.heads() * dh, d, false);
+            linear(w, rng, std, p + "mlp.gate_proj", d, spec.intermediate(), false);
+            linear(w, rng, std, p + "mlp.up_proj", d, spec.intermediate(), false);
+            linear(w, rng, std, p + "mlp.down_proj", spec.intermediate(), d, false);
         }
         w.put("model.norm.weight", ones(d));
-        w.put("lm_head.weight", normal(rng, vocab, d));
+        w.put("lm_head.weight", normal(rng, std, vocab, d));
         return w;
     }
 
@@ -236,17 +238,17 @@ public final class ScratchModel {
         return p;
     }
 
-    private static void linear(Map<String, INDArray> w, Random rng, String key, int in, int out, boolean bias) {
-        w.put(key + ".weight", normal(rng, out, in));
+    private static void linear(Map<String, INDArray> w, Random rng, double std, String key, int in, int out, boolean bias) {
+        w.put(key + ".weight", normal(rng, std, out, in));
         if (bias) w.put(key + ".bias", Nd4j.zeros(DataType.FLOAT, out));
     }
 
     /** N(0, initializer_range²) from java.util.Random, whose sequence the JDK specifies: the same weights on every machine. */
-    private static INDArray normal(Random rng, long... shape) {
+    private static INDArray normal(Random rng, double std, long... shape) {
         long n = 1;
         for (long s : shape) n *= s;
         float[] v = new float[Math.toIntExact(n)];
-        for (int i = 0; i < v.length; i++) v[i] = (float) (rng.nextGaussian() * INITIALIZER_RANGE);
+        for (int i = 0; i < v.length; i++) v[i] = (float) (rng.nextGaussian() * std);
         return Nd4j.create(v, shape, 'c');
     }
 

@@ -135,6 +135,14 @@ class FixedSizeQwenProcessorTest {
     }
 
     @Test
+    void longPromptsAreNotTruncated() {
+        // 784 image tokens (a 784×784 picture): more than DJL's default 512-token limit.
+        ChatExampleEncoder.Images big = new ChatExampleEncoder.Images(null, null, new int[][] {{1, 56, 56}});
+        long[] ids = processor.tokenize("<|vision_start|><|image_pad|><|vision_end|>x", big);
+        assertEquals(784 + 3, ids.length);
+    }
+
+    @Test
     void sizesThatSmartResizeWouldChangeAreRefused() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> processor.images(List.of(new BufferedImage(137, 101, BufferedImage.TYPE_INT_RGB))));

@@ -28,6 +28,7 @@ import org.mha2mla.importers.safetensors.SafeTensorsFile;
 import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.VlmLoader;
+import org.mha2mla.trainer.AdamW;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -37,7 +38,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 class PretrainerTest {
 
     static final List<String> WORDS = List.of("what", "color", "is", "the", "square", "?", "user", "assistant", "red", "blue");
-    static final ScratchModel.Spec TINY = new ScratchModel.Spec(64, 96, 2, 2, 1, new int[] {4, 6, 6}, 10.0, 32, 48, 2, 1, List.of(1), 112);
+    static final ScratchModel.Spec TINY = new ScratchModel.Spec(64, 96, 2, 2, 1, new int[] {4, 6, 6}, 10.0, 32, 48, 2, 1, List.of(1), 112, 0.02);
 
     @TempDir
     static Path tmp;
@@ -125,7 +126,7 @@ class PretrainerTest {
         Pretrainer p = new Pretrainer(model, processor);
         Path out = tmp.resolve("trained");
         Pretrainer.Options o = new Pretrainer.Options(model, data, out, tmp.resolve("loss.csv"), tmp.resolve("loss.png"),
-                30, 4, 3e-3, 3e-4, 0.1, 0.0, 1.0, 3, 256, false);
+                30, 4, 3e-3, 3e-4, 0.1, AdamW.Config.defaults(0.0), 1.0, 3, 256, false);
         Pretrainer.Result r = p.run(o, new PrintStream(java.io.OutputStream.nullOutputStream()));
         double first = r.rows().get(0).loss();
         double last = r.finalLoss();

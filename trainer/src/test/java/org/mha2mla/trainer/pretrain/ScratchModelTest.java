@@ -28,7 +28,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 class ScratchModelTest {
 
-    static final ScratchModel.Spec SPEC = new ScratchModel.Spec(64, 96, 2, 2, 1, new int[] {4, 6, 6}, 10.0, 32, 48, 2, 1, List.of(1), 112);
+    static final ScratchModel.Spec SPEC = new ScratchModel.Spec(64, 96, 2, 2, 1, new int[] {4, 6, 6}, 10.0, 32, 48, 2, 1, List.of(1), 112, 0.02);
     static final WordLevelTokenizer TOKENIZER = WordLevelTokenizer.of(List.of("what", "color", "is", "the", "square", "?", "red"));
 
     @Test
@@ -109,7 +109,7 @@ class ScratchModelTest {
 
     @Test
     void inconsistentSizesAreRefused() {
-        assertThrows(IllegalArgumentException.class, () -> new ScratchModel.Spec(64, 96, 2, 3, 1, new int[] {4, 6, 6}, 10.0, 32, 48, 2, 1, List.of(1), 112));
-        assertThrows(IllegalArgumentException.class, () -> new ScratchModel.Spec(64, 96, 2, 2, 1, new int[] {4, 6, 5}, 10.0, 32, 48, 2, 1, List.of(1), 112));
+        assertThrows(IllegalArgumentException.class, () -> new ScratchModel.Spec(64, 96, 2, 3, 1, new int[] {4, 6, 6}, 10.0, 32, 48, 2, 1, List.of(1), 112, 0.02));
+        assertThrows(IllegalArgumentException.class, () -> new ScratchModel.Spec(64, 96, 2, 2, 1, new int[] {4, 6, 5}, 10.0, 32, 48, 2, 1, List.of(1), 112, 0.02));
     }
 }
