@@ -92,13 +92,14 @@ class ShapesGeneratorTest {
             }
             case COUNT:
                 return Integer.toString(items.size());
-            case EXIST: {   // is there a <colour> <shape>
-                String name = w[3] + " " + w[4];
-                return items.stream().anyMatch(it -> it.name().equals(name)) ? "yes" : "no";
+            case EXIST: {   // is there a <shape> | is there a <colour> object
+                boolean byColour = w.length == 5;
+                assertEquals(byColour ? 5 : 4, w.length, q.text());
+                return items.stream().anyMatch(it -> (byColour ? it.colour().word() : it.shape().word()).equals(w[3])) ? "yes" : "no";
             }
-            default: {      // is the <c> <s> left or right | above or below the <c> <s>
-                Item a = find(items, w[2] + " " + w[3]);
-                Item b = find(items, w[w.length - 2] + " " + w[w.length - 1]);
+            default: {      // is the <c> object left or right | above or below the <c> object
+                Item a = find(items, w[2]);
+                Item b = find(items, w[w.length - 2]);
                 BufferedImage img = s.render();
                 // From the pixels: the x (or y) of the shape centres, read where the item's colour is.
                 assertEquals(a.colour().rgb(), img.getRGB(a.cx(), a.cy()) & 0xffffff);
@@ -112,8 +113,10 @@ class ShapesGeneratorTest {
         }
     }
 
-    static Item find(List<Item> items, String name) {
-        return items.stream().filter(it -> it.name().equals(name)).findFirst().orElseThrow(() -> new AssertionError(name + " not in " + items));
+    static Item find(List<Item> items, String colour) {
+        List<Item> m = items.stream().filter(it -> it.colour().word().equals(colour)).toList();
+        assertEquals(1, m.size(), "the colour " + colour + " must name one item of " + items);
+        return m.get(0);
     }
 
     @Test
@@ -153,15 +156,20 @@ class ShapesGeneratorTest {
     }
 
     @Test
-    void absentPairsOfExistQuestionsShareAColourOrShapeWithTheScene() {
+    void existQuestionsAskAboutShapesAndColoursAndNoScenesRepeatAColour() {
         ShapesGenerator g = new ShapesGenerator(112, 4);
+        int byColour = 0;
         for (int i = 0; i < 500; i++) {
             Scene s = g.scene();
-            Question q = g.exist(s, false);
-            String[] w = q.text().replace("?", "").toLowerCase().split(" ");
-            assertTrue(s.items().stream().anyMatch(it -> it.colour().word().equals(w[3]) || it.shape().word().equals(w[4])), q.text());
-            assertEquals("no", expected(s, q));
+            assertEquals(s.items().size(), s.items().stream().map(Item::colour).distinct().count(), "colours of " + s.items());
+            for (boolean yes : new boolean[] {true, false}) {
+                Question q = g.exist(s, yes);
+                assertEquals(yes ? "yes" : "no", q.answer());
+                assertEquals(q.answer(), expected(s, q), q.text());
+                if (q.text().endsWith("object?")) byColour++;
+            }
         }
+        assertEquals(500, byColour, 5 * Math.sqrt(1000 * 0.25));
     }
 
     @Test
