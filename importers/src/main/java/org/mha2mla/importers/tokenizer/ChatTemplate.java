@@ -138,10 +138,18 @@ public final class ChatTemplate {
         RenderResult result = jinjava.renderForResult(jinja2Whitespace(source), context);
         for (TemplateError e : result.getErrors()) {
             if (e.getSeverity() == TemplateError.ErrorType.FATAL) {
-                throw new TokenizerException(origin + ": rendering failed at line " + e.getLineno() + ": " + e.getMessage());
+                throw new TokenizerException(origin + ": rendering failed at line " + e.getLineno() + ": " + raisedMessage(e));
             }
         }
         return result.getOutput();
+    }
+
+    /** The template's own raise_exception message where there is one (Jinjava wraps it in "Error invoking function"). */
+    private static String raisedMessage(TemplateError e) {
+        for (Throwable t = e.getException(); t != null; t = t.getCause()) {
+            if (t instanceof TokenizerException) return t.getMessage();
+        }
+        return e.getMessage();
     }
 
     /** Applies Jinja2's lstrip_blocks to the source (Jinjava's own strips before mid-line tags too). */
