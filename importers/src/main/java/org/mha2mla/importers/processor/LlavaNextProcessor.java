@@ -8,6 +8,7 @@ import org.mha2mla.importers.image.LlavaNextImageProcessor;
 import org.mha2mla.importers.image.RgbImage;
 import org.mha2mla.importers.tokenizer.ChatTemplate;
 import org.mha2mla.importers.tokenizer.HfTokenizer;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * transformers' {@code LlavaNextProcessor}: anyres image processor, and each {@code <image>} expanded to
@@ -50,11 +51,18 @@ public final class LlavaNextProcessor implements VlmProcessor {
     @Override
     public ProcessedImages images(List<RgbImage> images) {
         LlavaNextImageProcessor.Result r = imageProcessor.preprocess(images);
-        int height = (int) r.pixelValues().size(2);
-        int width = (int) r.pixelValues().size(3);
-        int[] counts = new int[images.size()];
-        for (int i = 0; i < counts.length; i++) counts[i] = tokensPerImage(r.imageSizes()[i][0], r.imageSizes()[i][1], height, width);
-        return new ProcessedImages(r.pixelValues(), r.imageSizes(), null, counts);
+        return new ProcessedImages(r.pixelValues(), r.imageSizes(), null, imageTokenCounts(r.pixelValues(), r.imageSizes(), null));
+    }
+
+    /** One count per entry of {@code imageSizes}, for tiles of the pixel values' last two dimensions. */
+    @Override
+    public int[] imageTokenCounts(INDArray pixelValues, int[][] imageSizes, int[][] imageGridThw) {
+        if (imageSizes == null) throw new IllegalArgumentException("LLaVA-NeXT needs image_sizes to count image tokens");
+        int height = (int) pixelValues.size(pixelValues.rank() - 2);
+        int width = (int) pixelValues.size(pixelValues.rank() - 1);
+        int[] counts = new int[imageSizes.length];
+        for (int i = 0; i < counts.length; i++) counts[i] = tokensPerImage(imageSizes[i][0], imageSizes[i][1], height, width);
+        return counts;
     }
 
     /** _get_number_of_features for an original {@code origHeight × origWidth} image and tiles of {@code height × width}. */

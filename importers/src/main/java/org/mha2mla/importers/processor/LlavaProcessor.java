@@ -54,10 +54,18 @@ public final class LlavaProcessor implements VlmProcessor {
     @Override
     public ProcessedImages images(List<RgbImage> images) {
         INDArray pixels = imageProcessor.preprocess(images);
-        int tokens = tokensPerImage((int) pixels.size(2), (int) pixels.size(3));
-        int[] counts = new int[images.size()];
-        java.util.Arrays.fill(counts, tokens);
-        return new ProcessedImages(pixels, null, null, counts);
+        return new ProcessedImages(pixels, null, null, imageTokenCounts(pixels, null, null));
+    }
+
+    /** pixel values [n, 3, H, W]: n images of {@link #tokensPerImage(int, int)} tokens each. */
+    @Override
+    public int[] imageTokenCounts(INDArray pixelValues, int[][] imageSizes, int[][] imageGridThw) {
+        if (pixelValues.rank() != 4) {
+            throw new IllegalArgumentException("LLaVA pixel_values must be [n, 3, H, W], got " + java.util.Arrays.toString(pixelValues.shape()));
+        }
+        int[] counts = new int[(int) pixelValues.size(0)];
+        java.util.Arrays.fill(counts, tokensPerImage((int) pixelValues.size(2), (int) pixelValues.size(3)));
+        return counts;
     }
 
     /** The image tokens of one image whose pixel values are {@code height × width}. */

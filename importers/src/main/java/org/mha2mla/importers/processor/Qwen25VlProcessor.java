@@ -9,6 +9,7 @@ import org.mha2mla.importers.image.Qwen2VlImageProcessor;
 import org.mha2mla.importers.image.RgbImage;
 import org.mha2mla.importers.tokenizer.ChatTemplate;
 import org.mha2mla.importers.tokenizer.HfTokenizer;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * transformers' {@code Qwen2_5_VLProcessor}: Qwen2-VL image processor, and each {@code <|image_pad|>} (which the
@@ -53,13 +54,17 @@ public final class Qwen25VlProcessor implements VlmProcessor {
     @Override
     public ProcessedImages images(List<RgbImage> images) {
         Qwen2VlImageProcessor.Result r = imageProcessor.preprocess(images);
+        return new ProcessedImages(r.pixelValues(), null, r.imageGridThw(), imageTokenCounts(r.pixelValues(), null, r.imageGridThw()));
+    }
+
+    /** t·h·w / merge_size² per entry of {@code imageGridThw}. */
+    @Override
+    public int[] imageTokenCounts(INDArray pixelValues, int[][] imageSizes, int[][] imageGridThw) {
+        if (imageGridThw == null) throw new IllegalArgumentException("Qwen2.5-VL needs image_grid_thw to count image tokens");
         int merge = imageProcessor.mergeSize() * imageProcessor.mergeSize();
-        int[] counts = new int[images.size()];
-        for (int i = 0; i < counts.length; i++) {
-            int[] g = r.imageGridThw()[i];
-            counts[i] = g[0] * g[1] * g[2] / merge;
-        }
-        return new ProcessedImages(r.pixelValues(), null, r.imageGridThw(), counts);
+        int[] counts = new int[imageGridThw.length];
+        for (int i = 0; i < counts.length; i++) counts[i] = imageGridThw[i][0] * imageGridThw[i][1] * imageGridThw[i][2] / merge;
+        return counts;
     }
 
     @Override

@@ -12,6 +12,7 @@ import org.mha2mla.importers.image.RgbImage;
 import org.mha2mla.importers.tokenizer.ChatMessage;
 import org.mha2mla.importers.tokenizer.ChatTemplate;
 import org.mha2mla.importers.tokenizer.HfTokenizer;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * A model folder's processor (transformers' {@code AutoProcessor}): tokenizer, chat template and image processor,
@@ -45,6 +46,12 @@ public interface VlmProcessor extends AutoCloseable {
 
     /** The images through the image processor, with each one's token count. */
     ProcessedImages images(List<RgbImage> images);
+
+    /**
+     * The image tokens of each image in already processed image tensors (the shapes of {@link ProcessedImages});
+     * what {@link #images} puts in {@code tokensPerImage}.
+     */
+    int[] imageTokenCounts(INDArray pixelValues, int[][] imageSizes, int[][] imageGridThw);
 
     /**
      * Token ids of {@code text} (special tokens added as the processor does), the i-th {@link #imageToken()}
