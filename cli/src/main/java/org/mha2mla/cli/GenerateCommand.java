@@ -1,5 +1,7 @@
 package org.mha2mla.cli;
 
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -44,8 +46,10 @@ final class GenerateCommand implements Callable<Integer> {
             long start = System.nanoTime();
             long[] ids = vlm.generate(MultimodalInput.of(input), maxNewTokens, true);
             double seconds = (System.nanoTime() - start) / 1e9;
-            System.out.println(processor.tokenizer().decode(ids, true));
-            System.out.printf("%d prompt tokens, %d new tokens in %.2f s (%.1f tokens/s, prefill included)%n",
+            // UTF-8 whatever the platform charset (Java 17 uses the locale's, often ASCII in containers).
+            PrintStream utf8 = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+            utf8.println(processor.tokenizer().decode(ids, true));
+            utf8.printf("%d prompt tokens, %d new tokens in %.2f s (%.1f tokens/s, prefill included)%n",
                     input.length(), ids.length, seconds, ids.length / seconds);
         }
         return 0;
