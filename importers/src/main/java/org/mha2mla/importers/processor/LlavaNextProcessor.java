@@ -5,6 +5,7 @@ import java.util.List;
 
 import org.mha2mla.core.config.LlavaConfig;
 import org.mha2mla.importers.image.LlavaNextImageProcessor;
+import org.mha2mla.importers.image.Resampler;
 import org.mha2mla.importers.image.RgbImage;
 import org.mha2mla.importers.tokenizer.ChatTemplate;
 import org.mha2mla.importers.tokenizer.HfTokenizer;
@@ -39,7 +40,11 @@ public final class LlavaNextProcessor implements VlmProcessor {
 
     /** As {@link LlavaProcessor#load}, with the anyres image processor. */
     public static LlavaNextProcessor load(Path modelDir, LlavaConfig config) {
-        LlavaNextImageProcessor images = LlavaNextImageProcessor.load(modelDir);
+        return load(modelDir, config, Resampler.Backend.TORCHVISION);
+    }
+
+    public static LlavaNextProcessor load(Path modelDir, LlavaConfig config, Resampler.Backend backend) {
+        LlavaNextImageProcessor images = LlavaNextImageProcessor.load(modelDir, backend);
         ProcessorSettings s = ProcessorSettings.load(modelDir);
         String token = s.string("image_token", "<image>");
         int id = s.imageTokenId(token, config.imageTokenIndex(), modelDir);

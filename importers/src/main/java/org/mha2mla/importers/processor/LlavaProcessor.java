@@ -5,6 +5,7 @@ import java.util.List;
 
 import org.mha2mla.core.config.LlavaConfig;
 import org.mha2mla.importers.image.ClipImageProcessor;
+import org.mha2mla.importers.image.Resampler;
 import org.mha2mla.importers.image.RgbImage;
 import org.mha2mla.importers.tokenizer.ChatTemplate;
 import org.mha2mla.importers.tokenizer.HfTokenizer;
@@ -42,7 +43,11 @@ public final class LlavaProcessor implements VlmProcessor {
      * strategy) and to 1 additional token (CLIP's CLS, which every llava-hf processor_config.json states).
      */
     public static LlavaProcessor load(Path modelDir, LlavaConfig config) {
-        ClipImageProcessor images = ClipImageProcessor.load(modelDir);
+        return load(modelDir, config, Resampler.Backend.TORCHVISION);
+    }
+
+    public static LlavaProcessor load(Path modelDir, LlavaConfig config, Resampler.Backend backend) {
+        ClipImageProcessor images = ClipImageProcessor.load(modelDir, backend);
         ProcessorSettings s = ProcessorSettings.load(modelDir);
         String token = s.string("image_token", "<image>");
         int id = s.imageTokenId(token, config.imageTokenIndex(), modelDir);

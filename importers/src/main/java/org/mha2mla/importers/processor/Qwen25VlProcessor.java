@@ -6,6 +6,7 @@ import java.util.List;
 import org.mha2mla.core.config.Qwen25VlConfig;
 import org.mha2mla.importers.config.ConfigException;
 import org.mha2mla.importers.image.Qwen2VlImageProcessor;
+import org.mha2mla.importers.image.Resampler;
 import org.mha2mla.importers.image.RgbImage;
 import org.mha2mla.importers.tokenizer.ChatTemplate;
 import org.mha2mla.importers.tokenizer.HfTokenizer;
@@ -37,7 +38,11 @@ public final class Qwen25VlProcessor implements VlmProcessor {
     }
 
     public static Qwen25VlProcessor load(Path modelDir, Qwen25VlConfig config) {
-        Qwen2VlImageProcessor images = Qwen2VlImageProcessor.load(modelDir);
+        return load(modelDir, config, Resampler.Backend.TORCHVISION);
+    }
+
+    public static Qwen25VlProcessor load(Path modelDir, Qwen25VlConfig config, Resampler.Backend backend) {
+        Qwen2VlImageProcessor images = Qwen2VlImageProcessor.load(modelDir, backend);
         if (images.patchSize() != config.visionConfig().patchSize() || images.mergeSize() != config.visionConfig().spatialMergeSize()
                 || images.temporalPatchSize() != config.visionConfig().temporalPatchSize()) {
             throw new ConfigException(modelDir + ": image processor patch_size/merge_size/temporal_patch_size " + images.patchSize() + "/"

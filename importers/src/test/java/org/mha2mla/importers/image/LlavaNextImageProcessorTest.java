@@ -83,6 +83,8 @@ class LlavaNextImageProcessorTest {
         // 62 rows of image centred in 112: 25 black rows on top, so the first tiles start black, the bottom ones end black.
         assertEquals(0, patches.get(1).get(10, 24, 0) + patches.get(1).get(10, 24, 1) + patches.get(1).get(10, 24, 2));
         assertEquals(0, patches.get(3).get(10, 31, 0) + patches.get(3).get(10, 31, 1) + patches.get(3).get(10, 31, 2));
+        assertTrue(patches.get(1).get(10, 25, 2) > 100);            // first image row: the light background
+        assertTrue(patches.get(3).get(10, 30, 2) > 100);            // last image row
     }
 
     @Test
