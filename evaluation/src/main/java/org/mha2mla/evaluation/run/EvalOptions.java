@@ -13,14 +13,22 @@ import org.mha2mla.layers.generation.CachePolicy;
  * @param dataRoot where the task datasets are ({@link TaskData})
  * @param out      where results.json, results.md, predictions/ and samples/ go
  * @param limit    the first {@code limit} docs of each task, or 0 for all (lmms-eval's {@code --limit})
+ * @param maxNewTokens 0 for each task's own max_new_tokens, else this budget for every task (lmms-eval's
+ *                 {@code --gen_kwargs max_new_tokens=N}, e.g. for quick runs)
  * @param policy   how generation keeps its cache
  * @param progress show a progress bar on stderr
  */
-public record EvalOptions(Path model, ModelFamily family, Path dataRoot, Path out, int limit, CachePolicy policy,
-                          boolean progress) {
+public record EvalOptions(Path model, ModelFamily family, Path dataRoot, Path out, int limit, int maxNewTokens,
+                          CachePolicy policy, boolean progress) {
 
     public EvalOptions {
         if (limit < 0) throw new IllegalArgumentException("--limit must be ≥ 0, got " + limit);
+        if (maxNewTokens < 0) throw new IllegalArgumentException("--max-new-tokens must be ≥ 0, got " + maxNewTokens);
         if (policy == null) policy = CachePolicy.FULL;
+    }
+
+    /** The token budget of a task whose own is {@code taskMaxNewTokens}. */
+    public int maxNewTokens(int taskMaxNewTokens) {
+        return maxNewTokens > 0 ? maxNewTokens : taskMaxNewTokens;
     }
 }

@@ -64,7 +64,7 @@ public final class Evaluator {
     public TaskResult evaluate(Benchmark benchmark, Path data) {
         String task = benchmark.name();
         GenerationSettings settings = benchmark.generation();
-        int maxNewTokens = settings.maxNewTokens(options.family());
+        int maxNewTokens = options.maxNewTokens(settings.maxNewTokens(options.family()));
         List<String> stops = settings.stopStrings(options.family());
         long total = count(benchmark, data);
         int n = (int) (options.limit() > 0 ? Math.min(options.limit(), total) : total);

@@ -52,7 +52,7 @@ final class ResultsFiles {
             if (Benchmarks.names().contains(r.task())) {
                 GenerationSettings g = Benchmarks.byName(r.task()).generation();
                 ObjectNode k = c.putObject("generation_kwargs");
-                k.put("max_new_tokens", g.maxNewTokens(o.family()));
+                k.put("max_new_tokens", o.maxNewTokens(g.maxNewTokens(o.family())));
                 k.put("temperature", g.temperature());
                 if (g.topP() != null) k.put("top_p", g.topP());
                 k.put("num_beams", g.numBeams());
@@ -73,6 +73,7 @@ final class ResultsFiles {
         config.put("model_args", o.model() == null ? "" : "pretrained=" + o.model());
         config.put("limit", o.limit() > 0 ? o.limit() : null);
         config.put("cache_policy", o.policy().label());
+        if (o.maxNewTokens() > 0) config.put("gen_kwargs", "max_new_tokens=" + o.maxNewTokens());
         CachePolicy p = o.policy();
         if (p.quantization() != null) {
             ObjectNode q = config.putObject("kv_quantization");
