@@ -75,7 +75,10 @@ public final class ChatTemplateEncoder implements RequestEncoder, AutoCloseable 
                 if (v != null && v.isObject() && v.has("content")) special.put(k, v.get("content").asText());
             }
             String template = template(dir, config);
-            return new ChatTemplateEncoder(HuggingFaceTokenizer.newInstance(tok), template, special, images);
+            // DJL defaults to truncation "longest_first" at modelMaxLength 512, which would silently cut prompts
+            // (576 image tokens alone for LLaVA-1.5); a processor call in transformers neither truncates nor pads.
+            HuggingFaceTokenizer tokenizer = HuggingFaceTokenizer.newInstance(tok, Map.of("truncation", "false", "padding", "false"));
+            return new ChatTemplateEncoder(tokenizer, template, special, images);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the tokenizer of " + dir, e);
         }

@@ -10,7 +10,7 @@ import org.mha2mla.layers.MultimodalInput;
  * the prompt text, the chat template is applied with the generation prompt, image placeholders are expanded,
  * pixel values computed; the output is decoded with special tokens skipped.
  */
-public interface RequestEncoder {
+public interface RequestEncoder extends AutoCloseable {
 
     /**
      * @param text   the task's prompt ({@code Benchmark.prompt})
@@ -20,4 +20,9 @@ public interface RequestEncoder {
 
     /** The text of generated ids, special tokens skipped ({@code batch_decode(..., skip_special_tokens=True)}). */
     String decode(long[] ids);
+
+    /** Releases the tokenizer's native resources. */
+    @Override
+    default void close() {
+    }
 }

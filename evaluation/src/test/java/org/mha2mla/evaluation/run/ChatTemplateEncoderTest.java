@@ -49,6 +49,19 @@ class ChatTemplateEncoderTest {
         }
     }
 
+    /** DJL would truncate at 512 tokens by default; an LLaVA-1.5 prompt alone has 576 image tokens. */
+    @Test
+    void longPromptsAreNotTruncated() {
+        try (ChatTemplateEncoder enc = LlavaFixture.encoder()) {
+            String text = "how many shapes are there? ".repeat(100);
+            MultimodalInput in = enc.encode(text, List.of(new byte[]{1}, new byte[]{2}));
+            assertTrue(in.length() > 600, "ids " + in.length());
+            long images = java.util.Arrays.stream(in.inputIds()).filter(id -> id == 3).count();
+            assertEquals(2 * LlavaFixture.IMAGE_TOKENS, images);
+            assertEquals(2, in.pixelValues().size(0));
+        }
+    }
+
     @Test
     void imagesWithoutAnImageProcessorAreRefused() {
         try (ChatTemplateEncoder enc = ChatTemplateEncoder.load(LlavaFixture.dir(), null)) {
