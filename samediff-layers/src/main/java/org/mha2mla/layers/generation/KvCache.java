@@ -57,14 +57,9 @@ public final class KvCache {
         this.evictor = policy.pruning() == null ? null : policy.pruning().start(length, specs.size());
     }
 
-    /** The plain cache after a full pass over {@code length} tokens: outputs {@code prefix + present.i.name}. */
-    static KvCache fromOutputs(TextDecoder decoder, Map<String, INDArray> outputs, String prefix, int length) {
-        return fromOutputs(decoder, outputs, prefix, length, CachePolicy.FULL);
-    }
-
     /**
-     * The cache after a full pass over a prompt of {@code length} tokens, stored and pruned by {@code policy}
-     * (pruning reads {@code prefix + attention.i}).
+     * The cache after a full pass over a prompt of {@code length} tokens (outputs {@code prefix + present.i.name}),
+     * stored and pruned by {@code policy} (pruning reads {@code prefix + attention.i}).
      */
     static KvCache fromOutputs(TextDecoder decoder, Map<String, INDArray> outputs, String prefix, int length, CachePolicy policy) {
         List<List<CacheTensor>> specs = specs(decoder);
