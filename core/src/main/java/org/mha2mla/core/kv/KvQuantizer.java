@@ -45,13 +45,25 @@ public final class KvQuantizer {
 
     /** Quantizes x (any shape whose last dimension is a multiple of the group size). */
     public QuantizedTensor quantize(INDArray x) {
-        long[] shape = x.shape();
-        long last = x.rank() == 0 ? 1 : shape[shape.length - 1];
+        return quantize(x.castTo(DataType.FLOAT).dup('c').reshape(x.length()).toFloatVector(), x.shape());
+    }
+
+    /**
+     * Quantizes the C-order values {@code v} of a tensor of {@code shape} (its last dimension a multiple of the
+     * group size); the same as {@link #quantize(INDArray)} without going through ND4J, for callers that quantize
+     * many small rows (a KV cache, token by token).
+     */
+    public QuantizedTensor quantize(float[] v, long[] shape) {
+        long last = shape.length == 0 ? 1 : shape[shape.length - 1];
+        long count = 1;
+        for (long d : shape) count *= d;
+        if (count != v.length) {
+            throw new IllegalArgumentException(v.length + " values for shape " + Arrays.toString(shape));
+        }
         if (last % groupSize != 0) {
             throw new IllegalArgumentException("last dimension " + last + " of shape " + Arrays.toString(shape)
                     + " is not a multiple of the group size " + groupSize);
         }
-        float[] v = x.castTo(DataType.FLOAT).dup('c').reshape(x.length()).toFloatVector();
         int n = v.length;
         int groups = n / groupSize;
         int qmax = (1 << bits) - 1;

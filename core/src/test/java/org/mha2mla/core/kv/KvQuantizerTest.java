@@ -97,6 +97,22 @@ class KvQuantizerTest {
     }
 
     @Test
+    void floatArrayOverloadEqualsTheNdArrayPath() {
+        Random r = new Random(9);
+        float[] v = new float[3 * 32];
+        for (int i = 0; i < v.length; i++) v[i] = (float) r.nextGaussian();
+        KvQuantizer q = new KvQuantizer(4, 16);
+        QuantizedTensor a = q.quantize(Nd4j.create(v, new long[] {3, 32}, DataType.FLOAT));
+        QuantizedTensor b = q.quantize(v, new long[] {3, 32});
+        assertArrayEquals(a.packed(), b.packed());
+        assertArrayEquals(a.scales(), b.scales());
+        assertArrayEquals(a.zeroPoints(), b.zeroPoints());
+        assertArrayEquals(a.shape(), b.shape());
+        assertThrows(IllegalArgumentException.class, () -> q.quantize(v, new long[] {2, 32}));
+        assertThrows(IllegalArgumentException.class, () -> q.quantize(new float[24], new long[] {24}));
+    }
+
+    @Test
     void bytesFormula() {
         // Qwen2.5-VL-7B MLA cache, d_kv 64 + d_r 32 per KV head, 4 KV heads: 384 values per token per layer.
         // int4, group 64: 384·4/8 = 192 code bytes + 6 groups · (2 + 2) = 24 → 216 bytes (fp16: 768).

@@ -5,9 +5,7 @@ import java.util.List;
 
 import org.mha2mla.core.kv.KvQuantizer;
 import org.mha2mla.core.kv.QuantizedTensor;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * One cache tensor held quantized ({@link KvQuantization}): per token a {@link QuantizedTensor} of its row
@@ -35,7 +33,7 @@ final class QuantizedStore implements CacheStore {
     private QuantizedTensor quantize(float[] flat, int token) {
         float[] row = new float[layout.rowLength];
         System.arraycopy(flat, token * layout.rowLength, row, 0, layout.rowLength);
-        return quantizer.quantize(Nd4j.create(row, new long[]{layout.rowLength}, DataType.FLOAT));
+        return quantizer.quantize(row, new long[]{layout.rowLength});
     }
 
     @Override
