@@ -3,6 +3,7 @@ package org.mha2mla.layers.llava;
 import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Predicate;
 
 import org.mha2mla.core.config.LlavaConfig;
 import org.mha2mla.core.config.TextConfig;
@@ -10,6 +11,8 @@ import org.mha2mla.importers.weights.Checkpoint;
 import org.mha2mla.importers.weights.KeyLayout;
 import org.mha2mla.importers.weights.TensorSource;
 import org.mha2mla.layers.MultimodalInput;
+import org.mha2mla.layers.generation.CachePolicy;
+import org.mha2mla.layers.generation.Generation;
 import org.mha2mla.layers.generation.GreedyGenerator;
 import org.mha2mla.layers.generation.KvCache;
 import org.mha2mla.layers.text.AttentionMask;
@@ -111,6 +114,11 @@ final class LlavaGraph {
     long[] generate(DecoderInput in, int maxNewTokens, boolean stopAtEos) {
         Set<Integer> eos = new HashSet<>(config.textConfig().eosTokenIds());
         return generator.generate(in, maxNewTokens, eos, stopAtEos);
+    }
+
+    Generation generate(DecoderInput in, int maxNewTokens, boolean stopAtEos, CachePolicy policy, Predicate<long[]> stopWhen) {
+        Set<Integer> eos = new HashSet<>(config.textConfig().eosTokenIds());
+        return generator.withPolicy(policy).run(in, maxNewTokens, eos, stopAtEos, stopWhen);
     }
 
     long kvCacheBytesPerToken() {

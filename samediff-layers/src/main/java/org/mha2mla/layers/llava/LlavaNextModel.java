@@ -3,12 +3,15 @@ package org.mha2mla.layers.llava;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Predicate;
 
 import org.mha2mla.core.config.LlavaConfig;
 import org.mha2mla.core.config.VlmConfig;
 import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.VisionLanguageModel;
+import org.mha2mla.layers.generation.CachePolicy;
+import org.mha2mla.layers.generation.Generation;
 import org.mha2mla.layers.generation.GreedyGenerator;
 import org.mha2mla.layers.text.DecoderInput;
 import org.mha2mla.layers.text.Params;
@@ -171,6 +174,12 @@ public final class LlavaNextModel implements VisionLanguageModel {
     @Override
     public long[] generate(MultimodalInput input, int maxNewTokens, boolean stopAtEos) {
         return graph.generate(decoderInput(input), maxNewTokens, stopAtEos);
+    }
+
+    @Override
+    public Generation generate(MultimodalInput input, int maxNewTokens, boolean stopAtEos, CachePolicy policy,
+                               Predicate<long[]> stopWhen) {
+        return graph.generate(decoderInput(input), maxNewTokens, stopAtEos, policy, stopWhen);
     }
 
     @Override

@@ -3,6 +3,7 @@ package org.mha2mla.layers.qwen25vl;
 import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.Set;
+import java.util.function.Predicate;
 
 import org.mha2mla.core.config.Qwen25VlConfig;
 import org.mha2mla.core.config.TextConfig;
@@ -15,6 +16,8 @@ import org.mha2mla.importers.weights.KeyLayout;
 import org.mha2mla.importers.weights.TensorSource;
 import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.VisionLanguageModel;
+import org.mha2mla.layers.generation.CachePolicy;
+import org.mha2mla.layers.generation.Generation;
 import org.mha2mla.layers.generation.GreedyGenerator;
 import org.mha2mla.layers.generation.KvCache;
 import org.mha2mla.layers.text.AttentionMask;
@@ -163,10 +166,17 @@ public final class Qwen25VlModel implements VisionLanguageModel {
      */
     @Override
     public long[] generate(MultimodalInput input, int maxNewTokens, boolean stopAtEos) {
+        return generate(input, maxNewTokens, stopAtEos, CachePolicy.FULL, ids -> false).tokens();
+    }
+
+    /** As above; after pruning, step positions still continue at the true sequence position (+ rope_delta). */
+    @Override
+    public Generation generate(MultimodalInput input, int maxNewTokens, boolean stopAtEos, CachePolicy policy,
+                               Predicate<long[]> stopWhen) {
         MRope.RopeIndex rope = ropeIndex(input);
-        GreedyGenerator generator = new GreedyGenerator(decoder, p -> tables(rope.decodePositions(p, 1)));
+        GreedyGenerator generator = new GreedyGenerator(decoder, p -> tables(rope.decodePositions(p, 1)), policy);
         Set<Integer> eos = new HashSet<>(config.textConfig().eosTokenIds());
-        return generator.generate(decoderInput(input, rope), maxNewTokens, eos, stopAtEos);
+        return generator.run(decoderInput(input, rope), maxNewTokens, eos, stopAtEos, stopWhen);
     }
 
     @Override
