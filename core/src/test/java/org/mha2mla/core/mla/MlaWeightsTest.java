@@ -118,7 +118,6 @@ class MlaWeightsTest {
         INDArray x = gaussian(r, T, D);
         boolean[] visual = new boolean[T];
         for (int t = 0; t < T; t++) visual[t] = t % 4 != 0;
-        x.getRows(java.util.stream.IntStream.range(0, T).filter(t -> visual[t]).toArray());
         ModalityFactors f = MdSvd.factorize(MlaWeights.kvWeight(g, sel, 0), stats(x, visual), 10, 1e-9);
         MlaWeights m = MlaWeights.build(g, sel, 0, f.text(), f.visual());
         INDArray oProj = gaussian(r, D, NH * DH);
