@@ -1,0 +1,293 @@
+package org.mha2mla.layers.mla;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import org.mha2mla.core.config.TextConfig;
+import org.mha2mla.core.partialrope.RopeSelection;
+import org.mha2mla.layers.text.DecoderAttention;
+import org.mha2mla.layers.text.Heads;
+import org.mha2mla.layers.text.Linear;
+import org.mha2mla.layers.text.Params;
+import org.mha2mla.layers.text.RotaryEmbedding;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Multi-head latent attention converted from a GQA layer (MHA2MLA-VLM; weights from core's {@code MlaWeights}).
+ * Weights under {@code key} = {@code ….layers.N.self_attn}:
+ * <pre>
+ *   q_proj.{weight,bias}          [n_h·d_h, d]   each head's rows ordered [d_r rope dims ; d_h − d_r NoPE dims]
+ *   k_rope_proj.{weight,bias}     [n_kv·d_r, d]  the kept rows of W_k (pair i of a head = dims {i, i + r})
+ *   kv_down_proj{.text,.visual}.weight   [rank, d]            W_dkv[m], rank = n_kv·d_kv
+ *   k_up_proj{.text,.visual}.weight      [n_kv·(d_h − d_r), rank]   W_uk[m]   (absent when d_r = d_h)
+ *   v_up_proj{.text,.visual}.weight      [n_kv·d_h, rank]           W_uv[m]
+ *   k_nope_bias [n_kv·(d_h − d_r)], v_bias [n_kv·d_h]   (models with k/v biases), o_proj as before
+ * </pre>
+ * The {@code .text}/{@code .visual} suffix is there for modality-decoupled factors (MD-SVD); joint and weight-only
+ * SVD store one pair without it.
+ *
+ * <p><b>Prefill and training</b> (no past): q from W_q with RoPE on its first d_r dims; k_rope from the kept rows
+ * of W_k with RoPE; c_kv = x·W_dkv[m]ᵀ for each token's modality, computed for both and blended with the 0/1
+ * {@code modality} placeholder (a gather would make the graph non-differentiable); k_nope = c_kv·W_uk[m]ᵀ + b,
+ * v = c_kv·W_uv[m]ᵀ + b; then GQA attention over k = [k_rope ; k_nope]. The RoPE tables of the kept dims are taken
+ * from the shared cos/sin placeholders by a matmul with a constant 0/1 selection matrix (again no gather).
+ *
+ * <p><b>Cache</b>, per token: {@code c_kv} [B, 1, T, rank] (one latent shared by all heads), {@code k_rope}
+ * [B, n_kv, T, d_r] (rotated), and for decoupled factors {@code modality} [B, 1, T, 1] (1 = visual).
+ *
+ * <p><b>Decode</b> (past given) reads the latent cache directly, never materialising K or V:
+ * <pre>
+ *   scores = (q_rope·k_ropeᵀ + Σ_m mask_m ⊙ (q_nope·W_uk[m]_j)·c_kvᵀ) / √d_h        (W_uk folded into the query)
+ *   out_h  = Σ_m W_uv[m]_j · (probs ⊙ mask_m)·c_kv + b_v,j,   then o_proj              (W_uv applied after the sum)
+ * </pre>
+ * The key bias is left out of the decode scores: it adds q_nope·b_k,nope to every logit of a query alike, which
+ * softmax cancels. W_uv is applied per head to the attention-weighted latent instead of being multiplied into
+ * o_proj's weight, which would make o_proj n_h·rank/(n_kv·d_h) times larger (same product, fewer bytes per step).
+ */
+public final class MlaAttention implements DecoderAttention {
+
+    /** Suffixes of the per-modality weights, in modality order (0 = text, 1 = visual). */
+    public static final String[] MODALITIES = {".text", ".visual"};
+
+    private final SameDiff sd;
+    private final int nH;
+    private final int nKv;
+    private final int dH;
+    private final int dR;
+    private final int dNope;
+    private final int rank;
+    private final boolean decoupled;
+    private final Linear qProj;
+    private final Linear kRopeProj;
+    private final Linear[] kvDown;
+    private final Linear[] kUp;
+    private final Linear[] vUp;
+    private final SDVariable kNopeBias;
+    private final SDVariable vBias;
+    private final Linear oProj;
+    private final SDVariable selectQ;
+    private final SDVariable selectK;
+
+    /**
+     * @param key       module prefix, e.g. {@code model.layers.0.self_attn}
+     * @param selection the kept RoPE pairs of every layer; {@code layer} picks this one's
+     * @param dKv       latent dims per KV head (rank = n_kv·d_kv)
+     * @param decoupled per-modality factors (MD-SVD) rather than one shared pair
+     */
+    public MlaAttention(SameDiff sd, TextConfig config, String key, RopeSelection selection, int layer, int dKv, boolean decoupled) {
+        this.sd = sd;
+        this.nH = config.numAttentionHeads();
+        this.nKv = config.numKeyValueHeads();
+        this.dH = config.headDim();
+        if (selection.kvHeads() != nKv || selection.headDim() != dH) {
+            throw new IllegalArgumentException(key + ": RoPE selection " + selection + " does not fit n_kv = " + nKv + ", d_h = " + dH);
+        }
+        this.dR = selection.ropeDim();
+        this.dNope = dH - dR;
+        this.rank = nKv * dKv;
+        this.decoupled = decoupled;
+        long d = config.hiddenSize();
+        boolean bias = config.attentionBias();
+        this.qProj = Linear.of(sd, key + ".q_proj", d, (long) nH * dH, bias);
+        this.kRopeProj = Linear.of(sd, key + ".k_rope_proj", d, (long) nKv * dR, bias);
+        String[] suffixes = decoupled ? MODALITIES : new String[]{""};
+        this.kvDown = new Linear[suffixes.length];
+        this.kUp = new Linear[suffixes.length];
+        this.vUp = new Linear[suffixes.length];
+        for (int m = 0; m < suffixes.length; m++) {
+            kvDown[m] = Linear.of(sd, key + ".kv_down_proj" + suffixes[m], d, rank, false);
+            kUp[m] = dNope == 0 ? null : Linear.of(sd, key + ".k_up_proj" + suffixes[m], rank, (long) nKv * dNope, false);
+            vUp[m] = Linear.of(sd, key + ".v_up_proj" + suffixes[m], rank, (long) nKv * dH, false);
+        }
+        this.kNopeBias = bias && dNope > 0 ? Params.get(sd, key + ".k_nope_bias", (long) nKv * dNope) : null;
+        this.vBias = bias ? Params.get(sd, key + ".v_bias", (long) nKv * dH) : null;
+        this.oProj = Linear.withOptionalBias(sd, key + ".o_proj", (long) nH * dH, d);
+        this.selectQ = sd.constant(key + "/rope_select_q", selection(selection, layer, nH));
+        this.selectK = sd.constant(key + "/rope_select_k", selection(selection, layer, nKv));
+    }
+
+    /** [heads·d_r, d_h]: row h·d_r + i picks dim ropeDims(layer, KV head of h)[i] (a constant gather as a matmul). */
+    private INDArray selection(RopeSelection s, int layer, int heads) {
+        int group = heads / nKv;
+        float[] m = new float[heads * dR * dH];
+        for (int h = 0; h < heads; h++) {
+            int[] dims = s.ropeDims(layer, h / group);
+            for (int i = 0; i < dR; i++) m[(h * dR + i) * dH + dims[i]] = 1f;
+        }
+        return Nd4j.create(m, new long[]{(long) heads * dR, dH}, DataType.FLOAT);
+    }
+
+    @Override
+    public List<CacheTensor> cacheTensors() {
+        List<CacheTensor> c = new ArrayList<>();
+        c.add(new CacheTensor("c_kv", new long[]{-1, 1, -1, rank}, 2));
+        c.add(new CacheTensor("k_rope", new long[]{-1, nKv, -1, dR}, 2));
+        if (decoupled) c.add(new CacheTensor("modality", new long[]{-1, 1, -1, 1}, 2));
+        return c;
+    }
+
+    public int rank() {
+        return rank;
+    }
+
+    public boolean decoupled() {
+        return decoupled;
+    }
+
+    @Override
+    public Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, SDVariable modality,
+                        List<SDVariable> past) {
+        // RoPE tables of the kept dims: [B|1, n_h, L, d_r] for the queries, [B|1, n_kv, L, d_r] for the keys.
+        SDVariable cos3 = dropHeadAxis(cos);
+        SDVariable sin3 = dropHeadAxis(sin);
+        SDVariable cosQ = Heads.split(sd, scope + "/cos_q", Linear.apply(sd, scope + "/cos_q_sel", cos3, selectQ, dH, (long) nH * dR), nH, dR);
+        SDVariable sinQ = Heads.split(sd, scope + "/sin_q", Linear.apply(sd, scope + "/sin_q_sel", sin3, selectQ, dH, (long) nH * dR), nH, dR);
+        SDVariable cosK = Heads.split(sd, scope + "/cos_k", Linear.apply(sd, scope + "/cos_k_sel", cos3, selectK, dH, (long) nKv * dR), nKv, dR);
+        SDVariable sinK = Heads.split(sd, scope + "/sin_k", Linear.apply(sd, scope + "/sin_k_sel", sin3, selectK, dH, (long) nKv * dR), nKv, dR);
+
+        SDVariable q = Heads.split(sd, scope + "/q", qProj.forward(scope + "/q_proj", x), nH, dH);
+        SDVariable qRope = RotaryEmbedding.apply(sd, scope + "/q_rope", dNope == 0 ? q : lastAxis(q, 0, dR), cosQ, sinQ);
+        SDVariable qNope = dNope == 0 ? null : lastAxis(q, dR, dH);
+        SDVariable kRope = RotaryEmbedding.apply(sd, scope + "/k_rope",
+                Heads.split(sd, scope + "/k_rope_raw", kRopeProj.forward(scope + "/k_rope_proj", x), nKv, dR), cosK, sinK);
+
+        SDVariable mod = decoupled ? insertAxis(modality, 2, 2) : null;                        // [B, L, 1]
+        SDVariable c = blend(kvDown[0].forward(scope + "/c_kv_text", x),
+                decoupled ? kvDown[1].forward(scope + "/c_kv_visual", x) : null, mod);       // [B, L, rank]
+        List<SDVariable> present = new ArrayList<>();
+        SDVariable cacheMod = decoupled ? insertAxis(mod, 1, 3) : null;                        // [B, 1, L, 1]
+        if (past == null) {
+            present.add(insertAxis(c, 1, 3));
+            present.add(kRope);
+            if (decoupled) present.add(cacheMod);
+            Heads.Attention a = prefill(scope, c, mod, qRope, qNope, kRope, mask);
+            SDVariable attn = Heads.merge(sd, scope + "/attn", a.output(), nH, dH);
+            return new Result(oProj.forward(scope + "/o_proj", attn), present, a.probs());
+        }
+        SDVariable cAll = sd.concat(scope + "/c_kv_cat", 2, past.get(0), insertAxis(c, 1, 3));
+        SDVariable kRopeAll = sd.concat(scope + "/k_rope_cat", 2, past.get(1), kRope);
+        SDVariable modAll = decoupled ? sd.concat(scope + "/modality_cat", 2, past.get(2), cacheMod) : null;
+        present.add(cAll);
+        present.add(kRopeAll);
+        if (decoupled) present.add(modAll);
+        Heads.Attention a = absorbedDecode(scope, qRope, qNope, cAll, kRopeAll, modAll, mask);
+        SDVariable attn = Heads.merge(sd, scope + "/attn", a.output(), nH, dH);
+        return new Result(oProj.forward(scope + "/o_proj", attn), present, a.probs());
+    }
+
+    /** The training graph: K and V materialised from the latent, then plain grouped attention. */
+    private Heads.Attention prefill(String scope, SDVariable c, SDVariable mod, SDVariable qRope, SDVariable qNope,
+                                    SDVariable kRope, SDVariable mask) {
+        SDVariable v = blend(vUp[0].forward(scope + "/v_text", c), decoupled ? vUp[1].forward(scope + "/v_visual", c) : null, mod);
+        if (vBias != null) v = v.add(vBias);
+        v = Heads.split(sd, scope + "/v", v, nKv, dH);
+        SDVariable q = qRope;
+        SDVariable k = kRope;
+        if (dNope > 0) {
+            SDVariable kNope = blend(kUp[0].forward(scope + "/k_nope_text", c),
+                    decoupled ? kUp[1].forward(scope + "/k_nope_visual", c) : null, mod);
+            if (kNopeBias != null) kNope = kNope.add(kNopeBias);
+            kNope = Heads.split(sd, scope + "/k_nope", kNope, nKv, dNope);
+            q = sd.concat(scope + "/q_full", -1, qRope, qNope);
+            k = sd.concat(scope + "/k_full", -1, kRope, kNope);
+        }
+        return Heads.groupedAttention(sd, scope, q, k, v, mask, nKv, nH / nKv, dH, dH);
+    }
+
+    /**
+     * Decode over the latent cache: q_lat[m] = q_nope·W_uk[m]_j per KV group, scores against c_kv, the attention-
+     * weighted latent of each modality through W_uv[m]_j. c [B, 1, T, rank], kRope [B, n_kv, T, d_r], mod [B, 1, T, 1].
+     */
+    private Heads.Attention absorbedDecode(String scope, SDVariable qRope, SDVariable qNope, SDVariable c, SDVariable kRope,
+                                           SDVariable mod, SDVariable mask) {
+        int g = nH / nKv;
+        SDVariable batch = sd.slice(qRope.shape(), new int[]{0}, 1);
+        SDVariable length = sd.slice(qRope.shape(), new int[]{2}, 1);
+        SDVariable keys = sd.slice(c.shape(), new int[]{2}, 1);
+        SDVariable qg = sd.reshape(qRope, shape(batch, nKv, -1, dR));                                  // [B, n_kv, g·L, d_r]
+        SDVariable scores = sd.mmul(qg, kRope, false, true, false);                                      // [B, n_kv, g·L, T]
+        SDVariable modRow = decoupled ? sd.permute(mod, 0, 1, 3, 2) : null;                              // [B, 1, 1, T]
+        if (dNope > 0) {
+            SDVariable qNopeG = sd.reshape(qNope, shape(batch, nKv, -1, dNope));                          // [B, n_kv, g·L, d_nope]
+            SDVariable[] lat = new SDVariable[kUp.length];
+            for (int m = 0; m < kUp.length; m++) {
+                SDVariable wUk = sd.reshape(kUp[m].weight(), nKv, dNope, rank);
+                SDVariable qLat = perKvHead(qNopeG, wUk, batch, rank, false);                            // [B, n_kv, g·L, rank]
+                SDVariable flat = sd.reshape(qLat, shape(batch, 1, -1, rank));                           // [B, 1, n_h·L, rank]
+                lat[m] = sd.reshape(sd.mmul(flat, c, false, true, false), sd.concat(0, batch, longs(nKv, -1), keys));
+            }
+            scores = scores.add(decoupled ? lat[0].add(lat[1].sub(lat[0]).mul(modRow)) : lat[0]);
+        }
+        scores = scores.mul(1.0 / Math.sqrt(dH));
+        SDVariable perGroup = sd.reshape(scores, sd.concat(0, batch, longs(nKv, g), length, keys));     // [B, n_kv, g, L, T]
+        SDVariable probs = sd.nn().softmax(scope + "/probs", perGroup.add(insertAxis(mask, 1, 4)), -1);
+        SDVariable flatProbs = sd.reshape(probs, sd.concat(0, batch, longs(1, -1), keys));              // [B, 1, n_h·L, T]
+        SDVariable out = null;
+        for (int m = 0; m < vUp.length; m++) {
+            SDVariable p = !decoupled ? flatProbs : flatProbs.mul(m == 1 ? modRow : modRow.rsub(1.0));
+            SDVariable oLat = sd.reshape(sd.mmul(p, c), shape(batch, nKv, -1, rank));                   // [B, n_kv, g·L, rank]
+            SDVariable wUv = sd.reshape(vUp[m].weight(), nKv, dH, rank);
+            SDVariable o = perKvHead(oLat, wUv, batch, dH, true);                                        // [B, n_kv, g·L, d_h]
+            out = out == null ? o : out.add(o);
+        }
+        if (vBias != null) out = out.add(sd.reshape(vBias, 1, nKv, 1, dH));
+        SDVariable heads = longs((long) nH, -1);
+        return new Heads.Attention(sd.reshape(out, sd.concat(0, batch, heads, longs(dH))),
+                sd.reshape(probs, sd.concat(0, batch, heads, keys)));
+    }
+
+    /**
+     * x [B, n_kv, R, in] times the KV head's own matrix of w [n_kv, in, out] (or of wᵀ for w [n_kv, out, in] when
+     * {@code transposeW}): [B, n_kv, R, out], as one batched matmul over the KV heads.
+     */
+    private SDVariable perKvHead(SDVariable x, SDVariable w, SDVariable batch, long out, boolean transposeW) {
+        SDVariable rows = sd.slice(x.shape(), new int[]{2}, 1);
+        SDVariable in = sd.slice(x.shape(), new int[]{3}, 1);
+        SDVariable byHead = sd.reshape(sd.permute(x, 1, 0, 2, 3), sd.concat(0, longs(nKv, -1), in));    // [n_kv, B·R, in]
+        SDVariable y = sd.mmul(byHead, w, false, transposeW, false);                                     // [n_kv, B·R, out]
+        SDVariable y4 = sd.reshape(y, sd.concat(0, longs(nKv), batch, rows, longs(out)));
+        return sd.permute(y4, 1, 0, 2, 3);
+    }
+
+    /**
+     * x with a new axis of size 1 at {@code axis}, by a reshape over its run-time shape ({@code rank} = x's rank).
+     * SameDiff M2.1's expandDims returns a [1, 1] input unchanged, which decode steps (B = L = 1) would hit.
+     */
+    private SDVariable insertAxis(SDVariable x, int axis, int rank) {
+        SDVariable shape = x.shape();
+        SDVariable before = sd.slice(shape, new int[]{0}, axis);
+        SDVariable one = longs(1);
+        if (axis == rank) return sd.reshape(x, sd.concat(0, shape, one));
+        if (axis == 0) return sd.reshape(x, sd.concat(0, one, shape));
+        return sd.reshape(x, sd.concat(0, before, one, sd.slice(shape, new int[]{axis}, rank - axis)));
+    }
+
+    /** [B|1, 1, L, d_h] → [B|1, L, d_h]. */
+    private SDVariable dropHeadAxis(SDVariable table) {
+        SDVariable shape = table.shape();
+        return sd.reshape(table, sd.concat(0, sd.slice(shape, new int[]{0}, 1), sd.slice(shape, new int[]{2}, 2)));
+    }
+
+    /** a·(1 − m) + b·m for m ∈ {0, 1} per token; a alone when there is one modality. */
+    private static SDVariable blend(SDVariable text, SDVariable visual, SDVariable mod) {
+        return visual == null ? text : text.add(visual.sub(text).mul(mod));
+    }
+
+    /** x[..., from:to] on the last axis of a rank-4 tensor. */
+    private SDVariable lastAxis(SDVariable x, int from, int to) {
+        return sd.stridedSlice(x, new long[]{0, 0, 0, from}, new long[]{0, 0, 0, to}, new long[]{1, 1, 1, 1},
+                0b0111, 0b0111, 0, 0, 0);
+    }
+
+    private SDVariable shape(SDVariable batch, long... rest) {
+        return sd.concat(0, batch, longs(rest));
+    }
+
+    private SDVariable longs(long... v) {
+        return sd.constant(Nd4j.createFromArray(v));
+    }
+}
