@@ -210,30 +210,39 @@ public final class MlaAttention implements DecoderAttention {
         SDVariable keys = sd.slice(c.shape(), new int[]{2}, 1);
         SDVariable qg = sd.reshape(qRope, shape(batch, nKv, -1, dR));                                  // [B, n_kv, g·L, d_r]
         SDVariable scores = sd.mmul(qg, kRope, false, true, false);                                      // [B, n_kv, g·L, T]
+        // Per cached token, the weight of each modality's factors: [B, M, 1, T] = [1 − mod ; mod] (M = 2), or none.
         SDVariable modRow = decoupled ? sd.permute(mod, 0, 1, 3, 2) : null;                              // [B, 1, 1, T]
+        SDVariable perModality = decoupled ? sd.concat(1, modRow.rsub(1.0), modRow) : null;              // [B, 2, 1, T]
+        int modalities = decoupled ? 2 : 1;
         if (dNope > 0) {
             SDVariable qNopeG = sd.reshape(qNope, shape(batch, nKv, -1, dNope));                          // [B, n_kv, g·L, d_nope]
-            SDVariable[] lat = new SDVariable[kUp.length];
-            for (int m = 0; m < kUp.length; m++) {
+            SDVariable[] qLat = new SDVariable[modalities];
+            for (int m = 0; m < modalities; m++) {
                 SDVariable wUk = sd.reshape(kUp[m].weight(), nKv, dNope, rank);
-                SDVariable qLat = perKvHead(qNopeG, wUk, batch, rank, false);                            // [B, n_kv, g·L, rank]
-                SDVariable flat = sd.reshape(qLat, shape(batch, 1, -1, rank));                           // [B, 1, n_h·L, rank]
-                lat[m] = sd.reshape(sd.mmul(flat, c, false, true, false), sd.concat(0, batch, longs(nKv, -1), keys));
+                qLat[m] = sd.reshape(perHeadGroup(qNopeG, wUk, batch, nKv, rank, false), shape(batch, 1, -1, rank)); // [B, 1, n_h·L, rank]
             }
-            scores = scores.add(decoupled ? lat[0].add(lat[1].sub(lat[0]).mul(modRow)) : lat[0]);
+            // Both modalities' queries in one matmul: c_kv, the large operand, is read once per step.
+            SDVariable both = decoupled ? sd.concat(2, qLat[0], qLat[1]) : qLat[0];                   // [B, 1, M·n_h·L, rank]
+            SDVariable lat = sd.mmul(both, c, false, true, false);                                        // [B, 1, M·n_h·L, T]
+            if (decoupled) {
+                // each token's score from its own modality's query: Σ_m weight_m(t)·score_m(t)
+                lat = sd.sum(sd.reshape(lat, sd.concat(0, batch, longs(2, -1), keys)).mul(perModality), true, 1);
+            }
+            scores = scores.add(sd.reshape(lat, sd.concat(0, batch, longs(nKv, -1), keys)));
         }
         scores = scores.mul(1.0 / Math.sqrt(dH));
         SDVariable perGroup = sd.reshape(scores, sd.concat(0, batch, longs(nKv, g), length, keys));     // [B, n_kv, g, L, T]
         SDVariable probs = sd.nn().softmax(scope + "/probs", perGroup.add(insertAxis(mask, 1, 4)), -1);
         SDVariable flatProbs = sd.reshape(probs, sd.concat(0, batch, longs(1, -1), keys));              // [B, 1, n_h·L, T]
-        SDVariable out = null;
-        for (int m = 0; m < vUp.length; m++) {
-            SDVariable p = !decoupled ? flatProbs : flatProbs.mul(m == 1 ? modRow : modRow.rsub(1.0));
-            SDVariable oLat = sd.reshape(sd.mmul(p, c), shape(batch, nKv, -1, rank));                   // [B, n_kv, g·L, rank]
-            SDVariable wUv = sd.reshape(vUp[m].weight(), nKv, dH, rank);
-            SDVariable o = perKvHead(oLat, wUv, batch, dH, true);                                        // [B, n_kv, g·L, d_h]
-            out = out == null ? o : out.add(o);
-        }
+        // Σ_t p_t·weight_m(t)·c_t of both modalities in one matmul, then each through its own W_uv[m] per KV head,
+        // as one batched matmul over (modality, KV head).
+        SDVariable weighted = decoupled ? sd.reshape(flatProbs.mul(perModality), sd.concat(0, batch, longs(1, -1), keys)) : flatProbs;
+        SDVariable oLat = sd.reshape(sd.mmul(weighted, c), shape(batch, (long) modalities * nKv, -1, rank)); // [B, M·n_kv, g·L, rank]
+        SDVariable wUv = decoupled
+                ? sd.concat(0, sd.reshape(vUp[0].weight(), nKv, dH, rank), sd.reshape(vUp[1].weight(), nKv, dH, rank))
+                : sd.reshape(vUp[0].weight(), nKv, dH, rank);                                            // [M·n_kv, d_h, rank]
+        SDVariable out = perHeadGroup(oLat, wUv, batch, modalities * nKv, dH, true);                    // [B, M·n_kv, g·L, d_h]
+        if (decoupled) out = sd.sum(sd.reshape(out, shape(batch, 2, nKv, -1, dH)), false, 1);          // [B, n_kv, g·L, d_h]
         if (vBias != null) out = out.add(sd.reshape(vBias, 1, nKv, 1, dH));
         SDVariable heads = longs((long) nH, -1);
         return new Heads.Attention(sd.reshape(out, sd.concat(0, batch, heads, longs(dH))),
@@ -241,15 +250,15 @@ public final class MlaAttention implements DecoderAttention {
     }
 
     /**
-     * x [B, n_kv, R, in] times the KV head's own matrix of w [n_kv, in, out] (or of wᵀ for w [n_kv, out, in] when
-     * {@code transposeW}): [B, n_kv, R, out], as one batched matmul over the KV heads.
+     * x [B, G, R, in] times group g's own matrix of w [G, in, out] (or of wᵀ for w [G, out, in] when
+     * {@code transposeW}): [B, G, R, out], as one batched matmul over the groups (KV heads, or modality × KV head).
      */
-    private SDVariable perKvHead(SDVariable x, SDVariable w, SDVariable batch, long out, boolean transposeW) {
+    private SDVariable perHeadGroup(SDVariable x, SDVariable w, SDVariable batch, long groups, long out, boolean transposeW) {
         SDVariable rows = sd.slice(x.shape(), new int[]{2}, 1);
         SDVariable in = sd.slice(x.shape(), new int[]{3}, 1);
-        SDVariable byHead = sd.reshape(sd.permute(x, 1, 0, 2, 3), sd.concat(0, longs(nKv, -1), in));    // [n_kv, B·R, in]
-        SDVariable y = sd.mmul(byHead, w, false, transposeW, false);                                     // [n_kv, B·R, out]
-        SDVariable y4 = sd.reshape(y, sd.concat(0, longs(nKv), batch, rows, longs(out)));
+        SDVariable byGroup = sd.reshape(sd.permute(x, 1, 0, 2, 3), sd.concat(0, longs(groups, -1), in));  // [G, B·R, in]
+        SDVariable y = sd.mmul(byGroup, w, false, transposeW, false);                                     // [G, B·R, out]
+        SDVariable y4 = sd.reshape(y, sd.concat(0, longs(groups), batch, rows, longs(out)));
         return sd.permute(y4, 1, 0, 2, 3);
     }
 
