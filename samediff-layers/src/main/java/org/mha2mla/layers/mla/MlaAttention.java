@@ -141,57 +141,56 @@ public final class MlaAttention implements DecoderAttention {
     @Override
     public Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, SDVariable modality,
                         List<SDVariable> past) {
+        // B and L are read once: the decode step is a few hundred small ops, and each costs a thread-pool round trip.
+        SDVariable xShape = x.shape();
+        Dims dims = new Dims(sd.slice(xShape, new int[]{0}, 1), sd.slice(xShape, new int[]{1}, 1));
         // RoPE tables of the kept dims: [B|1, n_h, L, d_r] for the queries, [B|1, n_kv, L, d_r] for the keys.
-        SDVariable cos3 = dropHeadAxis(cos);
-        SDVariable sin3 = dropHeadAxis(sin);
-        SDVariable cosQ = Heads.split(sd, scope + "/cos_q", Linear.apply(sd, scope + "/cos_q_sel", cos3, selectQ, dH, (long) nH * dR), nH, dR);
-        SDVariable sinQ = Heads.split(sd, scope + "/sin_q", Linear.apply(sd, scope + "/sin_q_sel", sin3, selectQ, dH, (long) nH * dR), nH, dR);
-        SDVariable cosK = Heads.split(sd, scope + "/cos_k", Linear.apply(sd, scope + "/cos_k_sel", cos3, selectK, dH, (long) nKv * dR), nKv, dR);
-        SDVariable sinK = Heads.split(sd, scope + "/sin_k", Linear.apply(sd, scope + "/sin_k_sel", sin3, selectK, dH, (long) nKv * dR), nKv, dR);
+        SDVariable cosQ = dims.tables(cos, selectQ, nH);
+        SDVariable sinQ = dims.tables(sin, selectQ, nH);
+        SDVariable cosK = dims.tables(cos, selectK, nKv);
+        SDVariable sinK = dims.tables(sin, selectK, nKv);
 
-        SDVariable q = Heads.split(sd, scope + "/q", qProj.forward(scope + "/q_proj", x), nH, dH);
+        SDVariable q = dims.heads(dims.linear(x, qProj), nH, dH);
         SDVariable qRope = RotaryEmbedding.apply(sd, scope + "/q_rope", dNope == 0 ? q : lastAxis(q, 0, dR), cosQ, sinQ);
         SDVariable qNope = dNope == 0 ? null : lastAxis(q, dR, dH);
-        SDVariable kRope = RotaryEmbedding.apply(sd, scope + "/k_rope",
-                Heads.split(sd, scope + "/k_rope_raw", kRopeProj.forward(scope + "/k_rope_proj", x), nKv, dR), cosK, sinK);
+        SDVariable kRope = RotaryEmbedding.apply(sd, scope + "/k_rope", dims.heads(dims.linear(x, kRopeProj), nKv, dR), cosK, sinK);
 
-        SDVariable mod = decoupled ? insertAxis(modality, 2, 2) : null;                        // [B, L, 1]
-        SDVariable c = blend(kvDown[0].forward(scope + "/c_kv_text", x),
-                decoupled ? kvDown[1].forward(scope + "/c_kv_visual", x) : null, mod);       // [B, L, rank]
+        SDVariable mod = decoupled ? sd.reshape(modality, dims.lead(1)) : null;                         // [B, L, 1]
+        SDVariable c = blend(dims.linear(x, kvDown[0]), decoupled ? dims.linear(x, kvDown[1]) : null, mod);   // [B, L, rank]
+        SDVariable cacheC = sd.reshape(c, dims.cache(rank));                                             // [B, 1, L, rank]
+        SDVariable cacheMod = decoupled ? sd.reshape(modality, dims.cache(1)) : null;                    // [B, 1, L, 1]
         List<SDVariable> present = new ArrayList<>();
-        SDVariable cacheMod = decoupled ? insertAxis(mod, 1, 3) : null;                        // [B, 1, L, 1]
         if (past == null) {
-            present.add(insertAxis(c, 1, 3));
+            present.add(cacheC);
             present.add(kRope);
             if (decoupled) present.add(cacheMod);
-            Heads.Attention a = prefill(scope, c, mod, qRope, qNope, kRope, mask);
+            Heads.Attention a = prefill(scope, dims, c, mod, qRope, qNope, kRope, mask);
             SDVariable attn = Heads.merge(sd, scope + "/attn", a.output(), nH, dH);
             return new Result(oProj.forward(scope + "/o_proj", attn), present, a.probs());
         }
-        SDVariable cAll = sd.concat(scope + "/c_kv_cat", 2, past.get(0), insertAxis(c, 1, 3));
+        SDVariable cAll = sd.concat(scope + "/c_kv_cat", 2, past.get(0), cacheC);
         SDVariable kRopeAll = sd.concat(scope + "/k_rope_cat", 2, past.get(1), kRope);
         SDVariable modAll = decoupled ? sd.concat(scope + "/modality_cat", 2, past.get(2), cacheMod) : null;
         present.add(cAll);
         present.add(kRopeAll);
         if (decoupled) present.add(modAll);
-        Heads.Attention a = absorbedDecode(scope, qRope, qNope, cAll, kRopeAll, modAll, mask);
-        SDVariable attn = Heads.merge(sd, scope + "/attn", a.output(), nH, dH);
+        Heads.Attention a = absorbedDecode(scope, dims, qRope, qNope, cAll, kRopeAll, modAll, mask);
+        SDVariable attn = sd.reshape(sd.permute(a.output(), 0, 2, 1, 3), dims.lead((long) nH * dH));   // [B, L, n_h·d_h]
         return new Result(oProj.forward(scope + "/o_proj", attn), present, a.probs());
     }
 
     /** The training graph: K and V materialised from the latent, then plain grouped attention. */
-    private Heads.Attention prefill(String scope, SDVariable c, SDVariable mod, SDVariable qRope, SDVariable qNope,
+    private Heads.Attention prefill(String scope, Dims dims, SDVariable c, SDVariable mod, SDVariable qRope, SDVariable qNope,
                                     SDVariable kRope, SDVariable mask) {
-        SDVariable v = blend(vUp[0].forward(scope + "/v_text", c), decoupled ? vUp[1].forward(scope + "/v_visual", c) : null, mod);
+        SDVariable v = blend(dims.linear(c, vUp[0]), decoupled ? dims.linear(c, vUp[1]) : null, mod);
         if (vBias != null) v = v.add(vBias);
-        v = Heads.split(sd, scope + "/v", v, nKv, dH);
+        v = dims.heads(v, nKv, dH);
         SDVariable q = qRope;
         SDVariable k = kRope;
         if (dNope > 0) {
-            SDVariable kNope = blend(kUp[0].forward(scope + "/k_nope_text", c),
-                    decoupled ? kUp[1].forward(scope + "/k_nope_visual", c) : null, mod);
+            SDVariable kNope = blend(dims.linear(c, kUp[0]), decoupled ? dims.linear(c, kUp[1]) : null, mod);
             if (kNopeBias != null) kNope = kNope.add(kNopeBias);
-            kNope = Heads.split(sd, scope + "/k_nope", kNope, nKv, dNope);
+            kNope = dims.heads(kNope, nKv, dNope);
             q = sd.concat(scope + "/q_full", -1, qRope, qNope);
             k = sd.concat(scope + "/k_full", -1, kRope, kNope);
         }
@@ -202,11 +201,10 @@ public final class MlaAttention implements DecoderAttention {
      * Decode over the latent cache: q_lat[m] = q_nope·W_uk[m]_j per KV group, scores against c_kv, the attention-
      * weighted latent of each modality through W_uv[m]_j. c [B, 1, T, rank], kRope [B, n_kv, T, d_r], mod [B, 1, T, 1].
      */
-    private Heads.Attention absorbedDecode(String scope, SDVariable qRope, SDVariable qNope, SDVariable c, SDVariable kRope,
-                                           SDVariable mod, SDVariable mask) {
+    private Heads.Attention absorbedDecode(String scope, Dims dims, SDVariable qRope, SDVariable qNope, SDVariable c,
+                                           SDVariable kRope, SDVariable mod, SDVariable mask) {
         int g = nH / nKv;
-        SDVariable batch = sd.slice(qRope.shape(), new int[]{0}, 1);
-        SDVariable length = sd.slice(qRope.shape(), new int[]{2}, 1);
+        SDVariable batch = dims.batch;
         SDVariable keys = sd.slice(c.shape(), new int[]{2}, 1);
         SDVariable qg = sd.reshape(qRope, shape(batch, nKv, -1, dR));                                  // [B, n_kv, g·L, d_r]
         SDVariable scores = sd.mmul(qg, kRope, false, true, false);                                      // [B, n_kv, g·L, T]
@@ -219,7 +217,7 @@ public final class MlaAttention implements DecoderAttention {
             SDVariable[] qLat = new SDVariable[modalities];
             for (int m = 0; m < modalities; m++) {
                 SDVariable wUk = sd.reshape(kUp[m].weight(), nKv, dNope, rank);
-                qLat[m] = sd.reshape(perHeadGroup(qNopeG, wUk, batch, nKv, rank, false), shape(batch, 1, -1, rank)); // [B, 1, n_h·L, rank]
+                qLat[m] = sd.reshape(perHeadGroup(qNopeG, wUk, batch, nKv, dNope, rank, false), shape(batch, 1, -1, rank)); // [B, 1, n_h·L, rank]
             }
             // Both modalities' queries in one matmul: c_kv, the large operand, is read once per step.
             SDVariable both = decoupled ? sd.concat(2, qLat[0], qLat[1]) : qLat[0];                   // [B, 1, M·n_h·L, rank]
@@ -231,8 +229,9 @@ public final class MlaAttention implements DecoderAttention {
             scores = scores.add(sd.reshape(lat, sd.concat(0, batch, longs(nKv, -1), keys)));
         }
         scores = scores.mul(1.0 / Math.sqrt(dH));
-        SDVariable perGroup = sd.reshape(scores, sd.concat(0, batch, longs(nKv, g), length, keys));     // [B, n_kv, g, L, T]
-        SDVariable probs = sd.nn().softmax(scope + "/probs", perGroup.add(insertAxis(mask, 1, 4)), -1);
+        SDVariable perGroup = sd.reshape(scores, sd.concat(0, batch, longs(nKv, g), dims.length, keys)); // [B, n_kv, g, L, T]
+        SDVariable mask5 = sd.reshape(mask, sd.concat(0, batch, longs(1, 1), dims.length, keys));       // [B, 1, 1, L, T]
+        SDVariable probs = sd.nn().softmax(scope + "/probs", perGroup.add(mask5), -1);
         SDVariable flatProbs = sd.reshape(probs, sd.concat(0, batch, longs(1, -1), keys));              // [B, 1, n_h·L, T]
         // Σ_t p_t·weight_m(t)·c_t of both modalities in one matmul, then each through its own W_uv[m] per KV head,
         // as one batched matmul over (modality, KV head).
@@ -241,44 +240,61 @@ public final class MlaAttention implements DecoderAttention {
         SDVariable wUv = decoupled
                 ? sd.concat(0, sd.reshape(vUp[0].weight(), nKv, dH, rank), sd.reshape(vUp[1].weight(), nKv, dH, rank))
                 : sd.reshape(vUp[0].weight(), nKv, dH, rank);                                            // [M·n_kv, d_h, rank]
-        SDVariable out = perHeadGroup(oLat, wUv, batch, modalities * nKv, dH, true);                    // [B, M·n_kv, g·L, d_h]
+        SDVariable out = perHeadGroup(oLat, wUv, batch, modalities * nKv, rank, dH, true);              // [B, M·n_kv, g·L, d_h]
         if (decoupled) out = sd.sum(sd.reshape(out, shape(batch, 2, nKv, -1, dH)), false, 1);          // [B, n_kv, g·L, d_h]
         if (vBias != null) out = out.add(sd.reshape(vBias, 1, nKv, 1, dH));
-        SDVariable heads = longs((long) nH, -1);
-        return new Heads.Attention(sd.reshape(out, sd.concat(0, batch, heads, longs(dH))),
-                sd.reshape(probs, sd.concat(0, batch, heads, keys)));
+        SDVariable heads = sd.concat(0, batch, longs(nH), dims.length);
+        return new Heads.Attention(sd.reshape(out, sd.concat(0, heads, longs(dH))), sd.reshape(probs, sd.concat(0, heads, keys)));
     }
 
     /**
      * x [B, G, R, in] times group g's own matrix of w [G, in, out] (or of wᵀ for w [G, out, in] when
      * {@code transposeW}): [B, G, R, out], as one batched matmul over the groups (KV heads, or modality × KV head).
      */
-    private SDVariable perHeadGroup(SDVariable x, SDVariable w, SDVariable batch, long groups, long out, boolean transposeW) {
-        SDVariable rows = sd.slice(x.shape(), new int[]{2}, 1);
-        SDVariable in = sd.slice(x.shape(), new int[]{3}, 1);
-        SDVariable byGroup = sd.reshape(sd.permute(x, 1, 0, 2, 3), sd.concat(0, longs(groups, -1), in));  // [G, B·R, in]
+    private SDVariable perHeadGroup(SDVariable x, SDVariable w, SDVariable batch, long groups, long in, long out, boolean transposeW) {
+        SDVariable byGroup = sd.reshape(sd.permute(x, 1, 0, 2, 3), groups, -1, in);                      // [G, B·R, in]
         SDVariable y = sd.mmul(byGroup, w, false, transposeW, false);                                     // [G, B·R, out]
-        SDVariable y4 = sd.reshape(y, sd.concat(0, longs(groups), batch, rows, longs(out)));
-        return sd.permute(y4, 1, 0, 2, 3);
+        return sd.permute(sd.reshape(y, sd.concat(0, longs(groups), batch, longs(-1, out))), 1, 0, 2, 3);
     }
 
-    /**
-     * x with a new axis of size 1 at {@code axis}, by a reshape over its run-time shape ({@code rank} = x's rank).
-     * SameDiff M2.1's expandDims returns a [1, 1] input unchanged, which decode steps (B = L = 1) would hit.
-     */
-    private SDVariable insertAxis(SDVariable x, int axis, int rank) {
-        SDVariable shape = x.shape();
-        SDVariable before = sd.slice(shape, new int[]{0}, axis);
-        SDVariable one = longs(1);
-        if (axis == rank) return sd.reshape(x, sd.concat(0, shape, one));
-        if (axis == 0) return sd.reshape(x, sd.concat(0, one, shape));
-        return sd.reshape(x, sd.concat(0, before, one, sd.slice(shape, new int[]{axis}, rank - axis)));
-    }
+    /** Shape vectors of one pass, built on the batch B and length L read once from x. */
+    private final class Dims {
+        final SDVariable batch;
+        final SDVariable length;
+        final SDVariable bl;
 
-    /** [B|1, 1, L, d_h] → [B|1, L, d_h]. */
-    private SDVariable dropHeadAxis(SDVariable table) {
-        SDVariable shape = table.shape();
-        return sd.reshape(table, sd.concat(0, sd.slice(shape, new int[]{0}, 1), sd.slice(shape, new int[]{2}, 2)));
+        Dims(SDVariable batch, SDVariable length) {
+            this.batch = batch;
+            this.length = length;
+            this.bl = sd.concat(0, batch, length);
+        }
+
+        /** [B, L, width]. */
+        SDVariable lead(long width) {
+            return sd.concat(0, bl, longs(width));
+        }
+
+        /** [B, 1, L, width]: a cache tensor of this pass's tokens. */
+        SDVariable cache(long width) {
+            return sd.concat(0, batch, longs(1), length, longs(width));
+        }
+
+        /** torch.nn.Linear over x [B, L, in] (flatten, rank-2 matmul, restore), weight [out, in], optional bias. */
+        SDVariable linear(SDVariable x, Linear layer) {
+            SDVariable y = sd.reshape(sd.mmul(sd.reshape(x, -1, layer.in()), layer.weight(), false, true, false), lead(layer.out()));
+            return layer.bias() == null ? y : y.add(layer.bias());
+        }
+
+        /** [B, L, n·d] → [B, n, L, d]. */
+        SDVariable heads(SDVariable x, long n, long d) {
+            return sd.permute(sd.reshape(x, sd.concat(0, bl, longs(n, d))), 0, 2, 1, 3);
+        }
+
+        /** The kept dims of a [B|1, 1, L, d_h] table per head through a selection [heads·d_r, d_h]: [B|1, heads, L, d_r]. */
+        SDVariable tables(SDVariable table, SDVariable selection, long heads) {
+            SDVariable picked = sd.mmul(sd.reshape(table, -1, dH), selection, false, true, false);         // [B|1·L, heads·d_r]
+            return sd.permute(sd.reshape(picked, sd.concat(0, longs(-1), length, longs(heads, dR))), 0, 2, 1, 3);
+        }
     }
 
     /** a·(1 − m) + b·m for m ∈ {0, 1} per token; a alone when there is one modality. */

@@ -64,9 +64,9 @@ public final class Qwen25VlModel implements VisionLanguageModel {
     }
 
     /**
-     * Loads an unchanged Hugging Face folder (config.json + model.safetensors or a sharded index), in the hub's
-     * key layout ({@code model.layers.N…}, {@code visual.…}) or the newer one ({@code model.language_model…},
-     * {@code model.visual…}).
+     * Loads a Hugging Face folder (config.json + model.safetensors or a sharded index) — an original model or one
+     * converted by this project (its config's {@code mha2mla} section says how) — in the hub's key layout
+     * ({@code model.layers.N…}, {@code visual.…}) or the newer one ({@code model.language_model…}, {@code model.visual…}).
      */
     public static Qwen25VlModel load(Path dir) {
         VlmConfig config = HfConfigParser.read(dir);
