@@ -34,7 +34,7 @@ class ModelFolderTest {
         for (String fixture : new String[] {"llava", "qwen2_5_vl"}) {
             Path in = TestFixtures.dir(fixture);
             try (VisionLanguageModel original = VlmLoader.load(in)) {
-                Mha2MlaConverter.Options o = Mha2MlaConverter.Options.defaults(4).with(RopeStrategy.TWO_NORM);
+                Mha2MlaConverter.Options o = Mha2MlaConverter.Options.defaults(4).with(RopeStrategy.UNIFORM);
                 Mha2MlaConverter.Result mla = Mha2MlaConverter.convert(original, calibration(fixture), o);
                 Mha2MlaConverter.Result rope = Mha2MlaConverter.convert(original, calibration(fixture), o.with(Mha2MlaConfig.Step.ROPE));
                 for (Mha2MlaConverter.Result r : List.of(mla, rope)) {

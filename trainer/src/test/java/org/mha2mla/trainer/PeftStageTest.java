@@ -57,6 +57,7 @@ class PeftStageTest {
         double minus = stage.loss(b);
         p.forEach((k, v) -> v.assign(p0.get(k)));
         double directional = (plus - minus) / (2 * eps);
+        System.out.printf("%s %s: ‖g‖² %.6e, finite difference along g %.6e%n", fixture, mask.name(), gg, directional);
         assertEquals(gg, directional, 0.01 * gg, fixture + " " + mask.name() + ": ‖g‖² " + gg + " vs finite difference " + directional);
     }
 
