@@ -46,7 +46,12 @@ import org.nd4j.linalg.factory.Nd4j;
  * </pre>
  * The key bias is left out of the decode scores: it adds q_nope·b_k,nope to every logit of a query alike, which
  * softmax cancels. W_uv is applied per head to the attention-weighted latent instead of being multiplied into
- * o_proj's weight, which would make o_proj n_h·rank/(n_kv·d_h) times larger (same product, fewer bytes per step).
+ * o_proj's weight, which would make o_proj n_h·rank/(n_kv·d_h) times larger (same product, fewer bytes per step);
+ * likewise W_uk is applied to q_nope per step rather than folded into W_q. Both modalities' queries (and both
+ * modality-masked probability rows) are stacked into one matmul with c_kv, so the latent cache is read twice per
+ * step (scores, values) whatever the number of modalities. Each token's score is Σ_m weight_m(t)·score_m(t) with
+ * the 0/1 weights [1 − modality; modality]: the compute of the latent products doubles with decoupled factors,
+ * the bytes read do not.
  */
 public final class MlaAttention implements DecoderAttention {
 

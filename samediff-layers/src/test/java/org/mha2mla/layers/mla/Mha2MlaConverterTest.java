@@ -43,6 +43,14 @@ class Mha2MlaConverterTest {
         return ORIGINAL.computeIfAbsent(fixture, f -> VlmLoader.load(Fixtures.dir(f)));
     }
 
+    private static final Map<String, Mha2MlaConverter.Result> DEFAULT = new ConcurrentHashMap<>();
+
+    /** The fixture converted with the defaults (MKL, d_r = d_h/4, MD-SVD) at d_kv = d_h/4, shared by the tests. */
+    static Mha2MlaConverter.Result defaultConversion(String fixture) {
+        return DEFAULT.computeIfAbsent(fixture, f -> Mha2MlaConverter.convert(original(f), calibration(f),
+                Mha2MlaConverter.Options.defaults(Math.max(1, original(f).config().textConfig().headDim() / 4))));
+    }
+
     static List<MultimodalInput> calibration(String fixture) {
         return List.of(Fixtures.input(fixture, "c0"), Fixtures.input(fixture, "c1"));
     }
@@ -126,8 +134,7 @@ class Mha2MlaConverterTest {
     void absorbedDecodeEqualsTheNonAbsorbedGraph(String fixture) {
         VisionLanguageModel m = original(fixture);
         TextConfig t = m.config().textConfig();
-        Mha2MlaConverter.Result r = Mha2MlaConverter.convert(m, calibration(fixture),
-                Mha2MlaConverter.Options.defaults(Math.max(1, t.headDim() / 4)));
+        Mha2MlaConverter.Result r = defaultConversion(fixture);
         VisionLanguageModel mla = r.model();
         ConvertibleModel cm = ConvertibleModel.of(mla);
         MultimodalInput prompt = Fixtures.input(fixture, "c0");
@@ -163,8 +170,7 @@ class Mha2MlaConverterTest {
     void theorem21SplitLossIsAtMostJointLossOnEveryLayer(String fixture) {
         VisionLanguageModel m = original(fixture);
         TextConfig t = m.config().textConfig();
-        Mha2MlaConverter.Result r = Mha2MlaConverter.convert(m, calibration(fixture),
-                Mha2MlaConverter.Options.defaults(Math.max(1, t.headDim() / 4)).with(RopeStrategy.TWO_NORM));
+        Mha2MlaConverter.Result r = defaultConversion(fixture);
         System.out.print(fixture + ":\n" + r.report().table());
         assertEquals(t.numHiddenLayers(), r.report().layers().size());
         assertTrue(r.report().visualTokens() > 0 && r.report().textTokens() > 0);
@@ -198,7 +204,7 @@ class Mha2MlaConverterTest {
     @Test
     void jointAndWeightBaselinesShareOneFactorPairAndLoseMore() {
         VisionLanguageModel m = original("llava_next");
-        Mha2MlaConverter.Options o = Mha2MlaConverter.Options.defaults(2).with(RopeStrategy.UNIFORM);
+        Mha2MlaConverter.Options o = Mha2MlaConverter.Options.defaults(2).with(RopeStrategy.TWO_NORM);
         Mha2MlaConverter.Result md = Mha2MlaConverter.convert(m, calibration("llava_next"), o);
         Mha2MlaConverter.Result joint = Mha2MlaConverter.convert(m, calibration("llava_next"), o.with(SvdMethod.JOINT));
         Mha2MlaConverter.Result weight = Mha2MlaConverter.convert(m, calibration("llava_next"), o.with(SvdMethod.WEIGHT));
