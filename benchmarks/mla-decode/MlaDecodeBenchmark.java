@@ -84,6 +84,9 @@ public final class MlaDecodeBenchmark {
                 gFeed.clear();
                 mFeed.clear();
                 System.gc();
+                if (System.getProperty("verbose") != null) {
+                    System.out.println("  GQA steps " + Arrays.toString(gs) + "\n  MLA steps " + Arrays.toString(ms));
+                }
                 double g = median(gs);
                 double m = median(ms);
                 double bound = (gqa.weightBytes + (double) b * t * gqa.cacheFloatsPerToken * 4)
@@ -191,11 +194,17 @@ public final class MlaDecodeBenchmark {
             return feed;
         }
 
-        /** Seconds of one decode step: the layer output and the grown cache, as GreedyGenerator asks for them. */
+        /**
+         * Seconds of one decode step: the layer output and the grown cache, as GreedyGenerator asks for them. The
+         * outputs are freed right after (a generator drops the previous cache every step): left to the garbage
+         * collector, gigabytes of native buffers pile up and JavaCPP stalls allocations until a GC frees them.
+         */
         double step(Map<String, INDArray> feed) {
             long t0 = System.nanoTime();
-            graphSd.output(feed, outputs.toArray(new String[0]));
-            return (System.nanoTime() - t0) / 1e9;
+            Map<String, INDArray> out = graphSd.output(feed, outputs.toArray(new String[0]));
+            double s = (System.nanoTime() - t0) / 1e9;
+            for (INDArray a : out.values()) if (a.closeable()) a.close();
+            return s;
         }
 
         /** Prints the ops of one step by time (-Dprofile=1). */

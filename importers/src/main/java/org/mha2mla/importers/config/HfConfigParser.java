@@ -63,11 +63,23 @@ public final class HfConfigParser {
     /** Name of the section a converted model's config.json carries. */
     public static final String MHA2MLA = "mha2mla";
 
-    /** The {@code "mha2mla"} section of {@code dir/config.json}, or null for an unconverted model. */
+    /**
+     * The {@code "mha2mla"} section of {@code dir/config.json}, or null for an unconverted model; checked against the
+     * decoder the same file describes (layers, KV heads, head_dim).
+     */
     public static Mha2MlaConfig readConversion(Path modelDir) {
         Path file = modelDir.resolve("config.json");
         try {
-            return parseConversion(Files.readString(file), file.toString());
+            String json = Files.readString(file);
+            Mha2MlaConfig c = parseConversion(json, file.toString());
+            if (c != null) {
+                try {
+                    c.requireMatches(parse(json, file.toString()).textConfig());
+                } catch (IllegalArgumentException e) {
+                    throw new ConfigException(file + ": " + e.getMessage(), e);
+                }
+            }
+            return c;
         } catch (NoSuchFileException e) {
             throw new ConfigException(file + ": not found (a Hugging Face model folder needs config.json)");
         } catch (IOException e) {

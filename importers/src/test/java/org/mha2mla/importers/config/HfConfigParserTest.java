@@ -154,6 +154,18 @@ class HfConfigParserTest {
     }
 
     @Test
+    void aSectionThatDoesNotFitTheModelIsRefusedWithTheFile(@TempDir Path tmp) throws Exception {
+        String original = Files.readString(fixture("qwen2_5_vl").resolve("config.json"));
+        int[][][] twoLayers = {{{0, 5}, {1, 7}}, {{2, 3}, {4, 6}}};           // the fixture has 3 layers
+        org.mha2mla.core.config.Mha2MlaConfig mla = new org.mha2mla.core.config.Mha2MlaConfig(
+                org.mha2mla.core.config.Mha2MlaConfig.Step.ALL, org.mha2mla.core.partialrope.RopeStrategy.MKL, 4, 8,
+                org.mha2mla.core.svd.SvdMethod.MD, twoLayers);
+        Files.writeString(tmp.resolve("config.json"), HfConfigParser.withConversion(original, mla, "config.json"));
+        ConfigException e = assertThrows(ConfigException.class, () -> HfConfigParser.readConversion(tmp));
+        assertTrue(e.getMessage().contains("config.json") && e.getMessage().contains("num_hidden_layers = 3"), e.getMessage());
+    }
+
+    @Test
     void brokenConversionSectionsNameTheFieldAndTheProblem() {
         String base = "{\"model_type\": \"qwen2_5_vl\", \"mha2mla\": ";
         ConfigException e = assertThrows(ConfigException.class, () -> HfConfigParser.parseConversion(base
