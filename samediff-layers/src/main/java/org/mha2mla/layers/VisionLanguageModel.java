@@ -2,6 +2,7 @@ package org.mha2mla.layers;
 
 import java.util.function.Predicate;
 
+import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.config.VlmConfig;
 import org.mha2mla.layers.generation.CachePolicy;
 import org.mha2mla.layers.generation.Generation;
@@ -15,6 +16,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 public interface VisionLanguageModel extends AutoCloseable {
 
     VlmConfig config();
+
+    /** The conversion its config.json records ({@code "mha2mla"} section), or null for an original model. */
+    default Mha2MlaConfig conversion() {
+        return null;
+    }
 
     /** Full-sequence forward pass: logits [L, vocab] in float32 for a single prompt. */
     INDArray logits(MultimodalInput input);
