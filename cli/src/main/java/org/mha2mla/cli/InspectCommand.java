@@ -1,9 +1,11 @@
 package org.mha2mla.cli;
 
 import org.mha2mla.core.config.LlavaConfig;
+import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.config.Qwen25VlConfig;
 import org.mha2mla.core.config.TextConfig;
 import org.mha2mla.core.config.VlmConfig;
+import org.mha2mla.core.kv.KvCacheAccounting;
 import org.mha2mla.importers.ModelInspector;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
@@ -44,8 +46,24 @@ final class InspectCommand implements Callable<Integer> {
             System.out.printf("parameters        %-15s %,d%n", e.getKey(), e.getValue());
         }
         System.out.printf("parameters        %-15s %,d (stored as %s)%n", "total", s.totalParameters(), s.parametersByDtype().keySet());
-        long values = 2L * t.numKeyValueHeads() * t.headDim() * t.numHiddenLayers();
-        System.out.printf("KV cache / token  %,d values = %,d bytes at 16-bit (%,d at float32)%n", values, 2 * values, 4 * values);
+        Mha2MlaConfig m = s.conversion();
+        if (m != null) {
+            System.out.printf("mha2mla           step %s, partial RoPE %s with d_r %d%s%n", m.step().id(), m.strategy().id(), m.ropeDim(),
+                    m.isMla() ? String.format(", MLA d_kv %d per KV head, %s SVD%s", m.dKv(), m.svd().id(),
+                            m.decoupled() ? " (modality-decoupled)" : "") : " (full K/V cache)");
+        }
+        if (m == null || !m.isMla()) {
+            long values = 2L * t.numKeyValueHeads() * t.headDim() * t.numHiddenLayers();
+            System.out.printf("KV cache / token  %,d values = %,d bytes at 16-bit (%,d at float32)%n", values, 2 * values, 4 * values);
+            return 0;
+        }
+        KvCacheAccounting.Report r = KvCacheAccounting.report(t.numHiddenLayers(), t.numAttentionHeads(), t.numKeyValueHeads(),
+                t.headDim(), m.dKv(), m.ropeDim(), 2, m.decoupled());
+        long values = r.mlaValuesPerLayer() * t.numHiddenLayers();
+        System.out.printf("KV cache / token  %,d values = %,d bytes at 16-bit (%,d at float32)%s%n", values, 2 * values, 4 * values,
+                r.modalityTagBytesPerToken() > 0 ? " + " + r.modalityTagBytesPerToken() + " modality byte" : "");
+        System.out.printf(java.util.Locale.ROOT, "KV reduction      %.2f%% vs the original cache, %.2f%% vs the MHA-equivalent%n",
+                r.reductionVsOriginal(), r.reductionVsMhaEquivalent());
         return 0;
     }
 }

@@ -11,7 +11,8 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "mha2mla", mixinStandardHelpOptions = true, version = "mha2mla 0.1.0",
         description = "Convert vision-language models from MHA/GQA to Multi-Head Latent Attention (DL4J SameDiff).",
-        subcommands = {InspectCommand.class, ParityCommand.class, DemoCommand.class})
+        subcommands = {DemoCommand.class, InspectCommand.class, ParityCommand.class, GenerateCommand.class, ConvertCommand.class,
+                TrainCommand.class, ScoreCommand.class, EvalCommand.class})
 public final class Main implements Runnable {
 
     @Option(names = "--verbose", scope = CommandLine.ScopeType.INHERIT, description = "Print stack traces on errors.")

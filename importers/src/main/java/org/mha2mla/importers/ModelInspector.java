@@ -1,5 +1,6 @@
 package org.mha2mla.importers;
 
+import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.config.VlmConfig;
 import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.importers.safetensors.DType;
@@ -16,8 +17,12 @@ import java.util.TreeMap;
  */
 public final class ModelInspector {
 
-    /** Parameter counts per component (vision tower, projector/merger, language model) and per storage dtype. */
-    public record Summary(VlmConfig config, Map<String, Long> parametersByComponent, Map<DType, Long> parametersByDtype) {
+    /**
+     * Parameter counts per component (vision tower, projector/merger, language model) and per storage dtype;
+     * {@code conversion} is config.json's mha2mla section, null for an original model.
+     */
+    public record Summary(VlmConfig config, Mha2MlaConfig conversion, Map<String, Long> parametersByComponent,
+                          Map<DType, Long> parametersByDtype) {
         public long totalParameters() {
             return parametersByComponent.values().stream().mapToLong(Long::longValue).sum();
         }
@@ -38,7 +43,7 @@ public final class ModelInspector {
                 byDtype.merge(ckpt.info(name).dtype(), n, Long::sum);
             }
         }
-        return new Summary(config, byComponent, byDtype);
+        return new Summary(config, HfConfigParser.readConversion(modelDir), byComponent, byDtype);
     }
 
     /** Component of a checkpoint key in either the hub or the transformers-5 layout. */

@@ -1,5 +1,6 @@
 package org.mha2mla.layers;
 
+import org.mha2mla.importers.processor.ProcessedPrompt;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -16,6 +17,11 @@ public record MultimodalInput(long[] inputIds, INDArray pixelValues, int[][] ima
 
     public static MultimodalInput text(long[] inputIds) {
         return new MultimodalInput(inputIds, null, null, null);
+    }
+
+    /** What an importers processor ({@code VlmProcessor.process}) returned, as model input. */
+    public static MultimodalInput of(ProcessedPrompt prompt) {
+        return new MultimodalInput(prompt.inputIds(), prompt.pixelValues(), prompt.imageSizes(), prompt.imageGridThw());
     }
 
     public boolean hasImage() {

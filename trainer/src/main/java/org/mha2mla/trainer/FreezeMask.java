@@ -31,7 +31,8 @@ public final class FreezeMask {
     /**
      * Stage 2 (after MD-SVD): the MLA parameters — the query projection, the RoPE key rows, the per-modality
      * down-projection W_dkv[m] and up-projections W_uk[m], W_uv[m], and the up-side biases of k_nope and v.
-     * Names as the MLA attention stores them; adjust here if they change.
+     * Names as the MLA attention stores them; adjust here if they change. Joint and weight-only SVD store one
+     * factor pair without the modality segment ({@code kv_down_proj.weight}).
      */
     public static final List<String> STAGE2 = List.of(
             DECODER_LAYERS + ".self_attn.q_proj.*",
@@ -39,6 +40,7 @@ public final class FreezeMask {
             DECODER_LAYERS + ".self_attn.kv_down_proj.{text,visual}.*",
             DECODER_LAYERS + ".self_attn.k_up_proj.{text,visual}.*",
             DECODER_LAYERS + ".self_attn.v_up_proj.{text,visual}.*",
+            DECODER_LAYERS + ".self_attn.{kv_down_proj,k_up_proj,v_up_proj}.weight",
             DECODER_LAYERS + ".self_attn.{k_nope_bias,v_bias}**");
 
     private final String name;

@@ -11,10 +11,15 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
+import org.mha2mla.core.config.Mha2MlaConfig;
+import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.importers.safetensors.DType;
 import org.mha2mla.importers.safetensors.SafeTensorsWriter;
 import org.mha2mla.importers.weights.Checkpoint;
+import org.mha2mla.layers.VisionLanguageModel;
+import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.VariableType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -41,6 +46,31 @@ public final class ModelFolder {
             }
         }
         return DType.F32;
+    }
+
+    /**
+     * Writes a model converted in memory (by the MHA2MLA converter) as a folder {@code VlmLoader} reads back: every
+     * weight of its graph (original names for the untouched ones, the MLA names for the converted attention), the
+     * input folder's side files, and the input's config.json with the {@code "mha2mla"} section of
+     * {@code model.conversion()}. Converted factors are not representable in bf16/f16 without rounding, so float32
+     * ({@link DType#F32}) keeps the saved model equal to the in-memory one.
+     */
+    public static void writeConverted(VisionLanguageModel model, Path input, Path out, DType dtype) {
+        Mha2MlaConfig conversion = model.conversion();
+        if (conversion == null) throw new IllegalArgumentException("the model is not converted: its config has no mha2mla section");
+        SameDiff sd = TrainableModel.of(model).sameDiff();
+        List<String> parameters = new ArrayList<>();
+        for (SDVariable v : sd.variables()) {
+            if (v.getVariableType() == VariableType.VARIABLE) parameters.add(v.name());
+        }
+        write(sd, parameters, input, out, dtype);
+        Path config = out.resolve("config.json");
+        try {
+            String json = Files.readString(input.resolve("config.json"));
+            Files.writeString(config, HfConfigParser.withConversion(json, conversion, input.resolve("config.json").toString()));
+        } catch (IOException e) {
+            throw new UncheckedIOException(config + ": cannot write the converted config (" + e + ")", e);
+        }
     }
 
     /** Writes {@code parameters} (current values in {@code sd}) and the input's side files to {@code out}. */

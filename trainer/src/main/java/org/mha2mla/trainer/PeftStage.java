@@ -6,6 +6,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import org.mha2mla.layers.text.GradientGraph;
 import org.mha2mla.layers.text.TextDecoder;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
@@ -59,6 +60,7 @@ public final class PeftStage {
         for (String n : names) if (!mask.isTrainable(n)) frozen.add(sd.getVariable(n));
         sd.convertToConstants(frozen);
         MaskedCrossEntropy.build(sd, sd.getVariable(TextDecoder.LOGITS), model.vocabSize());
+        GradientGraph.build(sd);
         Map<String, long[]> shapes = new LinkedHashMap<>();
         for (String n : trainable) {
             INDArray p = sd.getVariable(n).getArr();

@@ -64,11 +64,13 @@ class FreezeMaskTest {
                 "model.layers.1.self_attn.k_rope_proj.weight", "language_model.model.layers.0.self_attn.kv_down_proj.text.weight",
                 "model.layers.1.self_attn.kv_down_proj.visual.weight", "model.layers.1.self_attn.k_up_proj.text.weight",
                 "model.layers.1.self_attn.v_up_proj.visual.weight", "model.layers.1.self_attn.k_nope_bias",
-                "model.layers.1.self_attn.v_bias", "model.layers.1.self_attn.v_bias.visual")) {
+                "model.layers.1.self_attn.v_bias", "model.layers.1.self_attn.v_bias.visual",
+                "model.layers.1.self_attn.kv_down_proj.weight", "language_model.model.layers.0.self_attn.v_up_proj.weight")) {
             assertTrue(m.isTrainable(yes), yes);
         }
         for (String no : List.of("model.layers.1.self_attn.k_proj.weight", "model.layers.1.self_attn.v_proj.weight",
                 "model.layers.1.self_attn.o_proj.weight", "model.layers.1.self_attn.kv_down_proj.audio.weight",
+                "model.layers.1.self_attn.k_up_proj.bias",
                 "model.layers.1.mlp.up_proj.weight", "model.norm.weight", "lm_head.weight")) {
             assertFalse(m.isTrainable(no), no);
         }

@@ -10,6 +10,10 @@ import java.util.List;
 import java.util.Map;
 
 import org.junit.jupiter.api.Test;
+import org.mha2mla.layers.MultimodalInput;
+import org.mha2mla.layers.VisionLanguageModel;
+import org.mha2mla.layers.VlmLoader;
+import org.mha2mla.layers.mla.Mha2MlaConverter;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -26,29 +30,91 @@ class PeftStageTest {
      */
     private static void gradientCheck(String fixture, FreezeMask mask) {
         try (TrainableModel m = TrainableModel.load(TestFixtures.dir(fixture))) {
-            PeftStage stage = new PeftStage(m, mask, AdamW.Config.defaults(0), 0);
-            List<MicroBatch> b = batches(m, fixture);
-            double loss = stage.accumulateGradients(b);
-            assertEquals(loss, stage.loss(b), 1e-5);
-            double gg = 0;
-            Map<String, INDArray> g = new HashMap<>();
-            for (Map.Entry<String, INDArray> e : stage.gradients().entrySet()) {
-                g.put(e.getKey(), e.getValue().dup());
-                double n = e.getValue().norm2Number().doubleValue();
-                gg += n * n;
+            gradientCheck(m, fixture, new PeftStage(m, mask, AdamW.Config.defaults(0), 0));
+        }
+    }
+
+    private static void gradientCheck(TrainableModel m, String fixture, PeftStage stage) {
+        FreezeMask mask = stage.mask();
+        List<MicroBatch> b = batches(m, fixture);
+        double loss = stage.accumulateGradients(b);
+        assertEquals(loss, stage.loss(b), 1e-5);
+        double gg = 0;
+        Map<String, INDArray> g = new HashMap<>();
+        for (Map.Entry<String, INDArray> e : stage.gradients().entrySet()) {
+            g.put(e.getKey(), e.getValue().dup());
+            double n = e.getValue().norm2Number().doubleValue();
+            gg += n * n;
+        }
+        assertTrue(gg > 0);
+        double eps = 1e-2 / gg;                       // moves the loss by ~1e-2, far above float32 noise
+        Map<String, INDArray> p = stage.trainableParams();
+        Map<String, INDArray> p0 = new HashMap<>();
+        p.forEach((k, v) -> p0.put(k, v.dup()));
+        p.forEach((k, v) -> v.addi(g.get(k).mul(eps)));
+        double plus = stage.loss(b);
+        p.forEach((k, v) -> v.assign(p0.get(k)).subi(g.get(k).mul(eps)));
+        double minus = stage.loss(b);
+        p.forEach((k, v) -> v.assign(p0.get(k)));
+        double directional = (plus - minus) / (2 * eps);
+        System.out.printf("%s %s: ‖g‖² %.6e, finite difference along g %.6e%n", fixture, mask.name(), gg, directional);
+        assertEquals(gg, directional, 0.01 * gg, fixture + " " + mask.name() + ": ‖g‖² " + gg + " vs finite difference " + directional);
+    }
+
+    /**
+     * Stage 2 on the Qwen2.5-VL fixture converted to MLA (MKL, d_r 4, MD-SVD d_kv 4, calibrated on its golden inputs):
+     * a gradient reaches every STAGE2 parameter — q_proj, k_rope_proj, both modalities' kv_down/k_up/v_up and the
+     * k_nope/v biases of each layer — and matches central finite differences, along the gradient and entry by entry.
+     */
+    @Test
+    void stage2GradientsReachEveryMlaParameterAndMatchFiniteDifferences() {
+        List<MultimodalInput> calibration = List.of(GoldenExamples.example("qwen2_5_vl", "c0", 8).input(),
+                GoldenExamples.example("qwen2_5_vl", "c1", 6).input());
+        try (VisionLanguageModel original = VlmLoader.load(TestFixtures.dir("qwen2_5_vl"))) {
+            Mha2MlaConverter.Result mla = Mha2MlaConverter.convert(original, calibration, Mha2MlaConverter.Options.defaults(4));
+            TrainableModel m = TrainableModel.of(mla.model());
+            PeftStage stage = new PeftStage(m, FreezeMask.stage2(), AdamW.Config.defaults(0), 0);
+            List<String> expected = new ArrayList<>();
+            for (int l = 0; l < 3; l++) {
+                String k = "model.layers." + l + ".self_attn.";
+                expected.addAll(List.of(k + "q_proj.weight", k + "q_proj.bias", k + "k_rope_proj.weight", k + "k_rope_proj.bias"));
+                for (String mo : new String[] {"text", "visual"}) {
+                    expected.addAll(List.of(k + "kv_down_proj." + mo + ".weight", k + "k_up_proj." + mo + ".weight", k + "v_up_proj." + mo + ".weight"));
+                }
+                expected.addAll(List.of(k + "k_nope_bias", k + "v_bias"));
             }
-            assertTrue(gg > 0);
-            double eps = 1e-2 / gg;                       // moves the loss by ~1e-2, far above float32 noise
-            Map<String, INDArray> p = stage.trainableParams();
-            Map<String, INDArray> p0 = new HashMap<>();
-            p.forEach((k, v) -> p0.put(k, v.dup()));
-            p.forEach((k, v) -> v.addi(g.get(k).mul(eps)));
-            double plus = stage.loss(b);
-            p.forEach((k, v) -> v.assign(p0.get(k)).subi(g.get(k).mul(eps)));
-            double minus = stage.loss(b);
-            p.forEach((k, v) -> v.assign(p0.get(k)));
-            double directional = (plus - minus) / (2 * eps);
-            assertEquals(gg, directional, 0.01 * gg, fixture + " " + mask.name() + ": ‖g‖² " + gg + " vs finite difference " + directional);
+            assertEquals(new java.util.HashSet<>(expected), new java.util.HashSet<>(stage.trainable()));
+            gradientCheck(m, "qwen2_5_vl", stage);
+
+            List<MicroBatch> b = batches(m, "qwen2_5_vl");
+            stage.accumulateGradients(b);
+            Map<String, INDArray> g = new HashMap<>();
+            stage.gradients().forEach((k, v) -> g.put(k, v.dup()));
+            for (String n : expected) {
+                double norm = g.get(n).norm2Number().doubleValue();
+                // A key bias adds q·b to every logit of a query alike, which softmax cancels: its gradient is zero up to
+                // rounding (as for the original k_proj.bias), but it must still be on the graph's path.
+                if (n.endsWith("k_nope_bias")) assertTrue(norm < 1e-6, n + ": " + norm);
+                else assertTrue(norm > 1e-6, n + " got a zero gradient");
+            }
+            for (String n : List.of("model.layers.0.self_attn.kv_down_proj.visual.weight", "model.layers.1.self_attn.k_up_proj.text.weight",
+                    "model.layers.2.self_attn.v_up_proj.visual.weight", "model.layers.1.self_attn.k_rope_proj.weight",
+                    "model.layers.0.self_attn.v_bias", "model.layers.2.self_attn.q_proj.bias", "model.layers.1.self_attn.kv_down_proj.text.weight")) {
+                INDArray p = stage.trainableParams().get(n);
+                INDArray flat = g.get(n).reshape(-1);
+                long i = flat.dup().muli(flat).argMax().getLong(0);        // the entry with the largest |gradient|
+                double analytic = flat.getDouble(i);
+                double h = 0.01;
+                double v0 = p.reshape(-1).getDouble(i);
+                p.reshape(-1).putScalar(i, v0 + h);
+                double plus = stage.loss(b);
+                p.reshape(-1).putScalar(i, v0 - h);
+                double minus = stage.loss(b);
+                p.reshape(-1).putScalar(i, v0);
+                double numeric = (plus - minus) / (2 * h);
+                System.out.printf("stage 2 %s[%d]: gradient %.6e, finite difference %.6e%n", n, i, analytic, numeric);
+                assertEquals(analytic, numeric, 0.03 * Math.abs(analytic) + 1e-5, n + "[" + i + "]");
+            }
         }
     }
 

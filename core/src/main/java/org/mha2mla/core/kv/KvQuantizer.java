@@ -6,9 +6,10 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Per-group asymmetric (min/max) int4 / int2 quantization of cache tensors, as quanto and HQQ apply it
- * to transformers' KV caches: groups of {@code groupSize} consecutive elements along the last dimension,
- * each with its own scale and zero point (fp16). Codes are packed (two int4 or four int2 per byte).
+ * Per-group asymmetric (min/max) int4 / int2 (and int8) quantization of cache tensors, as quanto and HQQ
+ * apply it to transformers' KV caches: groups of {@code groupSize} consecutive elements along the last
+ * dimension, each with its own scale and zero point (fp16). Codes are packed (two int4 or four int2 per
+ * byte; int8 one per byte).
  *
  * <p>Per group: zero = min rounded down to fp16, scale = (max − zero)/(2^bits − 1) rounded up to fp16,
  * q = round((x − zero)/scale). The directed roundings keep every value inside the grid
@@ -20,10 +21,10 @@ public final class KvQuantizer {
     private final int bits;
     private final int groupSize;
 
-    /** A quantizer with 2 or 4 bits and a group size ≥ 1. */
+    /** A quantizer with 2, 4 or 8 bits and a group size ≥ 1. */
     public KvQuantizer(int bits, int groupSize) {
-        if (bits != 2 && bits != 4) {
-            throw new IllegalArgumentException("KV quantization supports int4 and int2, got " + bits + " bits");
+        if (bits != 2 && bits != 4 && bits != 8) {
+            throw new IllegalArgumentException("KV quantization supports int2, int4 and int8, got " + bits + " bits");
         }
         if (groupSize <= 0) {
             throw new IllegalArgumentException("group size must be positive, got " + groupSize);
@@ -44,13 +45,25 @@ public final class KvQuantizer {
 
     /** Quantizes x (any shape whose last dimension is a multiple of the group size). */
     public QuantizedTensor quantize(INDArray x) {
-        long[] shape = x.shape();
-        long last = x.rank() == 0 ? 1 : shape[shape.length - 1];
+        return quantize(x.castTo(DataType.FLOAT).dup('c').reshape(x.length()).toFloatVector(), x.shape());
+    }
+
+    /**
+     * Quantizes the C-order values {@code v} of a tensor of {@code shape} (its last dimension a multiple of the
+     * group size); the same as {@link #quantize(INDArray)} without going through ND4J, for callers that quantize
+     * many small rows (a KV cache, token by token).
+     */
+    public QuantizedTensor quantize(float[] v, long[] shape) {
+        long last = shape.length == 0 ? 1 : shape[shape.length - 1];
+        long count = 1;
+        for (long d : shape) count *= d;
+        if (count != v.length) {
+            throw new IllegalArgumentException(v.length + " values for shape " + Arrays.toString(shape));
+        }
         if (last % groupSize != 0) {
             throw new IllegalArgumentException("last dimension " + last + " of shape " + Arrays.toString(shape)
                     + " is not a multiple of the group size " + groupSize);
         }
-        float[] v = x.castTo(DataType.FLOAT).dup('c').reshape(x.length()).toFloatVector();
         int n = v.length;
         int groups = n / groupSize;
         int qmax = (1 << bits) - 1;

@@ -2,13 +2,14 @@ package org.mha2mla.core.kv;
 
 /**
  * A tensor quantized per group along its last dimension: codes q ∈ [0, 2^bits − 1] packed little-end
- * first (int4: element 2i in the low nibble of byte i; int2: element 4i + j in bits 2j … 2j+1), and per
+ * first (int4: element 2i in the low nibble of byte i; int2: element 4i + j in bits 2j … 2j+1; int8: one
+ * code per byte), and per
  * group an fp16 scale and an fp16 zero point. Dequantized value: x̂ = zeroPoint + q · scale, the zero
  * point being kept in the value domain (the group minimum rounded down to fp16, like quanto's float
  * shift), so that no integer rounding of the zero point adds error.
  *
  * @param shape      shape of the original tensor
- * @param bits       2 or 4
+ * @param bits       2, 4 or 8
  * @param groupSize  elements per group (divides the last dimension)
  * @param packed     ceil(n · bits / 8) bytes of codes
  * @param scales     fp16 bits, one per group

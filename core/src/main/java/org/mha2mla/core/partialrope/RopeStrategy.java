@@ -27,6 +27,11 @@ public enum RopeStrategy {
         };
     }
 
+    /** The spelling {@link #parse} reads and converted configs store: high, low, uniform, 2norm, mkl. */
+    public String id() {
+        return this == TWO_NORM ? "2norm" : name().toLowerCase(java.util.Locale.ROOT);
+    }
+
     /** True when the strategy needs calibration scores. */
     public boolean needsScores() {
         return this == TWO_NORM || this == MKL;

@@ -21,7 +21,7 @@ class KvQuantizerTest {
             data[i] = (float) (r.nextGaussian() * (1 + (i / 64) % 5)) + ((i / 64) % 3 == 0 ? 10f : 0f);
         }
         INDArray x = Nd4j.create(data, new long[] {2, 3, 128}, DataType.FLOAT);
-        for (int bits : new int[] {4, 2}) {
+        for (int bits : new int[] {8, 4, 2}) {
             for (int group : new int[] {32, 64, 128}) {
                 KvQuantizer quantizer = new KvQuantizer(bits, group);
                 QuantizedTensor q = quantizer.quantize(x);
@@ -68,6 +68,21 @@ class KvQuantizerTest {
         QuantizedTensor t2 = q2.quantize(Nd4j.createFromArray(grid2));
         assertArrayEquals(grid2, q2.dequantize(t2).toFloatVector(), 0f);
         assertEquals(1, t2.packed().length);
+
+        // int8 grid: one code per byte, zero −1 and scale 2^-7 (both fp16-exact), codes 0 and 255 present
+        int[] codes8 = {0, 255, 100, 37};
+        float[] grid8 = new float[codes8.length];
+        for (int i = 0; i < codes8.length; i++) {
+            grid8[i] = -1f + codes8[i] * 0x1p-7f;
+        }
+        KvQuantizer q8 = new KvQuantizer(8, 4);
+        QuantizedTensor t8 = q8.quantize(Nd4j.createFromArray(grid8));
+        for (int i = 0; i < codes8.length; i++) {
+            assertEquals(codes8[i], t8.code(i), "int8 code " + i);
+        }
+        assertArrayEquals(grid8, q8.dequantize(t8).toFloatVector(), 0f);
+        assertEquals(4, t8.packed().length);
+        assertEquals(4 + 4, t8.byteSize());
     }
 
     @Test
@@ -79,6 +94,22 @@ class KvQuantizerTest {
         assertThrows(IllegalArgumentException.class, () -> new KvQuantizer(3, 32));
         assertThrows(IllegalArgumentException.class,
                 () -> quantizer.quantize(Nd4j.createFromArray(new float[] {1, Float.NaN, 2, 3})));
+    }
+
+    @Test
+    void floatArrayOverloadEqualsTheNdArrayPath() {
+        Random r = new Random(9);
+        float[] v = new float[3 * 32];
+        for (int i = 0; i < v.length; i++) v[i] = (float) r.nextGaussian();
+        KvQuantizer q = new KvQuantizer(4, 16);
+        QuantizedTensor a = q.quantize(Nd4j.create(v, new long[] {3, 32}, DataType.FLOAT));
+        QuantizedTensor b = q.quantize(v, new long[] {3, 32});
+        assertArrayEquals(a.packed(), b.packed());
+        assertArrayEquals(a.scales(), b.scales());
+        assertArrayEquals(a.zeroPoints(), b.zeroPoints());
+        assertArrayEquals(a.shape(), b.shape());
+        assertThrows(IllegalArgumentException.class, () -> q.quantize(v, new long[] {2, 32}));
+        assertThrows(IllegalArgumentException.class, () -> q.quantize(new float[24], new long[] {24}));
     }
 
     @Test

@@ -36,4 +36,14 @@ public enum ModelFamily {
     public boolean appliesUntil() {
         return appliesUntil;
     }
+
+    /** The family lmms-eval evaluates a model of this config.json {@code model_type} with. */
+    public static ModelFamily forModelType(String modelType) {
+        return switch (modelType) {
+            case "llava", "llava_next" -> LLAVA;
+            case "qwen2_5_vl" -> QWEN2_5_VL;
+            default -> throw new IllegalArgumentException("no lmms-eval model family for model_type '" + modelType
+                    + "' (known: llava, llava_next, qwen2_5_vl)");
+        };
+    }
 }

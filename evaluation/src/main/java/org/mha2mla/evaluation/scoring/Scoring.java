@@ -55,6 +55,20 @@ public final class Scoring {
         return score(Benchmarks.byName(task), docs, predictions, harnessStrip);
     }
 
+    /**
+     * What {@code mha2mla score} prints: {@code {"task", "results": [per-example result], "aggregate"}}, the
+     * per-example results under lmms-eval's field names (as lmms_eval_scoring.json's {@code result}).
+     */
+    public static ObjectNode report(String task, JsonNode cases, boolean harnessStrip) {
+        ObjectNode scored = score(task, cases, harnessStrip);
+        ObjectNode out = JSON.objectNode();
+        out.put("task", scored.get("task").asText());
+        ArrayNode results = out.putArray("results");
+        scored.get("results").forEach(r -> results.add(r.get("result")));
+        out.set("aggregate", scored.get("aggregate"));
+        return out;
+    }
+
     /** Scores responses to docs (doc_id = position). */
     public static ObjectNode score(Benchmark benchmark, List<Doc> docs, List<String> predictions, boolean harnessStrip) {
         if (docs.size() != predictions.size()) {

@@ -52,6 +52,27 @@ class ScoringTest {
         }
     }
 
+    /** mha2mla score's output: exactly task, the fixture's per-example results, and its aggregate. */
+    @Test
+    void reportHoldsTheResultFieldsAndTheAggregate() {
+        for (String task : FIXTURE_TASKS) {
+            JsonNode fixture = Fixtures.taskUtils(task);
+            ObjectNode out = Scoring.report(task, casesFile(fixture.get("cases")), false);
+            assertEquals(List.of("task", "results", "aggregate"), iterable(out.fieldNames()));
+            for (int i = 0; i < fixture.get("cases").size(); i++) {
+                Fixtures.assertJsonEquals(fixture.get("cases").get(i).get("result"), out.get("results").get(i), 1e-12, task + " report " + i);
+            }
+            assertEquals(fixture.get("cases").size(), out.get("results").size());
+            Fixtures.assertAggregate(fixture.get("aggregate"), out.get("aggregate"), task + " report");
+        }
+    }
+
+    private static List<String> iterable(java.util.Iterator<String> it) {
+        List<String> out = new java.util.ArrayList<>();
+        it.forEachRemaining(out::add);
+        return out;
+    }
+
     /** The default (harness) mode reproduces lmms_eval_harness_cases.json, mmbench included. */
     @Test
     void harnessModeReproducesLmmsEvalRuns() {

@@ -3,11 +3,16 @@ package org.mha2mla.importers.config;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.mha2mla.core.config.ClipVisionConfig;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mha2mla.core.config.LlavaConfig;
+import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.config.Qwen25VlConfig;
 import org.mha2mla.core.config.Qwen25VlVisionConfig;
 import org.mha2mla.core.config.TextConfig;
 import org.mha2mla.core.config.VlmConfig;
+import org.mha2mla.core.partialrope.RopeStrategy;
+import org.mha2mla.core.svd.SvdMethod;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -50,6 +55,127 @@ public final class HfConfigParser {
             return parse(new JsonFields(root, name, ""));
         } catch (IOException e) {
             throw new ConfigException(name + ": not valid JSON: " + e.getMessage(), e);
+        }
+    }
+
+    // ---- the "mha2mla" section of converted models ----
+
+    /** Name of the section a converted model's config.json carries. */
+    public static final String MHA2MLA = "mha2mla";
+
+    /**
+     * The {@code "mha2mla"} section of {@code dir/config.json}, or null for an unconverted model; checked against the
+     * decoder the same file describes (layers, KV heads, head_dim).
+     */
+    public static Mha2MlaConfig readConversion(Path modelDir) {
+        Path file = modelDir.resolve("config.json");
+        try {
+            String json = Files.readString(file);
+            Mha2MlaConfig c = parseConversion(json, file.toString());
+            if (c != null) {
+                try {
+                    c.requireMatches(parse(json, file.toString()).textConfig());
+                } catch (IllegalArgumentException e) {
+                    throw new ConfigException(file + ": " + e.getMessage(), e);
+                }
+            }
+            return c;
+        } catch (NoSuchFileException e) {
+            throw new ConfigException(file + ": not found (a Hugging Face model folder needs config.json)");
+        } catch (IOException e) {
+            throw new ConfigException(file + ": cannot read: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The {@code "mha2mla"} section of config JSON text, or null when absent:
+     * <pre>
+     *   "mha2mla": {"step": "all", "strategy": "mkl", "d_r": 32, "d_kv": 64, "svd": "md", "decoupled": true,
+     *               "kept_pairs": [[[0, 5, …], …], …]}      (per layer, per KV head, the kept pair indices)
+     * </pre>
+     */
+    public static Mha2MlaConfig parseConversion(String json, String name) {
+        JsonNode root;
+        try {
+            root = JSON.readTree(json);
+        } catch (IOException e) {
+            throw new ConfigException(name + ": not valid JSON: " + e.getMessage(), e);
+        }
+        if (root == null || !root.isObject()) throw new ConfigException(name + ": top level must be a JSON object");
+        JsonFields top = new JsonFields(root, name, "");
+        if (!top.has(MHA2MLA)) return null;
+        JsonFields m = top.object(MHA2MLA);
+        try {
+            Mha2MlaConfig.Step step = Mha2MlaConfig.Step.parse(m.string("step", null));
+            RopeStrategy strategy = RopeStrategy.parse(m.string("strategy", null));
+            int ropeDim = m.integer("d_r", null);
+            SvdMethod svd = step.producesMla() ? SvdMethod.parse(m.string("svd", null)) : null;
+            int dKv = step.producesMla() ? m.integer("d_kv", null) : 0;
+            if (svd != null && m.has("decoupled") && m.bool("decoupled", false) != svd.decoupled()) {
+                throw m.error("decoupled", "is " + m.bool("decoupled", false) + " but svd '" + svd.id() + "' is "
+                        + (svd.decoupled() ? "" : "not ") + "modality-decoupled");
+            }
+            return new Mha2MlaConfig(step, strategy, ropeDim, dKv, svd, keptPairs(m));
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException(name + ": section '" + MHA2MLA + "': " + e.getMessage(), e);
+        }
+    }
+
+    private static int[][][] keptPairs(JsonFields m) {
+        JsonNode p = m.node().get("kept_pairs");
+        if (p == null || p.isNull()) throw m.missing("kept_pairs");
+        if (!p.isArray()) throw m.error("kept_pairs", "must be a list (per layer) of lists (per KV head) of pair indices");
+        int[][][] out = new int[p.size()][][];
+        for (int l = 0; l < out.length; l++) {
+            JsonNode layer = p.get(l);
+            if (!layer.isArray()) throw m.error("kept_pairs[" + l + "]", "must be a list (per KV head) of pair lists, got " + layer);
+            out[l] = new int[layer.size()][];
+            for (int h = 0; h < out[l].length; h++) {
+                JsonNode head = layer.get(h);
+                if (!head.isArray()) throw m.error("kept_pairs[" + l + "][" + h + "]", "must be a list of pair indices, got " + head);
+                out[l][h] = new int[head.size()];
+                for (int i = 0; i < head.size(); i++) {
+                    if (!head.get(i).isIntegralNumber()) {
+                        throw m.error("kept_pairs[" + l + "][" + h + "]", "must hold integers, got " + head.get(i));
+                    }
+                    out[l][h][i] = head.get(i).intValue();
+                }
+            }
+        }
+        return out;
+    }
+
+    /** {@code configJson} with the {@code "mha2mla"} section set to {@code c} (replacing any), pretty-printed. */
+    public static String withConversion(String configJson, Mha2MlaConfig c, String name) {
+        JsonNode root;
+        try {
+            root = JSON.readTree(configJson);
+        } catch (IOException e) {
+            throw new ConfigException(name + ": not valid JSON: " + e.getMessage(), e);
+        }
+        if (root == null || !root.isObject()) throw new ConfigException(name + ": top level must be a JSON object");
+        ObjectNode section = JSON.createObjectNode();
+        section.put("step", c.step().id());
+        section.put("strategy", c.strategy().id());
+        section.put("d_r", c.ropeDim());
+        if (c.isMla()) {
+            section.put("d_kv", c.dKv());
+            section.put("svd", c.svd().id());
+        }
+        section.put("decoupled", c.decoupled());
+        ArrayNode layers = section.putArray("kept_pairs");
+        for (int[][] layer : c.keptPairs()) {
+            ArrayNode heads = layers.addArray();
+            for (int[] head : layer) {
+                ArrayNode pairs = heads.addArray();
+                for (int k : head) pairs.add(k);
+            }
+        }
+        ((ObjectNode) root).set(MHA2MLA, section);
+        try {
+            return JSON.writerWithDefaultPrettyPrinter().writeValueAsString(root) + "\n";
+        } catch (IOException e) {
+            throw new ConfigException(name + ": cannot write JSON: " + e.getMessage(), e);
         }
     }
 

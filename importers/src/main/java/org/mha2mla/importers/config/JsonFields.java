@@ -1,6 +1,12 @@
 package org.mha2mla.importers.config;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -8,35 +14,52 @@ import java.util.List;
 /**
  * Typed reads of one JSON object with a default for absent (or null) fields, the way transformers'
  * config constructors fill keyword defaults. Every error names the file and the dotted field path.
+ * Public so the tokenizer and image-processor readers of the same folder report errors the same way.
  */
-final class JsonFields {
+public final class JsonFields {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
     private final JsonNode node;
     private final String file;
     private final String path;
 
-    JsonFields(JsonNode node, String file, String path) {
+    /** Reads a JSON file whose top level is an object; a missing file or invalid JSON is a {@link ConfigException}. */
+    public static JsonFields read(Path file) {
+        JsonNode root;
+        try {
+            root = JSON.readTree(Files.readString(file));
+        } catch (NoSuchFileException e) {
+            throw new ConfigException(file + ": not found");
+        } catch (IOException e) {
+            throw new ConfigException(file + ": not valid JSON: " + e.getMessage(), e);
+        }
+        if (root == null || !root.isObject()) throw new ConfigException(file + ": top level must be a JSON object");
+        return new JsonFields(root, file.toString(), "");
+    }
+
+    public JsonFields(JsonNode node, String file, String path) {
         this.node = node;
         this.file = file;
         this.path = path;
     }
 
-    JsonNode node() {
+    public JsonNode node() {
         return node;
     }
 
-    boolean has(String field) {
+    public boolean has(String field) {
         JsonNode v = node.get(field);
         return v != null && !v.isNull();
     }
 
-    JsonFields object(String field) {
+    public JsonFields object(String field) {
         JsonNode v = node.get(field);
         if (v == null || v.isNull()) return null;
         if (!v.isObject()) throw error(field, "must be an object, got " + v.getNodeType());
         return new JsonFields(v, file, qualified(field));
     }
 
-    int integer(String field, Integer fallback) {
+    public int integer(String field, Integer fallback) {
         JsonNode v = node.get(field);
         if (v == null || v.isNull()) {
             if (fallback == null) throw missing(field);
@@ -46,11 +69,11 @@ final class JsonFields {
         return v.intValue();
     }
 
-    Integer optionalInteger(String field) {
+    public Integer optionalInteger(String field) {
         return has(field) ? integer(field, null) : null;
     }
 
-    double number(String field, Double fallback) {
+    public double number(String field, Double fallback) {
         JsonNode v = node.get(field);
         if (v == null || v.isNull()) {
             if (fallback == null) throw missing(field);
@@ -60,7 +83,7 @@ final class JsonFields {
         return v.doubleValue();
     }
 
-    String string(String field, String fallback) {
+    public String string(String field, String fallback) {
         JsonNode v = node.get(field);
         if (v == null || v.isNull()) {
             if (fallback == null) throw missing(field);
@@ -70,7 +93,7 @@ final class JsonFields {
         return v.textValue();
     }
 
-    boolean bool(String field, boolean fallback) {
+    public boolean bool(String field, boolean fallback) {
         JsonNode v = node.get(field);
         if (v == null || v.isNull()) return fallback;
         if (!v.isBoolean()) throw error(field, "must be true or false, got " + v);
@@ -78,7 +101,7 @@ final class JsonFields {
     }
 
     /** An int or a list of ints (eos_token_id is either), as a list; empty when absent. */
-    List<Integer> integers(String field, List<Integer> fallback) {
+    public List<Integer> integers(String field, List<Integer> fallback) {
         JsonNode v = node.get(field);
         if (v == null || v.isNull()) return fallback;
         List<Integer> out = new ArrayList<>();
@@ -95,17 +118,58 @@ final class JsonFields {
         return out;
     }
 
-    int[] intArray(String field) {
+    public int[] intArray(String field) {
         List<Integer> list = integers(field, null);
         if (list == null) throw missing(field);
         return list.stream().mapToInt(Integer::intValue).toArray();
     }
 
-    ConfigException missing(String field) {
+    /** A list of numbers (image_mean, image_std); {@code fallback} when absent. */
+    public double[] doubles(String field, double[] fallback) {
+        JsonNode v = node.get(field);
+        if (v == null || v.isNull()) {
+            if (fallback == null) throw missing(field);
+            return fallback;
+        }
+        if (v.isNumber()) return new double[]{v.doubleValue()};
+        if (!v.isArray()) throw error(field, "must be a number or a list of numbers, got " + v.getNodeType());
+        double[] out = new double[v.size()];
+        for (int i = 0; i < out.length; i++) {
+            if (!v.get(i).isNumber()) throw error(field, "must hold numbers, got " + v.get(i));
+            out[i] = v.get(i).doubleValue();
+        }
+        return out;
+    }
+
+    /** A list of integer pairs ([[h, w], ...], e.g. image_grid_pinpoints); {@code fallback} when absent. */
+    public List<int[]> intPairs(String field, List<int[]> fallback) {
+        JsonNode v = node.get(field);
+        if (v == null || v.isNull()) {
+            if (fallback == null) throw missing(field);
+            return fallback;
+        }
+        if (!v.isArray()) throw error(field, "must be a list of [height, width] pairs, got " + v.getNodeType());
+        List<int[]> out = new ArrayList<>();
+        for (JsonNode p : v) {
+            if (!p.isArray() || p.size() != 2 || !p.get(0).canConvertToInt() || !p.get(1).canConvertToInt()
+                    || !p.get(0).isIntegralNumber() || !p.get(1).isIntegralNumber()) {
+                throw error(field, "must hold [height, width] integer pairs, got " + p);
+            }
+            out.add(new int[]{p.get(0).intValue(), p.get(1).intValue()});
+        }
+        return out;
+    }
+
+    /** The file this object was read from (for messages). */
+    public String file() {
+        return file;
+    }
+
+    public ConfigException missing(String field) {
         return new ConfigException(file + ": required field '" + qualified(field) + "' is missing");
     }
 
-    ConfigException error(String field, String what) {
+    public ConfigException error(String field, String what) {
         return new ConfigException(file + ": field '" + qualified(field) + "' " + what);
     }
 

@@ -132,4 +132,57 @@ class HfConfigParserTest {
         Files.writeString(dir.resolve("config.json"), "{\"model_type\": ");
         assertThrows(ConfigException.class, () -> HfConfigParser.read(dir));
     }
+
+    @Test
+    void conversionSectionRoundTripsAndIsAbsentFromOriginalModels() throws Exception {
+        assertNull(HfConfigParser.readConversion(fixture("qwen2_5_vl")));
+        String original = Files.readString(fixture("qwen2_5_vl").resolve("config.json"));
+        int[][][] kept = {{{0, 5}, {1, 7}}, {{2, 3}, {4, 6}}, {{0, 1}, {2, 7}}};
+        org.mha2mla.core.config.Mha2MlaConfig mla = new org.mha2mla.core.config.Mha2MlaConfig(
+                org.mha2mla.core.config.Mha2MlaConfig.Step.ALL, org.mha2mla.core.partialrope.RopeStrategy.TWO_NORM, 4, 8,
+                org.mha2mla.core.svd.SvdMethod.MD, kept);
+        String converted = HfConfigParser.withConversion(original, mla, "config.json");
+        assertEquals(mla, HfConfigParser.parseConversion(converted, "config.json"));
+        assertTrue(converted.contains("\"strategy\" : \"2norm\"") && converted.contains("\"decoupled\" : true"), converted);
+        // the model itself still parses as before, section or not
+        assertEquals(HfConfigParser.parse(original, "a").textConfig().hiddenSize(), HfConfigParser.parse(converted, "b").textConfig().hiddenSize());
+        org.mha2mla.core.config.Mha2MlaConfig rope = org.mha2mla.core.config.Mha2MlaConfig.partialRope(
+                org.mha2mla.core.partialrope.RopeStrategy.MKL, new org.mha2mla.core.partialrope.RopeSelection(16, kept));
+        String partial = HfConfigParser.withConversion(converted, rope, "config.json");   // replaces the section
+        assertEquals(rope, HfConfigParser.parseConversion(partial, "config.json"));
+        assertFalse(partial.contains("d_kv"), partial);
+    }
+
+    @Test
+    void aSectionThatDoesNotFitTheModelIsRefusedWithTheFile(@TempDir Path tmp) throws Exception {
+        String original = Files.readString(fixture("qwen2_5_vl").resolve("config.json"));
+        int[][][] twoLayers = {{{0, 5}, {1, 7}}, {{2, 3}, {4, 6}}};           // the fixture has 3 layers
+        org.mha2mla.core.config.Mha2MlaConfig mla = new org.mha2mla.core.config.Mha2MlaConfig(
+                org.mha2mla.core.config.Mha2MlaConfig.Step.ALL, org.mha2mla.core.partialrope.RopeStrategy.MKL, 4, 8,
+                org.mha2mla.core.svd.SvdMethod.MD, twoLayers);
+        Files.writeString(tmp.resolve("config.json"), HfConfigParser.withConversion(original, mla, "config.json"));
+        ConfigException e = assertThrows(ConfigException.class, () -> HfConfigParser.readConversion(tmp));
+        assertTrue(e.getMessage().contains("config.json") && e.getMessage().contains("num_hidden_layers = 3"), e.getMessage());
+    }
+
+    @Test
+    void brokenConversionSectionsNameTheFieldAndTheProblem() {
+        String base = "{\"model_type\": \"qwen2_5_vl\", \"mha2mla\": ";
+        ConfigException e = assertThrows(ConfigException.class, () -> HfConfigParser.parseConversion(base
+                + "{\"step\": \"all\", \"strategy\": \"mkl\", \"d_r\": 4, \"d_kv\": 8, \"svd\": \"md\"}}", "x/config.json"));
+        assertEquals("x/config.json: required field 'mha2mla.kept_pairs' is missing", e.getMessage());
+        e = assertThrows(ConfigException.class, () -> HfConfigParser.parseConversion(base
+                + "{\"step\": \"all\", \"strategy\": \"mkl\", \"d_r\": 6, \"d_kv\": 8, \"svd\": \"md\", \"kept_pairs\": [[[0, 1]]]}}", "x/config.json"));
+        assertTrue(e.getMessage().contains("d_r = 6") && e.getMessage().contains("2 pairs"), e.getMessage());
+        e = assertThrows(ConfigException.class, () -> HfConfigParser.parseConversion(base
+                + "{\"step\": \"all\", \"strategy\": \"mkl\", \"d_r\": 2, \"d_kv\": 8, \"svd\": \"joint\", \"decoupled\": true, "
+                + "\"kept_pairs\": [[[0]]]}}", "x/config.json"));
+        assertTrue(e.getMessage().contains("'mha2mla.decoupled'"), e.getMessage());
+        e = assertThrows(ConfigException.class, () -> HfConfigParser.parseConversion(base
+                + "{\"step\": \"svd\", \"strategy\": \"mkl\", \"d_r\": 2, \"svd\": \"md\", \"kept_pairs\": [[[0]]]}}", "x/config.json"));
+        assertEquals("x/config.json: required field 'mha2mla.d_kv' is missing", e.getMessage());
+        e = assertThrows(ConfigException.class, () -> HfConfigParser.parseConversion(base
+                + "{\"step\": \"rope\", \"strategy\": \"fancy\", \"d_r\": 2, \"kept_pairs\": [[[0]]]}}", "x/config.json"));
+        assertTrue(e.getMessage().contains("unknown partial-RoPE strategy 'fancy'"), e.getMessage());
+    }
 }

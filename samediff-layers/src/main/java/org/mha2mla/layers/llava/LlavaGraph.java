@@ -3,15 +3,20 @@ package org.mha2mla.layers.llava;
 import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Predicate;
 
 import org.mha2mla.core.config.LlavaConfig;
+import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.config.TextConfig;
 import org.mha2mla.importers.weights.Checkpoint;
 import org.mha2mla.importers.weights.KeyLayout;
 import org.mha2mla.importers.weights.TensorSource;
 import org.mha2mla.layers.MultimodalInput;
+import org.mha2mla.layers.generation.CachePolicy;
+import org.mha2mla.layers.generation.Generation;
 import org.mha2mla.layers.generation.GreedyGenerator;
 import org.mha2mla.layers.generation.KvCache;
+import org.mha2mla.layers.mla.DecoderAttentions;
 import org.mha2mla.layers.text.AttentionMask;
 import org.mha2mla.layers.text.DecoderInput;
 import org.mha2mla.layers.text.Params;
@@ -36,20 +41,25 @@ final class LlavaGraph {
     static final String IMAGE_FEATURES = "image_features";
 
     final LlavaConfig config;
+    final Mha2MlaConfig conversion;
     final SameDiff sd;
     final ClipVisionTower tower;
     final TextDecoder decoder;
     final GreedyGenerator generator;
 
-    /** Builds the graph over {@code sd}, whose variables are the checkpoint's tensors under canonical (hub) keys. */
-    LlavaGraph(LlavaConfig config, SameDiff sd) {
+    /**
+     * Builds the graph over {@code sd}, whose variables are the checkpoint's tensors under canonical (hub) keys; the
+     * decoder's attention follows {@code conversion} (null: the original GQA).
+     */
+    LlavaGraph(LlavaConfig config, Mha2MlaConfig conversion, SameDiff sd) {
         this.config = config;
+        this.conversion = conversion;
         this.sd = sd;
         this.tower = new ClipVisionTower(sd, config.visionConfig(), VISION_TOWER,
                 config.visionFeatureLayer(), config.visionFeatureSelectStrategy());
         new LlavaProjector(sd, config).forward(IMAGE_FEATURES, sd.getVariable(ClipVisionTower.FEATURES));
         TextConfig text = config.textConfig();
-        this.decoder = TextDecoder.withGqa(sd, text, LANGUAGE_MODEL, LM_HEAD);
+        this.decoder = new TextDecoder(sd, text, LANGUAGE_MODEL, LM_HEAD, DecoderAttentions.of(sd, text, LANGUAGE_MODEL, conversion));
         this.generator = new GreedyGenerator(decoder, p -> RopeTables.forRange(text, p, 1));
     }
 
@@ -111,6 +121,11 @@ final class LlavaGraph {
     long[] generate(DecoderInput in, int maxNewTokens, boolean stopAtEos) {
         Set<Integer> eos = new HashSet<>(config.textConfig().eosTokenIds());
         return generator.generate(in, maxNewTokens, eos, stopAtEos);
+    }
+
+    Generation generate(DecoderInput in, int maxNewTokens, boolean stopAtEos, CachePolicy policy, Predicate<long[]> stopWhen) {
+        Set<Integer> eos = new HashSet<>(config.textConfig().eosTokenIds());
+        return generator.withPolicy(policy).run(in, maxNewTokens, eos, stopAtEos, stopWhen);
     }
 
     long kvCacheBytesPerToken() {

@@ -3,12 +3,16 @@ package org.mha2mla.layers.llava;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Predicate;
 
 import org.mha2mla.core.config.LlavaConfig;
+import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.config.VlmConfig;
 import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.VisionLanguageModel;
+import org.mha2mla.layers.generation.CachePolicy;
+import org.mha2mla.layers.generation.Generation;
 import org.mha2mla.layers.generation.GreedyGenerator;
 import org.mha2mla.layers.text.DecoderInput;
 import org.mha2mla.layers.text.Params;
@@ -34,6 +38,11 @@ public final class LlavaNextModel implements VisionLanguageModel {
 
     /** Builds the model over a graph whose variables are the checkpoint tensors under canonical (hub) keys. */
     public LlavaNextModel(LlavaConfig config, SameDiff weights) {
+        this(config, null, weights);
+    }
+
+    /** A converted model: the decoder's attention follows {@code conversion} (partial RoPE or MLA; null: original). */
+    public LlavaNextModel(LlavaConfig config, Mha2MlaConfig conversion, SameDiff weights) {
         if (!config.isNext()) {
             throw new IllegalArgumentException("model_type llava: use LlavaModel");
         }
@@ -42,23 +51,31 @@ public final class LlavaNextModel implements VisionLanguageModel {
             throw new IllegalArgumentException("LLaVA-NeXT packing needs vision_feature_select_strategy default, got "
                     + config.visionFeatureSelectStrategy());
         }
-        this.graph = new LlavaGraph(config, weights);
+        this.graph = new LlavaGraph(config, conversion, weights);
         // transformers always appends the learned image_newline (LlavaNextModel creates the parameter unconditionally).
         this.imageNewline = Params.get(weights, IMAGE_NEWLINE, config.textConfig().hiddenSize());
     }
 
-    /** Loads an unchanged Hugging Face folder (config.json + model.safetensors or a sharded index). */
+    /**
+     * Loads a Hugging Face folder (config.json + model.safetensors or a sharded index): an original model, or one
+     * converted by this project (its config's {@code mha2mla} section says how).
+     */
     public static LlavaNextModel load(Path dir) {
         VlmConfig config = HfConfigParser.read(dir);
         if (!(config instanceof LlavaConfig llava) || !llava.isNext()) {
             throw new IllegalArgumentException(dir + "/config.json: model_type " + config.modelType() + " is not llava_next");
         }
-        return new LlavaNextModel(llava, LlavaGraph.loadWeights(dir, llava));
+        return new LlavaNextModel(llava, HfConfigParser.readConversion(dir), LlavaGraph.loadWeights(dir, llava));
     }
 
     @Override
     public LlavaConfig config() {
         return graph.config;
+    }
+
+    @Override
+    public Mha2MlaConfig conversion() {
+        return graph.conversion;
     }
 
     /**
@@ -171,6 +188,12 @@ public final class LlavaNextModel implements VisionLanguageModel {
     @Override
     public long[] generate(MultimodalInput input, int maxNewTokens, boolean stopAtEos) {
         return graph.generate(decoderInput(input), maxNewTokens, stopAtEos);
+    }
+
+    @Override
+    public Generation generate(MultimodalInput input, int maxNewTokens, boolean stopAtEos, CachePolicy policy,
+                               Predicate<long[]> stopWhen) {
+        return graph.generate(decoderInput(input), maxNewTokens, stopAtEos, policy, stopWhen);
     }
 
     @Override

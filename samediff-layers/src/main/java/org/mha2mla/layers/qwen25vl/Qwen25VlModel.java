@@ -3,7 +3,9 @@ package org.mha2mla.layers.qwen25vl;
 import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.Set;
+import java.util.function.Predicate;
 
+import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.config.Qwen25VlConfig;
 import org.mha2mla.core.config.TextConfig;
 import org.mha2mla.core.config.VlmConfig;
@@ -15,8 +17,11 @@ import org.mha2mla.importers.weights.KeyLayout;
 import org.mha2mla.importers.weights.TensorSource;
 import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.VisionLanguageModel;
+import org.mha2mla.layers.generation.CachePolicy;
+import org.mha2mla.layers.generation.Generation;
 import org.mha2mla.layers.generation.GreedyGenerator;
 import org.mha2mla.layers.generation.KvCache;
+import org.mha2mla.layers.mla.DecoderAttentions;
 import org.mha2mla.layers.text.AttentionMask;
 import org.mha2mla.layers.text.DecoderInput;
 import org.mha2mla.layers.text.Params;
@@ -41,22 +46,30 @@ public final class Qwen25VlModel implements VisionLanguageModel {
     static final String VISION_SCOPE = "qwen_vision";
 
     private final Qwen25VlConfig config;
+    private final Mha2MlaConfig conversion;
     private final SameDiff sd;
     private final Qwen25VlVisionTower tower;
     private final TextDecoder decoder;
 
     /** Builds the model over a graph whose variables are the checkpoint tensors under hub keys. */
     public Qwen25VlModel(Qwen25VlConfig config, SameDiff weights) {
+        this(config, null, weights);
+    }
+
+    /** A converted model: the decoder's attention follows {@code conversion} (partial RoPE or MLA; null: original). */
+    public Qwen25VlModel(Qwen25VlConfig config, Mha2MlaConfig conversion, SameDiff weights) {
         this.config = config;
+        this.conversion = conversion;
         this.sd = weights;
         this.tower = new Qwen25VlVisionTower(weights, config.visionConfig(), VISION_PREFIX, VISION_SCOPE);
-        this.decoder = TextDecoder.withGqa(weights, config.textConfig(), LANGUAGE_MODEL, LM_HEAD);
+        this.decoder = new TextDecoder(weights, config.textConfig(), LANGUAGE_MODEL, LM_HEAD,
+                DecoderAttentions.of(weights, config.textConfig(), LANGUAGE_MODEL, conversion));
     }
 
     /**
-     * Loads an unchanged Hugging Face folder (config.json + model.safetensors or a sharded index), in the hub's
-     * key layout ({@code model.layers.N…}, {@code visual.…}) or the newer one ({@code model.language_model…},
-     * {@code model.visual…}).
+     * Loads a Hugging Face folder (config.json + model.safetensors or a sharded index) — an original model or one
+     * converted by this project (its config's {@code mha2mla} section says how) — in the hub's key layout
+     * ({@code model.layers.N…}, {@code visual.…}) or the newer one ({@code model.language_model…}, {@code model.visual…}).
      */
     public static Qwen25VlModel load(Path dir) {
         VlmConfig config = HfConfigParser.read(dir);
@@ -64,13 +77,18 @@ public final class Qwen25VlModel implements VisionLanguageModel {
             throw new IllegalArgumentException(dir + "/config.json: model_type " + config.modelType() + " is not qwen2_5_vl");
         }
         try (TensorSource weights = Checkpoint.open(dir)) {
-            return new Qwen25VlModel(qwen, Params.load(KeyLayout.canonical(weights, qwen.modelType())));
+            return new Qwen25VlModel(qwen, HfConfigParser.readConversion(dir), Params.load(KeyLayout.canonical(weights, qwen.modelType())));
         }
     }
 
     @Override
     public Qwen25VlConfig config() {
         return config;
+    }
+
+    @Override
+    public Mha2MlaConfig conversion() {
+        return conversion;
     }
 
     /** Vision tower output [Σ t·h·w / merge², hidden]: the rows that replace the image tokens, in order. */
@@ -163,10 +181,17 @@ public final class Qwen25VlModel implements VisionLanguageModel {
      */
     @Override
     public long[] generate(MultimodalInput input, int maxNewTokens, boolean stopAtEos) {
+        return generate(input, maxNewTokens, stopAtEos, CachePolicy.FULL, ids -> false).tokens();
+    }
+
+    /** As above; after pruning, step positions still continue at the true sequence position (+ rope_delta). */
+    @Override
+    public Generation generate(MultimodalInput input, int maxNewTokens, boolean stopAtEos, CachePolicy policy,
+                               Predicate<long[]> stopWhen) {
         MRope.RopeIndex rope = ropeIndex(input);
-        GreedyGenerator generator = new GreedyGenerator(decoder, p -> tables(rope.decodePositions(p, 1)));
+        GreedyGenerator generator = new GreedyGenerator(decoder, p -> tables(rope.decodePositions(p, 1)), policy);
         Set<Integer> eos = new HashSet<>(config.textConfig().eosTokenIds());
-        return generator.generate(decoderInput(input, rope), maxNewTokens, eos, stopAtEos);
+        return generator.run(decoderInput(input, rope), maxNewTokens, eos, stopAtEos, stopWhen);
     }
 
     @Override

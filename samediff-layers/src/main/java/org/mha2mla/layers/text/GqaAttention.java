@@ -37,6 +37,16 @@ public final class GqaAttention implements DecoderAttention {
         this.oProj = Linear.withOptionalBias(sd, key + ".o_proj", (long) nH * dH, d);
     }
 
+    /** Node name of the queries [B, n_h, L, d_h] before RoPE in the pass {@code scope}. */
+    public static String queryBeforeRope(String scope) {
+        return scope + "/q";
+    }
+
+    /** Node name of the keys [B, n_kv, L, d_h] before RoPE in the pass {@code scope}. */
+    public static String keyBeforeRope(String scope) {
+        return scope + "/k";
+    }
+
     @Override
     public List<CacheTensor> cacheTensors() {
         return List.of(new CacheTensor("key", new long[]{-1, nKv, -1, dH}, 2),
@@ -46,12 +56,22 @@ public final class GqaAttention implements DecoderAttention {
     @Override
     public Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, SDVariable modality,
                         List<SDVariable> past) {
-        SDVariable q = Heads.split(sd, scope + "/q", qProj.forward(scope + "/q_proj", x), nH, dH);
-        SDVariable k = Heads.split(sd, scope + "/k", kProj.forward(scope + "/k_proj", x), nKv, dH);
+        return build(scope, x, cos, sin, cos, sin, mask, past);
+    }
+
+    /**
+     * One pass with separate RoPE tables for the queries ([B|1, 1|n_h, L, d_h]) and the keys ([B|1, 1|n_kv, L, d_h]):
+     * partial RoPE passes tables with cos 1 / sin 0 on the NoPE dims of each head. The pre-RoPE heads are named
+     * {@link #queryBeforeRope}/{@link #keyBeforeRope} (calibration reads them).
+     */
+    public Result build(String scope, SDVariable x, SDVariable cosQ, SDVariable sinQ, SDVariable cosK, SDVariable sinK,
+                        SDVariable mask, List<SDVariable> past) {
+        SDVariable q = Heads.split(sd, queryBeforeRope(scope), qProj.forward(scope + "/q_proj", x), nH, dH);
+        SDVariable k = Heads.split(sd, keyBeforeRope(scope), kProj.forward(scope + "/k_proj", x), nKv, dH);
         SDVariable v = Heads.split(sd, scope + "/v", vProj.forward(scope + "/v_proj", x), nKv, dH);
 
-        q = RotaryEmbedding.apply(sd, scope + "/q_rope", q, cos, sin);
-        k = RotaryEmbedding.apply(sd, scope + "/k_rope", k, cos, sin);
+        q = RotaryEmbedding.apply(sd, scope + "/q_rope", q, cosQ, sinQ);
+        k = RotaryEmbedding.apply(sd, scope + "/k_rope", k, cosK, sinK);
         if (past != null) {
             k = sd.concat(scope + "/k_cat", 2, past.get(0), k);
             v = sd.concat(scope + "/v_cat", 2, past.get(1), v);

@@ -96,6 +96,21 @@ public final class TextDecoder {
         return modelPrefix + "layers." + layer;
     }
 
+    /** Scope of layer {@code i} in the full pass, e.g. {@code decoder/layers.3}; its attention is {@code scope + "/self_attn"}. */
+    public static String layerScope(int layer) {
+        return "decoder/layers." + layer;
+    }
+
+    /** Node name of layer {@code i}'s normed attention input [B, L, d] in the full pass (the k/v projections' input). */
+    public static String attentionInput(int layer) {
+        return layerScope(layer) + "/input_layernorm";
+    }
+
+    /** Scope of layer {@code i}'s self-attention in the full pass (see {@link GqaAttention#queryBeforeRope}). */
+    public static String attentionScope(int layer) {
+        return layerScope(layer) + "/self_attn";
+    }
+
     public static String hiddenState(int index) {
         return "hidden_states." + index;
     }

@@ -4,6 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 import org.junit.jupiter.api.Test;
@@ -12,10 +16,20 @@ import org.mha2mla.layers.Fixtures;
 import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.llava.LlavaModel;
 import org.mha2mla.layers.llava.LlavaNextModel;
+import org.mha2mla.core.kv.KvQuantizer;
+import org.mha2mla.importers.weights.Checkpoint;
+import org.mha2mla.importers.weights.KeyLayout;
+import org.mha2mla.importers.weights.TensorSource;
 import org.mha2mla.layers.text.AttentionMask;
+import org.mha2mla.layers.text.DecoderAttention;
+import org.mha2mla.layers.text.GqaAttention;
+import org.mha2mla.layers.text.Params;
 import org.mha2mla.layers.text.RopeTables;
 import org.mha2mla.layers.text.DecoderInput;
 import org.mha2mla.layers.text.TextDecoder;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
@@ -90,5 +104,224 @@ class GreedyGeneratorTest {
     @Test
     void argmaxTakesFirstMaximumLikeTorch() {
         assertEquals(1, GreedyGenerator.argmax(Nd4j.createFromArray(0f, 3f, 1f, 3f)));
+    }
+
+    // ---- cache policies on the llava fixture ----
+
+    private static MultimodalInput llavaCase0(SafeTensorsFile golden) {
+        return new MultimodalInput(golden.readLongs("c0.input_ids"), golden.readFloat32("c0.pixel_values"), null, null);
+    }
+
+    @Test
+    void pruningWithABudgetCoveringTheSequenceChangesNothing() {
+        LlavaModel model = LlavaModel.load(Fixtures.dir("llava"));
+        try (SafeTensorsFile golden = Fixtures.golden("llava")) {
+            DecoderInput prompt = model.decoderInput(llavaCase0(golden));
+            long[] plain = model.generator().generate(prompt, 10, Set.of(), false);
+            // 47 prompt + 9 cached new tokens = 56 ≤ 64
+            for (CachePruning p : List.of(new H2oPruning(Budget.tokens(64)), new TovaPruning(Budget.tokens(64)),
+                    new H2oPruning(Budget.fraction(2.0)))) {
+                Generation g = model.generator().withPolicy(CachePolicy.pruned(p)).run(prompt, 10, Set.of(), false, ids -> false);
+                assertArrayEquals(plain, g.tokens(), p.label());
+                assertEquals(56, g.cache().tokensHeld(), p.label());
+                assertEquals(56L * KvCache.bytesPerToken(model.decoder()), g.cache().bytesHeld(), p.label());
+            }
+        }
+    }
+
+    @Test
+    void h2oPrunedStepsEqualAFullPassWithTheEvictedTokensMaskedPerLayer() {
+        // Accumulated attention favours early tokens (more queries see them): on this random model every layer
+        // keeps the same heavy hitters, so the per-layer masks are exercised by the TOVA case below.
+        checkPrunedAgainstMaskedRecompute(new H2oPruning(Budget.tokens(20)), false);
+    }
+
+    @Test
+    void tovaPrunedStepsEqualAFullPassWithTheEvictedTokensMaskedPerLayer() {
+        checkPrunedAgainstMaskedRecompute(new TovaPruning(Budget.fraction(0.5)), true);
+    }
+
+    /**
+     * Pruned decoding must equal the uncompressed model attending only to what each layer still holds: a full
+     * pass over prompt + generated tokens at their true positions 0..N−1, where in layer l the query of the token
+     * fed at step s sees exactly the tokens layer l held before that step (plus itself). Equal logits show that
+     * the step positions continue at the true position and that the step mask covers the kept tokens only.
+     */
+    private static void checkPrunedAgainstMaskedRecompute(CachePruning pruning, boolean layersMustDiffer) {
+        LlavaModel model = LlavaModel.load(Fixtures.dir("llava"));
+        try (SafeTensorsFile golden = Fixtures.golden("llava")) {
+            DecoderInput prompt = model.decoderInput(llavaCase0(golden));
+            int l = prompt.length();
+            int layers = model.decoder().numLayers();
+            int steps = 6;
+            GreedyGenerator gen = model.generator().withPolicy(CachePolicy.pruned(pruning));
+            GreedyGenerator.Prefill pre = gen.prefill(prompt);
+            KvCache cache = pre.cache();
+            int budget = cache.length();
+            assertTrue(budget < l, "the prefill must already prune (" + budget + " of " + l + ")");
+            List<int[][]> held = new ArrayList<>();
+            List<INDArray> stepLogits = new ArrayList<>();
+            long[] fed = new long[steps];
+            long token = GreedyGenerator.argmax(pre.lastLogits());
+            boolean layersDiffer = false;
+            for (int s = 0; s < steps; s++) {
+                int[][] h = new int[layers][];
+                for (int i = 0; i < layers; i++) {
+                    h[i] = cache.positions(i);
+                    layersDiffer |= !java.util.Arrays.equals(h[i], h[0]);
+                }
+                held.add(h);
+                fed[s] = token;
+                INDArray logits = gen.step(token, cache);
+                stepLogits.add(logits);
+                assertEquals(budget, cache.length(), "held tokens stay at the budget");
+                assertEquals(l + s + 1, cache.position());
+                token = GreedyGenerator.argmax(logits);
+            }
+            for (int i = 0; i < layers; i++) System.out.println(pruning.label() + " layer " + i + " holds " + java.util.Arrays.toString(cache.positions(i)));
+            assertTrue(layersDiffer || !layersMustDiffer, "layers should keep different tokens, or the per-layer masks test nothing");
+
+            int n = l + steps;
+            float[][] masks = new float[layers][n * n];
+            for (int i = 0; i < layers; i++) {
+                java.util.Arrays.fill(masks[i], AttentionMask.MASKED);
+                for (int q = 0; q < n; q++) {
+                    if (q < l) {
+                        for (int k = 0; k <= q; k++) masks[i][q * n + k] = 0; // the prefill: causal over the whole prompt
+                    } else {
+                        for (int k : held.get(q - l)[i]) masks[i][q * n + k] = 0;
+                        masks[i][q * n + q] = 0;
+                    }
+                }
+            }
+            INDArray embeds = Nd4j.concat(1, prompt.inputsEmbeds(), model.decoder().embed(fed));
+            INDArray full = maskedLogits(Fixtures.dir("llava"), model.decoder(), embeds, masks);
+            double worst = 0;
+            double changed = 0;
+            GreedyGenerator plain = model.generator();
+            KvCache unpruned = plain.prefill(prompt).cache();
+            for (int s = 0; s < steps; s++) {
+                INDArray ref = full.get(NDArrayIndex.point(0), NDArrayIndex.point(l + s), NDArrayIndex.all()).reshape(1, -1);
+                worst = Math.max(worst, Fixtures.maxAbsDiff(stepLogits.get(s), ref));
+                changed = Math.max(changed, Fixtures.maxAbsDiff(stepLogits.get(s), plain.step(fed[s], unpruned)));
+            }
+            System.out.printf("%s (budget %d of %d): pruned vs masked-recompute logits max abs err %.3e over %d steps; vs unpruned %.3e%n",
+                    pruning.label(), budget, l, worst, steps, changed);
+            assertTrue(worst <= 1e-4, "pruned decode differs from the masked recompute by " + worst);
+            assertTrue(changed > 1e-3, "pruning should change the logits, or this test checks nothing: " + changed);
+        }
+    }
+
+    /** Logits [1, N, vocab] of a second decoder over the fixture's weights whose layer i adds {@code masks[i]} [N, N]. */
+    private static INDArray maskedLogits(java.nio.file.Path dir, TextDecoder original, INDArray embeds, float[][] masks) {
+        SameDiff sd;
+        try (TensorSource w = Checkpoint.open(dir)) {
+            sd = Params.load(KeyLayout.canonical(w, "llava"));
+        }
+        var config = original.config();
+        String prefix = "language_model.model.";
+        TextDecoder decoder = new TextDecoder(sd, config, prefix, "language_model.lm_head.weight", i -> {
+            GqaAttention inner = new GqaAttention(sd, config, prefix + "layers." + i + ".self_attn");
+            SDVariable layerMask = sd.placeHolder("layer_mask." + i, DataType.FLOAT, -1, -1, -1, -1);
+            return new DecoderAttention() {
+                @Override
+                public List<CacheTensor> cacheTensors() {
+                    return inner.cacheTensors();
+                }
+
+                @Override
+                public Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask,
+                                    SDVariable modality, List<SDVariable> past) {
+                    return inner.build(scope, x, cos, sin, mask.add(layerMask), modality, past);
+                }
+            };
+        });
+        int n = (int) embeds.size(1);
+        RopeTables rope = RopeTables.forRange(config, 0, n);
+        Map<String, INDArray> feed = new HashMap<>();
+        feed.put(TextDecoder.INPUTS_EMBEDS, embeds.dup('c'));
+        feed.put(TextDecoder.COS, rope.cos());
+        feed.put(TextDecoder.SIN, rope.sin());
+        feed.put(TextDecoder.ATTENTION_MASK, Nd4j.zeros(DataType.FLOAT, 1, 1, n, n));
+        feed.put(TextDecoder.MODALITY, Nd4j.zeros(DataType.FLOAT, 1, n));
+        for (int i = 0; i < masks.length; i++) {
+            feed.put("layer_mask." + i, Nd4j.create(masks[i], new long[]{1, 1, n, n}, DataType.FLOAT));
+        }
+        return decoder.sameDiff().output(feed, TextDecoder.LOGITS).get(TextDecoder.LOGITS);
+    }
+
+    /**
+     * A quantized cache feeds the decoder exactly the dequantized tensors: the step logits equal a step over the
+     * full-precision prefill cache quantized and dequantized token by token here with core's KvQuantizer.
+     */
+    @Test
+    void quantizedCacheFeedsTheDequantizedTensors() {
+        LlavaModel model = LlavaModel.load(Fixtures.dir("llava"));
+        try (SafeTensorsFile golden = Fixtures.golden("llava")) {
+            DecoderInput prompt = model.decoderInput(llavaCase0(golden));
+            TextDecoder decoder = model.decoder();
+            for (int bits : new int[]{4, 2}) {
+                GreedyGenerator gen = model.generator().withPolicy(CachePolicy.quantized(new KvQuantization(bits, 64, 128)));
+                GreedyGenerator.Prefill pre = gen.prefill(prompt);
+                long token = GreedyGenerator.argmax(pre.lastLogits());
+                INDArray quantized = gen.step(token, pre.cache());
+
+                GreedyGenerator.Prefill plain = model.generator().prefill(prompt);
+                List<List<INDArray>> past = new ArrayList<>();
+                KvQuantizer q = new KvQuantizer(bits, 64);
+                for (List<INDArray> layer : plain.cache().tensors()) {
+                    List<INDArray> p = new ArrayList<>();
+                    for (INDArray t : layer) { // [1, 4, T, 16]: one token's row = 4 heads · 16 = 64 values = one group
+                        INDArray perToken = t.permute(0, 2, 1, 3).dup('c').reshape(t.size(2), 64);
+                        INDArray back = q.dequantize(q.quantize(perToken)).reshape(1, t.size(2), 4, 16).permute(0, 2, 1, 3).dup('c');
+                        p.add(back);
+                    }
+                    past.add(p);
+                }
+                DecoderInput in = new DecoderInput(decoder.embed(new long[]{token}), RopeTables.forRange(decoder.config(), prompt.length(), 1),
+                        AttentionMask.causal(1, prompt.length()));
+                INDArray ref = decoder.runStep(in, past, TextDecoder.STEP + TextDecoder.LOGITS).get(TextDecoder.STEP + TextDecoder.LOGITS).reshape(1, -1);
+                double err = Fixtures.maxAbsDiff(quantized, ref);
+                double vsFull = Fixtures.maxAbsDiff(quantized, model.generator().step(token, plain.cache()));
+                System.out.printf("int%d g64: step logits vs independent dequantized feed %.3e; vs float32 cache %.3e%n", bits, err, vsFull);
+                assertTrue(err <= 1e-5, "int" + bits + " step differs from the dequantized reference by " + err);
+                assertTrue(vsFull > 0, "quantization should perturb the logits");
+            }
+        }
+    }
+
+    @Test
+    void quantizedCacheReportsPackedBytes() {
+        LlavaModel model = LlavaModel.load(Fixtures.dir("llava"));
+        try (SafeTensorsFile golden = Fixtures.golden("llava")) {
+            DecoderInput prompt = model.decoderInput(llavaCase0(golden));
+            // 3 layers · (key + value) · 64 values per token: float32 1536 bytes, int4 g64 6 · (32 + 4) = 216 bytes.
+            assertEquals(1536, KvCache.bytesPerToken(model.decoder()));
+            Generation hf = model.generator().withPolicy(CachePolicy.quantized(KvQuantization.of(4))).run(prompt, 8, Set.of(), false, ids -> false);
+            // residual 128: the 47 prompt tokens quantized, the 7 cached new tokens still float32
+            assertEquals(54, hf.cache().tokensSeen());
+            assertEquals(47L * 216 + 7L * 1536, hf.cache().bytesHeld());
+            Generation all = model.generator().withPolicy(CachePolicy.quantized(new KvQuantization(4, 64, 0))).run(prompt, 8, Set.of(), false, ids -> false);
+            assertEquals(54L * 216, all.cache().bytesHeld());
+            assertEquals(216.0, all.cache().bytesPerToken(), 1e-12);
+            Generation int2 = model.generator().withPolicy(CachePolicy.quantized(new KvQuantization(2, 64, 0))).run(prompt, 8, Set.of(), false, ids -> false);
+            assertEquals(54L * 6 * (16 + 4), int2.cache().bytesHeld());
+            long[] plain = model.generator().generate(prompt, 8, Set.of(), false);
+            Generation int8 = model.generator().withPolicy(CachePolicy.quantized(new KvQuantization(8, 64, 0))).run(prompt, 8, Set.of(), false, ids -> false);
+            System.out.printf("greedy ids float32 %s%n  int8 %s%n  int4 %s%n  int2 %s%n", java.util.Arrays.toString(plain),
+                    java.util.Arrays.toString(int8.tokens()), java.util.Arrays.toString(all.tokens()), java.util.Arrays.toString(int2.tokens()));
+        }
+    }
+
+    @Test
+    void stopConditionEndsGenerationEarly() {
+        LlavaModel model = LlavaModel.load(Fixtures.dir("llava"));
+        try (SafeTensorsFile golden = Fixtures.golden("llava")) {
+            MultimodalInput c1 = MultimodalInput.text(golden.readLongs("c1.input_ids"));
+            long[] expected = golden.readLongs("c1.generated_ids");
+            Generation g = model.generate(c1, 8, false, CachePolicy.FULL, ids -> ids.length == 3);
+            assertArrayEquals(java.util.Arrays.copyOf(expected, 3), g.tokens());
+            assertEquals(c1.length() + 2, g.cache().tokensSeen());
+        }
     }
 }

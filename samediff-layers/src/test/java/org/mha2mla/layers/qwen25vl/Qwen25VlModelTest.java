@@ -23,6 +23,12 @@ import org.mha2mla.importers.weights.Checkpoint;
 import org.mha2mla.importers.weights.KeyLayout;
 import org.mha2mla.importers.weights.TensorSource;
 import org.mha2mla.layers.MultimodalInput;
+import org.mha2mla.layers.generation.Budget;
+import org.mha2mla.layers.generation.CachePolicy;
+import org.mha2mla.layers.generation.CachePruning;
+import org.mha2mla.layers.generation.H2oPruning;
+import org.mha2mla.layers.generation.KvQuantization;
+import org.mha2mla.layers.generation.TovaPruning;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
@@ -102,6 +108,27 @@ class Qwen25VlModelTest {
     void greedyGenerationWithKvCacheMatchesGolden(String c) {
         long[] expected = golden.getLongs(c + ".generated_ids");
         assertArrayEquals(expected, model.generate(input(c), expected.length, true), c + " generated_ids");
+    }
+
+    /** Cache policies through the M-RoPE model: a budget covering the sequence changes nothing; int4 bytes are packed. */
+    @Test
+    void cachePoliciesOnTheGqaCache() {
+        long[] expected = golden.getLongs("c0.generated_ids");
+        for (CachePruning pruning : java.util.List.of(new H2oPruning(Budget.tokens(64)),
+                new TovaPruning(Budget.fraction(2.0)))) {
+            var g = model.generate(input("c0"), expected.length, true, CachePolicy.pruned(pruning), ids -> false);
+            assertArrayEquals(expected, g.tokens(), pruning.label());
+        }
+        // key/value rows of 2 KV heads · 16 = 32 values (< 64: one group): 16 code bytes + 4 → 20 bytes; 3 layers · 2 tensors
+        var int4 = model.generate(input("c0"), 4, false,
+                CachePolicy.quantized(new KvQuantization(4, 64, 0)), ids -> false);
+        assertEquals(47 + 3, int4.cache().tokensSeen());
+        assertEquals(120.0, int4.cache().bytesPerToken(), 1e-12);
+        // TOVA at 16 tokens: the held length stays at the budget while positions run on to L + 3
+        var tova = model.generate(input("c0"), 4, false, CachePolicy.pruned(
+                new TovaPruning(Budget.tokens(16))), ids -> false);
+        assertEquals(16, tova.cache().tokensHeld());
+        assertEquals(50, tova.cache().tokensSeen());
     }
 
     @Test

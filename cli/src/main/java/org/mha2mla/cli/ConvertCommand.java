@@ -1,0 +1,99 @@
+package org.mha2mla.cli;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+import org.mha2mla.core.config.Mha2MlaConfig;
+import org.mha2mla.core.partialrope.RopeStrategy;
+import org.mha2mla.core.svd.SvdMethod;
+import org.mha2mla.importers.safetensors.DType;
+import org.mha2mla.layers.MultimodalInput;
+import org.mha2mla.layers.VisionLanguageModel;
+import org.mha2mla.layers.VlmLoader;
+import org.mha2mla.layers.mla.Mha2MlaConverter;
+import org.mha2mla.trainer.ModelFolder;
+import org.mha2mla.trainer.data.InstructCalibration;
+import org.mha2mla.trainer.data.ModelProcessor;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "convert", mixinStandardHelpOptions = true,
+        description = "Convert an MHA/GQA model folder to partial RoPE and/or MLA (MHA2MLA-VLM); prints the per-layer report.")
+final class ConvertCommand implements Callable<Integer> {
+
+    @Option(names = "--model", required = true, description = "Input Hugging Face model folder (original, or partial-RoPE for --step svd).")
+    Path model;
+
+    @Option(names = "--out", required = true, description = "Output folder for the converted model and conversion_report.json.")
+    Path out;
+
+    @Option(names = "--d-kv", defaultValue = "0", description = "Latent dims per KV head (latent = n_kv·d_kv); required unless --step rope.")
+    int dKv;
+
+    @Option(names = "--rope-dim", defaultValue = "0", description = "Rotated dims d_r per KV head (default d_h/4).")
+    int ropeDim;
+
+    @Option(names = "--strategy", defaultValue = "mkl", description = "Partial-RoPE pair selection: mkl, 2norm, high, low, uniform (default ${DEFAULT-VALUE}).")
+    String strategy;
+
+    @Option(names = "--svd", defaultValue = "md", description = "Factorisation: md (modality-decoupled), joint, weight (default ${DEFAULT-VALUE}).")
+    String svd;
+
+    @Option(names = "--step", defaultValue = "all", description = "rope (partial RoPE only), svd (factorise a partial-RoPE model), all (default ${DEFAULT-VALUE}).")
+    String step;
+
+    @Option(names = "--calib", description = "Calibration data: LLaVA-instruct JSON (image paths + conversations).")
+    Path calib;
+
+    @Option(names = "--image-root", description = "Folder the calibration image paths are relative to (default: the JSON's folder).")
+    Path imageRoot;
+
+    @Option(names = "--calib-samples", defaultValue = "32", description = "Calibration records to use, from the start of the file (default ${DEFAULT-VALUE}).")
+    int calibSamples;
+
+    @Option(names = "--max-query-rows", defaultValue = "256", description = "Query positions per sample the MKL/KL terms average over; 0 = all (default ${DEFAULT-VALUE}).")
+    int maxQueryRows;
+
+    @Option(names = "--eps", defaultValue = "1e-6", description = "Covariance ridge eps·mean(diag S) of the activation-aware SVD (default ${DEFAULT-VALUE}).")
+    double eps;
+
+    @Option(names = "--dtype", defaultValue = "f32", description = "Storage of the written weights: f32, bf16, f16 (default ${DEFAULT-VALUE}; f32 keeps the converted factors exact).")
+    String dtype;
+
+    @Option(names = "--progress", negatable = true, defaultValue = "true", fallbackValue = "true", description = "Show progress bars (default on).")
+    boolean progress;
+
+    @Override
+    public Integer call() {
+        Mha2MlaConfig.Step s = Mha2MlaConfig.Step.parse(step);
+        if (s.producesMla() && dKv <= 0) throw new IllegalArgumentException("--d-kv N is required for --step " + s.id());
+        DType storage = switch (dtype.toLowerCase(Locale.ROOT)) {
+            case "f32", "float32" -> DType.F32;
+            case "bf16", "bfloat16" -> DType.BF16;
+            case "f16", "float16" -> DType.F16;
+            default -> throw new IllegalArgumentException("--dtype '" + dtype + "': expected f32, bf16 or f16");
+        };
+        if (Files.exists(out.resolve("config.json"))) throw new IllegalArgumentException(out + " already holds a model (config.json); choose another --out");
+        Mha2MlaConverter.Options options = new Mha2MlaConverter.Options(s, RopeStrategy.parse(strategy), ropeDim, dKv, SvdMethod.parse(svd),
+                maxQueryRows, eps, progress);
+        try (VisionLanguageModel input = VlmLoader.load(model)) {
+            List<MultimodalInput> samples = calib == null ? List.of() : calibration();
+            Mha2MlaConverter.Result r = Mha2MlaConverter.convert(input, samples, options);
+            ModelFolder.writeConverted(r.model(), model, out, storage);
+            r.report().write(out.resolve("conversion_report.json"));
+            System.out.print(r.report().table());
+            System.out.println("wrote " + out + " (" + storage + ") and " + out.resolve("conversion_report.json"));
+        }
+        return 0;
+    }
+
+    /** The calibration records through the model folder's own processor (chat template, tokenizer, image processor). */
+    private List<MultimodalInput> calibration() {
+        try (ModelProcessor processor = ModelProcessor.load(model)) {
+            return new InstructCalibration(calib, imageRoot, processor).load(calibSamples);
+        }
+    }
+}

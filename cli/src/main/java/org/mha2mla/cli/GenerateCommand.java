@@ -1,0 +1,57 @@
+package org.mha2mla.cli;
+
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+import org.mha2mla.importers.image.RgbImage;
+import org.mha2mla.importers.processor.ProcessedPrompt;
+import org.mha2mla.importers.processor.VlmProcessor;
+import org.mha2mla.layers.MultimodalInput;
+import org.mha2mla.layers.VisionLanguageModel;
+import org.mha2mla.layers.VlmLoader;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = "Greedy generation with the KV cache: the prompt (and image) through the model folder's own processor, "
+                + "then the model; prints the continuation and the decoding speed.")
+final class GenerateCommand implements Callable<Integer> {
+
+    @Option(names = "--model", required = true, description = "Hugging Face model folder (original or converted).")
+    Path model;
+
+    @Option(names = "--image", description = "Image file (PNG, JPEG, ...) to ask about.")
+    Path image;
+
+    @Option(names = "--prompt", required = true,
+            description = "The user message (put through the chat template), or with --raw the whole prompt text.")
+    String prompt;
+
+    @Option(names = "--max-new-tokens", defaultValue = "64", description = "Most tokens to generate (default ${DEFAULT-VALUE}).")
+    int maxNewTokens;
+
+    @Option(names = "--raw", description = "Use --prompt as is (it must then contain the model's image placeholder when --image is given).")
+    boolean raw;
+
+    @Override
+    public Integer call() {
+        if (maxNewTokens < 1) throw new IllegalArgumentException("--max-new-tokens must be at least 1, got " + maxNewTokens);
+        List<RgbImage> images = image == null ? List.of() : List.of(RgbImage.load(image));
+        try (VlmProcessor processor = VlmProcessor.load(model); VisionLanguageModel vlm = VlmLoader.load(model)) {
+            String text = raw ? prompt : processor.userPrompt(prompt, images.size());
+            ProcessedPrompt input = processor.process(text, images);
+            long start = System.nanoTime();
+            long[] ids = vlm.generate(MultimodalInput.of(input), maxNewTokens, true);
+            double seconds = (System.nanoTime() - start) / 1e9;
+            // UTF-8 whatever the platform charset (Java 17 uses the locale's, often ASCII in containers).
+            PrintStream utf8 = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+            utf8.println(processor.tokenizer().decode(ids, true));
+            utf8.printf("%d prompt tokens, %d new tokens in %.2f s (%.1f tokens/s, prefill included)%n",
+                    input.length(), ids.length, seconds, ids.length / seconds);
+        }
+        return 0;
+    }
+}

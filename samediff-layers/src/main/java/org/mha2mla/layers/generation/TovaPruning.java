@@ -1,0 +1,35 @@
+package org.mha2mla.layers.generation;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+/**
+ * TOVA (Oren et al., 2024, "Transformers are Multi-State RNNs"): once a layer holds more than the budget, keep
+ * the tokens the current query attends to most, its attention averaged over heads (the reference TOVACache: the
+ * last query row, mean over heads, top-k, sorted). In decoding that drops exactly one token per step, possibly
+ * the newest; after the prefill it cuts the prompt to the budget using the last prompt token's attention.
+ */
+public final class TovaPruning implements CachePruning {
+
+    private final Budget budget;
+
+    public TovaPruning(Budget budget) {
+        this.budget = budget;
+    }
+
+    @Override
+    public Evictor start(int promptLength, int layers) {
+        int size = budget.size(promptLength);
+        return (layer, probs) -> {
+            long l = probs.size(2);
+            INDArray last = probs.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(l - 1), NDArrayIndex.all());
+            double[] mean = last.mean(0, 1).toDoubleVector(); // [T]: mean over batch (1) and heads
+            return mean.length <= size ? null : TopTokens.top(mean, mean.length, size);
+        };
+    }
+
+    @Override
+    public String label() {
+        return "tova-" + budget.label();
+    }
+}
