@@ -11,7 +11,7 @@ import org.mha2mla.evaluation.synthetic.ShapesGenerator;
 import org.mha2mla.evaluation.synthetic.SyntheticShapesData;
 import org.mha2mla.trainer.AdamW;
 import org.mha2mla.trainer.LossLog;
-import org.mha2mla.trainer.pretrain.FixedSizeQwenProcessor;
+import org.mha2mla.trainer.data.ModelProcessor;
 import org.mha2mla.trainer.pretrain.Pretrainer;
 import org.mha2mla.trainer.pretrain.ScratchModel;
 import org.mha2mla.trainer.pretrain.WordLevelTokenizer;
@@ -49,7 +49,7 @@ public final class PretrainBenchmark {
         ScratchModel.write(init, s.model(), tokenizer, ScratchModel.initialWeights(s.model(), tokenizer.size(), 1));
         Pretrainer.Result r;
         long e0 = System.nanoTime();
-        try (FixedSizeQwenProcessor p = FixedSizeQwenProcessor.load(init)) {
+        try (ModelProcessor p = ModelProcessor.load(init)) {
             Pretrainer.Options o = new Pretrainer.Options(init, splits.train(), dir.resolve("model"), dir.resolve("loss.csv"),
                     dir.resolve("loss.png"), steps, s.batchSize(), s.peakLr(), s.minLr(), s.warmupFraction(),
                     new AdamW.Config(0.9, s.beta2(), 1e-8, s.weightDecay()), s.maxGradNorm(), 1, s.maxLength(), false);
@@ -63,8 +63,9 @@ public final class PretrainBenchmark {
         double median = perStep[perStep.length / 2];
         double encodeS = totalS - r.seconds();
 
-        DemoPipeline.Evaluation e = new DemoPipeline(dir.resolve("out"), s, 1, System.out).evaluate(dir.resolve("model"), splits, "bench");
-        int questions = e.aggregate().get("n").intValue();
+        DemoPipeline.Evaluation e = new DemoPipeline(dir.resolve("out"), s, 1, System.out).evaluate(dir.resolve("model"), splits, "bench", "pretrained",
+                org.mha2mla.layers.generation.CachePolicy.FULL);
+        int questions = e.result().aggregate().get("n").intValue();
 
         System.out.println();
         System.out.printf(Locale.ROOT, "%-34s %10s%n", "phase", "time");

@@ -90,9 +90,11 @@ public final class PeftStage {
         double sum = 0;
         int supervised = 0;
         for (MicroBatch mb : microBatches) {
-            Map<String, INDArray> out = model.sameDiff().output(feed(mb), MaskedCrossEntropy.PER_POSITION);
+            Map<String, INDArray> targets = MaskedCrossEntropy.feed(mb.targets(), model.vocabSize());
+            Map<String, INDArray> out = model.sameDiff().output(feed(mb, targets), MaskedCrossEntropy.PER_POSITION);
             sum += MaskedCrossEntropy.supervisedSum(out.get(MaskedCrossEntropy.PER_POSITION), mb.targets());
             supervised += mb.supervisedTokens();
+            release(out, targets);
         }
         return sum / supervised;
     }
@@ -107,7 +109,8 @@ public final class PeftStage {
         for (INDArray g : grads.values()) g.assign(0);
         double lossSum = 0;
         for (MicroBatch mb : microBatches) {
-            OutAndGrad og = model.sameDiff().calculateGradientsAndOutputs(feed(mb), List.of(MaskedCrossEntropy.PER_POSITION), trainable);
+            Map<String, INDArray> targets = MaskedCrossEntropy.feed(mb.targets(), model.vocabSize());
+            OutAndGrad og = model.sameDiff().calculateGradientsAndOutputs(feed(mb, targets), List.of(MaskedCrossEntropy.PER_POSITION), trainable);
             lossSum += MaskedCrossEntropy.supervisedSum(og.getOutputs().get(MaskedCrossEntropy.PER_POSITION), mb.targets());
             for (String n : trainable) {
                 INDArray g = og.getGradients().get(n);
@@ -116,6 +119,7 @@ public final class PeftStage {
                 }
                 grads.get(n).addi(g);
             }
+            release(og.getGradients(), og.getOutputs(), targets);
         }
         // The graph's loss is a sum over supervised tokens (see MaskedCrossEntropy): make it the step's token mean.
         for (INDArray g : grads.values()) g.divi(supervised);
@@ -126,10 +130,24 @@ public final class PeftStage {
         return Collections.unmodifiableMap(grads);
     }
 
-    private Map<String, INDArray> feed(MicroBatch mb) {
+    private static Map<String, INDArray> feed(MicroBatch mb, Map<String, INDArray> targets) {
         Map<String, INDArray> feed = new LinkedHashMap<>(mb.feed());
-        feed.putAll(MaskedCrossEntropy.feed(mb.targets(), model.vocabSize()));
+        feed.putAll(targets);
         return feed;
+    }
+
+    /**
+     * Frees a pass's outputs, gradients and target arrays now. ND4J releases off-heap buffers only when their Java
+     * objects are collected, and a heap that holds little else is collected rarely: without this the resident
+     * size grows by the step's activations every step (measured: +3 GB per 10 steps on the demo model).
+     */
+    @SafeVarargs
+    private static void release(Map<String, INDArray>... maps) {
+        for (Map<String, INDArray> m : maps) {
+            for (INDArray a : m.values()) {
+                if (a != null && !a.wasClosed() && a.closeable()) a.close();
+            }
+        }
     }
 
     /** Restores parameters and optimizer state saved by {@link TrainingCheckpoint}. */

@@ -1,6 +1,8 @@
 package org.mha2mla.cli.demo;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
@@ -8,7 +10,12 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -19,7 +26,11 @@ import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.VlmLoader;
 import org.mha2mla.trainer.pretrain.ScratchModel;
 
-/** Step 1 of the demo end to end on a micro setting (seconds): the files it promises exist and the saved model passes parity. */
+/**
+ * The whole demo end to end on a micro setting (1 decoder layer, 1 KV head of d_h 32; a few steps of everything):
+ * the files it promises exist, the saved model passes parity, and the cache sizes of every row are the closed-form
+ * ones for that shape.
+ */
 class DemoPipelineTest {
 
     static DemoPipeline.Settings micro() {
@@ -28,25 +39,65 @@ class DemoPipelineTest {
         ScratchModel.Spec tiny = new ScratchModel.Spec(64, 96, 1, 2, 1, m.mropeSection(), m.ropeTheta(), 32, 48, 1, 1, List.of(0),
                 m.windowSize(), m.initializerRange());
         return new DemoPipeline.Settings("micro", new SyntheticShapesData.Sizes(112, 12, 5, 2), tiny, 4, 4, full.peakLr(),
-                full.minLr(), full.warmupFraction(), full.beta2(), full.weightDecay(), full.maxGradNorm(), full.maxLength());
+                full.minLr(), full.warmupFraction(), full.beta2(), full.weightDecay(), full.maxGradNorm(), full.maxLength(), 2,
+                full.stageLr(), 16);
     }
 
     @Test
-    void stepOneWritesDataModelLossCurveAndScoresAndTheModelPassesParity(@TempDir Path out) throws Exception {
+    void theDemoWritesEveryVariantAndResultFileWithTheClosedFormCacheSizes(@TempDir Path out) throws Exception {
         ByteArrayOutputStream log = new ByteArrayOutputStream();
-        DemoPipeline.Evaluation e = new DemoPipeline(out, micro(), 5, new PrintStream(log, true, StandardCharsets.UTF_8)).run();
+        List<DemoPipeline.Evaluation> rows = new DemoPipeline(out, micro(), 5, new PrintStream(log, true, StandardCharsets.UTF_8)).run();
         String text = log.toString(StandardCharsets.UTF_8);
         for (String f : List.of("data/train.json", "data/calibration.json", "data/test.json", "model/config.json",
                 "model/model.safetensors", "model/tokenizer.json", "model/preprocessor_config.json", "model/chat_template.jinja",
-                "model/golden.safetensors", "pretrain_loss.csv", "pretrain_loss.png", "eval_original.json")) {
+                "model/golden.safetensors", "pretrain_loss.csv", "pretrain_loss.png", "results.md", "results.json", "accuracy_vs_kv.png",
+                "variants/rope-mkl-s1/training/loss_curve.png", "variants/mla-mkl-md-dkv8-s2/training/loss_curve.png",
+                "variants/mla-mkl-md-dkv8/conversion_report.json", "eval/original/samples/synthetic_shapes.json")) {
             assertTrue(Files.isRegularFile(out.resolve(f)), f + " missing; log:\n" + text);
         }
         assertEquals(5, Files.readAllLines(out.resolve("pretrain_loss.csv")).size());
-        assertEquals(10, e.aggregate().get("n").intValue());
-        double mean = 0;
-        for (String t : List.of("color", "shape", "count", "exist", "position")) mean += e.aggregate().get("accuracy_" + t).doubleValue() / 5;
-        assertEquals(e.accuracy(), mean, 1e-12, "equal counts per type: overall = mean of the types");
-        assertTrue(text.contains("variant") && text.contains("original"), text);
+
+        // 1 layer × 1 KV head × d_h 32: K+V = 64 floats; MLA: d_r = 8 rotated key dims + d_kv latent dims, and for
+        // MD-SVD one float per token recording its modality (which up-projection reads it); int4/int2 in groups of 16
+        // (or the whole row when shorter): packed codes (rounded up to a byte) + an fp16 scale and zero point per group.
+        Map<String, Double> expected = new LinkedHashMap<>();
+        expected.put("original", 256.0);
+        expected.put("rope-mkl-s1", 256.0);
+        expected.put("mla-dkv16-noft", 4.0 * (8 + 16 + 1));
+        expected.put("mla-dkv16", 4.0 * (8 + 16 + 1));
+        expected.put("mla-dkv8-noft", 4.0 * (8 + 8 + 1));
+        expected.put("mla-dkv8", 4.0 * (8 + 8 + 1));
+        expected.put("mla-dkv4-noft", 4.0 * (8 + 4 + 1));
+        expected.put("mla-dkv4", 4.0 * (8 + 4 + 1));
+        expected.put("ablation-2norm", 4.0 * (8 + 8 + 1));
+        expected.put("ablation-joint", 4.0 * (8 + 8));
+        expected.put("original-int4", 2 * (16 + 2 * 4.0));
+        expected.put("original-int2", 2 * (8 + 2 * 4.0));
+        expected.put("mla-dkv8-int4", 2 * (4 + 4.0) + (1 + 4));
+        expected.put("mla-dkv8-int2", 2 * (2 + 4.0) + (1 + 4));
+        Map<String, DemoPipeline.Evaluation> byName = new LinkedHashMap<>();
+        rows.forEach(r -> byName.put(r.variant(), r));
+        for (Map.Entry<String, Double> e : expected.entrySet()) {
+            assertTrue(byName.containsKey(e.getKey()), e.getKey() + " not evaluated: " + byName.keySet());
+            assertEquals(e.getValue(), byName.get(e.getKey()).kvBytesPerToken(), 1e-9, e.getKey());
+        }
+        for (String pruned : List.of("original-h2o", "original-tova")) {
+            double b = byName.get(pruned).kvBytesPerToken();
+            assertTrue(b > 0.3 * 256 && b < 0.7 * 256, pruned + " holds " + b + " B/token, expected about half of 256");
+        }
+        for (DemoPipeline.Evaluation r : rows) {
+            assertEquals(10, r.result().aggregate().get("n").intValue(), r.variant());
+            double mean = 0;
+            for (String t : List.of("color", "shape", "count", "exist", "position")) mean += r.result().aggregate().get("accuracy_" + t).doubleValue() / 5;
+            assertEquals(r.accuracy(), mean, 1e-12, "equal counts per type: overall = mean of the types");
+        }
+
+        JsonNode json = new ObjectMapper().readTree(out.resolve("results.json").toFile());
+        assertEquals(rows.size(), json.get("variants").size());
+        assertEquals(100 * (1 - 68.0 / 256), json.get("variants").get(4).get("kv_reduction_percent").doubleValue(), 1e-9, "mla-dkv8-noft: 68 of 256 B");
+        String md = Files.readString(out.resolve("results.md"));
+        for (DemoPipeline.Evaluation r : rows) assertTrue(md.contains("| " + r.variant() + " |"), r.variant() + " missing in results.md");
+        assertTrue(text.contains("reduction") && text.contains("mla-dkv8"), text);
 
         try (VisionLanguageModel model = VlmLoader.load(out.resolve("model"));
              SafeTensorsFile golden = SafeTensorsFile.open(out.resolve("model/golden.safetensors"))) {
@@ -55,17 +106,15 @@ class DemoPipelineTest {
                 assertTrue(r.passes(1e-5), c + ": logits differ by " + r.maxAbsLogitDiff() + ", ids equal " + r.idsMatch());
             }
         }
-    }
 
-    @Test
-    void theTableHasOneRowPerVariantWithEveryQuestionType() {
-        com.fasterxml.jackson.databind.node.ObjectNode a = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
-        a.put("accuracy", 0.9).put("accuracy_color", 1.0).put("accuracy_shape", 0.95).put("accuracy_count", 0.9)
-                .put("accuracy_exist", 0.85).put("accuracy_position", 0.8);
-        String t = DemoPipeline.table(List.of(new DemoPipeline.Evaluation("original", a, 1.0, 2048)));
-        String[] lines = t.split("\n");
-        assertEquals(2, lines.length);
-        assertTrue(lines[0].contains("color") && lines[0].contains("position"), lines[0]);
-        assertTrue(lines[1].matches("original\\s+90\\.0%\\s+100\\.0%\\s+95\\.0%\\s+90\\.0%\\s+85\\.0%\\s+80\\.0%\\s+2048"), lines[1]);
+        // A second run into the same folder starts over; a folder the demo did not write is refused.
+        Path foreign = Files.createDirectories(out.resolve("elsewhere"));
+        Files.writeString(foreign.resolve("notes.txt"), "mine");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new DemoPipeline(foreign, micro(), 5, new PrintStream(new ByteArrayOutputStream())).prepareOut());
+        assertTrue(e.getMessage().contains("not written by the demo"), e.getMessage());
+        assertTrue(Files.isRegularFile(foreign.resolve("notes.txt")));
+        new DemoPipeline(out, micro(), 5, new PrintStream(new ByteArrayOutputStream())).prepareOut();
+        assertFalse(Files.exists(out.resolve("results.json")));
     }
 }

@@ -9,6 +9,7 @@ import org.mha2mla.importers.image.RgbImage;
 import org.mha2mla.importers.processor.ProcessedImages;
 import org.mha2mla.importers.processor.VlmProcessor;
 import org.mha2mla.importers.tokenizer.ChatMessage;
+import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.trainer.LossMask;
 
 /**
@@ -30,6 +31,11 @@ public final class ModelProcessor implements ChatExampleEncoder.Processor, AutoC
     /** The processor of a Hugging Face model folder (closed with this object). */
     public static ModelProcessor load(Path modelDir) {
         return new ModelProcessor(VlmProcessor.load(modelDir));
+    }
+
+    /** One user turn with {@code image} before {@code message}, rendered with the generation prompt: a model's input. */
+    public MultimodalInput prompt(String message, BufferedImage image) {
+        return MultimodalInput.of(processor.process(processor.userPrompt(message, 1), List.of(RgbImage.of(image, "image"))));
     }
 
     @Override

@@ -24,6 +24,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.mha2mla.trainer.data.ModelProcessor;
 import org.mha2mla.importers.safetensors.SafeTensorsFile;
 import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.VisionLanguageModel;
@@ -44,7 +45,7 @@ class PretrainerTest {
     static Path tmp;
     static Path model;
     static Path data;
-    static FixedSizeQwenProcessor processor;
+    static ModelProcessor processor;
 
     @BeforeAll
     static void setUp() throws Exception {
@@ -52,7 +53,7 @@ class PretrainerTest {
         model = tmp.resolve("init");
         ScratchModel.write(model, TINY, tokenizer, ScratchModel.initialWeights(TINY, tokenizer.size(), 7));
         data = writeData(tmp.resolve("data"), 8);
-        processor = FixedSizeQwenProcessor.load(model);
+        processor = ModelProcessor.load(model);
     }
 
     @AfterAll

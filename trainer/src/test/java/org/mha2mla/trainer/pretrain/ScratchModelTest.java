@@ -15,6 +15,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.mha2mla.trainer.data.ModelProcessor;
 import org.mha2mla.core.config.Qwen25VlConfig;
 import org.mha2mla.core.config.TextConfig;
 import org.mha2mla.importers.config.HfConfigParser;
@@ -96,7 +97,7 @@ class ScratchModelTest {
         Qwen25VlTrainingGraph graph = new Qwen25VlTrainingGraph(config, sd);
         BufferedImage img = new BufferedImage(112, 112, BufferedImage.TYPE_INT_RGB);
         for (int y = 0; y < 112; y++) for (int x = 0; x < 112; x++) img.setRGB(x, y, (x * 2 << 16) | (y * 2 << 8) | ((x + y) & 0xff));
-        try (FixedSizeQwenProcessor p = FixedSizeQwenProcessor.load(dir); VisionLanguageModel loaded = VlmLoader.load(dir)) {
+        try (ModelProcessor p = ModelProcessor.load(dir); VisionLanguageModel loaded = VlmLoader.load(dir)) {
             MultimodalInput in = p.prompt("What color is the square?", img);
             INDArray before = sd.output(graph.feed(List.of(in)), TextDecoder.LOGITS).get(TextDecoder.LOGITS);
             INDArray after = loaded.logits(in);
