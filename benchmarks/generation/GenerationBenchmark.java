@@ -66,11 +66,11 @@ public final class GenerationBenchmark {
         long[] tokens = new long[steps + 1];
         GreedyGenerator.Prefill pre = full.prefill(prompt);
         refLogits.add(pre.lastLogits());
-        tokens[0] = argmax(pre.lastLogits());
+        tokens[0] = GreedyGenerator.argmax(pre.lastLogits());
         for (int s = 0; s < steps; s++) {
             INDArray l = full.step(tokens[s], pre.cache());
             refLogits.add(l);
-            tokens[s + 1] = argmax(l);
+            tokens[s + 1] = GreedyGenerator.argmax(l);
         }
 
         System.out.printf(Locale.ROOT, "model %s: %d layers, d %d, %d heads / %d KV heads; prompt %d random tokens, %d steps; float32 cache %d B/token%n",
@@ -87,33 +87,20 @@ public final class GenerationBenchmark {
             GreedyGenerator.Prefill gp = g.prefill(prompt);
             double prefillMs = (System.nanoTime() - t0) / 1e6;
             double worst = maxAbs(gp.lastLogits(), refLogits.get(0));
-            int same = argmax(gp.lastLogits()) == tokens[0] ? 1 : 0;
+            int same = GreedyGenerator.argmax(gp.lastLogits()) == tokens[0] ? 1 : 0;
             double[] stepMs = new double[steps];
             for (int s = 0; s < steps; s++) {
                 long t1 = System.nanoTime();
                 INDArray l = g.step(tokens[s], gp.cache());
                 stepMs[s] = (System.nanoTime() - t1) / 1e6;
                 worst = Math.max(worst, maxAbs(l, refLogits.get(s + 1)));
-                same += argmax(l) == tokens[s + 1] ? 1 : 0;
+                same += GreedyGenerator.argmax(l) == tokens[s + 1] ? 1 : 0;
             }
             java.util.Arrays.sort(stepMs);
             double msPerStep = stepMs[steps / 2]; // the median: robust to other jobs on a shared machine
             System.out.printf(Locale.ROOT, "%-34s %10.1f %12.2f %12.1f %14.3e %7d/%d%n", p.label(), prefillMs, msPerStep,
                     gp.cache().stats().bytesPerToken(), worst, same, steps + 1);
         }
-    }
-
-    static long argmax(INDArray logits) {
-        long best = 0;
-        double max = Double.NEGATIVE_INFINITY;
-        for (long i = 0; i < logits.length(); i++) {
-            double v = logits.getDouble(i);
-            if (v > max) {
-                max = v;
-                best = i;
-            }
-        }
-        return best;
     }
 
     static double maxAbs(INDArray a, INDArray b) {

@@ -65,12 +65,17 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--recent", defaultValue = "0.5", description = "H2O: share of the budget for the recent window (default ${DEFAULT-VALUE}).")
     double recent;
 
+    @Option(names = "--text-through-cache", description = "Prefill only up to the last image token and decode the text after it "
+            + "through the (quantized or pruned) cache, so that short answers read the compressed image context.")
+    boolean textThroughCache;
+
     @Option(names = "--no-progress", description = "No progress bar.")
     boolean noProgress;
 
     @Override
     public Integer call() throws Exception {
         CachePolicy policy = CachePolicyArgs.parse(kvQuant, kvGroup, kvResidual, prune, budget, recent);
+        if (textThroughCache) policy = policy.withTextAfterImageThroughCache();
         try (VisionLanguageModel vlm = VlmLoader.load(model); RequestEncoder encoder = ProcessorEncoder.load(model)) {
             ModelFamily family = ModelFamily.forModelType(vlm.config().modelType());
             EvalOptions options = new EvalOptions(model, family, dataRoot, out, limit, maxNewTokens, policy, !noProgress);

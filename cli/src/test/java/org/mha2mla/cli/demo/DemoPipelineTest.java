@@ -39,7 +39,7 @@ class DemoPipelineTest {
         ScratchModel.Spec tiny = new ScratchModel.Spec(64, 96, 1, 2, 1, m.mropeSection(), m.ropeTheta(), 32, 48, 1, 1, List.of(0),
                 m.windowSize(), m.initializerRange());
         return new DemoPipeline.Settings("micro", new SyntheticShapesData.Sizes(112, 12, 5, 2), tiny, 4, 4, full.peakLr(),
-                full.minLr(), full.warmupFraction(), full.beta2(), full.weightDecay(), full.maxGradNorm(), full.maxLength(), 2,
+                full.minLr(), full.warmupFraction(), full.beta2(), full.weightDecay(), full.maxGradNorm(), full.maxLength(), 2, 2, 4,
                 full.stageLr(), 16);
     }
 
@@ -83,7 +83,7 @@ class DemoPipelineTest {
         }
         for (String pruned : List.of("original-h2o", "original-tova")) {
             double b = byName.get(pruned).kvBytesPerToken();
-            assertTrue(b > 0.3 * 256 && b < 0.7 * 256, pruned + " holds " + b + " B/token, expected about half of 256");
+            assertTrue(b > 0.1 * 256 && b < 0.7 * 256, pruned + " holds " + b + " B/token: half the image prefix of a 256 B/token cache");
         }
         for (DemoPipeline.Evaluation r : rows) {
             assertEquals(10, r.result().aggregate().get("n").intValue(), r.variant());

@@ -13,6 +13,7 @@ import org.mha2mla.layers.text.DecoderInput;
 import org.mha2mla.layers.text.RopeTables;
 import org.mha2mla.layers.text.TextDecoder;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * Greedy decoding with a cache, as transformers' generate(do_sample=False): one full pass over the prompt
@@ -66,8 +67,12 @@ public final class GreedyGenerator {
 
     /** One decode step for {@code token}: adds it to {@code cache} (then applies the cache's policy) and returns the logits [1, vocab]. */
     public INDArray step(long token, KvCache cache) {
-        DecoderInput in = new DecoderInput(decoder.embed(new long[]{token}), stepRope.apply(cache.position()),
-                AttentionMask.causal(1, cache.length()));
+        return stepEmbedded(decoder.embed(new long[]{token}), stepRope.apply(cache.position()), cache);
+    }
+
+    /** One decode step of an already embedded token [1, 1, d] at the given rotary tables. */
+    INDArray stepEmbedded(INDArray embedding, RopeTables rope, KvCache cache) {
+        DecoderInput in = new DecoderInput(embedding, rope, AttentionMask.causal(1, cache.length()));
         Map<String, INDArray> out = decoder.runStep(in, cache.tensors(),
                 outputNames(TextDecoder.STEP + TextDecoder.LOGITS, TextDecoder.STEP, cache.needsAttention()));
         cache.update(out, 1);
@@ -89,8 +94,11 @@ public final class GreedyGenerator {
     public Generation run(DecoderInput prompt, int maxNewTokens, Set<Integer> eos, boolean stopAtEos, Predicate<long[]> stopWhen) {
         if (maxNewTokens <= 0) return new Generation(new long[0], CacheStats.EMPTY);
         long[] out = new long[maxNewTokens];
-        Prefill pre = prefill(prompt);
-        long token = argmax(pre.lastLogits());
+        int split = policy.textAfterImageThroughCache() ? afterLastVisual(prompt) : prompt.length();
+        Prefill pre = prefill(split == prompt.length() ? prompt : prefix(prompt, split));
+        INDArray logits = pre.lastLogits();
+        for (int j = split; j < prompt.length(); j++) logits = stepEmbedded(token(prompt, j), ropeAt(prompt.rope(), j), pre.cache());
+        long token = argmax(logits);
         int n = 0;
         out[n++] = token;
         while (n < maxNewTokens && !(stopAtEos && eos.contains((int) token)) && !stopWhen.test(Arrays.copyOf(out, n))) {
@@ -100,8 +108,37 @@ public final class GreedyGenerator {
         return new Generation(Arrays.copyOf(out, n), pre.cache().stats());
     }
 
+    /** The position after the last visual token of a single prompt (its length when there is none, or it is text only). */
+    static int afterLastVisual(DecoderInput prompt) {
+        INDArray m = prompt.modality();
+        for (int j = prompt.length() - 1; j >= 0; j--) {
+            if (m.getFloat(0, j) == DecoderInput.VISUAL) return j + 1;
+        }
+        return prompt.length();
+    }
+
+    /** The first {@code n} positions of a single causal prompt. */
+    private static DecoderInput prefix(DecoderInput prompt, int n) {
+        if (prompt.inputsEmbeds().size(0) != 1) throw new IllegalArgumentException("splitting the prompt needs batch 1");
+        INDArray embeds = prompt.inputsEmbeds().get(NDArrayIndex.all(), NDArrayIndex.interval(0, n), NDArrayIndex.all()).dup();
+        RopeTables r = prompt.rope();
+        RopeTables rope = new RopeTables(r.cos().get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, n), NDArrayIndex.all()).dup(),
+                r.sin().get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, n), NDArrayIndex.all()).dup());
+        INDArray modality = prompt.modality().get(NDArrayIndex.all(), NDArrayIndex.interval(0, n)).dup();
+        return new DecoderInput(embeds, rope, AttentionMask.causal(n, 0), modality);
+    }
+
+    private static INDArray token(DecoderInput prompt, int j) {
+        return prompt.inputsEmbeds().get(NDArrayIndex.all(), NDArrayIndex.interval(j, j + 1), NDArrayIndex.all()).dup();
+    }
+
+    private static RopeTables ropeAt(RopeTables r, int j) {
+        return new RopeTables(r.cos().get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(j, j + 1), NDArrayIndex.all()).dup(),
+                r.sin().get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(j, j + 1), NDArrayIndex.all()).dup());
+    }
+
     /** First index of the maximum, as torch.argmax. */
-    static long argmax(INDArray logits) {
+    public static long argmax(INDArray logits) {
         long best = 0;
         double max = Double.NEGATIVE_INFINITY;
         for (long i = 0; i < logits.length(); i++) {

@@ -290,6 +290,62 @@ class GreedyGeneratorTest {
         }
     }
 
+    /**
+     * Decoding the text after the image through the cache: with the float32 cache it is the same computation as the
+     * one-pass prefill (first-token logits and every generated id equal); with an int2 cache the first token's
+     * logits move, because they now read the quantized image keys and values.
+     */
+    @Test
+    void textAfterTheImageThroughTheCacheEqualsOnePrefillWithTheFullCacheAndFeelsQuantization() {
+        LlavaModel model = LlavaModel.load(Fixtures.dir("llava"));
+        try (SafeTensorsFile golden = Fixtures.golden("llava")) {
+            DecoderInput prompt = model.decoderInput(llavaCase0(golden));
+            int split = GreedyGenerator.afterLastVisual(prompt);
+            long[] ids = golden.readLongs("c0.input_ids");
+            int lastImageToken = -1;
+            for (int i = 0; i < ids.length; i++) if (ids[i] == model.config().imageTokenId()) lastImageToken = i;
+            assertTrue(split > 0 && split < prompt.length(), "the prompt has text after its image: split " + split);
+
+            Generation onePass = model.generator().run(prompt, 6, Set.of(), false, ids2 -> false);
+            Generation split2 = model.generator().withPolicy(CachePolicy.FULL.withTextAfterImageThroughCache())
+                    .run(prompt, 6, Set.of(), false, ids2 -> false);
+            assertArrayEquals(onePass.tokens(), split2.tokens());
+            assertEquals(prompt.length() + 5, split2.cache().tokensSeen(), "prompt + 5 decoded tokens in the cache");
+
+            // First-token logits: one pass vs prefix prefill + tail steps, float32 and int2.
+            GreedyGenerator.Prefill pre = model.generator().prefill(prompt);
+            INDArray viaSteps = firstLogitsThroughCache(model.generator(), prompt, split);
+            double same = Fixtures.maxAbsDiff(pre.lastLogits(), viaSteps);
+            double int2 = Fixtures.maxAbsDiff(pre.lastLogits(),
+                    firstLogitsThroughCache(model.generator().withPolicy(CachePolicy.quantized(new KvQuantization(2, 64, 0))), prompt, split));
+            System.out.printf("text after image (split at %d of %d, last image token %d): float32 cache %.3e, int2 cache %.3e%n",
+                    split, prompt.length(), lastImageToken, same, int2);
+            assertTrue(same <= 1e-4, "float32 cache split differs from one pass by " + same);
+            assertTrue(int2 > 1e-3, "an int2 cache should move the first token's logits, moved " + int2);
+            assertEquals(CachePolicy.FULL.label() + "+text-through-cache", CachePolicy.FULL.withTextAfterImageThroughCache().label());
+        }
+    }
+
+    /** The logits of the prompt's last position when it is prefilled to {@code split} and stepped through the rest. */
+    private static INDArray firstLogitsThroughCache(GreedyGenerator gen, DecoderInput prompt, int split) {
+        GreedyGenerator.Prefill pre = gen.prefill(slice(prompt, split));
+        INDArray logits = pre.lastLogits();
+        for (int j = split; j < prompt.length(); j++) {
+            INDArray e = prompt.inputsEmbeds().get(NDArrayIndex.all(), NDArrayIndex.interval(j, j + 1), NDArrayIndex.all()).dup();
+            INDArray cos = prompt.rope().cos().get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(j, j + 1), NDArrayIndex.all()).dup();
+            INDArray sin = prompt.rope().sin().get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(j, j + 1), NDArrayIndex.all()).dup();
+            logits = gen.stepEmbedded(e, new RopeTables(cos, sin), pre.cache());
+        }
+        return logits;
+    }
+
+    private static DecoderInput slice(DecoderInput p, int n) {
+        return new DecoderInput(p.inputsEmbeds().get(NDArrayIndex.all(), NDArrayIndex.interval(0, n), NDArrayIndex.all()).dup(),
+                new RopeTables(p.rope().cos().get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, n), NDArrayIndex.all()).dup(),
+                        p.rope().sin().get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, n), NDArrayIndex.all()).dup()),
+                AttentionMask.causal(n, 0), p.modality().get(NDArrayIndex.all(), NDArrayIndex.interval(0, n)).dup());
+    }
+
     @Test
     void quantizedCacheReportsPackedBytes() {
         LlavaModel model = LlavaModel.load(Fixtures.dir("llava"));
