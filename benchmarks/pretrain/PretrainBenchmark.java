@@ -9,6 +9,7 @@ import java.util.Map;
 import org.mha2mla.cli.demo.DemoPipeline;
 import org.mha2mla.evaluation.synthetic.ShapesGenerator;
 import org.mha2mla.evaluation.synthetic.SyntheticShapesData;
+import org.mha2mla.layers.generation.CachePolicy;
 import org.mha2mla.trainer.AdamW;
 import org.mha2mla.trainer.LossLog;
 import org.mha2mla.trainer.data.ModelProcessor;
@@ -64,7 +65,7 @@ public final class PretrainBenchmark {
         double encodeS = totalS - r.seconds();
 
         DemoPipeline.Evaluation e = new DemoPipeline(dir.resolve("out"), s, 1, System.out).evaluate(dir.resolve("model"), splits, "bench", "pretrained",
-                org.mha2mla.layers.generation.CachePolicy.FULL);
+                CachePolicy.FULL);
         int questions = e.result().aggregate().get("n").intValue();
 
         System.out.println();
@@ -73,8 +74,8 @@ public final class PretrainBenchmark {
         System.out.printf(Locale.ROOT, "%-34s %9.1f s%n", "encode + graph build + save", encodeS);
         System.out.printf(Locale.ROOT, "%-34s %8.0f ms  (%.0f tokens/s)%n", "pretraining update (median)", median * 1e3, r.tokensPerSecond());
         System.out.printf(Locale.ROOT, "%-34s %9.1f s%n", "→ pretraining, " + s.steps() + " updates", median * s.steps());
-        System.out.printf(Locale.ROOT, "%-34s %8.0f ms%n", "greedy answer per question", 1e3 * e.seconds() / questions);
+        System.out.printf(Locale.ROOT, "%-34s %8.0f ms%n", "greedy answer per question", 1e3 * e.result().seconds() / questions);
         System.out.printf(Locale.ROOT, "%-34s %9.1f s%n", "→ evaluation, " + s.data().testPerType() * 5 + " questions",
-                e.seconds() / questions * s.data().testPerType() * 5);
+                e.result().seconds() / questions * s.data().testPerType() * 5);
     }
 }
