@@ -2,7 +2,6 @@ package org.mha2mla.cli;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
@@ -10,13 +9,9 @@ import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.partialrope.RopeStrategy;
 import org.mha2mla.core.svd.SvdMethod;
 import org.mha2mla.importers.safetensors.DType;
-import org.mha2mla.layers.MultimodalInput;
-import org.mha2mla.layers.VisionLanguageModel;
-import org.mha2mla.layers.VlmLoader;
+import org.mha2mla.layers.mla.ConversionReport;
 import org.mha2mla.layers.mla.Mha2MlaConverter;
 import org.mha2mla.trainer.ModelFolder;
-import org.mha2mla.trainer.data.InstructCalibration;
-import org.mha2mla.trainer.data.ModelProcessor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -79,21 +74,9 @@ final class ConvertCommand implements Callable<Integer> {
         if (Files.exists(out.resolve("config.json"))) throw new IllegalArgumentException(out + " already holds a model (config.json); choose another --out");
         Mha2MlaConverter.Options options = new Mha2MlaConverter.Options(s, RopeStrategy.parse(strategy), ropeDim, dKv, SvdMethod.parse(svd),
                 maxQueryRows, eps, progress);
-        try (VisionLanguageModel input = VlmLoader.load(model)) {
-            List<MultimodalInput> samples = calib == null ? List.of() : calibration();
-            Mha2MlaConverter.Result r = Mha2MlaConverter.convert(input, samples, options);
-            ModelFolder.writeConverted(r.model(), model, out, storage);
-            r.report().write(out.resolve("conversion_report.json"));
-            System.out.print(r.report().table());
-            System.out.println("wrote " + out + " (" + storage + ") and " + out.resolve("conversion_report.json"));
-        }
+        ConversionReport report = ModelFolder.convert(model, calib, imageRoot, calibSamples, options, out, storage);
+        System.out.print(report.table());
+        System.out.println("wrote " + out + " (" + storage + ") and " + out.resolve("conversion_report.json"));
         return 0;
-    }
-
-    /** The calibration records through the model folder's own processor (chat template, tokenizer, image processor). */
-    private List<MultimodalInput> calibration() {
-        try (ModelProcessor processor = ModelProcessor.load(model)) {
-            return new InstructCalibration(calib, imageRoot, processor).load(calibSamples);
-        }
     }
 }

@@ -16,7 +16,13 @@ import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.importers.safetensors.DType;
 import org.mha2mla.importers.safetensors.SafeTensorsWriter;
 import org.mha2mla.importers.weights.Checkpoint;
+import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.VisionLanguageModel;
+import org.mha2mla.layers.VlmLoader;
+import org.mha2mla.layers.mla.ConversionReport;
+import org.mha2mla.layers.mla.Mha2MlaConverter;
+import org.mha2mla.trainer.data.InstructCalibration;
+import org.mha2mla.trainer.data.ModelProcessor;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.VariableType;
@@ -46,6 +52,27 @@ public final class ModelFolder {
             }
         }
         return DType.F32;
+    }
+
+    /**
+     * {@code mha2mla convert}: the folder {@code input} converted by {@code options}, calibrated on the first
+     * {@code samples} records of the LLaVA-instruct file {@code calibration} (null: no calibration) through the
+     * folder's own processor, written to {@code out} with {@code conversion_report.json}; returns the report.
+     */
+    public static ConversionReport convert(Path input, Path calibration, Path imageRoot, int samples, Mha2MlaConverter.Options options,
+                                           Path out, DType dtype) {
+        List<MultimodalInput> calib = List.of();
+        if (calibration != null) {
+            try (ModelProcessor processor = ModelProcessor.load(input)) {
+                calib = new InstructCalibration(calibration, imageRoot, processor).load(samples);
+            }
+        }
+        try (VisionLanguageModel model = VlmLoader.load(input)) {
+            Mha2MlaConverter.Result r = Mha2MlaConverter.convert(model, calib, options);
+            writeConverted(r.model(), input, out, dtype);
+            r.report().write(out.resolve("conversion_report.json"));
+            return r.report();
+        }
     }
 
     /**

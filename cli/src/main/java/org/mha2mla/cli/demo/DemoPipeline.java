@@ -1,7 +1,5 @@
 package org.mha2mla.cli.demo;
 
-import java.awt.image.BufferedImage;
-import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
@@ -12,8 +10,6 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.stream.Stream;
-
-import javax.imageio.ImageIO;
 
 import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.partialrope.RopeStrategy;
@@ -42,7 +38,6 @@ import org.mha2mla.trainer.ModelFolder;
 import org.mha2mla.trainer.TrainOptions;
 import org.mha2mla.trainer.Trainer;
 import org.mha2mla.trainer.data.ChatExampleEncoder;
-import org.mha2mla.trainer.data.InstructCalibration;
 import org.mha2mla.trainer.data.ModelProcessor;
 import org.mha2mla.trainer.pretrain.Pretrainer;
 import org.mha2mla.trainer.pretrain.ScratchModel;
@@ -270,23 +265,28 @@ public final class DemoPipeline {
             log.printf(Locale.ROOT, "pretrained %d steps × %d examples in %.1f s (%.0f ms/step, %.0f tokens/s), final loss %.4f%n",
                     settings.steps(), settings.batchSize(), r.seconds(), 1e3 * r.seconds() / settings.steps(), r.tokensPerSecond(),
                     r.finalLoss());
-            pretrainer.writeGolden(model.resolve("golden.safetensors"), goldenCases(splits, processor), 4);
+            pretrainer.writeGolden(model.resolve("golden.safetensors"), goldenCases(splits, init), 4);
         }
         return model;
     }
 
-    /** Two held-out prompts whose logits the training graph records for {@code mha2mla parity}. */
-    private static List<MultimodalInput> goldenCases(SyntheticShapesData.Splits splits, ModelProcessor processor) {
-        List<MultimodalInput> cases = new ArrayList<>();
+    /**
+     * Two held-out prompts whose logits the training graph records for {@code mha2mla parity}, encoded exactly as
+     * {@link #evaluate} encodes them.
+     */
+    private static List<MultimodalInput> goldenCases(SyntheticShapesData.Splits splits, Path modelDir) {
+        SyntheticShapes benchmark = new SyntheticShapes();
+        List<Doc> docs;
         try {
-            List<Doc> docs = new SyntheticShapes().load(splits.test());
-            for (Doc d : List.of(docs.get(0), docs.get(docs.size() - 1))) {
-                BufferedImage image = ImageIO.read(new ByteArrayInputStream(d.images().get(0)));
-                if (image == null) throw new IOException("doc " + d.text("id") + ": image is not a PNG ImageIO can read");
-                cases.add(processor.prompt(d.text("question"), image));
-            }
+            docs = benchmark.load(splits.test());
         } catch (IOException e) {
             throw new UncheckedIOException(splits.test() + ": cannot read the held-out split", e);
+        }
+        List<MultimodalInput> cases = new ArrayList<>();
+        try (ProcessorEncoder encoder = ProcessorEncoder.load(modelDir)) {
+            for (Doc d : List.of(docs.get(0), docs.get(docs.size() - 1))) {
+                cases.add(encoder.encode(benchmark.prompt(d, ModelFamily.QWEN2_5_VL), d.images()));
+            }
         }
         return cases;
     }
@@ -300,15 +300,7 @@ public final class DemoPipeline {
         long t0 = System.nanoTime();
         Path dir = out.resolve("variants").resolve(name);
         Mha2MlaConverter.Options options = new Mha2MlaConverter.Options(step, strategy, 0, dKv, svd, 256, 1e-6, true);
-        List<MultimodalInput> calibration;
-        try (ModelProcessor processor = ModelProcessor.load(input)) {
-            calibration = new InstructCalibration(splits.calibration(), null, processor).load(settings.data().calibration());
-        }
-        try (VisionLanguageModel model = VlmLoader.load(input)) {
-            Mha2MlaConverter.Result r = Mha2MlaConverter.convert(model, calibration, options);
-            ModelFolder.writeConverted(r.model(), input, dir, DType.F32);
-            r.report().write(dir.resolve("conversion_report.json"));
-        }
+        ModelFolder.convert(input, splits.calibration(), null, settings.data().calibration(), options, dir, DType.F32);
         settle();
         log.printf(Locale.ROOT, "convert %-26s %s (%.1f s)%n", name, step == Mha2MlaConfig.Step.ROPE ? "partial RoPE " + strategy.id()
                 : svd.id() + "-SVD d_kv=" + dKv, (System.nanoTime() - t0) / 1e9);

@@ -13,7 +13,6 @@ import org.mha2mla.layers.text.DecoderInput;
 import org.mha2mla.layers.text.RopeTables;
 import org.mha2mla.layers.text.TextDecoder;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * Greedy decoding with a cache, as transformers' generate(do_sample=False): one full pass over the prompt
@@ -95,9 +94,9 @@ public final class GreedyGenerator {
         if (maxNewTokens <= 0) return new Generation(new long[0], CacheStats.EMPTY);
         long[] out = new long[maxNewTokens];
         int split = policy.textAfterImageThroughCache() ? afterLastVisual(prompt) : prompt.length();
-        Prefill pre = prefill(split == prompt.length() ? prompt : prefix(prompt, split));
+        Prefill pre = prefill(split == prompt.length() ? prompt : prompt.prefix(split));
         INDArray logits = pre.lastLogits();
-        for (int j = split; j < prompt.length(); j++) logits = stepEmbedded(token(prompt, j), ropeAt(prompt.rope(), j), pre.cache());
+        for (int j = split; j < prompt.length(); j++) logits = stepEmbedded(prompt.embeds(j, j + 1), prompt.rope().positions(j, j + 1), pre.cache());
         long token = argmax(logits);
         int n = 0;
         out[n++] = token;
@@ -115,26 +114,6 @@ public final class GreedyGenerator {
             if (m.getFloat(0, j) == DecoderInput.VISUAL) return j + 1;
         }
         return prompt.length();
-    }
-
-    /** The first {@code n} positions of a single causal prompt. */
-    private static DecoderInput prefix(DecoderInput prompt, int n) {
-        if (prompt.inputsEmbeds().size(0) != 1) throw new IllegalArgumentException("splitting the prompt needs batch 1");
-        INDArray embeds = prompt.inputsEmbeds().get(NDArrayIndex.all(), NDArrayIndex.interval(0, n), NDArrayIndex.all()).dup();
-        RopeTables r = prompt.rope();
-        RopeTables rope = new RopeTables(r.cos().get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, n), NDArrayIndex.all()).dup(),
-                r.sin().get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, n), NDArrayIndex.all()).dup());
-        INDArray modality = prompt.modality().get(NDArrayIndex.all(), NDArrayIndex.interval(0, n)).dup();
-        return new DecoderInput(embeds, rope, AttentionMask.causal(n, 0), modality);
-    }
-
-    private static INDArray token(DecoderInput prompt, int j) {
-        return prompt.inputsEmbeds().get(NDArrayIndex.all(), NDArrayIndex.interval(j, j + 1), NDArrayIndex.all()).dup();
-    }
-
-    private static RopeTables ropeAt(RopeTables r, int j) {
-        return new RopeTables(r.cos().get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(j, j + 1), NDArrayIndex.all()).dup(),
-                r.sin().get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(j, j + 1), NDArrayIndex.all()).dup());
     }
 
     /** First index of the maximum, as torch.argmax. */

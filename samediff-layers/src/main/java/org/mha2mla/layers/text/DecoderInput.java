@@ -3,6 +3,7 @@ package org.mha2mla.layers.text;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * What one decoder pass takes: the input embeddings [B, L, d] (image features already merged in), the RoPE
@@ -29,5 +30,17 @@ public record DecoderInput(INDArray inputsEmbeds, RopeTables rope, INDArray atte
 
     public int length() {
         return (int) inputsEmbeds.size(1);
+    }
+
+    /** The first {@code n} positions of a single causal prompt, as a pass of their own (copies). */
+    public DecoderInput prefix(int n) {
+        if (inputsEmbeds.size(0) != 1) throw new IllegalArgumentException("a prompt prefix needs batch 1, got " + inputsEmbeds.size(0));
+        return new DecoderInput(embeds(0, n), rope.positions(0, n), AttentionMask.causal(n, 0),
+                modality.get(NDArrayIndex.all(), NDArrayIndex.interval(0, n)).dup());
+    }
+
+    /** The input embeddings [B, to − from, d] of positions [from, to) (a copy). */
+    public INDArray embeds(int from, int to) {
+        return inputsEmbeds.get(NDArrayIndex.all(), NDArrayIndex.interval(from, to), NDArrayIndex.all()).dup();
     }
 }

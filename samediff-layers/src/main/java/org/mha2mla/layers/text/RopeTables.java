@@ -7,6 +7,7 @@ import org.mha2mla.core.rope.CosSin;
 import org.mha2mla.core.rope.Rope;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * The cos/sin tables a decoder pass takes as placeholders, shaped [B|1, 1|heads, L, d_h]: core's
@@ -48,5 +49,14 @@ public record RopeTables(INDArray cos, INDArray sin) {
     /** Positions start, start+1, …, start+count−1. */
     public static RopeTables forRange(TextConfig config, long start, int count) {
         return of(Rope.cosSin(start, count, config.headDim(), config.ropeTheta()));
+    }
+
+    /** The tables of sequence positions [from, to) (copies). */
+    public RopeTables positions(int from, int to) {
+        return new RopeTables(slice(cos, from, to), slice(sin, from, to));
+    }
+
+    private static INDArray slice(INDArray t, int from, int to) {
+        return t.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(from, to), NDArrayIndex.all()).dup();
     }
 }

@@ -328,22 +328,10 @@ class GreedyGeneratorTest {
 
     /** The logits of the prompt's last position when it is prefilled to {@code split} and stepped through the rest. */
     private static INDArray firstLogitsThroughCache(GreedyGenerator gen, DecoderInput prompt, int split) {
-        GreedyGenerator.Prefill pre = gen.prefill(slice(prompt, split));
+        GreedyGenerator.Prefill pre = gen.prefill(prompt.prefix(split));
         INDArray logits = pre.lastLogits();
-        for (int j = split; j < prompt.length(); j++) {
-            INDArray e = prompt.inputsEmbeds().get(NDArrayIndex.all(), NDArrayIndex.interval(j, j + 1), NDArrayIndex.all()).dup();
-            INDArray cos = prompt.rope().cos().get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(j, j + 1), NDArrayIndex.all()).dup();
-            INDArray sin = prompt.rope().sin().get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(j, j + 1), NDArrayIndex.all()).dup();
-            logits = gen.stepEmbedded(e, new RopeTables(cos, sin), pre.cache());
-        }
+        for (int j = split; j < prompt.length(); j++) logits = gen.stepEmbedded(prompt.embeds(j, j + 1), prompt.rope().positions(j, j + 1), pre.cache());
         return logits;
-    }
-
-    private static DecoderInput slice(DecoderInput p, int n) {
-        return new DecoderInput(p.inputsEmbeds().get(NDArrayIndex.all(), NDArrayIndex.interval(0, n), NDArrayIndex.all()).dup(),
-                new RopeTables(p.rope().cos().get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, n), NDArrayIndex.all()).dup(),
-                        p.rope().sin().get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, n), NDArrayIndex.all()).dup()),
-                AttentionMask.causal(n, 0), p.modality().get(NDArrayIndex.all(), NDArrayIndex.interval(0, n)).dup());
     }
 
     @Test

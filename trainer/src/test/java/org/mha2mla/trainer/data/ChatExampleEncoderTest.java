@@ -10,14 +10,9 @@ import java.io.IOException;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
-import com.hubspot.jinjava.Jinjava;
-import com.hubspot.jinjava.JinjavaConfig;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -33,11 +28,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  */
 class ChatExampleEncoderTest {
 
-    private static final int IMAGE_TOKENS = 16;      // (56 / 14)² patches; the "default" strategy drops CLS
     private static Path fixture;
     private static HuggingFaceTokenizer tokenizer;
     private static long[] goldenIds;
     private static INDArray goldenPixels;
+    private static LlavaFixtureProcessor shared;
 
     @TempDir
     Path tmp;
@@ -50,51 +45,31 @@ class ChatExampleEncoderTest {
             goldenIds = g.readLongs("c0.input_ids");
             goldenPixels = g.readFloat32("c0.pixel_values");
         }
+        shared = new LlavaFixtureProcessor(fixture);
     }
 
     @AfterAll
     static void close() {
         tokenizer.close();
+        shared.close();
     }
 
-    /** LlavaProcessor for the fixture: golden pixel values for its one image, "<image>" expanded to 16 tokens. */
+    /** {@link LlavaFixtureProcessor} (golden pixel values, "<image>" expanded to 16 tokens), for conversations with one image. */
     private static final class FixtureProcessor implements ChatExampleEncoder.Processor {
-        final String template;
-        final Jinjava jinja = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).build());
-
-        FixtureProcessor() throws IOException {
-            template = Files.readString(fixture.resolve("chat_template.jinja"));
-        }
-
         @Override
         public ChatExampleEncoder.Images images(List<BufferedImage> images) {
             assertEquals(1, images.size());
-            return new ChatExampleEncoder.Images(goldenPixels, null, null);
+            return shared.images(images);
         }
 
         @Override
         public long[] tokenize(String text, ChatExampleEncoder.Images images) {
-            String expanded = images.pixelValues() == null ? text : text.replace("<image>", "<image>".repeat(IMAGE_TOKENS));
-            return tokenizer.encode(expanded).getIds();
+            return shared.tokenize(text, images);
         }
 
         @Override
         public String render(List<LossMask.Message> messages, boolean addGenerationPrompt) {
-            List<Map<String, Object>> hf = new ArrayList<>();
-            for (LossMask.Message m : messages) {
-                List<Map<String, Object>> content = new ArrayList<>();
-                String text = m.content();
-                if (text.startsWith("<image>\n")) {
-                    content.add(Map.of("type", "image"));
-                    text = text.substring("<image>\n".length());
-                }
-                content.add(Map.of("type", "text", "text", text));
-                hf.add(Map.of("role", m.role(), "content", content));
-            }
-            Map<String, Object> ctx = new HashMap<>();
-            ctx.put("messages", hf);
-            ctx.put("add_generation_prompt", addGenerationPrompt);
-            return jinja.render(template, ctx);
+            return shared.render(messages, addGenerationPrompt);
         }
     }
 
