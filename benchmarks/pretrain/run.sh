@@ -2,8 +2,10 @@
 # Step times of the demo's pretraining and evaluation (see PretrainBenchmark.java). Run from anywhere:
 #   benchmarks/pretrain/run.sh            # the full demo settings
 #   benchmarks/pretrain/run.sh --quick    # the --quick settings
+#   benchmarks/pretrain/run.sh --rmsnorm  # RMSNorm forward + backward, matmul spreading vs broadcasting
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mvn -o -q -pl cli -am compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
 CP="cli/target/classes:trainer/target/classes:evaluation/target/classes:samediff-layers/target/classes:importers/target/classes:core/target/classes:$(cat cli/target/classpath.txt)"
+if [ "${1:-}" = "--rmsnorm" ]; then exec java -Xmx2g -cp "$CP" benchmarks/pretrain/RmsNormBenchmark.java; fi
 exec java -Xmx6g -Dorg.bytedeco.javacpp.maxbytes=10G -cp "$CP" benchmarks/pretrain/PretrainBenchmark.java "$@"

@@ -23,10 +23,15 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--steps", description = "Override the number of pretraining steps.")
     Integer steps;
 
+    @Option(names = "--baselines", description = "Also evaluate the cache baselines: int4/int2 quantization, H2O and TOVA pruning "
+            + "of the original cache, int4/int2 of the latent cache (~2.5 more minutes).")
+    boolean baselines;
+
     @Override
     public Integer call() {
         DemoPipeline.Settings s = quick ? DemoPipeline.Settings.quick() : DemoPipeline.Settings.full();
         if (steps != null) s = s.withSteps(steps);
+        if (baselines) s = s.withBaselines(true);
         new DemoPipeline(out, s, seed, System.out).run();
         return 0;
     }

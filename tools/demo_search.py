@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""Reference search for the demo's pretraining settings (PyTorch + transformers on a GPU; the Java demo does the real work).
+
+The demo's model (Qwen2_5_VLForConditionalGeneration built from the demo's own config.json, with sizes changed per run),
+trained from scratch on the demo's own data with the demo's loop (AdamW, warmup + cosine, global-norm clipping, token-mean
+cross-entropy on the assistant replies), and scored on the held-out split by the first greedy token, per question type.
+It only ranks settings: float reduction order makes no two runs (or the Java run) identical after a few hundred steps.
+
+Usage: DEMO_DATA=demo-out/data DEMO_INIT=demo-out/init python tools/demo_search.py configs.json out_dir [parallel]
+configs.json: {"name": {"batch": 32, "steps": 300, "lr": 2e-3, "layers": 2, "d": 256, "theta": 1000.0, ...}, ...}
+(keys: see make_model and run_one; 'evals' lists the steps to score at). Each run writes out_dir/name.json."""
+import sys, json, os, math, time, subprocess, random
+DATA = os.environ.get('DEMO_DATA', 'demo-out/data')
+INIT = os.environ.get('DEMO_INIT', 'demo-out/init')
+
+def vocab():
+    t = json.load(open(os.path.join(INIT, 'tokenizer.json')))
+    return t['model']['vocab']
+
+def encode_words(v, text):
+    import re
+    return [v.get(w, 8) for w in re.findall(r"\n|[a-z0-9]+|[^\sa-z0-9]", text.lower())]
+
+def build(v, convs, prompt_only=False):
+    ids, labels = [], []
+    first = True
+    for i in range(0, len(convs), 2):
+        q = convs[i]['value'].replace('<image>\n', '').replace('<image>', '')
+        seg = [1, 8, 9] + ([3] + [6] * 16 + [4] if first else []) + encode_words(v, q) + [2, 9]
+        first = False
+        ids += seg; labels += [-100] * len(seg)
+        ids += [1, 8, 9]; labels += [-100] * 3
+        if prompt_only:
+            return ids
+        a = encode_words(v, convs[i + 1]['value']) + [2]
+        ids += a + [9]; labels += a + [-100]
+    return ids, labels
+
+def prepare(dev):
+    import torch
+    from PIL import Image
+    from transformers import AutoImageProcessor
+    v = vocab()
+    ip = AutoImageProcessor.from_pretrained(INIT)
+    data = DATA
+    def load(name):
+        recs = json.load(open(os.path.join(data, name)))
+        imgs = [Image.open(os.path.join(data, r['image'])).convert('RGB') for r in recs]
+        px = []
+        for k in range(0, len(imgs), 500):
+            out = ip(images=imgs[k:k + 500], return_tensors='pt')
+            px.append(out['pixel_values'].reshape(len(imgs[k:k + 500]), 64, -1))
+            grid = out['image_grid_thw'][0]
+        return recs, torch.cat(px).to(dev), grid
+    train, tpx, grid = load('train.json')
+    test, spx, _ = load('test.json')
+    return train, tpx, test, spx, grid
+
+def pos_question(rng, objs, aligned):
+    pairs = [(a, b) for a in objs for b in objs if a is not b]
+    if aligned:
+        pairs = [(a, b) for a, b in pairs if a['row'] == b['row'] or a['col'] == b['col']]
+    if not pairs: return None
+    a, b = rng.choice(pairs)
+    if a['row'] == b['row']: horiz = True
+    elif a['col'] == b['col']: horiz = False
+    else: horiz = rng.random() < 0.5
+    if horiz:
+        return ("Is the %s object left or right of the %s object?" % (a['color'], b['color']), 'left' if a['col'] < b['col'] else 'right')
+    return ("Is the %s object above or below the %s object?" % (a['color'], b['color']), 'above' if a['row'] < b['row'] else 'below')
+
+def mix(cfg, train, test):
+    v = vocab(); rng = random.Random(7)
+    aligned = cfg.get('pos_aligned', False); extra = cfg.get('pos_extra', 0)
+    tr = []
+    for r in train:
+        convs = []
+        types = r['question_types']
+        for i, t in enumerate(types):
+            q, a = r['conversations'][2 * i]['value'], r['conversations'][2 * i + 1]['value']
+            if t == 'position' and aligned:
+                pq = pos_question(rng, r['objects'], True)
+                if pq is None: continue
+                q, a = pq
+            convs += [{'value': q}, {'value': a}]
+        for _ in range(extra):
+            pq = pos_question(rng, r['objects'], aligned)
+            if pq: convs += [{'value': pq[0]}, {'value': pq[1]}]
+        tr.append(build(v, convs))
+    te = []
+    for k, r in enumerate(test):
+        t = r['question_type']; q = r['conversations'][0]['value'].replace('<image>\n', ''); a = r['conversations'][1]['value']
+        if t == 'position':
+            if aligned:
+                pq = pos_question(rng, r['objects'], True)
+                if pq is None: continue
+                q, a = pq
+            words = q.lower().replace('?', '').split()
+            ca, cb = words[2], words[-2]
+            oa = [o for o in r['objects'] if o['color'] == ca][0]; ob = [o for o in r['objects'] if o['color'] == cb][0]
+            t = 'position_al' if (oa['row'] == ob['row'] or oa['col'] == ob['col']) else 'position_diag'
+        te.append((k, build(v, [{'value': q}], True), encode_words(v, a)[0], t))
+    return tr, te
+
+def make_model(cfg, dev):
+    import torch
+    from transformers import AutoConfig, Qwen2_5_VLForConditionalGeneration
+    c = json.load(open(os.path.join(INIT, 'config.json')))
+    d = cfg.get('d', 256); heads = cfg.get('heads', d // 32); kv = cfg.get('kv', heads // 2)
+    c.update(hidden_size=d, intermediate_size=cfg.get('ff', 3 * d), num_hidden_layers=cfg.get('layers', 2),
+             max_window_layers=cfg.get('layers', 2), num_attention_heads=heads, num_key_value_heads=kv,
+             rope_theta=cfg.get('theta', 1000.0), initializer_range=cfg.get('init', 0.08))
+    c['rope_scaling']['mrope_section'] = cfg.get('sec', [4, 6, 6])
+    vd = cfg.get('vd', 64)
+    c['vision_config'].update(hidden_size=vd, intermediate_size=cfg.get('vff', 2 * vd), num_heads=vd // 32, depth=cfg.get('vdepth', 1),
+                              out_hidden_size=d, fullatt_block_indexes=[cfg.get('vdepth', 1) - 1], initializer_range=cfg.get('init', 0.08))
+    import tempfile
+    tmp = tempfile.mkdtemp()
+    json.dump(c, open(os.path.join(tmp, 'config.json'), 'w'))
+    conf = AutoConfig.from_pretrained(tmp)
+    torch.manual_seed(cfg.get('seed', 0))
+    m = Qwen2_5_VLForConditionalGeneration._from_config(conf, dtype=torch.float32).to(dev)
+    return m
+
+def collate(torch, seqs, dev, labels=None):
+    L = max(len(s) for s in seqs)
+    ids = torch.zeros(len(seqs), L, dtype=torch.long)
+    att = torch.zeros(len(seqs), L, dtype=torch.long)
+    lab = torch.full((len(seqs), L), -100, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, :len(s)] = torch.tensor(s); att[i, :len(s)] = 1
+        if labels is not None: lab[i, :len(s)] = torch.tensor(labels[i])
+    return ids.to(dev), att.to(dev), lab.to(dev)
+
+def evaluate(torch, m, te, spx, grid, dev):
+    m.eval(); correct = {}; total = {}
+    with torch.no_grad():
+        for k in range(0, len(te), 125):
+            chunk = te[k:k + 125]
+            ids, att, _ = collate(torch, [c[1] for c in chunk], dev)
+            px = spx[[c[0] for c in chunk]].reshape(-1, spx.shape[-1])
+            g = grid.reshape(1, 3).repeat(len(chunk), 1).to(dev)
+            out = m(input_ids=ids, attention_mask=att, pixel_values=px, image_grid_thw=g, mm_token_type_ids=(ids == 6).long()).logits
+            last = att.sum(1) - 1
+            pred = out[torch.arange(len(chunk)), last].argmax(-1).tolist()
+            for (p, (_, _, ans, t)) in zip(pred, chunk):
+                total[t] = total.get(t, 0) + 1; correct[t] = correct.get(t, 0) + (p == ans)
+    m.train()
+    acc = {t: correct[t] / total[t] for t in total}
+    acc['overall'] = sum(correct.values()) / sum(total.values())
+    pos = [t for t in total if t.startswith('position')]
+    acc['position'] = sum(correct[t] for t in pos) / sum(total[t] for t in pos)
+    acc['n_pos_al'] = total.get('position_al', 0)
+    return acc
+
+def run_one(cfg, out_path):
+    import torch
+    torch.set_num_threads(2)
+    dev = 'cuda'
+    train, tpx, test, spx, grid = torch.load(os.environ['PREP'], weights_only=False)
+    tr, te = mix(cfg, train, test)
+    tpx, spx = tpx.to(dev), spx.to(dev)
+    m = make_model(cfg, dev)
+    steps = cfg.get('steps', 600); B = cfg.get('batch', 16); lr = cfg.get('lr', 2e-3); minlr = cfg.get('minlr', 1e-4)
+    warm = max(1, round(steps * cfg.get('warmup', 0.05)))
+    decay = [p for n, p in m.named_parameters() if p.dim() >= 2]
+    nodecay = [p for n, p in m.named_parameters() if p.dim() < 2]
+    wd = cfg.get('wd', 0.01)
+    groups = [{'params': decay, 'weight_decay': wd}, {'params': nodecay, 'weight_decay': wd if cfg.get('wd_all', True) else 0.0}]
+    opt = torch.optim.AdamW(groups, lr=lr, betas=(0.9, cfg.get('beta2', 0.95)), eps=1e-8)
+    rng = random.Random(cfg.get('seed', 0))
+    order = list(range(len(tr))); rng.shuffle(order); nxt = 0
+    evals = set(cfg.get('evals', [steps // 2, steps]))
+    log = {'cfg': cfg, 'evals': {}, 'loss': []}
+    t0 = time.time()
+    for step in range(steps):
+        if step < warm: cur = lr * (step + 1) / warm
+        else:
+            pr = (step - warm) / max(1, steps - warm)
+            cur = minlr + 0.5 * (lr - minlr) * (1 + math.cos(math.pi * pr))
+        for g in opt.param_groups: g['lr'] = cur
+        idx = []
+        for _ in range(B):
+            if nxt == len(order): rng.shuffle(order); nxt = 0
+            idx.append(order[nxt]); nxt += 1
+        ids, att, lab = collate(torch, [tr[i][0] for i in idx], dev, [tr[i][1] for i in idx])
+        px = tpx[idx].reshape(-1, tpx.shape[-1])
+        g3 = grid.reshape(1, 3).repeat(B, 1).to(dev)
+        logits = m(input_ids=ids, attention_mask=att, pixel_values=px, image_grid_thw=g3, mm_token_type_ids=(ids == 6).long()).logits
+        tgt = torch.full_like(lab, -100); tgt[:, :-1] = lab[:, 1:]
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=-100)
+        opt.zero_grad(set_to_none=True); loss.backward()
+        torch.nn.utils.clip_grad_norm_(m.parameters(), cfg.get('clip', 1.0))
+        opt.step()
+        if (step + 1) % 25 == 0: log['loss'].append(round(loss.item(), 4))
+        if step + 1 in evals:
+            log['evals'][step + 1] = evaluate(torch, m, te, spx, grid, dev)
+            log['seconds'] = time.time() - t0
+            json.dump(log, open(out_path, 'w'))
+            print(step + 1, log['evals'][step + 1], flush=True)
+        if (step + 1) % 100 == 0: print('step', step + 1, round(loss.item(), 4), round(time.time() - t0, 1), flush=True)
+    log['seconds'] = time.time() - t0
+    json.dump(log, open(out_path, 'w'))
+
+if __name__ == '__main__':
+    if sys.argv[1] == '--one':
+        run_one(json.loads(sys.argv[2]), sys.argv[3]); sys.exit(0)
+    cfgs = json.load(open(sys.argv[1])); out = sys.argv[2]; par = int(sys.argv[3]) if len(sys.argv) > 3 else 8
+    os.makedirs(out, exist_ok=True)
+    import torch
+    prep = '/tmp/prep.pt'
+    t0 = time.time()
+    tr, tpx, te, spx, grid = prepare('cpu')
+    torch.save((tr, tpx, te, spx, grid), prep)
+    os.environ['PREP'] = prep
+    print('prepared in', round(time.time() - t0, 1), 's', flush=True)
+    procs = []; pending = list(cfgs.items())
+    while pending or procs:
+        while pending and len(procs) < par:
+            name, c = pending.pop(0)
+            f = open(os.path.join(out, name + '.log'), 'w')
+            procs.append((name, subprocess.Popen([sys.executable, __file__, '--one', json.dumps(c), os.path.join(out, name + '.json')], stdout=f, stderr=subprocess.STDOUT)))
+        time.sleep(2)
+        for p in list(procs):
+            if p[1].poll() is not None:
+                procs.remove(p)
+                try:
+                    r = json.load(open(os.path.join(out, p[0] + '.json')))
+                    print(p[0], round(r['seconds']), {k: {t: round(a, 2) for t, a in v.items()} for k, v in r['evals'].items()}, flush=True)
+                except Exception as e:
+                    print(p[0], 'FAILED rc', p[1].returncode, flush=True)
