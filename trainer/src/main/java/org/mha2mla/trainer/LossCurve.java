@@ -5,17 +5,10 @@ import java.awt.Color;
 import java.awt.Font;
 import java.awt.FontMetrics;
 import java.awt.Graphics2D;
-import java.awt.RenderingHints;
 import java.awt.geom.Path2D;
-import java.awt.image.BufferedImage;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
-
-import javax.imageio.ImageIO;
 
 /**
  * The loss-curve PNG: loss per step (raw, and a centered moving average once there are enough points) on
@@ -39,15 +32,10 @@ final class LossCurve {
     }
 
     static void write(List<LossLog.Row> rows, Path png, String title) {
-        BufferedImage img = new BufferedImage(WIDTH, HEIGHT, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = img.createGraphics();
-        g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
-        g.setColor(Color.WHITE);
-        g.fillRect(0, 0, WIDTH, HEIGHT);
-        int w = WIDTH - LEFT - RIGHT;
-        int h = HEIGHT - TOP - BOTTOM;
-        g.setColor(Color.GRAY);
-        g.drawRect(LEFT, TOP, w, h);
+        ChartCanvas canvas = new ChartCanvas(WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM);
+        Graphics2D g = canvas.graphics();
+        int w = canvas.plotWidth();
+        int h = canvas.plotHeight();
         if (!rows.isEmpty()) {
             long x0 = rows.get(0).step();
             long x1 = Math.max(x0 + 1, rows.get(rows.size() - 1).step());
@@ -82,13 +70,7 @@ final class LossCurve {
             }
             labels(g, ax, title, rows.get(rows.size() - 1), w, h);
         }
-        g.dispose();
-        try {
-            Files.createDirectories(png.toAbsolutePath().getParent());
-            ImageIO.write(img, "png", png.toFile());
-        } catch (IOException e) {
-            throw new UncheckedIOException(png + ": cannot write the loss curve", e);
-        }
+        canvas.write(png, "loss curve");
     }
 
     private record Axis(long x0, long x1, double y0, double y1, double lrMax, int w, int h) {

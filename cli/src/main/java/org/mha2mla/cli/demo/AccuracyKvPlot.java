@@ -3,16 +3,11 @@ package org.mha2mla.cli.demo;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Graphics2D;
-import java.awt.RenderingHints;
-import java.awt.image.BufferedImage;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 
-import javax.imageio.ImageIO;
+import org.mha2mla.trainer.ChartCanvas;
 
 /**
  * {@code accuracy_vs_kv.png}: overall accuracy against KV-cache bytes per token (log axis), one labelled point per
@@ -32,15 +27,10 @@ final class AccuracyKvPlot {
     }
 
     static void write(List<DemoPipeline.Evaluation> rows, double reference, Path png) {
-        BufferedImage img = new BufferedImage(WIDTH, HEIGHT, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = img.createGraphics();
-        g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
-        g.setColor(Color.WHITE);
-        g.fillRect(0, 0, WIDTH, HEIGHT);
-        int w = WIDTH - LEFT - RIGHT;
-        int h = HEIGHT - TOP - BOTTOM;
-        g.setColor(Color.GRAY);
-        g.drawRect(LEFT, TOP, w, h);
+        ChartCanvas canvas = new ChartCanvas(WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM);
+        Graphics2D g = canvas.graphics();
+        int w = canvas.plotWidth();
+        int h = canvas.plotHeight();
         double lo = Double.MAX_VALUE;
         double hi = 0;
         for (DemoPipeline.Evaluation e : rows) {
@@ -49,7 +39,7 @@ final class AccuracyKvPlot {
         }
         double x0 = Math.log(Math.max(1, lo) / 1.5);
         double x1 = Math.log(Math.max(hi, lo + 1) * 1.5);
-        boolean text = fontsAvailable(g);
+        boolean text = canvas.fontsAvailable();
         // Gridlines at powers of two of the byte count and every 10% of accuracy.
         g.setStroke(new BasicStroke(1f));
         for (double b = 1; b < Math.exp(x1); b *= 2) {
@@ -90,22 +80,6 @@ final class AccuracyKvPlot {
             g.drawString("Overall accuracy vs KV cache bytes per token (log scale; dashed: the original model's cache)", LEFT, TOP - 20);
             g.drawString("KV cache bytes per token", LEFT + w / 2 - 70, HEIGHT - 15);
         }
-        g.dispose();
-        try {
-            Files.createDirectories(png.toAbsolutePath().getParent());
-            ImageIO.write(img, "png", png.toFile());
-        } catch (IOException e) {
-            throw new UncheckedIOException(png + ": cannot write the plot", e);
-        }
-    }
-
-    /** A JRE without fontconfig throws on the first glyph: probe once and draw the text only if it works. */
-    private static boolean fontsAvailable(Graphics2D g) {
-        try {
-            g.getFontMetrics().stringWidth("0");
-            return true;
-        } catch (RuntimeException | Error e) {
-            return false;
-        }
+        canvas.write(png, "plot");
     }
 }
