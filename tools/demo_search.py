@@ -86,6 +86,10 @@ def mix(cfg, train, test):
         for _ in range(extra):
             pq = pos_question(rng, r['objects'], aligned)
             if pq: convs += [{'value': pq[0]}, {'value': pq[1]}]
+        if cfg.get('pos_first', False) and 'position' in types:
+            # the held-out questions are all first turns: a position question always at turn 1 sees the text positions it is tested at
+            k = types.index('position')
+            convs = convs[2 * k:2 * k + 2] + convs[:2 * k] + convs[2 * k + 2:]
         tr.append(build(v, convs))
     te = []
     for k, r in enumerate(test):
@@ -155,7 +159,7 @@ def evaluate(torch, m, te, spx, grid, dev):
 
 def run_one(cfg, out_path):
     import torch
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get('THREADS', '2')))
     dev = 'cuda'
     train, tpx, test, spx, grid = torch.load(os.environ['PREP'], weights_only=False)
     tr, te = mix(cfg, train, test)

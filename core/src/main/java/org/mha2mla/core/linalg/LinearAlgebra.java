@@ -3,6 +3,9 @@ package org.mha2mla.core.linalg;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.stream.IntStream;
+import org.apache.commons.math3.linear.Array2DRowRealMatrix;
+import org.apache.commons.math3.linear.EigenDecomposition;
+import org.apache.commons.math3.linear.SingularValueDecomposition;
 import org.nd4j.linalg.api.blas.Lapack;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -24,11 +27,24 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  *
  * <p>Signs are made deterministic: every eigenvector (and every left singular vector) has its
  * largest-magnitude component positive, so results do not depend on the LAPACK build.
+ *
+ * <p>Every LAPACK result is checked before it is used (residual and orthonormality, a few gemms: cheap next to
+ * the factorisation). The OpenBLAS 0.3.19 inside nd4j-native M2.1 returns wrong dsyev / dgesvd factors on
+ * CPUs where it picks its SkylakeX (AVX-512) kernels — measured: eigenvectors of a 200×200 matrix with
+ * ||VᵀV − I|| = 52, while gemm is exact. A failed check makes this class print one warning and use
+ * commons-math (correct, slower on large matrices) for the rest of the process; {@code OPENBLAS_CORETYPE=Haswell}
+ * in the environment selects kernels that are right (and makes gemm ~15% slower on such CPUs).
  */
 public final class LinearAlgebra {
 
     /** Largest min(m, n) for which {@link #svd} uses dgesvd; above it the Gram-matrix route is taken. */
     public static final int GESVD_MAX_DIM = 256;
+
+    /** Largest accepted relative residual / orthonormality defect of a float64 factorisation (correct ones: ~1e-14). */
+    static final double CHECK_TOLERANCE = 1e-8;
+
+    /** Set once LAPACK returned a wrong factorisation in this process (or by -Dmha2mla.linalg.commonsMath=true). */
+    private static volatile boolean lapackDistrusted = Boolean.getBoolean("mha2mla.linalg.commonsMath");
 
     private LinearAlgebra() {
     }
@@ -50,6 +66,10 @@ public final class LinearAlgebra {
         // and absorbs the last-bit asymmetry of X^T X products computed by gemm.
         INDArray work = a.add(a.transpose()).muli(0.5).dup('f');
         requireFinite(work, "eigh input");
+        if (lapackDistrusted) {
+            return eighByCommonsMath(work);
+        }
+        INDArray symmetrised = work.dup('c');
         INDArray w = Nd4j.create(DataType.DOUBLE, n);
         int info = lapack().syev('V', 'U', work, w);
         if (info != 0) {
@@ -62,8 +82,62 @@ public final class LinearAlgebra {
             values[i] = wAsc[n - 1 - i];
         }
         INDArray vectors = work.getColumns(descending).dup('c');
+        double defect = eigenDefect(symmetrised, vectors, values);
+        if (!(defect <= CHECK_TOLERANCE)) {
+            distrustLapack("dsyev", n + "x" + n, defect);
+            return eighByCommonsMath(symmetrised);
+        }
         normaliseColumnSigns(vectors, null);
         return new SymmetricEigen(Nd4j.createFromArray(values), vectors);
+    }
+
+    /** The same decomposition by commons-math (tridiagonalisation + implicit QL, float64). */
+    static SymmetricEigen eighByCommonsMath(INDArray symmetric) {
+        int n = (int) symmetric.rows();
+        EigenDecomposition e = new EigenDecomposition(new Array2DRowRealMatrix(symmetric.toDoubleMatrix(), false));
+        double[] raw = e.getRealEigenvalues();
+        Integer[] order = IntStream.range(0, n).boxed().toArray(Integer[]::new);
+        Arrays.sort(order, Comparator.comparingDouble((Integer i) -> -raw[i]));
+        double[] values = new double[n];
+        double[][] columns = new double[n][n];
+        for (int j = 0; j < n; j++) {
+            values[j] = raw[order[j]];
+            double[] v = e.getEigenvector(order[j]).toArray();
+            for (int i = 0; i < n; i++) {
+                columns[i][j] = v[i];
+            }
+        }
+        INDArray vectors = Nd4j.createFromArray(columns);
+        normaliseColumnSigns(vectors, null);
+        return new SymmetricEigen(Nd4j.createFromArray(values), vectors);
+    }
+
+    /** max(||A·V − V·diag(λ)||_F / ||A||_F, ||VᵀV − I||_F / √n): 0 for an exact decomposition. */
+    static double eigenDefect(INDArray a, INDArray vectors, double[] values) {
+        INDArray residual = a.mmul(vectors).subi(vectors.mulRowVector(Nd4j.createFromArray(values)));
+        double scale = Math.max(a.norm2Number().doubleValue(), Double.MIN_NORMAL);
+        return Math.max(residual.norm2Number().doubleValue() / scale, orthonormalityDefect(vectors));
+    }
+
+    /** ||QᵀQ − I||_F / √k for the k columns of q. */
+    static double orthonormalityDefect(INDArray q) {
+        long k = q.columns();
+        INDArray gram = q.transpose().mmul(q).subi(Nd4j.eye(k).castTo(DataType.DOUBLE));
+        return gram.norm2Number().doubleValue() / Math.sqrt(Math.max(k, 1));
+    }
+
+    private static void distrustLapack(String routine, String shape, double defect) {
+        if (!lapackDistrusted) {
+            lapackDistrusted = true;
+            System.err.printf(java.util.Locale.ROOT, "mha2mla: warning: LAPACK %s returned a wrong factorisation of a %s matrix "
+                    + "(defect %.2g; OpenBLAS's AVX-512 kernels in nd4j-native M2.1 do this on some CPUs): using commons-math "
+                    + "for the rest of this run (slower on large matrices; OPENBLAS_CORETYPE=Haswell avoids it)%n", routine, shape, defect);
+        }
+    }
+
+    /** Whether a LAPACK result has been found wrong in this process (every decomposition then uses commons-math). */
+    public static boolean lapackDistrusted() {
+        return lapackDistrusted;
     }
 
     /**
@@ -154,8 +228,10 @@ public final class LinearAlgebra {
         SymmetricEigen eig = eigh(regularize(psd, eps));
         double[] lambda = eig.valuesArray();
         double[] f = new double[lambda.length];
+        // Below n·ε·λ_max an eigenvalue is zero to working precision (LAPACK and commons-math round it either side of 0).
+        double floor = lambda.length * Math.ulp(1.0) * Math.max(lambda.length == 0 ? 0 : lambda[0], 0);
         for (int i = 0; i < lambda.length; i++) {
-            if (!(lambda[i] > 0)) {
+            if (!(lambda[i] > floor)) {
                 throw new ArithmeticException("sqrtInvPsd: eigenvalue " + lambda[i] + " at index " + i + " of a "
                         + lambda.length + "x" + lambda.length + " matrix is not positive after regularisation eps="
                         + eps + " (use eps > 0 for singular covariances)");
@@ -186,6 +262,9 @@ public final class LinearAlgebra {
 
     /** Tall or square x (m ≥ n, n ≤ GESVD_MAX_DIM): QR of the tall side, then dgesvd of the n×n R. */
     static Svd svdByGesvd(INDArray x) {
+        if (lapackDistrusted) {
+            return svdByCommonsMath(x);
+        }
         int m = (int) x.rows();
         int n = (int) x.columns();
         INDArray q = null;
@@ -205,8 +284,29 @@ public final class LinearAlgebra {
         lapack().gesvd(square, s, u, vt);
         INDArray uFull = (q == null ? u : q.mmul(u)).dup('c');
         INDArray v = vt.transpose().dup('c');
+        double defect = svdDefect(x, uFull, s, v);
+        if (!(defect <= CHECK_TOLERANCE)) {
+            distrustLapack(m > n ? "dgeqrf + dgesvd" : "dgesvd", m + "x" + n, defect);
+            return svdByCommonsMath(x);
+        }
         normaliseColumnSigns(uFull, v);
         return new Svd(uFull, s.dup('c'), v);
+    }
+
+    /** Thin SVD of a tall or square x by commons-math (Golub–Kahan bidiagonalisation, float64). */
+    static Svd svdByCommonsMath(INDArray x) {
+        SingularValueDecomposition d = new SingularValueDecomposition(new Array2DRowRealMatrix(x.toDoubleMatrix(), false));
+        INDArray u = Nd4j.createFromArray(d.getU().getData());
+        INDArray v = Nd4j.createFromArray(d.getV().getData());
+        normaliseColumnSigns(u, v);
+        return new Svd(u, Nd4j.createFromArray(d.getSingularValues()), v);
+    }
+
+    /** max(||A − U·diag(s)·Vᵀ||_F / ||A||_F, orthonormality defects of U and V). */
+    static double svdDefect(INDArray a, INDArray u, INDArray s, INDArray v) {
+        INDArray residual = a.sub(u.mulRowVector(s.reshape(1, s.length())).mmul(v.transpose()));
+        double scale = Math.max(a.norm2Number().doubleValue(), Double.MIN_NORMAL);
+        return Math.max(residual.norm2Number().doubleValue() / scale, Math.max(orthonormalityDefect(u), orthonormalityDefect(v)));
     }
 
     /** Tall or square x (m ≥ n): eigen-decomposition of AᵀA, then U from a QR of A·V. */
@@ -218,14 +318,10 @@ public final class LinearAlgebra {
         double[] s = b.norm2(0).toDoubleVector();
         // A·V has (nearly) orthogonal columns of norms σ_i. Its Householder QR gives an exactly orthonormal
         // U even where the Gram route is inaccurate (tiny σ), without changing A = (A·V)·Vᵀ beyond ε·cond.
-        INDArray q = b.dup('f');
-        INDArray r = Nd4j.create(DataType.DOUBLE, new long[] {n, n}, 'f');
-        lapack().geqrf(q, r);
-        double[] signs = new double[n];
-        for (int i = 0; i < n; i++) {
-            signs[i] = r.getDouble(i, i) < 0 ? -1 : 1;
+        INDArray u = lapackDistrusted ? null : orthonormalFactor(b);
+        if (u == null) {
+            u = gramSchmidtTwice(b);
         }
-        INDArray u = q.mulRowVector(Nd4j.createFromArray(signs)).dup('c');
         // Rounding can swap near-equal neighbours; restore the descending order.
         Integer[] order = IntStream.range(0, n).boxed().toArray(Integer[]::new);
         Arrays.sort(order, Comparator.comparingDouble((Integer i) -> -s[i]));
@@ -235,6 +331,54 @@ public final class LinearAlgebra {
         INDArray vSorted = v.getColumns(perm).dup('c');
         normaliseColumnSigns(uSorted, vSorted);
         return new Svd(uSorted, Nd4j.createFromArray(sSorted), vSorted);
+    }
+
+    /**
+     * Orthonormal columns spanning b's, each keeping the sign of b's column: modified Gram–Schmidt run twice
+     * ("twice is enough": orthonormal to working precision), the fallback for a wrong dgeqrf. O(m·n²) in Java.
+     */
+    static INDArray gramSchmidtTwice(INDArray b) {
+        int m = (int) b.rows();
+        int n = (int) b.columns();
+        double[][] cols = b.transpose().toDoubleMatrix();
+        for (int pass = 0; pass < 2; pass++) {
+            for (int j = 0; j < n; j++) {
+                double[] cj = cols[j];
+                for (int i = 0; i < j; i++) {
+                    double[] ci = cols[i];
+                    double dot = 0;
+                    for (int r = 0; r < m; r++) dot += ci[r] * cj[r];
+                    for (int r = 0; r < m; r++) cj[r] -= dot * ci[r];
+                }
+                double norm = 0;
+                for (int r = 0; r < m; r++) norm += cj[r] * cj[r];
+                norm = Math.sqrt(norm);
+                if (norm == 0) {
+                    throw new ArithmeticException("svd: column " + j + " of A·V is zero: rank-deficient input to the Gram route");
+                }
+                for (int r = 0; r < m; r++) cj[r] /= norm;
+            }
+        }
+        return Nd4j.createFromArray(cols).transpose().dup('c');
+    }
+
+    /** The Q of a checked Householder QR of b with sign(diag R) folded in (so Q·|R| ≈ b), or null when dgeqrf was wrong. */
+    private static INDArray orthonormalFactor(INDArray b) {
+        int n = (int) b.columns();
+        INDArray q = b.dup('f');
+        INDArray r = Nd4j.create(DataType.DOUBLE, new long[] {n, n}, 'f');
+        lapack().geqrf(q, r);
+        double scale = Math.max(b.norm2Number().doubleValue(), Double.MIN_NORMAL);
+        double defect = Math.max(q.mmul(r).subi(b).norm2Number().doubleValue() / scale, orthonormalityDefect(q));
+        if (!(defect <= CHECK_TOLERANCE)) {
+            distrustLapack("dgeqrf", b.rows() + "x" + n, defect);
+            return null;
+        }
+        double[] signs = new double[n];
+        for (int i = 0; i < n; i++) {
+            signs[i] = r.getDouble(i, i) < 0 ? -1 : 1;
+        }
+        return q.mulRowVector(Nd4j.createFromArray(signs)).dup('c');
     }
 
     /**

@@ -138,7 +138,9 @@ class LinearAlgebraTest {
                 .multiply(qb.transpose()).getData();
         INDArray a = Nd4j.createFromArray(aData);
         Svd svd = LinearAlgebra.svd(a);
-        assertTrue(relFrobenius(svd.reconstruct(), a) < 1e-10, "reconstruction " + relFrobenius(svd.reconstruct(), a));
+        // ε·cond(A) = 1e-10 up to a small factor: 2.0e-10 with commons-math's eigen-solver (the path taken where
+        // LAPACK is found wrong, see LinearAlgebra), below 1e-10 with a correct dsyev.
+        assertTrue(relFrobenius(svd.reconstruct(), a) < 5e-10, "reconstruction " + relFrobenius(svd.reconstruct(), a));
         assertTrue(orthonormalityError(svd.u()) < 1e-12, "U orthonormal " + orthonormalityError(svd.u()));
         assertTrue(orthonormalityError(svd.v()) < 1e-12, "V orthonormal");
         double[] s = svd.s().toDoubleVector();
