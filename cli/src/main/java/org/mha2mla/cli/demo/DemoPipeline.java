@@ -90,7 +90,7 @@ public final class DemoPipeline {
          * conversations being too noisy for the two-hop attention the questions need.
          */
         public static Settings full() {
-            return new Settings("full", new SyntheticShapesData.Sizes(112, 4000, 64, 20), spec(), 550, 32,
+            return new Settings("full", new SyntheticShapesData.Sizes(112, 4000, 64, 20), spec(), 500, 32,
                     2e-3, 1e-4, 0.05, 0.95, 0.01, 1.0, 256, 30, 50, 8, 1e-3, 16, false);
         }
 
