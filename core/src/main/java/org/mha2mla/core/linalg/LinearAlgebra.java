@@ -43,8 +43,8 @@ public final class LinearAlgebra {
     /** Largest accepted relative residual / orthonormality defect of a float64 factorisation (correct ones: ~1e-14). */
     static final double CHECK_TOLERANCE = 1e-8;
 
-    /** Set once LAPACK returned a wrong factorisation in this process (or by -Dmha2mla.linalg.commonsMath=true). */
-    private static volatile boolean lapackDistrusted = Boolean.getBoolean("mha2mla.linalg.commonsMath");
+    /** Set once LAPACK returned a wrong factorisation in this process. */
+    private static volatile boolean lapackDistrusted;
 
     private LinearAlgebra() {
     }
@@ -96,8 +96,7 @@ public final class LinearAlgebra {
         int n = (int) symmetric.rows();
         EigenDecomposition e = new EigenDecomposition(new Array2DRowRealMatrix(symmetric.toDoubleMatrix(), false));
         double[] raw = e.getRealEigenvalues();
-        Integer[] order = IntStream.range(0, n).boxed().toArray(Integer[]::new);
-        Arrays.sort(order, Comparator.comparingDouble((Integer i) -> -raw[i]));
+        int[] order = descendingOrder(raw);
         double[] values = new double[n];
         double[][] columns = new double[n][n];
         for (int j = 0; j < n; j++) {
@@ -133,11 +132,6 @@ public final class LinearAlgebra {
                     + "(defect %.2g; OpenBLAS's AVX-512 kernels in nd4j-native M2.1 do this on some CPUs): using commons-math "
                     + "for the rest of this run (slower on large matrices; OPENBLAS_CORETYPE=Haswell avoids it)%n", routine, shape, defect);
         }
-    }
-
-    /** Whether a LAPACK result has been found wrong in this process (every decomposition then uses commons-math). */
-    public static boolean lapackDistrusted() {
-        return lapackDistrusted;
     }
 
     /**
@@ -323,9 +317,7 @@ public final class LinearAlgebra {
             u = gramSchmidtTwice(b);
         }
         // Rounding can swap near-equal neighbours; restore the descending order.
-        Integer[] order = IntStream.range(0, n).boxed().toArray(Integer[]::new);
-        Arrays.sort(order, Comparator.comparingDouble((Integer i) -> -s[i]));
-        int[] perm = Arrays.stream(order).mapToInt(Integer::intValue).toArray();
+        int[] perm = descendingOrder(s);
         double[] sSorted = Arrays.stream(perm).mapToDouble(i -> s[i]).toArray();
         INDArray uSorted = u.getColumns(perm).dup('c');
         INDArray vSorted = v.getColumns(perm).dup('c');
@@ -360,6 +352,13 @@ public final class LinearAlgebra {
             }
         }
         return Nd4j.createFromArray(cols).transpose().dup('c');
+    }
+
+    /** The indices of {@code values} from the largest value to the smallest. */
+    private static int[] descendingOrder(double[] values) {
+        Integer[] order = IntStream.range(0, values.length).boxed().toArray(Integer[]::new);
+        Arrays.sort(order, Comparator.comparingDouble((Integer i) -> -values[i]));
+        return Arrays.stream(order).mapToInt(Integer::intValue).toArray();
     }
 
     /** The Q of a checked Householder QR of b with sign(diag R) folded in (so Q·|R| ≈ b), or null when dgeqrf was wrong. */
