@@ -104,11 +104,26 @@ def mix(cfg, train, test):
             oa = [o for o in r['objects'] if o['color'] == ca][0]; ob = [o for o in r['objects'] if o['color'] == cb][0]
             t = 'position_al' if (oa['row'] == ob['row'] or oa['col'] == ob['col']) else 'position_diag'
         te.append((k, build(v, [{'value': q}], True), encode_words(v, a)[0], t))
+        if cfg.get('pos_all', True):
+            # every ordered pair of the held-out scene along every axis its cells differ on: ~20x the 20 position
+            # questions of the held-out split, so "learned" and "chance" are told apart (scored apart from 'overall')
+            for oa in r['objects']:
+                for ob in r['objects']:
+                    if oa is ob: continue
+                    if oa['col'] != ob['col']:
+                        q = "Is the %s object left or right of the %s object?" % (oa['color'], ob['color'])
+                        te.append((k, build(v, [{'value': q}], True), encode_words(v, 'left' if oa['col'] < ob['col'] else 'right')[0], 'pall_h'))
+                    if oa['row'] != ob['row']:
+                        q = "Is the %s object above or below the %s object?" % (oa['color'], ob['color'])
+                        te.append((k, build(v, [{'value': q}], True), encode_words(v, 'above' if oa['row'] < ob['row'] else 'below')[0], 'pall_v'))
     return tr, te
 
 def make_model(cfg, dev):
     import torch
     from transformers import AutoConfig, Qwen2_5_VLForConditionalGeneration
+    if 'load' in cfg:
+        # a folder the Java side wrote (its initial weights, or its pretrained model): same weights, PyTorch's loop
+        return Qwen2_5_VLForConditionalGeneration.from_pretrained(cfg['load'], dtype=torch.float32).to(dev)
     c = json.load(open(os.path.join(INIT, 'config.json')))
     d = cfg.get('d', 256); heads = cfg.get('heads', d // 32); kv = cfg.get('kv', heads // 2)
     c.update(hidden_size=d, intermediate_size=cfg.get('ff', 3 * d), num_hidden_layers=cfg.get('layers', 2),
@@ -116,7 +131,7 @@ def make_model(cfg, dev):
              rope_theta=cfg.get('theta', 1000.0), initializer_range=cfg.get('init', 0.08))
     c['rope_scaling']['mrope_section'] = cfg.get('sec', [4, 6, 6])
     vd = cfg.get('vd', 64)
-    c['vision_config'].update(hidden_size=vd, intermediate_size=cfg.get('vff', 2 * vd), num_heads=vd // 32, depth=cfg.get('vdepth', 1),
+    c['vision_config'].update(hidden_size=vd, intermediate_size=cfg.get('vff', 2 * vd), num_heads=cfg.get('vheads', vd // 32), depth=cfg.get('vdepth', 1),
                               out_hidden_size=d, fullatt_block_indexes=[cfg.get('vdepth', 1) - 1], initializer_range=cfg.get('init', 0.08))
     import tempfile
     tmp = tempfile.mkdtemp()
@@ -151,7 +166,8 @@ def evaluate(torch, m, te, spx, grid, dev):
                 total[t] = total.get(t, 0) + 1; correct[t] = correct.get(t, 0) + (p == ans)
     m.train()
     acc = {t: correct[t] / total[t] for t in total}
-    acc['overall'] = sum(correct.values()) / sum(total.values())
+    held = [t for t in total if not t.startswith('pall')]
+    acc['overall'] = sum(correct[t] for t in held) / sum(total[t] for t in held)
     pos = [t for t in total if t.startswith('position')]
     acc['position'] = sum(correct[t] for t in pos) / sum(total[t] for t in pos)
     acc['n_pos_al'] = total.get('position_al', 0)
@@ -177,6 +193,8 @@ def run_one(cfg, out_path):
     evals = set(cfg.get('evals', [steps // 2, steps]))
     log = {'cfg': cfg, 'evals': {}, 'loss': []}
     t0 = time.time()
+    if steps == 0:
+        log['evals'][0] = evaluate(torch, m, te, spx, grid, dev)
     for step in range(steps):
         if step < warm: cur = lr * (step + 1) / warm
         else:
