@@ -65,6 +65,10 @@ def pos_question(rng, objs, aligned):
     if a['row'] == b['row']: horiz = True
     elif a['col'] == b['col']: horiz = False
     else: horiz = rng.random() < 0.5
+    return pos_text(a, b, horiz)
+
+def pos_text(a, b, horiz):
+    """The generator's question about a and b along one axis, and its answer."""
     if horiz:
         return ("Is the %s object left or right of the %s object?" % (a['color'], b['color']), 'left' if a['col'] < b['col'] else 'right')
     return ("Is the %s object above or below the %s object?" % (a['color'], b['color']), 'above' if a['row'] < b['row'] else 'below')
@@ -110,12 +114,10 @@ def mix(cfg, train, test):
             for oa in r['objects']:
                 for ob in r['objects']:
                     if oa is ob: continue
-                    if oa['col'] != ob['col']:
-                        q = "Is the %s object left or right of the %s object?" % (oa['color'], ob['color'])
-                        te.append((k, build(v, [{'value': q}], True), encode_words(v, 'left' if oa['col'] < ob['col'] else 'right')[0], 'pall_h'))
-                    if oa['row'] != ob['row']:
-                        q = "Is the %s object above or below the %s object?" % (oa['color'], ob['color'])
-                        te.append((k, build(v, [{'value': q}], True), encode_words(v, 'above' if oa['row'] < ob['row'] else 'below')[0], 'pall_v'))
+                    for horiz, axis, kind in ((True, 'col', 'pall_h'), (False, 'row', 'pall_v')):
+                        if oa[axis] != ob[axis]:
+                            q, a = pos_text(oa, ob, horiz)
+                            te.append((k, build(v, [{'value': q}], True), encode_words(v, a)[0], kind))
     return tr, te
 
 def make_model(cfg, dev):
