@@ -21,7 +21,7 @@ def encode_words(v, text):
     import re
     return [v.get(w, 8) for w in re.findall(r"\n|[a-z0-9]+|[^\sa-z0-9]", text.lower())]
 
-def build(v, convs, prompt_only=False):
+def build(v, convs, prompt_only=False, mask_nl=False):
     ids, labels = [], []
     first = True
     for i in range(0, len(convs), 2):
@@ -33,7 +33,8 @@ def build(v, convs, prompt_only=False):
         if prompt_only:
             return ids
         a = encode_words(v, convs[i + 1]['value']) + [2]
-        ids += a + [9]; labels += a + [-100]
+        # mask_nl: also supervise the "\n" after <|im_end|>, as the Java LossMask does (the chat template's reply ends with it)
+        ids += a + [9]; labels += a + ([9] if mask_nl else [-100])
     return ids, labels
 
 def prepare(dev):
@@ -94,7 +95,7 @@ def mix(cfg, train, test):
             # the held-out questions are all first turns: a position question always at turn 1 sees the text positions it is tested at
             k = types.index('position')
             convs = convs[2 * k:2 * k + 2] + convs[:2 * k] + convs[2 * k + 2:]
-        tr.append(build(v, convs))
+        tr.append(build(v, convs, mask_nl=cfg.get('mask_nl', False)))
     te = []
     for k, r in enumerate(test):
         t = r['question_type']; q = r['conversations'][0]['value'].replace('<image>\n', ''); a = r['conversations'][1]['value']
@@ -119,6 +120,29 @@ def mix(cfg, train, test):
                             q, a = pos_text(oa, ob, horiz)
                             te.append((k, build(v, [{'value': q}], True), encode_words(v, a)[0], kind))
     return tr, te
+
+class JavaRandom:
+    """java.util.Random (48-bit LCG), so a run can visit the examples in the Java Pretrainer's order."""
+    def __init__(self, seed):
+        self.s = (seed ^ 0x5DEECE66D) & ((1 << 48) - 1)
+    def next(self, bits):
+        self.s = (self.s * 0x5DEECE66D + 0xB) & ((1 << 48) - 1)
+        r = self.s >> (48 - bits)
+        return r - (1 << 32) if r >= 1 << 31 else r
+    def next_int(self, bound):
+        if bound & (bound - 1) == 0:
+            r = (bound * self.next(31)) >> 31
+            return r - (1 << 32) if r >= 1 << 31 else r
+        while True:
+            bits = self.next(31); val = bits % bound
+            if ((bits - val + bound - 1 + (1 << 31)) % (1 << 32)) - (1 << 31) >= 0: return val
+
+def java_permutation(n, rng):
+    """Pretrainer.permutation: Fisher-Yates over the identity, a new one every epoch."""
+    p = list(range(n))
+    for i in range(n - 1, 0, -1):
+        j = rng.next_int(i + 1); p[i], p[j] = p[j], p[i]
+    return p
 
 def make_model(cfg, dev):
     import torch
@@ -192,6 +216,8 @@ def run_one(cfg, out_path):
     opt = torch.optim.AdamW(groups, lr=lr, betas=(0.9, cfg.get('beta2', 0.95)), eps=1e-8)
     rng = random.Random(cfg.get('seed', 0))
     order = list(range(len(tr))); rng.shuffle(order); nxt = 0
+    jr = JavaRandom(cfg['java_order']) if 'java_order' in cfg else None
+    if jr: order = java_permutation(len(tr), jr)
     evals = set(cfg.get('evals', [steps // 2, steps]))
     log = {'cfg': cfg, 'evals': {}, 'loss': []}
     t0 = time.time()
@@ -205,7 +231,10 @@ def run_one(cfg, out_path):
         for g in opt.param_groups: g['lr'] = cur
         idx = []
         for _ in range(B):
-            if nxt == len(order): rng.shuffle(order); nxt = 0
+            if nxt == len(order):
+                if jr: order = java_permutation(len(tr), jr)
+                else: rng.shuffle(order)
+                nxt = 0
             idx.append(order[nxt]); nxt += 1
         ids, att, lab = collate(torch, [tr[i][0] for i in idx], dev, [tr[i][1] for i in idx])
         px = tpx[idx].reshape(-1, tpx.shape[-1])
@@ -214,9 +243,11 @@ def run_one(cfg, out_path):
         tgt = torch.full_like(lab, -100); tgt[:, :-1] = lab[:, 1:]
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=-100)
         opt.zero_grad(set_to_none=True); loss.backward()
-        torch.nn.utils.clip_grad_norm_(m.parameters(), cfg.get('clip', 1.0))
+        gn = torch.nn.utils.clip_grad_norm_(m.parameters(), cfg.get('clip', 1.0))
         opt.step()
-        if (step + 1) % 25 == 0: log['loss'].append(round(loss.item(), 4))
+        if (step + 1) % 25 == 0 or step < cfg.get('log_first', 0):
+            log['loss'].append(round(loss.item(), 4))
+            log.setdefault('tokens', []).append(int(att.sum().item())); log.setdefault('gnorm', []).append(round(gn.item(), 4))
         if step + 1 in evals:
             log['evals'][step + 1] = evaluate(torch, m, te, spx, grid, dev)
             log['seconds'] = time.time() - t0
