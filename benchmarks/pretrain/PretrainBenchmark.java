@@ -53,7 +53,7 @@ public final class PretrainBenchmark {
         try (ModelProcessor p = ModelProcessor.load(init)) {
             Pretrainer.Options o = new Pretrainer.Options(init, splits.train(), dir.resolve("model"), dir.resolve("loss.csv"),
                     dir.resolve("loss.png"), steps, s.batchSize(), s.peakLr(), s.minLr(), s.warmupFraction(),
-                    new AdamW.Config(0.9, s.beta2(), 1e-8, s.weightDecay()), s.maxGradNorm(), 1, s.maxLength(), false);
+                    new AdamW.Config(0.9, s.beta2(), 1e-8, s.weightDecay()), s.maxGradNorm(), 1, s.maxLength(), false, null);
             r = new Pretrainer(init, p).run(o, System.out);
         }
         double totalS = (System.nanoTime() - e0) / 1e9;

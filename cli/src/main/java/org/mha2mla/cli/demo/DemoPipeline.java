@@ -76,28 +76,31 @@ public final class DemoPipeline {
      * @param quantGroup  values per quantization group of the int4/int2 cache baselines (divides every cache row)
      * @param baselines   also evaluate the cache baselines (int4/int2 quantization, H2O, TOVA, quantized latent cache):
      *                    six more evaluations, each decoding the question through the compressed cache token by token
+     * @param budgetSeconds the whole run's wall-clock budget: pretraining ends early enough to keep it (see
+     *                    {@link Pretrainer.Budget}); 0 runs exactly {@code steps} updates
      */
     public record Settings(String name, SyntheticShapesData.Sizes data, ScratchModel.Spec model, int steps, int batchSize,
                            double peakLr, double minLr, double warmupFraction, double beta2, double weightDecay,
                            double maxGradNorm, int maxLength, int stage1Steps, int stage2Steps, int stageBatch, double stageLr,
-                           int quantGroup, boolean baselines) {
+                           int quantGroup, boolean baselines, double budgetSeconds) {
 
         /**
          * The demo's default, sized to the 15-minute budget on 2 CPU cores: pretraining takes two thirds of it, the 7
          * fine-tuning runs, 10 conversions and 10 evaluations the rest ({@code --baselines} adds ~2.5 minutes).
          * Batch 32: at equal compute it learns much faster than batch 16 (reference runs of this model and data in
          * PyTorch: 78–83% after 300 steps of 32 against 64% after 600 of 16), the gradient of 16 five-question
-         * conversations being too noisy for the two-hop attention the questions need.
+         * conversations being too noisy for the two-hop attention the questions need. At most 500 updates: on a
+         * machine too slow for 500 in 15 minutes the budget ends the cosine earlier (a multiple of 25 updates).
          */
         public static Settings full() {
             return new Settings("full", new SyntheticShapesData.Sizes(112, 4000, 64, 20), spec(), 500, 32,
-                    2e-3, 1e-4, 0.05, 0.95, 0.01, 1.0, 256, 30, 50, 8, 1e-3, 16, false);
+                    2e-3, 1e-4, 0.05, 0.95, 0.01, 1.0, 256, 30, 50, 8, 1e-3, 16, false, 15 * 60);
         }
 
         /** {@code --quick}: the same model and every step, with little data and few updates (CI smoke test, < 3 minutes). */
         public static Settings quick() {
             return new Settings("quick", new SyntheticShapesData.Sizes(112, 600, 16, 6), spec(), 60, 16,
-                    2e-3, 1e-4, 0.05, 0.95, 0.01, 1.0, 256, 4, 4, 8, 1e-3, 16, false);
+                    2e-3, 1e-4, 0.05, 0.95, 0.01, 1.0, 256, 4, 4, 8, 1e-3, 16, false, 0);
         }
 
         /**
@@ -109,14 +112,15 @@ public final class DemoPipeline {
             return new ScratchModel.Spec(256, 768, 2, 8, 4, new int[] {4, 6, 6}, 1000.0, 64, 128, 1, 2, List.of(0), 112, 0.08);
         }
 
+        /** Exactly {@code n} pretraining updates (no time budget). */
         public Settings withSteps(int n) {
             return new Settings(name, data, model, n, batchSize, peakLr, minLr, warmupFraction, beta2, weightDecay, maxGradNorm,
-                    maxLength, stage1Steps, stage2Steps, stageBatch, stageLr, quantGroup, baselines);
+                    maxLength, stage1Steps, stage2Steps, stageBatch, stageLr, quantGroup, baselines, 0);
         }
 
         public Settings withBaselines(boolean on) {
             return new Settings(name, data, model, steps, batchSize, peakLr, minLr, warmupFraction, beta2, weightDecay, maxGradNorm,
-                    maxLength, stage1Steps, stage2Steps, stageBatch, stageLr, quantGroup, on);
+                    maxLength, stage1Steps, stage2Steps, stageBatch, stageLr, quantGroup, on, budgetSeconds);
         }
 
         int headDim() {
@@ -158,15 +162,15 @@ public final class DemoPipeline {
         long t0 = System.nanoTime();
         prepareOut();
         SyntheticShapesData.Splits splits = data();
-        Path original = pretrain(splits);
-        return convertAndEvaluate(splits, original, t0);
+        return convertAndEvaluate(splits, pretrain(splits, t0), t0);
     }
 
     /**
      * Steps 2–4 on a pretrained model folder: the conversions, the fine-tuning stages, every evaluation and the
      * report. {@code t0} (a {@link System#nanoTime}) is when the run began, for the total time reported.
      */
-    public List<Evaluation> convertAndEvaluate(SyntheticShapesData.Splits splits, Path original, long t0) {
+    public List<Evaluation> convertAndEvaluate(SyntheticShapesData.Splits splits, Pretrained pretrained, long t0) {
+        Path original = pretrained.folder();
         int dh = settings.headDim();
         List<Evaluation> rows = new ArrayList<>();
         rows.add(evaluate(original, splits, "original", "pretrained Qwen2.5-VL (GQA, full RoPE)", CachePolicy.FULL));
@@ -199,7 +203,7 @@ public final class DemoPipeline {
         if (settings.baselines()) rows.addAll(baselines(splits, original, main));
 
         double seconds = (System.nanoTime() - t0) / 1e9;
-        DemoReport report = new DemoReport(settings, seed, rows, seconds);
+        DemoReport report = new DemoReport(settings, seed, pretrained.steps(), rows, seconds);
         report.write(out);
         log.println();
         log.print(report.table());
@@ -268,8 +272,22 @@ public final class DemoPipeline {
         return splits;
     }
 
-    /** A fresh model (out/init), pretrained on the training split and saved as out/model; returns out/model. */
-    public Path pretrain(SyntheticShapesData.Splits splits) {
+    /**
+     * What the full settings do after pretraining (the conversions, the 7 fine-tuning runs, 10 evaluations and the
+     * golden logits), in pretraining updates of the same machine: 218 on a 2-core machine at 1.35 s/update (294 s),
+     * 165 on one at 1.1 s/update (181 s); 240 leaves a margin.
+     */
+    static final double AFTER_PRETRAINING_UPDATES = 240;
+
+    /** The pretrained model folder and the updates it took. */
+    public record Pretrained(Path folder, int steps) {
+    }
+
+    /**
+     * A fresh model (out/init), pretrained on the training split and saved as out/model.
+     * {@code t0} (a {@link System#nanoTime}) is when the run began, from which {@link Settings#budgetSeconds} counts.
+     */
+    public Pretrained pretrain(SyntheticShapesData.Splits splits, long t0) {
         WordLevelTokenizer tokenizer = WordLevelTokenizer.of(ShapesGenerator.vocabulary());
         Path init = out.resolve("init");
         ScratchModel.write(init, settings.model(), tokenizer, ScratchModel.initialWeights(settings.model(), tokenizer.size(), seed));
@@ -277,16 +295,23 @@ public final class DemoPipeline {
         Pretrainer.Options o = new Pretrainer.Options(init, splits.train(), model, out.resolve("pretrain_loss.csv"),
                 out.resolve("pretrain_loss.png"), settings.steps(), settings.batchSize(), settings.peakLr(), settings.minLr(),
                 settings.warmupFraction(), new AdamW.Config(0.9, settings.beta2(), 1e-8, settings.weightDecay()), settings.maxGradNorm(), seed,
-                settings.maxLength(), true);
+                settings.maxLength(), true, settings.budgetSeconds() > 0
+                        ? new Pretrainer.Budget(t0 + (long) (settings.budgetSeconds() * 1e9), AFTER_PRETRAINING_UPDATES) : null);
+        int steps;
         try (ModelProcessor processor = ModelProcessor.load(init)) {
             Pretrainer pretrainer = new Pretrainer(init, processor);
             Pretrainer.Result r = pretrainer.run(o, log);
+            steps = r.steps();
+            if (r.steps() < settings.steps()) {
+                log.printf(Locale.ROOT, "time budget: %.0f ms/update on this machine, so %d of %d updates keep the run within %.0f s%n",
+                        1e3 * r.budgetSecondsPerUpdate(), r.steps(), settings.steps(), settings.budgetSeconds());
+            }
             log.printf(Locale.ROOT, "pretrained %d steps × %d examples in %.1f s (%.0f ms/step, %.0f tokens/s), final loss %.4f%n",
-                    settings.steps(), settings.batchSize(), r.seconds(), 1e3 * r.seconds() / settings.steps(), r.tokensPerSecond(),
+                    r.steps(), settings.batchSize(), r.seconds(), 1e3 * r.seconds() / r.steps(), r.tokensPerSecond(),
                     r.finalLoss());
             pretrainer.writeGolden(model.resolve("golden.safetensors"), goldenCases(splits, init), 4);
         }
-        return model;
+        return new Pretrained(model, steps);
     }
 
     /**

@@ -26,13 +26,16 @@ public final class DemoReport {
 
     private final DemoPipeline.Settings settings;
     private final long seed;
+    private final int pretrainingSteps;
     private final List<DemoPipeline.Evaluation> rows;
     private final double seconds;
 
-    public DemoReport(DemoPipeline.Settings settings, long seed, List<DemoPipeline.Evaluation> rows, double seconds) {
+    /** @param pretrainingSteps the updates the original model was pretrained for (a time budget may cut the setting's) */
+    public DemoReport(DemoPipeline.Settings settings, long seed, int pretrainingSteps, List<DemoPipeline.Evaluation> rows, double seconds) {
         if (rows.isEmpty()) throw new IllegalArgumentException("a report needs at least the original model's row");
         this.settings = settings;
         this.seed = seed;
+        this.pretrainingSteps = pretrainingSteps;
         this.rows = rows;
         this.seconds = seconds;
     }
@@ -77,7 +80,8 @@ public final class DemoReport {
         sb.append(String.format(Locale.ROOT, "Held-out synthetic shapes task, %d questions per type; greedy generation with the model's own "
                 + "cache; scored by `SyntheticShapes` (exact match after normalisation). KV B/token: bytes the cache held per token "
                 + "(all layers), averaged over the questions; reduction against the original model's float32 cache "
-                + "(%.0f B/token). Total run time %.0f s, seed %d.%n%n", settings.data().testPerType(), reference(), seconds, seed));
+                + "(%.0f B/token). Pretraining %d updates × %d examples; total run time %.0f s, seed %d.%n%n", settings.data().testPerType(),
+                reference(), pretrainingSteps, settings.batchSize(), seconds, seed));
         sb.append("| variant | what | overall |");
         for (ShapesGenerator.Type t : ShapesGenerator.Type.values()) sb.append(' ').append(t.key()).append(" |");
         sb.append(" KV B/token | reduction | cache |\n|---|---|---:|");
@@ -99,6 +103,7 @@ public final class DemoReport {
         ObjectNode root = om.createObjectNode();
         root.put("settings", settings.name());
         root.put("seed", seed);
+        root.put("pretraining_steps", pretrainingSteps);
         root.put("seconds", seconds);
         root.put("reference_kv_bytes_per_token", reference());
         root.put("head_dim", settings.headDim());

@@ -40,7 +40,7 @@ class DemoPipelineTest {
                 m.windowSize(), m.initializerRange());
         return new DemoPipeline.Settings("micro", new SyntheticShapesData.Sizes(112, 12, 5, 2), tiny, 4, 4, full.peakLr(),
                 full.minLr(), full.warmupFraction(), full.beta2(), full.weightDecay(), full.maxGradNorm(), full.maxLength(), 2, 2, 4,
-                full.stageLr(), 16, true);
+                full.stageLr(), 16, true, 0);
     }
 
     @Test

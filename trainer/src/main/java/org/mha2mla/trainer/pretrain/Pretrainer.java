@@ -69,22 +69,70 @@ public final class Pretrainer {
      * @param lossCsv       the per-step log; the curve is drawn to {@code lossPng}
      * @param warmupFraction share of the steps with linear warmup; the rest decays to {@code minLr} on a cosine
      * @param adam          betas, eps and (decoupled) weight decay
+     * @param budget        a wall-clock limit that may shorten the run to fewer than {@code steps} updates, or null
      */
     public record Options(Path model, Path data, Path out, Path lossCsv, Path lossPng, int steps, int batchSize,
                           double peakLr, double minLr, double warmupFraction, AdamW.Config adam, double maxGradNorm,
-                          long seed, int maxLength, boolean progress) {
+                          long seed, int maxLength, boolean progress, Budget budget) {
         public Options {
             if (steps < 1 || batchSize < 1) throw new IllegalArgumentException("need steps >= 1 and batch size >= 1");
         }
 
+        /** Warmup updates: a share of {@code steps}, the same whatever a {@link Budget} later makes of the total. */
+        public long warmup() {
+            return Math.max(1, Math.round(steps * warmupFraction));
+        }
+
         public LrSchedule schedule() {
-            long warmup = Math.max(1, Math.round(steps * warmupFraction));
-            return new LrSchedule(peakLr, minLr, steps, warmup, steps - warmup, LrSchedule.Decay.COSINE);
+            return schedule(steps);
+        }
+
+        /** Warmup, then the cosine down to {@code minLr} at update {@code total}. */
+        public LrSchedule schedule(int total) {
+            return new LrSchedule(peakLr, minLr, total, warmup(), total - warmup(), LrSchedule.Decay.COSINE);
         }
     }
 
-    /** What a run did: the log rows, wall time of the loop, examples available, mean tokens per second. */
-    public record Result(List<LossLog.Row> rows, double seconds, int examples, double tokensPerSecond) {
+    /**
+     * A deadline for the run and what the caller still does after it. Once {@link #DECIDE_AFTER} updates are done
+     * (still in the warmup, whose length does not depend on the total) the loop measures its speed and, where the
+     * planned updates plus {@code afterwardUpdates} more would pass {@code deadlineNanos}, ends the cosine earlier:
+     * the demo then keeps its 15-minute budget on a slower machine instead of overrunning it. The afterward work is
+     * counted in updates of the same machine because it is the same kind of computation (conversion, fine-tuning and
+     * evaluation graphs) and scales with it.
+     *
+     * @param deadlineNanos    a {@link System#nanoTime} by which the caller's whole job should end
+     * @param afterwardUpdates the caller's remaining work after this run, in pretraining updates
+     */
+    public record Budget(long deadlineNanos, double afterwardUpdates) {
+        /** Updates timed before the decision; the first few (JIT, graph set-up: ~7 s each) are left out of the median. */
+        public static final int DECIDE_AFTER = 20;
+        static final int SKIP = 5;
+        /** The total is a multiple of this, so run-to-run timing noise rarely changes it. */
+        public static final int GRANULARITY = 25;
+
+        /**
+         * The total that fits: {@code done} plus what {@code secondsLeft} allows at {@code secondsPerUpdate} once the
+         * afterward work is set aside, rounded down to a multiple of {@link #GRANULARITY}; at least {@code done} plus
+         * one granule and twice the warmup (a cosine needs room to decay), at most {@code maxSteps}.
+         */
+        public static int fit(int maxSteps, long warmup, int done, double secondsPerUpdate, double secondsLeft, double afterwardUpdates) {
+            double room = secondsLeft / secondsPerUpdate - afterwardUpdates;
+            long total = (long) Math.floor(done + Math.max(0, room)) / GRANULARITY * GRANULARITY;
+            long floor = Math.max(done + GRANULARITY, 2 * warmup);
+            return (int) Math.min(maxSteps, Math.max(floor, total));
+        }
+    }
+
+    /**
+     * What a run did: the log rows, wall time of the loop, examples available, mean tokens per second; and, where a
+     * {@link Budget} measured the speed, that median seconds per update (else NaN).
+     */
+    public record Result(List<LossLog.Row> rows, double seconds, int examples, double tokensPerSecond, double budgetSecondsPerUpdate) {
+        public int steps() {
+            return rows.size();
+        }
+
         public double finalLoss() {
             return rows.get(rows.size() - 1).loss();
         }
@@ -192,10 +240,20 @@ public final class Pretrainer {
         List<LossLog.Row> rows = new ArrayList<>();
         long start = System.nanoTime();
         long tokens = 0;
+        int total = o.steps();
+        double measured = Double.NaN;
+        double[] updateSeconds = new double[o.steps()];
         try (LossLog lossLog = LossLog.open(o.lossCsv(), 0);
              ProgressBar bar = o.progress() ? new ProgressBarBuilder().setTaskName("pretrain").setInitialMax(o.steps())
                      .setUpdateIntervalMillis(500).continuousUpdate().build() : null) {
-            for (int step = 0; step < o.steps(); step++) {
+            for (int step = 0; step < total; step++) {
+                if (o.budget() != null && step == Budget.DECIDE_AFTER) {
+                    measured = median(Arrays.copyOfRange(updateSeconds, Budget.SKIP, step));
+                    total = Budget.fit(o.steps(), o.warmup(), step, measured, (o.budget().deadlineNanos() - System.nanoTime()) / 1e9,
+                            o.budget().afterwardUpdates());
+                    schedule = o.schedule(total);
+                    if (bar != null) bar.maxHint(total);
+                }
                 long s0 = System.nanoTime();
                 List<Example> batch = new ArrayList<>();
                 for (int b = 0; b < o.batchSize(); b++) {
@@ -215,6 +273,7 @@ public final class Pretrainer {
                 // plus several 6–7 s updates.
                 System.gc();
                 double seconds = (System.nanoTime() - s0) / 1e9;
+                updateSeconds[step] = seconds;
                 LossLog.Row row = new LossLog.Row(step + 1, r.loss(), lr, r.gradNorm(), r.tokens(), r.tokens() / seconds,
                         (System.nanoTime() - start) / 1e9);
                 lossLog.append(row);
@@ -228,7 +287,7 @@ public final class Pretrainer {
         }
         double seconds = (System.nanoTime() - start) / 1e9;
         ModelFolder.write(sd, parameters, o.model(), o.out(), DType.F32);
-        return new Result(rows, seconds, examples.size(), tokens / seconds);
+        return new Result(rows, seconds, examples.size(), tokens / seconds, measured);
     }
 
     /**
@@ -333,6 +392,12 @@ public final class Pretrainer {
     double loss(Batch b) {
         INDArray per = sd.output(b.feed(), MaskedCrossEntropy.PER_POSITION).get(MaskedCrossEntropy.PER_POSITION);
         return MaskedCrossEntropy.supervisedSum(per, b.targets()) / b.supervised();
+    }
+
+    private static double median(double[] values) {
+        double[] v = values.clone();
+        Arrays.sort(v);
+        return v[v.length / 2];
     }
 
     private static int[] permutation(int n, Random rng) {

@@ -127,7 +127,7 @@ class PretrainerTest {
         Pretrainer p = new Pretrainer(model, processor);
         Path out = tmp.resolve("trained");
         Pretrainer.Options o = new Pretrainer.Options(model, data, out, tmp.resolve("loss.csv"), tmp.resolve("loss.png"),
-                30, 4, 3e-3, 3e-4, 0.1, AdamW.Config.defaults(0.0), 1.0, 3, 256, false);
+                30, 4, 3e-3, 3e-4, 0.1, AdamW.Config.defaults(0.0), 1.0, 3, 256, false, null);
         Pretrainer.Result r = p.run(o, new PrintStream(java.io.OutputStream.nullOutputStream()));
         double first = r.rows().get(0).loss();
         double last = r.finalLoss();
@@ -150,5 +150,37 @@ class PretrainerTest {
             assertArrayEquals(ids, loaded.generate(prompt, ids.length, true));
             assertArrayEquals(prompt.inputIds(), g.readLongs("c0.input_ids"));
         }
+    }
+
+    @Test
+    void aBudgetFitsTheUpdatesToTheTimeLeftInMultiplesOf25() {
+        // 842 s left after 20 updates at 1.35 s each, 240 updates' worth of work afterwards: 20 + 623.7 − 240 = 403.7 → 400.
+        assertEquals(400, Pretrainer.Budget.fit(500, 25, 20, 1.35, 842, 240));
+        // At 1.1 s/update 545 would fit: the setting's 500 is the most.
+        assertEquals(500, Pretrainer.Budget.fit(500, 25, 20, 1.1, 842, 240));
+        // No time left: one granule after the decision, or twice the warmup if that is longer.
+        assertEquals(45, Pretrainer.Budget.fit(500, 6, 20, 1.0, 10, 240));
+        assertEquals(50, Pretrainer.Budget.fit(500, 25, 20, 1.0, -5, 240));
+    }
+
+    @Test
+    void aRunPastItsDeadlineEndsTheCosineEarlyAndKeepsTheWarmup() {
+        Pretrainer p = new Pretrainer(model, processor);
+        Path out = tmp.resolve("budgeted");
+        // The deadline has passed before the run starts: after the 20 timed updates the run plans 20 + 25 = 45 of 60.
+        Pretrainer.Options o = new Pretrainer.Options(model, data, out, tmp.resolve("budget-loss.csv"), tmp.resolve("budget-loss.png"),
+                60, 2, 3e-3, 3e-4, 0.1, AdamW.Config.defaults(0.0), 1.0, 3, 256, false, new Pretrainer.Budget(System.nanoTime(), 0));
+        Pretrainer.Result r = p.run(o, new PrintStream(java.io.OutputStream.nullOutputStream()));
+        assertEquals(45, r.steps());
+        assertTrue(r.budgetSecondsPerUpdate() > 0, "measured " + r.budgetSecondsPerUpdate());
+        for (int i = 0; i < Pretrainer.Budget.DECIDE_AFTER; i++) {
+            assertEquals(o.schedule().lr(i), r.rows().get(i).lr(), 1e-12, "update " + (i + 1) + " follows the 60-update schedule");
+        }
+        for (int i = Pretrainer.Budget.DECIDE_AFTER; i < 45; i++) {
+            assertEquals(o.schedule(45).lr(i), r.rows().get(i).lr(), 1e-12, "update " + (i + 1) + " follows the 45-update cosine");
+        }
+        assertEquals(o.minLr(), r.rows().get(44).lr(), 1e-12, "the last update is at the floor of the cosine");
+        assertTrue(o.schedule(45).lr(44) < o.schedule().lr(44) - 1e-4, "the cut cosine is lower at update 45");
+        assertTrue(Files.isRegularFile(out.resolve("model.safetensors")));
     }
 }
