@@ -94,6 +94,8 @@ class DemoPipelineTest {
 
         JsonNode json = new ObjectMapper().readTree(out.resolve("results.json").toFile());
         assertEquals(rows.size(), json.get("variants").size());
+        assertEquals(4, json.get("pretraining_steps").intValue(), "no budget: the setting's 4 updates");
+        assertTrue(Files.readString(out.resolve("results.md")).contains("Pretraining 4 updates × 4 examples"));
         assertEquals(100 * (1 - 68.0 / 256), json.get("variants").get(4).get("kv_reduction_percent").doubleValue(), 1e-9, "mla-dkv8-noft: 68 of 256 B");
         String md = Files.readString(out.resolve("results.md"));
         for (DemoPipeline.Evaluation r : rows) assertTrue(md.contains("| " + r.variant() + " |"), r.variant() + " missing in results.md");

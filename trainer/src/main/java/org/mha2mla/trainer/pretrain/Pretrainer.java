@@ -95,8 +95,9 @@ public final class Pretrainer {
 
     /**
      * A deadline for the run and what the caller still does after it. Once {@link #DECIDE_AFTER} updates are done
-     * (still in the warmup, whose length does not depend on the total) the loop measures its speed and, where the
-     * planned updates plus {@code afterwardUpdates} more would pass {@code deadlineNanos}, ends the cosine earlier:
+     * (the demo's warmup is 25, and its length does not depend on the total, so those updates followed the schedule
+     * the run ends with) the loop measures its speed and, where the planned updates plus {@code afterwardUpdates} more
+     * would pass {@code deadlineNanos}, ends the cosine earlier:
      * the demo then keeps its 15-minute budget on a slower machine instead of overrunning it. The afterward work is
      * counted in updates of the same machine because it is the same kind of computation (conversion, fine-tuning and
      * evaluation graphs) and scales with it.
@@ -394,10 +395,10 @@ public final class Pretrainer {
         return MaskedCrossEntropy.supervisedSum(per, b.targets()) / b.supervised();
     }
 
+    /** The upper median; sorts {@code values}. */
     private static double median(double[] values) {
-        double[] v = values.clone();
-        Arrays.sort(v);
-        return v[v.length / 2];
+        Arrays.sort(values);
+        return values[values.length / 2];
     }
 
     private static int[] permutation(int n, Random rng) {
