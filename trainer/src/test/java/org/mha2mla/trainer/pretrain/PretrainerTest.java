@@ -183,4 +183,34 @@ class PretrainerTest {
         assertTrue(o.schedule(45).lr(44) < o.schedule().lr(44) - 1e-4, "the cut cosine is lower at update 45");
         assertTrue(Files.isRegularFile(out.resolve("model.safetensors")));
     }
+
+    @Test
+    void twoReplicasComputeTheOneGraphsUpdate() {
+        Pretrainer one = new Pretrainer(model, processor);
+        Pretrainer two = new Pretrainer(model, processor, 2);
+        List<Pretrainer.Example> examples = one.encode(data, 256, 1).subList(0, 5);   // shards of 2 and 3 examples
+        double single = one.accumulate(one.batch(examples));
+        int[] tokens = new int[1];
+        double split = two.gradients(examples, tokens);
+        assertEquals(single, split, 1e-6);
+        assertEquals(examples.stream().mapToInt(e -> e.ids().length).sum(), tokens[0]);
+        for (String n : one.parameters()) {
+            INDArray a = one.gradients().get(n);
+            double err = a.sub(two.gradients().get(n)).norm2Number().doubleValue() / Math.max(1e-12, a.norm2Number().doubleValue());
+            assertTrue(err < 1e-5, n + ": relative difference " + err);
+        }
+        // After an update the replica holds the updated weights, bit for bit.
+        two.step(examples, new AdamW(AdamW.Config.defaults(0.0), shapes(two)), 1e-3, 1.0);
+        Pretrainer replica = two.replicas().get(0);
+        for (String n : two.parameters()) {
+            assertEquals(two.params().get(n), replica.params().get(n), n);
+            assertTrue(two.params().get(n) != replica.params().get(n), n + " is a copy, not the same array");
+        }
+    }
+
+    private static Map<String, long[]> shapes(Pretrainer p) {
+        Map<String, long[]> shapes = new HashMap<>();
+        p.params().forEach((n, a) -> shapes.put(n, a.shape()));
+        return shapes;
+    }
 }
