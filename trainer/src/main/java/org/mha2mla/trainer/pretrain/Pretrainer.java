@@ -208,6 +208,7 @@ public final class Pretrainer {
             System.setOut(console);
         }
         for (int r = 1; r < replicas; r++) this.replicas.add(new Pretrainer(model, processor, 1));
+        // Daemon threads: a pretrainer has no close(), and idle workers must not keep the JVM alive.
         this.pool = replicas == 1 ? null : Executors.newFixedThreadPool(replicas - 1, task -> {
             Thread t = new Thread(task, "pretrain-replica");
             t.setDaemon(true);
@@ -375,19 +376,22 @@ public final class Pretrainer {
 
     /** One optimizer update on {@code batch}. */
     StepResult step(List<Example> batch, AdamW adam, double lr, double maxGradNorm) {
-        int[] tokens = new int[1];
-        double loss = gradients(batch, tokens);
+        Gradients g = gradients(batch);
         double norm = GradientClipping.clipGlobalNorm(grads, maxGradNorm);
         adam.update(params, grads, lr);
         for (Pretrainer r : replicas) r.params.forEach((n, p) -> p.assign(params.get(n)));
-        return new StepResult(loss, norm, tokens[0]);
+        return new StepResult(g.loss(), norm, g.tokens());
+    }
+
+    /** The token-mean loss of a batch and its token count (padding excluded). */
+    record Gradients(double loss, int tokens) {
     }
 
     /**
      * Fills the gradient buffers with ∂(token-mean CE)/∂θ of {@code batch}, its contiguous shards computed by the
-     * replicas in parallel, and returns that loss; {@code tokens[0]} receives the batch's token count.
+     * replicas in parallel (the main graph's shard on the calling thread).
      */
-    double gradients(List<Example> batch, int[] tokens) {
+    Gradients gradients(List<Example> batch) {
         List<Pretrainer> workers = new ArrayList<>();
         workers.add(this);
         workers.addAll(replicas);
@@ -413,9 +417,10 @@ public final class Pretrainer {
             throw new IllegalStateException("a pretraining replica failed: " + e.getCause().getMessage(), e.getCause());
         }
         int supervised = 0;
+        int tokens = 0;
         for (Batch part : parts) {
             supervised += part.supervised();
-            tokens[0] += part.tokens();
+            tokens += part.tokens();
             // ND4J frees off-heap buffers only when their Java objects are collected; a step's inputs are large (one-hot
             // tokens, pixels, masks) and a big heap collects rarely, so release them now to keep the resident size flat.
             part.feed().values().forEach(INDArray::close);
@@ -425,7 +430,7 @@ public final class Pretrainer {
             for (int i = 1; i < shards; i++) g.addi(workers.get(i).grads.get(n));
             g.divi(supervised);
         }
-        return ceSum / supervised;
+        return new Gradients(ceSum / supervised, tokens);
     }
 
     /** The placeholders and targets of one batch. */

@@ -190,10 +190,9 @@ class PretrainerTest {
         Pretrainer two = new Pretrainer(model, processor, 2);
         List<Pretrainer.Example> examples = one.encode(data, 256, 1).subList(0, 5);   // shards of 2 and 3 examples
         double single = one.accumulate(one.batch(examples));
-        int[] tokens = new int[1];
-        double split = two.gradients(examples, tokens);
-        assertEquals(single, split, 1e-6);
-        assertEquals(examples.stream().mapToInt(e -> e.ids().length).sum(), tokens[0]);
+        Pretrainer.Gradients split = two.gradients(examples);
+        assertEquals(single, split.loss(), 1e-6);
+        assertEquals(examples.stream().mapToInt(e -> e.ids().length).sum(), split.tokens());
         for (String n : one.parameters()) {
             INDArray a = one.gradients().get(n);
             double err = a.sub(two.gradients().get(n)).norm2Number().doubleValue() / Math.max(1e-12, a.norm2Number().doubleValue());
