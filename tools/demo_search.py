@@ -125,16 +125,15 @@ class JavaRandom:
     """java.util.Random (48-bit LCG), so a run can visit the examples in the Java Pretrainer's order."""
     def __init__(self, seed):
         self.s = (seed ^ 0x5DEECE66D) & ((1 << 48) - 1)
-    def next(self, bits):
+    def next31(self):
+        # next(31) of the JDK: always non-negative, so no sign handling is needed
         self.s = (self.s * 0x5DEECE66D + 0xB) & ((1 << 48) - 1)
-        r = self.s >> (48 - bits)
-        return r - (1 << 32) if r >= 1 << 31 else r
+        return self.s >> 17
     def next_int(self, bound):
         if bound & (bound - 1) == 0:
-            r = (bound * self.next(31)) >> 31
-            return r - (1 << 32) if r >= 1 << 31 else r
+            return (bound * self.next31()) >> 31
         while True:
-            bits = self.next(31); val = bits % bound
+            bits = self.next31(); val = bits % bound
             if ((bits - val + bound - 1 + (1 << 31)) % (1 << 32)) - (1 << 31) >= 0: return val
 
 def java_permutation(n, rng):

@@ -233,6 +233,13 @@ public final class Pretrainer {
         return grads;
     }
 
+    /** Every parameter's shape by name, in checkpoint order (what the optimizer keeps moments for). */
+    Map<String, long[]> shapes() {
+        Map<String, long[]> shapes = new LinkedHashMap<>();
+        params.forEach((n, p) -> shapes.put(n, p.shape()));
+        return shapes;
+    }
+
     /** The copies that compute the other shards of each batch (their weights follow this graph's after every update). */
     List<Pretrainer> replicas() {
         return replicas;
@@ -269,9 +276,7 @@ public final class Pretrainer {
         log.printf(Locale.ROOT, "pretraining %,d parameters on %d examples (%s), encoded in %.1f s; %d replica(s) share each batch%n",
                 params.values().stream().mapToLong(INDArray::length).sum(), examples.size(), o.data().getFileName(),
                 (System.nanoTime() - t0) / 1e9, 1 + replicas.size());
-        Map<String, long[]> shapes = new LinkedHashMap<>();
-        params.forEach((n, p) -> shapes.put(n, p.shape()));
-        AdamW adam = new AdamW(o.adam(), shapes);
+        AdamW adam = new AdamW(o.adam(), shapes());
         LrSchedule schedule = o.schedule();
         Random rng = new Random(o.seed());
         int[] order = permutation(examples.size(), rng);

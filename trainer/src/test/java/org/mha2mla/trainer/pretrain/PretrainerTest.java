@@ -199,17 +199,11 @@ class PretrainerTest {
             assertTrue(err < 1e-5, n + ": relative difference " + err);
         }
         // After an update the replica holds the updated weights, bit for bit.
-        two.step(examples, new AdamW(AdamW.Config.defaults(0.0), shapes(two)), 1e-3, 1.0);
+        two.step(examples, new AdamW(AdamW.Config.defaults(0.0), two.shapes()), 1e-3, 1.0);
         Pretrainer replica = two.replicas().get(0);
         for (String n : two.parameters()) {
             assertEquals(two.params().get(n), replica.params().get(n), n);
             assertTrue(two.params().get(n) != replica.params().get(n), n + " is a copy, not the same array");
         }
-    }
-
-    private static Map<String, long[]> shapes(Pretrainer p) {
-        Map<String, long[]> shapes = new HashMap<>();
-        p.params().forEach((n, a) -> shapes.put(n, a.shape()));
-        return shapes;
     }
 }
