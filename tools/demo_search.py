@@ -7,6 +7,7 @@ cross-entropy on the assistant replies), and scored on the held-out split by the
 It only ranks settings: float reduction order makes no two runs (or the Java run) identical after a few hundred steps.
 
 Usage: DEMO_DATA=demo-out/data DEMO_INIT=demo-out/init python tools/demo_search.py configs.json out_dir [parallel]
+(DEMO_DATA_ALT=folder: the same scenes drawn another way, e.g. by a changed generator; a run picks it with "alt": true)
 configs.json: {"name": {"batch": 32, "steps": 300, "lr": 2e-3, "layers": 2, "d": 256, "theta": 1000.0, ...}, ...}
 (keys: see make_model and run_one; 'evals' lists the steps to score at). Each run writes out_dir/name.json."""
 import sys, json, os, math, time, subprocess, random
@@ -55,6 +56,11 @@ def prepare(dev):
         return recs, torch.cat(px).to(dev), grid
     train, tpx, grid = load('train.json')
     test, spx, _ = load('test.json')
+    if os.environ.get('DEMO_DATA_ALT'):
+        # the same scenes drawn another way (e.g. without jitter): only the pixels differ, picked per run by "alt": true
+        data = os.environ['DEMO_DATA_ALT']
+        _, tpx2, _ = load('train.json'); _, spx2, _ = load('test.json')
+        return train, (tpx, tpx2), test, (spx, spx2), grid
     return train, tpx, test, spx, grid
 
 def pos_question(rng, objs, aligned):
@@ -203,6 +209,9 @@ def run_one(cfg, out_path):
     torch.set_num_threads(int(os.environ.get('THREADS', '2')))
     dev = 'cuda'
     train, tpx, test, spx, grid = torch.load(os.environ['PREP'], weights_only=False)
+    if isinstance(tpx, tuple):
+        k = 1 if cfg.get('alt', False) else 0
+        tpx, spx = tpx[k], spx[k]
     tr, te = mix(cfg, train, test)
     tpx, spx = tpx.to(dev), spx.to(dev)
     m = make_model(cfg, dev)
@@ -229,7 +238,11 @@ def run_one(cfg, out_path):
             cur = minlr + 0.5 * (lr - minlr) * (1 + math.cos(math.pi * pr))
         for g in opt.param_groups: g['lr'] = cur
         idx = []
-        for _ in range(B):
+        if step < cfg.get('curr', 0):
+            # curriculum: the first 'curr' updates see only scenes of at most 'curr_items' objects (fewer distractors)
+            small = [i for i in range(len(tr)) if len(train[i]['objects']) <= cfg.get('curr_items', 2)]
+            idx = [small[rng.randrange(len(small))] for _ in range(B)]
+        for _ in range(B - len(idx)):
             if nxt == len(order):
                 if jr: order = java_permutation(len(tr), jr)
                 else: rng.shuffle(order)

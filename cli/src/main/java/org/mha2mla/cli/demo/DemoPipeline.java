@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
 import java.util.stream.Stream;
 
 import org.mha2mla.core.config.Mha2MlaConfig;
@@ -85,15 +86,15 @@ public final class DemoPipeline {
                            int quantGroup, boolean baselines, double budgetSeconds) {
 
         /**
-         * The demo's default, sized to the 15-minute budget on 2 CPU cores: pretraining takes two thirds of it, the 7
-         * fine-tuning runs, 10 conversions and 10 evaluations the rest ({@code --baselines} adds ~2.5 minutes).
+         * The demo's default, sized to the 15-minute budget on 2 CPU cores: pretraining takes most of it, the 7
+         * fine-tuning runs, 10 conversions and 10 evaluations the rest, two at a time ({@code --baselines} adds ~2.5 minutes).
          * Batch 32: at equal compute it learns much faster than batch 16 (reference runs of this model and data in
          * PyTorch: 78–83% after 300 steps of 32 against 64% after 600 of 16), the gradient of 16 five-question
-         * conversations being too noisy for the two-hop attention the questions need. At most 500 updates: on a
-         * machine too slow for 500 in 15 minutes the budget ends the cosine earlier (a multiple of 25 updates).
+         * conversations being too noisy for the two-hop attention the questions need. At most 700 updates: the budget
+         * ends the cosine where this machine's speed says it must (a multiple of 25 updates).
          */
         public static Settings full() {
-            return new Settings("full", new SyntheticShapesData.Sizes(112, 4000, 64, 20), spec(), 500, 32,
+            return new Settings("full", new SyntheticShapesData.Sizes(112, 4000, 64, 20), spec(), 700, 32,
                     2e-3, 1e-4, 0.05, 0.95, 0.01, 1.0, 256, 30, 50, 8, 1e-3, 16, false, 15 * 60);
         }
 
@@ -149,6 +150,8 @@ public final class DemoPipeline {
     private final Settings settings;
     private final long seed;
     private final PrintStream log;
+    /** The pool running the steps after pretraining, while it does (it decides the steps' progress bars and log). */
+    private volatile StepPool steps;
 
     public DemoPipeline(Path out, Settings settings, long seed, PrintStream log) {
         this.out = out;
@@ -172,36 +175,68 @@ public final class DemoPipeline {
     public List<Evaluation> convertAndEvaluate(SyntheticShapesData.Splits splits, Pretrained pretrained, long t0) {
         Path original = pretrained.folder();
         int dh = settings.headDim();
-        List<Evaluation> rows = new ArrayList<>();
-        rows.add(evaluate(original, splits, "original", "pretrained Qwen2.5-VL (GQA, full RoPE)", CachePolicy.FULL));
-
-        Path ropeMkl = convert(original, splits, "rope-mkl", Mha2MlaConfig.Step.ROPE, RopeStrategy.MKL, 0, SvdMethod.MD);
-        Path ropeMklS1 = fineTune(1, ropeMkl, splits, "rope-mkl-s1");
-        rows.add(evaluate(ropeMklS1, splits, "rope-mkl-s1", "partial RoPE (MKL) + stage 1, full cache", CachePolicy.FULL));
-        Path main = null;
-        for (int dKv : new int[] {dh / 2, dh / 4, dh / 8}) {
-            String tag = "dkv" + dKv;
-            Path raw = convert(ropeMkl, splits, "mla-mkl-md-" + tag + "-noft", Mha2MlaConfig.Step.SVD, RopeStrategy.MKL, dKv, SvdMethod.MD);
-            rows.add(evaluate(raw, splits, "mla-" + tag + "-noft", "MKL + MD-SVD d_kv=" + dKv + ", no fine-tuning", CachePolicy.FULL));
-            Path s2 = fineTune(2, convert(ropeMklS1, splits, "mla-mkl-md-" + tag, Mha2MlaConfig.Step.SVD, RopeStrategy.MKL, dKv, SvdMethod.MD),
-                    splits, "mla-mkl-md-" + tag + "-s2");
-            rows.add(evaluate(s2, splits, "mla-" + tag, "MKL + MD-SVD d_kv=" + dKv + ", stages 1+2", CachePolicy.FULL));
-            if (dKv == dh / 4) main = s2;
-        }
-
-        // Ablations at d_kv = d_h/4, each through both stages like the main row.
         int dKv = dh / 4;
-        Path rope2n = fineTune(1, convert(original, splits, "rope-2norm", Mha2MlaConfig.Step.ROPE, RopeStrategy.TWO_NORM, 0, SvdMethod.MD),
-                splits, "rope-2norm-s1");
-        Path twoNorm = fineTune(2, convert(rope2n, splits, "mla-2norm-md-dkv" + dKv, Mha2MlaConfig.Step.SVD, RopeStrategy.TWO_NORM, dKv,
-                SvdMethod.MD), splits, "mla-2norm-md-dkv" + dKv + "-s2");
-        rows.add(evaluate(twoNorm, splits, "ablation-2norm", "2-norm + MD-SVD d_kv=" + dKv + ", stages 1+2", CachePolicy.FULL));
-        Path joint = fineTune(2, convert(ropeMklS1, splits, "mla-mkl-joint-dkv" + dKv, Mha2MlaConfig.Step.SVD, RopeStrategy.MKL, dKv,
-                SvdMethod.JOINT), splits, "mla-mkl-joint-dkv" + dKv + "-s2");
-        rows.add(evaluate(joint, splits, "ablation-joint", "MKL + joint SVD d_kv=" + dKv + ", stages 1+2", CachePolicy.FULL));
+        List<CompletableFuture<Evaluation>> rows = new ArrayList<>();
+        try (StepPool steps = new StepPool(stepThreads(), STEPS + (settings.baselines() ? BASELINE_STEPS : 0), true, log)) {
+            this.steps = steps;
+            rows.add(steps.submit(() -> evaluate(original, splits, "original", "pretrained Qwen2.5-VL (GQA, full RoPE)", CachePolicy.FULL)));
 
-        if (settings.baselines()) rows.addAll(baselines(splits, original, main));
+            CompletableFuture<Path> ropeMkl = steps.submit(
+                    () -> convert(original, splits, "rope-mkl", Mha2MlaConfig.Step.ROPE, RopeStrategy.MKL, 0, SvdMethod.MD));
+            CompletableFuture<Path> ropeMklS1 = steps.then(ropeMkl, p -> fineTune(1, p, splits, "rope-mkl-s1"));
+            rows.add(steps.then(ropeMklS1, p -> evaluate(p, splits, "rope-mkl-s1", "partial RoPE (MKL) + stage 1, full cache",
+                    CachePolicy.FULL)));
+            CompletableFuture<Path> main = null;
+            for (int d : new int[] {dh / 2, dh / 4, dh / 8}) {
+                String tag = "dkv" + d;
+                CompletableFuture<Path> raw = steps.then(ropeMkl,
+                        p -> convert(p, splits, "mla-mkl-md-" + tag + "-noft", Mha2MlaConfig.Step.SVD, RopeStrategy.MKL, d, SvdMethod.MD));
+                rows.add(steps.then(raw, p -> evaluate(p, splits, "mla-" + tag + "-noft", "MKL + MD-SVD d_kv=" + d + ", no fine-tuning",
+                        CachePolicy.FULL)));
+                CompletableFuture<Path> s2 = steps.then(steps.then(ropeMklS1,
+                                p -> convert(p, splits, "mla-mkl-md-" + tag, Mha2MlaConfig.Step.SVD, RopeStrategy.MKL, d, SvdMethod.MD)),
+                        p -> fineTune(2, p, splits, "mla-mkl-md-" + tag + "-s2"));
+                rows.add(steps.then(s2, p -> evaluate(p, splits, "mla-" + tag, "MKL + MD-SVD d_kv=" + d + ", stages 1+2",
+                        CachePolicy.FULL)));
+                if (d == dKv) main = s2;
+            }
 
+            // Ablations at d_kv = d_h/4, each through both stages like the main row.
+            CompletableFuture<Path> rope2n = steps.then(steps.submit(
+                            () -> convert(original, splits, "rope-2norm", Mha2MlaConfig.Step.ROPE, RopeStrategy.TWO_NORM, 0, SvdMethod.MD)),
+                    p -> fineTune(1, p, splits, "rope-2norm-s1"));
+            CompletableFuture<Path> twoNorm = steps.then(steps.then(rope2n,
+                            p -> convert(p, splits, "mla-2norm-md-dkv" + dKv, Mha2MlaConfig.Step.SVD, RopeStrategy.TWO_NORM, dKv, SvdMethod.MD)),
+                    p -> fineTune(2, p, splits, "mla-2norm-md-dkv" + dKv + "-s2"));
+            rows.add(steps.then(twoNorm, p -> evaluate(p, splits, "ablation-2norm", "2-norm + MD-SVD d_kv=" + dKv + ", stages 1+2",
+                    CachePolicy.FULL)));
+            CompletableFuture<Path> joint = steps.then(steps.then(ropeMklS1,
+                            p -> convert(p, splits, "mla-mkl-joint-dkv" + dKv, Mha2MlaConfig.Step.SVD, RopeStrategy.MKL, dKv, SvdMethod.JOINT)),
+                    p -> fineTune(2, p, splits, "mla-mkl-joint-dkv" + dKv + "-s2"));
+            rows.add(steps.then(joint, p -> evaluate(p, splits, "ablation-joint", "MKL + joint SVD d_kv=" + dKv + ", stages 1+2",
+                    CachePolicy.FULL)));
+
+            if (settings.baselines()) rows.addAll(baselines(steps, splits, original, main));
+            rows.forEach(StepPool::join);   // every row before the pool closes (closing stops what still runs)
+        } finally {
+            this.steps = null;
+        }
+        return report(pretrained, t0, rows.stream().map(StepPool::join).toList());
+    }
+
+    /**
+     * Steps after pretraining: 10 conversions, 7 fine-tuning runs and 10 evaluations; {@link #BASELINE_STEPS} more
+     * evaluations with {@link Settings#baselines}.
+     */
+    static final int STEPS = 27;
+    static final int BASELINE_STEPS = 6;
+
+    /** Threads for the steps after pretraining: as many as the pretraining's replicas (each step is single-threaded). */
+    static int stepThreads() {
+        return Pretrainer.replicasFor(Runtime.getRuntime().availableProcessors());
+    }
+
+    private List<Evaluation> report(Pretrained pretrained, long t0, List<Evaluation> rows) {
         double seconds = (System.nanoTime() - t0) / 1e9;
         DemoReport report = new DemoReport(settings, seed, pretrained.steps(), rows, seconds);
         report.write(out);
@@ -215,24 +250,24 @@ public final class DemoPipeline {
     /**
      * Cache baselines: quantizing or pruning the original cache, and quantizing the latent one of {@code main}.
      */
-    private List<Evaluation> baselines(SyntheticShapesData.Splits splits, Path original, Path main) {
+    private List<CompletableFuture<Evaluation>> baselines(StepPool steps, SyntheticShapesData.Splits splits, Path original,
+                                                                CompletableFuture<Path> main) {
         int dKv = settings.headDim() / 4;
-        List<Evaluation> rows = new ArrayList<>();
         // A one-word answer is the first generated token, which a one-pass prefill computes from exact keys and values
         // whatever the policy: here the question after the image is decoded through the stored cache (see CachePolicy),
         // so the answer reads the compressed image context. With the float32 cache that is the same computation as above.
         int g = settings.quantGroup();
         CachePolicy int4 = CachePolicy.quantized(new KvQuantization(4, g, 0)).withTextAfterImageThroughCache();
         CachePolicy int2 = CachePolicy.quantized(new KvQuantization(2, g, 0)).withTextAfterImageThroughCache();
-        rows.add(evaluate(original, splits, "original-int4", "original, int4 KV cache", int4));
-        rows.add(evaluate(original, splits, "original-int2", "original, int2 KV cache", int2));
-        rows.add(evaluate(original, splits, "original-h2o", "original, H2O 50% of the image prefix",
-                CachePolicy.pruned(new H2oPruning(Budget.parse("0.5"), 0.5)).withTextAfterImageThroughCache()));
-        rows.add(evaluate(original, splits, "original-tova", "original, TOVA 50% of the image prefix",
-                CachePolicy.pruned(new TovaPruning(Budget.parse("0.5"))).withTextAfterImageThroughCache()));
-        rows.add(evaluate(main, splits, "mla-dkv" + dKv + "-int4", "MLA d_kv=" + dKv + ", int4 latent cache", int4));
-        rows.add(evaluate(main, splits, "mla-dkv" + dKv + "-int2", "MLA d_kv=" + dKv + ", int2 latent cache", int2));
-        return rows;
+        CachePolicy h2o = CachePolicy.pruned(new H2oPruning(Budget.parse("0.5"), 0.5)).withTextAfterImageThroughCache();
+        CachePolicy tova = CachePolicy.pruned(new TovaPruning(Budget.parse("0.5"))).withTextAfterImageThroughCache();
+        return List.of(
+                steps.submit(() -> evaluate(original, splits, "original-int4", "original, int4 KV cache", int4)),
+                steps.submit(() -> evaluate(original, splits, "original-int2", "original, int2 KV cache", int2)),
+                steps.submit(() -> evaluate(original, splits, "original-h2o", "original, H2O 50% of the image prefix", h2o)),
+                steps.submit(() -> evaluate(original, splits, "original-tova", "original, TOVA 50% of the image prefix", tova)),
+                steps.then(main, p -> evaluate(p, splits, "mla-dkv" + dKv + "-int4", "MLA d_kv=" + dKv + ", int4 latent cache", int4)),
+                steps.then(main, p -> evaluate(p, splits, "mla-dkv" + dKv + "-int2", "MLA d_kv=" + dKv + ", int2 latent cache", int2)));
     }
 
     /**
@@ -277,14 +312,19 @@ public final class DemoPipeline {
      * golden logits), in pretraining updates of the same machine, measured: 216 and 194 in two runs on a 2-core machine
      * at 1.36 and 1.43 s/update (294 s, 277 s), 165 on one at 1.1 s/update (181 s). Each update too many here costs a
      * 15-minute run its budget, each too few costs the model an update (PyTorch from the demo's initial weights, mean
-     * of 3–4 visiting orders: 63.5% after 350 updates, 67% after 400, 72.5% after 500). These are updates of one graph;
-     * with 2 replicas an update is ~1.4× faster (957 against 1352 ms in the demo) while the work after it is not: it
-     * measured 318 such updates (304 s), hence ×1.45.
+     * of 3–4 visiting orders: 63.5% after 350 updates, 67% after 400, 72.5% after 500). These are updates of one graph
+     * and steps run one after another.
      */
     static final double AFTER_PRETRAINING_UPDATES = 220;
 
+    /**
+     * The same with {@code replicas} graphs per update and as many threads for the steps after it ({@link StepPool}):
+     * a two-replica update is ~1.4× faster (957 against 1352 ms in the demo), which made the one-thread steps 318 such
+     * updates (304 s); two threads cut the steps from 397 s to 242 s (same machine, a 25-update model), and in a full
+     * run they took 265 s = 212 updates of 1.25 s, hence 215.
+     */
     static double afterPretrainingUpdates(int replicas) {
-        return replicas == 1 ? AFTER_PRETRAINING_UPDATES : 1.45 * AFTER_PRETRAINING_UPDATES;
+        return replicas == 1 ? AFTER_PRETRAINING_UPDATES : 215;
     }
 
     /** The pretrained model folder and the updates it took. */
@@ -352,10 +392,10 @@ public final class DemoPipeline {
                         int dKv, SvdMethod svd) {
         long t0 = System.nanoTime();
         Path dir = out.resolve("variants").resolve(name);
-        Mha2MlaConverter.Options options = new Mha2MlaConverter.Options(step, strategy, 0, dKv, svd, 256, 1e-6, true);
+        Mha2MlaConverter.Options options = new Mha2MlaConverter.Options(step, strategy, 0, dKv, svd, 256, 1e-6, stepBars());
         ModelFolder.convert(input, splits.calibration(), null, settings.data().calibration(), options, dir, DType.F32);
         settle();
-        log.printf(Locale.ROOT, "convert %-26s %s (%.1f s)%n", name, step == Mha2MlaConfig.Step.ROPE ? "partial RoPE " + strategy.id()
+        stepLog().printf(Locale.ROOT, "convert %-26s %s (%.1f s)%n", name, step == Mha2MlaConfig.Step.ROPE ? "partial RoPE " + strategy.id()
                 : svd.id() + "-SVD d_kv=" + dKv, (System.nanoTime() - t0) / 1e9);
         return dir;
     }
@@ -366,26 +406,26 @@ public final class DemoPipeline {
         TrainOptions o = TrainOptions.builder(stage, input, splits.train(), dir)
                 .steps(stage == 1 ? settings.stage1Steps() : settings.stage2Steps()).lr(settings.stageLr())
                 .minLr(settings.stageLr() / 10).microBatchSize(settings.stageBatch()).maxLength(settings.maxLength())
-                .adam(AdamW.Config.defaults(0)).maxGradNorm(settings.maxGradNorm()).seed(seed + stage).progress(true).build();
+                .adam(AdamW.Config.defaults(0)).maxGradNorm(settings.maxGradNorm()).seed(seed + stage).progress(stepBars()).build();
         Trainer.Result r;
         try (ModelProcessor processor = ModelProcessor.load(input)) {
-            r = Trainer.run(o, new ChatExampleEncoder(processor), log);
+            r = Trainer.run(o, new ChatExampleEncoder(processor), stepLog());
         }
         settle();
-        log.printf(Locale.ROOT, "stage %d → %s: %s%n", stage, name, r.summary());
+        stepLog().printf(Locale.ROOT, "stage %d → %s: %s%n", stage, name, r.summary());
         return dir;
     }
 
     /** The held-out split through {@link Evaluator} (processor, greedy generation under {@code policy}, lmms-eval scoring). */
     public Evaluation evaluate(Path modelDir, SyntheticShapesData.Splits splits, String variant, String description, CachePolicy policy) {
         Path evalDir = out.resolve("eval").resolve(variant);
-        EvalOptions options = new EvalOptions(modelDir, ModelFamily.QWEN2_5_VL, splits.root(), evalDir, 0, 0, policy, true);
+        EvalOptions options = new EvalOptions(modelDir, ModelFamily.QWEN2_5_VL, splits.root(), evalDir, 0, 0, policy, stepBars());
         try (VisionLanguageModel model = VlmLoader.load(modelDir); ProcessorEncoder encoder = ProcessorEncoder.load(modelDir)) {
             Evaluator evaluator = new Evaluator(model, encoder, options);
             TaskResult r = evaluator.evaluate(new SyntheticShapes(), splits.test());
             evaluator.report(List.of(r));
             Evaluation e = new Evaluation(variant, description, modelDir, policy.label(), r, r.kvBytesPerToken(), r.kvFullBytesPerToken());
-            log.printf(Locale.ROOT, "eval %-18s %5.1f%%  KV %.0f B/token (%.1f s)%n", variant, 100 * e.accuracy(), e.kvBytesPerToken(),
+            stepLog().printf(Locale.ROOT, "eval %-18s %5.1f%%  KV %.0f B/token (%.1f s)%n", variant, 100 * e.accuracy(), e.kvBytesPerToken(),
                     r.seconds());
             return e;
         } finally {
@@ -399,6 +439,16 @@ public final class DemoPipeline {
      * demo model, each conversion left ~0.9 GB and each 10-step stage ~3 GB resident, so the 30-odd steps of a run
      * exhausted 24 GB; with a collection after every step the resident size stays near 4 GB.
      */
+    private boolean stepBars() {
+        StepPool p = steps;
+        return p == null || p.stepBars();
+    }
+
+    private PrintStream stepLog() {
+        StepPool p = steps;
+        return p == null ? log : p.log();
+    }
+
     private static void settle() {
         System.gc();
     }

@@ -99,10 +99,10 @@ public final class Pretrainer {
 
     /**
      * A deadline for the run and what the caller still does after it. Once {@link #DECIDE_AFTER} updates are done
-     * (the demo's warmup is 25, and its length does not depend on the total, so those updates followed the schedule
-     * the run ends with) the loop measures its speed and, where the planned updates plus {@code afterwardUpdates} more
-     * would pass {@code deadlineNanos}, ends the cosine earlier:
-     * the demo then keeps its 15-minute budget on a slower machine instead of overrunning it. The afterward work is
+     * (the demo's warmup is 35, and its length does not depend on the total, so those updates followed the schedule
+     * the run ends with, up to a few at the very top of the cosine), and again every {@link #REFIT} updates, the loop
+     * measures its speed and, where the planned updates plus {@code afterwardUpdates} more would pass
+     * {@code deadlineNanos}, ends the cosine earlier: the demo then keeps its 15-minute budget on a slower machine instead of overrunning it. The afterward work is
      * counted in updates of the same machine because it is the same kind of computation (conversion, fine-tuning and
      * evaluation graphs) and scales with it.
      *
@@ -110,9 +110,25 @@ public final class Pretrainer {
      * @param afterwardUpdates the caller's remaining work after this run, in pretraining updates
      */
     public record Budget(long deadlineNanos, double afterwardUpdates) {
-        /** Updates timed before the decision; the first few (JIT, graph set-up: ~7 s each) are left out of the median. */
-        public static final int DECIDE_AFTER = 20;
-        static final int SKIP = 5;
+        /**
+         * Updates timed before the decision. The first {@link #SKIP} are left out of the median: the first few take
+         * ~5 s each (JIT, graph set-up), and up to ~20 are ~20% slower than the rest while ND4J's caches fill (demo,
+         * 2 replicas: updates 6–20 took 1.46 s, 21–30 1.21 s), which made a median of 6–20 plan 375 updates where 500
+         * fitted.
+         */
+        public static final int DECIDE_AFTER = 40;
+        static final int SKIP = 20;
+        /**
+         * After the first decision the speed is measured again every this many updates (median of the last
+         * {@link #WINDOW}) and the total shortened where it no longer fits: the demo's updates slow down as a run goes
+         * on (1.15 s at updates 21–40, 1.27 s at 300), which a single early decision overran by ~1 minute.
+         */
+        static final int REFIT = 50;
+        static final int WINDOW = 20;
+
+        static boolean decides(int step) {
+            return step >= DECIDE_AFTER && (step - DECIDE_AFTER) % REFIT == 0;
+        }
         /** The total is a multiple of this, so run-to-run timing noise rarely changes it. */
         public static final int GRANULARITY = 25;
 
@@ -131,7 +147,7 @@ public final class Pretrainer {
 
     /**
      * What a run did: the log rows, wall time of the loop, examples available, mean tokens per second; and, where a
-     * {@link Budget} measured the speed, that median seconds per update (else NaN).
+     * {@link Budget} measured the speed, its last median seconds per update (else NaN).
      */
     public record Result(List<LossLog.Row> rows, double seconds, int examples, double tokensPerSecond, double budgetSecondsPerUpdate) {
         public int steps() {
@@ -291,10 +307,11 @@ public final class Pretrainer {
              ProgressBar bar = o.progress() ? new ProgressBarBuilder().setTaskName("pretrain").setInitialMax(o.steps())
                      .setUpdateIntervalMillis(500).continuousUpdate().build() : null) {
             for (int step = 0; step < total; step++) {
-                if (o.budget() != null && step == Budget.DECIDE_AFTER) {
-                    measured = median(Arrays.copyOfRange(updateSeconds, Budget.SKIP, step));
-                    total = Budget.fit(o.steps(), o.warmup(), step, measured, (o.budget().deadlineNanos() - System.nanoTime()) / 1e9,
-                            o.budget().afterwardUpdates());
+                if (o.budget() != null && Budget.decides(step)) {
+                    measured = median(Arrays.copyOfRange(updateSeconds, Math.max(Budget.SKIP, step - Budget.WINDOW), step));
+                    // Only ever shortened: a cosine that has begun to decay is not stretched again.
+                    total = Math.min(total, Budget.fit(o.steps(), o.warmup(), step, measured,
+                            (o.budget().deadlineNanos() - System.nanoTime()) / 1e9, o.budget().afterwardUpdates()));
                     schedule = o.schedule(total);
                     if (bar != null) bar.maxHint(total);
                 }

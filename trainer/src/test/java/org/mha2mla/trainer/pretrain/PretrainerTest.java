@@ -161,26 +161,28 @@ class PretrainerTest {
         // No time left: one granule after the decision, or twice the warmup if that is longer.
         assertEquals(45, Pretrainer.Budget.fit(500, 6, 20, 1.0, 10, 240));
         assertEquals(50, Pretrainer.Budget.fit(500, 25, 20, 1.0, -5, 240));
+        // Decided at update 40, then re-measured every 50.
+        assertEquals(List.of(40, 90, 140), java.util.stream.IntStream.range(0, 160).filter(Pretrainer.Budget::decides).boxed().toList());
     }
 
     @Test
     void aRunPastItsDeadlineEndsTheCosineEarlyAndKeepsTheWarmup() {
         Pretrainer p = new Pretrainer(model, processor);
         Path out = tmp.resolve("budgeted");
-        // The deadline has passed before the run starts: after the 20 timed updates the run plans 20 + 25 = 45 of 60.
+        // The deadline has passed before the run starts: after the 40 timed updates the run plans 40 + 25 = 65 of 80.
         Pretrainer.Options o = new Pretrainer.Options(model, data, out, tmp.resolve("budget-loss.csv"), tmp.resolve("budget-loss.png"),
-                60, 2, 3e-3, 3e-4, 0.1, AdamW.Config.defaults(0.0), 1.0, 3, 256, false, new Pretrainer.Budget(System.nanoTime(), 0));
+                80, 2, 3e-3, 3e-4, 0.1, AdamW.Config.defaults(0.0), 1.0, 3, 256, false, new Pretrainer.Budget(System.nanoTime(), 0));
         Pretrainer.Result r = p.run(o, new PrintStream(java.io.OutputStream.nullOutputStream()));
-        assertEquals(45, r.steps());
+        assertEquals(65, r.steps());
         assertTrue(r.budgetSecondsPerUpdate() > 0, "measured " + r.budgetSecondsPerUpdate());
         for (int i = 0; i < Pretrainer.Budget.DECIDE_AFTER; i++) {
-            assertEquals(o.schedule().lr(i), r.rows().get(i).lr(), 1e-12, "update " + (i + 1) + " follows the 60-update schedule");
+            assertEquals(o.schedule().lr(i), r.rows().get(i).lr(), 1e-12, "update " + (i + 1) + " follows the 80-update schedule");
         }
-        for (int i = Pretrainer.Budget.DECIDE_AFTER; i < 45; i++) {
-            assertEquals(o.schedule(45).lr(i), r.rows().get(i).lr(), 1e-12, "update " + (i + 1) + " follows the 45-update cosine");
+        for (int i = Pretrainer.Budget.DECIDE_AFTER; i < 65; i++) {
+            assertEquals(o.schedule(65).lr(i), r.rows().get(i).lr(), 1e-12, "update " + (i + 1) + " follows the 65-update cosine");
         }
-        assertEquals(o.minLr(), r.rows().get(44).lr(), 1e-12, "the last update is at the floor of the cosine");
-        assertTrue(o.schedule(45).lr(44) < o.schedule().lr(44) - 1e-4, "the cut cosine is lower at update 45");
+        assertEquals(o.minLr(), r.rows().get(64).lr(), 1e-12, "the last update is at the floor of the cosine");
+        assertTrue(o.schedule(65).lr(64) < o.schedule().lr(64) - 1e-4, "the cut cosine is lower at update 65");
         assertTrue(Files.isRegularFile(out.resolve("model.safetensors")));
     }
 
