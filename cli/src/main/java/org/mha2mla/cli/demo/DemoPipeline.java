@@ -169,15 +169,16 @@ public final class DemoPipeline {
     }
 
     /**
-     * Steps 2–4 on a pretrained model folder: the conversions, the fine-tuning stages, every evaluation and the
-     * report. {@code t0} (a {@link System#nanoTime}) is when the run began, for the total time reported.
+     * Steps 2–4 on a pretrained model folder: the 10 conversions, 7 fine-tuning runs and 10 evaluations (6 more with
+     * {@link Settings#baselines}), two at a time on a {@link StepPool}, each as soon as the folder it reads exists; then
+     * the report. {@code t0} (a {@link System#nanoTime}) is when the run began, for the total time reported.
      */
     public List<Evaluation> convertAndEvaluate(SyntheticShapesData.Splits splits, Pretrained pretrained, long t0) {
         Path original = pretrained.folder();
         int dh = settings.headDim();
         int dKv = dh / 4;
         List<CompletableFuture<Evaluation>> rows = new ArrayList<>();
-        try (StepPool steps = new StepPool(stepThreads(), STEPS + (settings.baselines() ? BASELINE_STEPS : 0), true, log)) {
+        try (StepPool steps = new StepPool(stepThreads(), true, log)) {
             this.steps = steps;
             rows.add(steps.submit(() -> evaluate(original, splits, "original", "pretrained Qwen2.5-VL (GQA, full RoPE)", CachePolicy.FULL)));
 
@@ -223,13 +224,6 @@ public final class DemoPipeline {
         }
         return report(pretrained, t0, rows.stream().map(StepPool::join).toList());
     }
-
-    /**
-     * Steps after pretraining: 10 conversions, 7 fine-tuning runs and 10 evaluations; {@link #BASELINE_STEPS} more
-     * evaluations with {@link Settings#baselines}.
-     */
-    static final int STEPS = 27;
-    static final int BASELINE_STEPS = 6;
 
     /** Threads for the steps after pretraining: as many as the pretraining's replicas (each step is single-threaded). */
     static int stepThreads() {

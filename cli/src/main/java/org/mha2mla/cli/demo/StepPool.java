@@ -30,6 +30,7 @@ final class StepPool implements AutoCloseable {
 
     private final ExecutorService pool;
     private final ProgressBar bar;
+    private int submitted;
     private final boolean stepBars;
     private final PrintStream log;
     private final ByteArrayOutputStream held = new ByteArrayOutputStream();
@@ -37,11 +38,10 @@ final class StepPool implements AutoCloseable {
 
     /**
      * @param threads  worker threads (1: the steps run one after another, each with its own progress bar)
-     * @param steps    how many steps will be submitted (the overall bar's length)
      * @param progress show progress at all
      * @param log      where the steps' lines go (at once with one thread, at {@link #close()} with more)
      */
-    StepPool(int threads, int steps, boolean progress, PrintStream log) {
+    StepPool(int threads, boolean progress, PrintStream log) {
         if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
         // Daemon threads: a failed demo exits even while another step is still running.
         this.pool = Executors.newFixedThreadPool(threads, r -> {
@@ -51,7 +51,7 @@ final class StepPool implements AutoCloseable {
         });
         this.stepBars = progress && threads == 1;
         this.bar = progress && threads > 1
-                ? new ProgressBarBuilder().setTaskName("steps ×" + threads).setInitialMax(steps)
+                ? new ProgressBarBuilder().setTaskName("steps ×" + threads).setInitialMax(0)
                         .setUpdateIntervalMillis(1000).continuousUpdate().build()
                 : null;
         this.log = log;
@@ -70,12 +70,20 @@ final class StepPool implements AutoCloseable {
 
     /** {@code step} on a worker. */
     <T> CompletableFuture<T> submit(Supplier<T> step) {
+        counting();
         return CompletableFuture.supplyAsync(() -> counted(step.get()), pool);
     }
 
     /** {@code step} on a worker once {@code input} is ready. */
     <A, T> CompletableFuture<T> then(CompletableFuture<A> input, Function<A, T> step) {
+        counting();
         return input.thenApplyAsync(a -> counted(step.apply(a)), pool);
+    }
+
+    /** The bar's length is the steps submitted so far (all are submitted before the first few finish). */
+    private void counting() {
+        submitted++;
+        if (bar != null) bar.maxHint(submitted);
     }
 
     private <T> T counted(T result) {

@@ -25,7 +25,7 @@ class StepPoolTest {
         PrintStream log = new PrintStream(out, true, StandardCharsets.UTF_8);
         CountDownLatch bothStarted = new CountDownLatch(2);
         List<Integer> results;
-        try (StepPool pool = new StepPool(2, 3, false, log)) {
+        try (StepPool pool = new StepPool(2, false, log)) {
             assertFalse(pool.stepBars(), "side by side, a step's own bar would overwrite the other's");
             // Each of the first two steps waits for the other to start: they finish only if they run at once.
             CompletableFuture<Integer> a = pool.submit(() -> meet(bothStarted, pool, "a", 1));
@@ -59,7 +59,7 @@ class StepPoolTest {
     void oneThreadWritesAtOnceAndKeepsTheStepsOwnBars() {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         PrintStream log = new PrintStream(out, true, StandardCharsets.UTF_8);
-        try (StepPool pool = new StepPool(1, 1, true, log)) {
+        try (StepPool pool = new StepPool(1, true, log)) {
             assertTrue(pool.stepBars());
             assertSame(log, pool.log());
             StepPool.join(pool.submit(() -> {
@@ -73,7 +73,7 @@ class StepPoolTest {
     @Test
     void aFailedStepIsRethrownAsThrownAndItsDependentsFailToo() {
         UncheckedIOException cause = new UncheckedIOException("variants/x: disk full", new java.io.IOException("disk full"));
-        try (StepPool pool = new StepPool(2, 2, false, new PrintStream(new ByteArrayOutputStream()))) {
+        try (StepPool pool = new StepPool(2, false, new PrintStream(new ByteArrayOutputStream()))) {
             CompletableFuture<Integer> failed = pool.submit(() -> {
                 throw cause;
             });
