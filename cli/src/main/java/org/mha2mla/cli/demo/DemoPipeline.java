@@ -178,6 +178,7 @@ public final class DemoPipeline {
         int dh = settings.headDim();
         int dKv = dh / 4;
         List<CompletableFuture<Evaluation>> rows = new ArrayList<>();
+        List<Evaluation> evaluated;
         try (StepPool steps = new StepPool(stepThreads(), true, log)) {
             this.steps = steps;
             rows.add(steps.submit(() -> evaluate(original, splits, "original", "pretrained Qwen2.5-VL (GQA, full RoPE)", CachePolicy.FULL)));
@@ -218,11 +219,11 @@ public final class DemoPipeline {
                     CachePolicy.FULL)));
 
             if (settings.baselines()) rows.addAll(baselines(steps, splits, original, main));
-            rows.forEach(StepPool::join);   // every row before the pool closes (closing stops what still runs)
+            evaluated = rows.stream().map(StepPool::join).toList();   // before the pool closes: closing stops what still runs
         } finally {
             this.steps = null;
         }
-        return report(pretrained, t0, rows.stream().map(StepPool::join).toList());
+        return report(pretrained, t0, evaluated);
     }
 
     /** Threads for the steps after pretraining: as many as the pretraining's replicas (each step is single-threaded). */

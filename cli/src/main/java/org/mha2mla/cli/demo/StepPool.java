@@ -30,11 +30,12 @@ final class StepPool implements AutoCloseable {
 
     private final ExecutorService pool;
     private final ProgressBar bar;
-    private int submitted;
     private final boolean stepBars;
     private final PrintStream log;
     private final ByteArrayOutputStream held = new ByteArrayOutputStream();
     private final PrintStream stepLog;
+    /** Steps submitted so far (only the caller's thread submits). */
+    private int submitted;
 
     /**
      * @param threads  worker threads (1: the steps run one after another, each with its own progress bar)

@@ -102,26 +102,25 @@ public final class Pretrainer {
      * (the demo's warmup is 35, and its length does not depend on the total, so those updates followed the schedule
      * the run ends with, up to a few at the very top of the cosine), and again every {@link #REFIT} updates, the loop
      * measures its speed and, where the planned updates plus {@code afterwardUpdates} more would pass
-     * {@code deadlineNanos}, ends the cosine earlier: the demo then keeps its 15-minute budget on a slower machine instead of overrunning it. The afterward work is
-     * counted in updates of the same machine because it is the same kind of computation (conversion, fine-tuning and
-     * evaluation graphs) and scales with it.
+     * {@code deadlineNanos}, ends the cosine earlier: the demo then keeps its 15-minute budget on a slower machine
+     * instead of overrunning it. The afterward work is counted in updates of the same machine because it is the same
+     * kind of computation (conversion, fine-tuning and evaluation graphs) and scales with it.
      *
      * @param deadlineNanos    a {@link System#nanoTime} by which the caller's whole job should end
      * @param afterwardUpdates the caller's remaining work after this run, in pretraining updates
      */
     public record Budget(long deadlineNanos, double afterwardUpdates) {
         /**
-         * Updates timed before the decision. The first {@link #SKIP} are left out of the median: the first few take
-         * ~5 s each (JIT, graph set-up), and up to ~20 are ~20% slower than the rest while ND4J's caches fill (demo,
-         * 2 replicas: updates 6–20 took 1.46 s, 21–30 1.21 s), which made a median of 6–20 plan 375 updates where 500
-         * fitted.
+         * Updates timed before the first decision, whose median is over the last {@link #WINDOW} of them: the first
+         * few take ~5 s each (JIT, graph set-up), and up to ~20 are ~20% slower than the rest while ND4J's caches fill
+         * (demo, 2 replicas: updates 6–20 took 1.46 s, 21–30 1.21 s), which made a median of 6–20 plan 375 updates
+         * where 500 fitted.
          */
         public static final int DECIDE_AFTER = 40;
-        static final int SKIP = 20;
         /**
          * After the first decision the speed is measured again every this many updates (median of the last
          * {@link #WINDOW}) and the total shortened where it no longer fits: the demo's updates slow down as a run goes
-         * on (1.15 s at updates 21–40, 1.27 s at 300), which a single early decision overran by ~1 minute.
+         * on (1.17 s at updates 21–40, 1.30 s at 300–389 in one run), which a single early decision overran by ~1 minute.
          */
         static final int REFIT = 50;
         static final int WINDOW = 20;
@@ -308,7 +307,7 @@ public final class Pretrainer {
                      .setUpdateIntervalMillis(500).continuousUpdate().build() : null) {
             for (int step = 0; step < total; step++) {
                 if (o.budget() != null && Budget.decides(step)) {
-                    measured = median(Arrays.copyOfRange(updateSeconds, Math.max(Budget.SKIP, step - Budget.WINDOW), step));
+                    measured = median(Arrays.copyOfRange(updateSeconds, step - Budget.WINDOW, step));
                     // Only ever shortened: a cosine that has begun to decay is not stretched again.
                     total = Math.min(total, Budget.fit(o.steps(), o.warmup(), step, measured,
                             (o.budget().deadlineNanos() - System.nanoTime()) / 1e9, o.budget().afterwardUpdates()));
