@@ -8,6 +8,11 @@ It only ranks settings: float reduction order makes no two runs (or the Java run
 
 Usage: DEMO_DATA=demo-out/data DEMO_INIT=demo-out/init python tools/demo_search.py configs.json out_dir [parallel]
 (DEMO_DATA_ALT=folder: the same scenes drawn another way, e.g. by a changed generator; a run picks it with "alt": true)
+(DEMO_PACK=folder: the splits as train.json.gz / test.json + train.pal.gz / test.pal.gz, one palette byte per pixel, written
+by tools/PackShapes.java from the generator's PNGs: 96,000 training images are 6 MB, within the device machine's 64 MiB; pixel
+values are made on the GPU from the palette and checked against transformers' image processor on the held-out images;
+"train_n": the first n training images only; "train_eval": n also scores every position pair of the first n training scenes;
+"pos_only": each training conversation is its position question alone)
 configs.json: {"name": {"batch": 32, "steps": 300, "lr": 2e-3, "layers": 2, "d": 256, "theta": 1000.0, ...}, ...}
 (keys: see make_model and run_one; 'evals' lists the steps to score at). Each run writes out_dir/name.json."""
 import sys, json, os, math, time, subprocess, random
@@ -63,6 +68,46 @@ def prepare(dev):
         return train, (tpx, tpx2), test, (spx, spx2), grid
     return train, tpx, test, spx, grid
 
+PALETTE = [0x7B7568, 0x000000, 0xDC1E1E, 0x1EA032, 0x1E46DC, 0xEBC814, 0x8C32B4]
+
+class PalettePixels:
+    """Images kept as palette bytes [n, H, W]; indexing gives Qwen2.5-VL pixel_values [len, patches, C*2*14*14]."""
+    def __init__(self, pal, mean, std):
+        import torch
+        self.pal = pal
+        rgb = torch.tensor([[(c >> 16) & 255, (c >> 8) & 255, c & 255] for c in PALETTE], dtype=torch.float32) / 255
+        self.table = (rgb - torch.tensor(mean)) / torch.tensor(std)
+        n, h, w = pal.shape
+        self.shape = (n, (h // 14) * (w // 14), 3 * 2 * 14 * 14)
+    def to(self, dev):
+        self.pal = self.pal.to(dev); self.table = self.table.to(dev); return self
+    def __getitem__(self, idx):
+        import torch
+        x = self.table[self.pal[torch.as_tensor(idx, device=self.pal.device).long()].long()]   # [b, H, W, 3]
+        b, h, w, c = x.shape
+        x = x.permute(0, 3, 1, 2).unsqueeze(1).expand(b, 2, c, h, w)                      # the processor's two frames
+        x = x.reshape(b, 2, c, h // 28, 2, 14, w // 28, 2, 14).permute(0, 3, 6, 4, 7, 2, 1, 5, 8)
+        return x.reshape(b, (h // 14) * (w // 14), c * 2 * 14 * 14)
+
+def prepare_packed(root):
+    import torch, gzip, numpy as np
+    from PIL import Image
+    from transformers import AutoImageProcessor
+    ip = AutoImageProcessor.from_pretrained(INIT)
+    train = json.load(gzip.open(os.path.join(root, 'train.json.gz')))
+    test = json.load(open(os.path.join(root, 'test.json')))
+    def pal(name, n):
+        return torch.from_numpy(np.frombuffer(gzip.open(os.path.join(root, name)).read(), dtype=np.uint8).reshape(n, 112, 112).copy())
+    tp, sp = PalettePixels(pal('train.pal.gz', len(train)), ip.image_mean, ip.image_std), PalettePixels(pal('test.pal.gz', len(test)), ip.image_mean, ip.image_std)
+    rgb = (np.array([[(c >> 16) & 255, (c >> 8) & 255, c & 255] for c in PALETTE], dtype=np.uint8))
+    imgs = [Image.fromarray(rgb[sp.pal[i].numpy()]) for i in range(len(test))]
+    out = ip(images=imgs, return_tensors='pt')
+    ref = out['pixel_values'].reshape(len(imgs), sp.shape[1], -1)
+    diff = (ref - sp[list(range(len(test)))]).abs().max().item()
+    print('palette pixels vs the image processor: max |diff|', diff, flush=True)
+    if diff > 1e-4: raise SystemExit('palette pixels differ from the image processor')
+    return train, tp, test, sp, out['image_grid_thw'][0]
+
 def pos_question(rng, objs, aligned):
     pairs = [(a, b) for a in objs for b in objs if a is not b]
     if aligned:
@@ -84,7 +129,7 @@ def mix(cfg, train, test):
     v = vocab(); rng = random.Random(7)
     aligned = cfg.get('pos_aligned', False); extra = cfg.get('pos_extra', 0)
     tr = []
-    for r in train:
+    for r in train[:cfg.get('train_n', len(train))]:
         convs = []
         types = r['question_types']
         for i, t in enumerate(types):
@@ -97,6 +142,11 @@ def mix(cfg, train, test):
         for _ in range(extra):
             pq = pos_question(rng, r['objects'], aligned)
             if pq: convs += [{'value': pq[0]}, {'value': pq[1]}]
+        if cfg.get('pos_only', False):
+            # position questions alone, one per conversation (a diagnosis: can this model learn them at all?)
+            k = [i for i, t in enumerate(types) if t == 'position']
+            if not k: continue
+            convs = convs[2 * k[0]:2 * k[0] + 2]
         if cfg.get('pos_first', False) and 'position' in types:
             # the held-out questions are all first turns: a position question always at turn 1 sees the text positions it is tested at
             k = types.index('position')
@@ -116,16 +166,26 @@ def mix(cfg, train, test):
             t = 'position_al' if (oa['row'] == ob['row'] or oa['col'] == ob['col']) else 'position_diag'
         te.append((k, build(v, [{'value': q}], True), encode_words(v, a)[0], t))
         if cfg.get('pos_all', True):
-            # every ordered pair of the held-out scene along every axis its cells differ on: ~20x the 20 position
-            # questions of the held-out split, so "learned" and "chance" are told apart (scored apart from 'overall')
-            for oa in r['objects']:
-                for ob in r['objects']:
-                    if oa is ob: continue
-                    for horiz, axis, kind in ((True, 'col', 'pall_h'), (False, 'row', 'pall_v')):
-                        if oa[axis] != ob[axis]:
-                            q, a = pos_text(oa, ob, horiz)
-                            te.append((k, build(v, [{'value': q}], True), encode_words(v, a)[0], kind))
-    return tr, te
+            # every ordered pair of the held-out scene: ~20x the 20 position questions of the held-out split, so
+            # "learned" and "chance" are told apart (scored apart from 'overall')
+            te += all_pairs(v, k, r)
+    tt = []
+    for k, r in enumerate(train[:cfg.get('train_eval', 0)]):
+        # every ordered pair of a training scene: position learned on the training images (memorised) vs on held-out ones
+        tt += all_pairs(v, k, r)
+    return tr, te, tt
+
+def all_pairs(v, k, r):
+    """Position questions about every ordered pair of scene r (image k) along every axis their cells differ on."""
+    out = []
+    for oa in r['objects']:
+        for ob in r['objects']:
+            if oa is ob: continue
+            for horiz, axis, kind in ((True, 'col', 'pall_h'), (False, 'row', 'pall_v')):
+                if oa[axis] != ob[axis]:
+                    q, a = pos_text(oa, ob, horiz)
+                    out.append((k, build(v, [{'value': q}], True), encode_words(v, a)[0], kind))
+    return out
 
 class JavaRandom:
     """java.util.Random (48-bit LCG), so a run can visit the examples in the Java Pretrainer's order."""
@@ -198,6 +258,7 @@ def evaluate(torch, m, te, spx, grid, dev):
     m.train()
     acc = {t: correct[t] / total[t] for t in total}
     held = [t for t in total if not t.startswith('pall')]
+    if not held: return acc
     acc['overall'] = sum(correct[t] for t in held) / sum(total[t] for t in held)
     pos = [t for t in total if t.startswith('position')]
     acc['position'] = sum(correct[t] for t in pos) / sum(total[t] for t in pos)
@@ -212,7 +273,7 @@ def run_one(cfg, out_path):
     if isinstance(tpx, tuple):
         k = 1 if cfg.get('alt', False) else 0
         tpx, spx = tpx[k], spx[k]
-    tr, te = mix(cfg, train, test)
+    tr, te, tt = mix(cfg, train, test)
     tpx, spx = tpx.to(dev), spx.to(dev)
     m = make_model(cfg, dev)
     steps = cfg.get('steps', 600); B = cfg.get('batch', 16); lr = cfg.get('lr', 2e-3); minlr = cfg.get('minlr', 1e-4)
@@ -262,6 +323,7 @@ def run_one(cfg, out_path):
             log.setdefault('tokens', []).append(int(att.sum().item())); log.setdefault('gnorm', []).append(round(gn.item(), 4))
         if step + 1 in evals:
             log['evals'][step + 1] = evaluate(torch, m, te, spx, grid, dev)
+            if tt: log['evals'][step + 1]['train'] = evaluate(torch, m, tt, tpx, grid, dev)
             log['seconds'] = time.time() - t0
             json.dump(log, open(out_path, 'w'))
             print(step + 1, log['evals'][step + 1], flush=True)
@@ -277,7 +339,7 @@ if __name__ == '__main__':
     import torch
     prep = '/tmp/prep.pt'
     t0 = time.time()
-    tr, tpx, te, spx, grid = prepare('cpu')
+    tr, tpx, te, spx, grid = prepare_packed(os.environ['DEMO_PACK']) if os.environ.get('DEMO_PACK') else prepare('cpu')
     torch.save((tr, tpx, te, spx, grid), prep)
     os.environ['PREP'] = prep
     print('prepared in', round(time.time() - t0, 1), 's', flush=True)
@@ -293,6 +355,7 @@ if __name__ == '__main__':
                 procs.remove(p)
                 try:
                     r = json.load(open(os.path.join(out, p[0] + '.json')))
-                    print(p[0], round(r['seconds']), {k: {t: round(a, 2) for t, a in v.items()} for k, v in r['evals'].items()}, flush=True)
+                    rnd = lambda v: {t: rnd(a) for t, a in v.items()} if isinstance(v, dict) else round(v, 2)
+                    print(p[0], round(r['seconds']), rnd(r['evals']), flush=True)
                 except Exception as e:
                     print(p[0], 'FAILED rc', p[1].returncode, flush=True)

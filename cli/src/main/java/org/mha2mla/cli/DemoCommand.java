@@ -20,7 +20,7 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1234", description = "Seed of the data and the initialisation (default ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--steps", description = "Exactly N pretraining updates (default: up to 700, as many as the 15-minute budget allows on this machine).")
+    @Option(names = "--steps", description = "Exactly N pretraining updates (default: up to 1000, as many as the 15-minute budget allows on this machine).")
     Integer steps;
 
     @Option(names = "--baselines", description = "Also evaluate the cache baselines: int4/int2 quantization, H2O and TOVA pruning "

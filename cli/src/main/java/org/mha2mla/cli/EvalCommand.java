@@ -27,7 +27,8 @@ final class EvalCommand implements Callable<Integer> {
     Path model;
 
     @Option(names = "--tasks", required = true, split = ",",
-            description = "Comma-separated tasks: ai2d, gqa, pope, seedbench, realworldqa, mmbench_en_dev, chartqa, docvqa_val.")
+            description = "Comma-separated tasks: ai2d, gqa, pope, seedbench, realworldqa, mmbench_en_dev, chartqa, docvqa_val; "
+                    + "synthetic_shapes (the demo's held-out split: --data-root demo-out/data).")
     List<String> tasks;
 
     @Option(names = "--data-root", required = true,

@@ -19,7 +19,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.mha2mla.cli.Main;
 import org.mha2mla.evaluation.parity.GoldenParity;
+import org.mha2mla.evaluation.synthetic.ShapesGenerator;
 import org.mha2mla.evaluation.synthetic.SyntheticShapesData;
 import org.mha2mla.importers.safetensors.SafeTensorsFile;
 import org.mha2mla.layers.VisionLanguageModel;
@@ -108,6 +110,15 @@ class DemoPipelineTest {
                 assertTrue(r.passes(1e-5), c + ": logits differ by " + r.maxAbsLogitDiff() + ", ids equal " + r.idsMatch());
             }
         }
+
+        // The held-out split re-scored by hand, `mha2mla eval --tasks synthetic_shapes --data-root out/data`: the demo's row.
+        Path byHand = out.resolve("eval-by-hand");
+        assertEquals(0, Main.run("eval", "--model", out.resolve("model").toString(), "--tasks", "synthetic_shapes", "--data-root",
+                out.resolve("data").toString(), "--out", byHand.toString(), "--no-progress"));
+        JsonNode scored = new ObjectMapper().readTree(byHand.resolve("results.json").toFile()).get("results").get("synthetic_shapes");
+        assertEquals(byName.get("original").accuracy(), scored.get("accuracy,none").doubleValue(), 1e-12, scored.toString());
+        assertEquals(byName.get("original").accuracy(ShapesGenerator.Type.POSITION), scored.get("accuracy_position,none").doubleValue(),
+                1e-12, scored.toString());
 
         // A second run into the same folder starts over; a folder the demo did not write is refused.
         Path foreign = Files.createDirectories(out.resolve("elsewhere"));

@@ -6,6 +6,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
+import org.mha2mla.evaluation.synthetic.SyntheticShapes;
+
 /**
  * Where each task's local dataset copy sits under {@code --data-root}: a folder named after the task
  * ({@code pope}) or after its hub repository ({@code POPE}, what {@code huggingface-cli download lmms-lab/POPE
@@ -28,7 +30,10 @@ public final class TaskData {
     private TaskData() {
     }
 
-    /** The folder (or, for MMBench, a folder or .tsv file) holding {@code task}'s data under {@code root}. */
+    /**
+     * The folder (or, for MMBench, a folder or .tsv file) holding {@code task}'s data under {@code root}. The demo's
+     * {@code synthetic_shapes} is also found at {@code root} itself, the demo's {@code data} folder with its test.json.
+     */
     public static Path locate(Path root, String task) {
         List<Path> tried = new ArrayList<>();
         tried.add(root.resolve(task));
@@ -37,6 +42,7 @@ public final class TaskData {
         for (Path p : tried) {
             if (Files.isDirectory(p) || (Files.isRegularFile(p) && p.toString().endsWith(".tsv"))) return p;
         }
+        if (task.equals(SyntheticShapes.NAME) && Files.isRegularFile(root.resolve("test.json"))) return root;
         throw new IllegalArgumentException(task + ": no dataset under " + root + " (looked for "
                 + tried.stream().map(p -> p.getFileName().toString()).toList() + (hub == null ? "" : ", a copy of " + hub) + ")");
     }

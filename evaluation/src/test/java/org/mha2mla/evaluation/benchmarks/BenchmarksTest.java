@@ -5,7 +5,9 @@ import org.junit.jupiter.api.Test;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class BenchmarksTest {
     @Test
@@ -16,8 +18,14 @@ class BenchmarksTest {
     }
 
     @Test
+    void theDemoTaskIsFoundButInNoTable() {
+        assertEquals("synthetic_shapes", Benchmarks.byName("synthetic_shapes").name());
+        assertFalse(Benchmarks.names().contains("synthetic_shapes"));
+    }
+
+    @Test
     void unknownTaskNamesTheKnownOnes() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Benchmarks.byName("mme"));
-        assertEquals(true, e.getMessage().contains("docvqa_val"));
+        assertTrue(e.getMessage().contains("docvqa_val") && e.getMessage().contains("synthetic_shapes"), e.getMessage());
     }
 }

@@ -27,6 +27,17 @@ class TaskDataTest {
     }
 
     @Test
+    void theDemoDataFolderItselfHoldsSyntheticShapes(@TempDir Path root) throws Exception {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> TaskData.locate(root, "synthetic_shapes"));
+        assertTrue(e.getMessage().startsWith("synthetic_shapes: no dataset under"), e.getMessage());
+        Files.writeString(root.resolve("test.json"), "[]");
+        assertEquals(root, TaskData.locate(root, "synthetic_shapes"));
+        Files.createDirectories(root.resolve("synthetic_shapes"));
+        assertEquals(root.resolve("synthetic_shapes"), TaskData.locate(root, "synthetic_shapes"), "a folder named after the task first");
+        assertThrows(IllegalArgumentException.class, () -> TaskData.locate(root, "pope"), "test.json alone is the demo's layout only");
+    }
+
+    @Test
     void everyBenchmarkHasItsHubDataset() {
         assertEquals(Benchmarks.names().stream().sorted().toList(), TaskData.HUB_DATASETS.keySet().stream().sorted().toList());
     }

@@ -73,7 +73,7 @@ public final class Pretrainer {
      * @param lossCsv       the per-step log; the curve is drawn to {@code lossPng}
      * @param warmupFraction share of the steps with linear warmup; the rest decays to {@code minLr} on a cosine
      * @param adam          betas, eps and (decoupled) weight decay
-     * @param budget        a wall-clock limit that may shorten the run to fewer than {@code steps} updates, or null
+     * @param budget        a wall-clock limit that may end the run in fewer than {@code steps} updates, or null
      */
     public record Options(Path model, Path data, Path out, Path lossCsv, Path lossPng, int steps, int batchSize,
                           double peakLr, double minLr, double warmupFraction, AdamW.Config adam, double maxGradNorm,
@@ -101,9 +101,9 @@ public final class Pretrainer {
      * A deadline for the run and what the caller still does after it. Once {@link #DECIDE_AFTER} updates are done
      * (the demo's warmup is 35, and its length does not depend on the total, so those updates followed the schedule
      * the run ends with, up to a few at the very top of the cosine), and again every {@link #REFIT} updates, the loop
-     * measures its speed and, where the planned updates plus {@code afterwardUpdates} more would pass
-     * {@code deadlineNanos}, ends the cosine earlier: the demo then keeps its 15-minute budget on a slower machine
-     * instead of overrunning it. The afterward work is counted in updates of the same machine because it is the same
+     * measures its speed and plans the total that, with {@code afterwardUpdates} more, ends by {@code deadlineNanos}
+     * (at most the options' steps): the cosine ends earlier on a slower machine, so the demo keeps its 15-minute budget
+     * instead of overrunning it, and later again where the run has sped up since the last plan. The afterward work is counted in updates of the same machine because it is the same
      * kind of computation (conversion, fine-tuning and evaluation graphs) and scales with it.
      *
      * @param deadlineNanos    a {@link System#nanoTime} by which the caller's whole job should end
@@ -119,7 +119,7 @@ public final class Pretrainer {
         public static final int DECIDE_AFTER = 40;
         /**
          * After the first decision the speed is measured again every this many updates (median of the last
-         * {@link #WINDOW}) and the total shortened where it no longer fits: the demo's updates slow down as a run goes
+         * {@link #WINDOW}) and the total planned again: the demo's updates slow down as a run goes
          * on (1.17 s at updates 21–40, 1.30 s at 300–389 in one run), which a single early decision overran by ~1 minute.
          */
         static final int REFIT = 50;
@@ -308,9 +308,11 @@ public final class Pretrainer {
             for (int step = 0; step < total; step++) {
                 if (o.budget() != null && Budget.decides(step)) {
                     measured = median(Arrays.copyOfRange(updateSeconds, step - Budget.WINDOW, step));
-                    // Only ever shortened: a cosine that has begun to decay is not stretched again.
-                    total = Math.min(total, Budget.fit(o.steps(), o.warmup(), step, measured,
-                            (o.budget().deadlineNanos() - System.nanoTime()) / 1e9, o.budget().afterwardUpdates()));
+                    // Shortened or lengthened to what the latest speed fits: a shorten-only rule kept the cut of
+                    // one slow window for the rest of the run (~2 minutes of a 15-minute demo left unused). A change
+                    // is a granule or two, so the cosine moves by a few percent of its LR.
+                    total = Budget.fit(o.steps(), o.warmup(), step, measured,
+                            (o.budget().deadlineNanos() - System.nanoTime()) / 1e9, o.budget().afterwardUpdates());
                     schedule = o.schedule(total);
                     if (bar != null) bar.maxHint(total);
                 }
