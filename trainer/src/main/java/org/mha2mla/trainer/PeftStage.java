@@ -28,7 +28,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 public final class PeftStage {
 
     /** What one update did. */
-    public record StepResult(double loss, double gradNorm, double lr, int tokens, int supervisedTokens) {
+    public record StepResult(double loss, double gradNorm, double lr, int tokens, int supervisedTokens, List<String> nonFinite) {
+        /** Whether the optimizer skipped this update: a gradient was NaN or infinite ({@link #nonFinite} names them). */
+        public boolean skipped() {
+            return !nonFinite.isEmpty();
+        }
     }
 
     private final TrainableModel model;
@@ -79,10 +83,11 @@ public final class PeftStage {
     public StepResult step(List<MicroBatch> microBatches, double lr) {
         double loss = accumulateGradients(microBatches);
         double norm = GradientClipping.clipGlobalNorm(grads, maxGradNorm);
-        optimizer.update(params, grads, lr);
+        List<String> nonFinite = Double.isFinite(norm) ? List.of() : GradientClipping.nonFinite(grads);
+        if (nonFinite.isEmpty()) optimizer.update(params, grads, lr);
         int tokens = microBatches.stream().mapToInt(MicroBatch::tokens).sum();
         int supervised = microBatches.stream().mapToInt(MicroBatch::supervisedTokens).sum();
-        return new StepResult(loss, norm, lr, tokens, supervised);
+        return new StepResult(loss, norm, lr, tokens, supervised, nonFinite);
     }
 
     /** The token-mean loss of {@code microBatches} at the current parameters (forward only). */

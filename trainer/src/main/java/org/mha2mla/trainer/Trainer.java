@@ -91,6 +91,7 @@ public final class Trainer {
                     double lr = schedule.lr(step);
                     PeftStage.StepResult r = stage.step(batches, lr);
                     step++;
+                    if (r.skipped()) log.println(GradientClipping.skipWarning(o.freezeMask().name() + " update " + step, r.loss(), r.nonFinite()));
                     tokens += r.tokens();
                     double seconds = (System.nanoTime() - t0) / 1e9;
                     double elapsed = elapsedBefore + (System.nanoTime() - start) / 1e9;

@@ -2,6 +2,8 @@ package org.mha2mla.trainer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 import org.junit.jupiter.api.Test;
@@ -26,5 +28,20 @@ class GradientClippingTest {
         Map<String, INDArray> g = Map.of("a", Nd4j.createFromArray(30f, 40f));
         assertEquals(50.0, GradientClipping.clipGlobalNorm(g, 0), 1e-6);
         assertEquals(30.0, g.get("a").getDouble(0), 0);
+    }
+
+    @Test
+    void namesTheNonFiniteGradientsAndWarnsInOneLine() {
+        Map<String, INDArray> g = new LinkedHashMap<>();
+        g.put("a", Nd4j.createFromArray(1f, 2f));
+        g.put("b", Nd4j.createFromArray(1f, Float.NaN));
+        g.put("c", Nd4j.createFromArray(Float.POSITIVE_INFINITY, 0f));
+        assertEquals(Double.NaN, GradientClipping.clipGlobalNorm(g, 1.0), 0);
+        assertEquals(List.of("b", "c"), GradientClipping.nonFinite(g));
+        assertEquals(2.0, g.get("a").getDouble(1), 0, "a NaN norm scales nothing");
+        assertEquals("pretraining update 7: non-finite gradient in b, c (loss 0.2500); update skipped, weights unchanged",
+                GradientClipping.skipWarning("pretraining update 7", 0.25, List.of("b", "c")));
+        assertEquals("u: non-finite gradient in p1, p2, p3, p4, p5 and 2 more (loss NaN); update skipped, weights unchanged",
+                GradientClipping.skipWarning("u", Double.NaN, List.of("p1", "p2", "p3", "p4", "p5", "p6", "p7")));
     }
 }

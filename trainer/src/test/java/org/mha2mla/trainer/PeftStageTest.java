@@ -163,6 +163,38 @@ class PeftStageTest {
     }
 
     @Test
+    void aNonFiniteGradientSkipsTheUpdateAndLeavesWeightsAndOptimizerIntact() {
+        try (TrainableModel m = TrainableModel.load(TestFixtures.dir("llava"))) {
+            PeftStage stage = new PeftStage(m, FreezeMask.stage1(), AdamW.Config.defaults(0), 1.0);
+            List<MicroBatch> b = batches(m, "llava");
+            stage.step(b, 1e-3);
+            String poisoned = stage.trainable().get(0);
+            INDArray w = m.sameDiff().getVariable(poisoned).getArr();
+            float kept = w.getFloat(0L);
+            w.putScalar(0L, Float.NaN);
+            Map<String, float[]> before = new HashMap<>();
+            for (String n : stage.parameters()) before.put(n, m.sameDiff().getVariable(n).getArr().dup().data().asFloat());
+
+            PeftStage.StepResult r = stage.step(b, 1e-3);
+            assertTrue(r.skipped() && Double.isNaN(r.gradNorm()), r.toString());
+            assertEquals(stage.trainable(), r.nonFinite(), "a NaN weight makes every trainable gradient NaN");
+            for (String n : stage.parameters()) {
+                assertTrue(java.util.Arrays.equals(before.get(n), m.sameDiff().getVariable(n).getArr().data().asFloat()), n + " changed");
+            }
+
+            // With the weight repaired the next update applies: AdamW's moments took no NaN from the skipped one.
+            w.putScalar(0L, kept);
+            PeftStage.StepResult next = stage.step(b, 1e-3);
+            assertFalse(next.skipped(), next.toString());
+            for (String n : stage.trainable()) {
+                INDArray now = m.sameDiff().getVariable(n).getArr();
+                assertTrue(Double.isFinite(now.norm2Number().doubleValue()), n + " holds a non-finite value");
+                assertFalse(java.util.Arrays.equals(before.get(n), now.data().asFloat()), n + " did not change");
+            }
+        }
+    }
+
+    @Test
     void lossFallsOnRepeatedSamples() {
         try (TrainableModel m = TrainableModel.load(TestFixtures.dir("llava"))) {
             PeftStage stage = new PeftStage(m, FreezeMask.stage1(), AdamW.Config.defaults(0), 1.0);

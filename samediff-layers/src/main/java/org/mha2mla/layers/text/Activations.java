@@ -18,7 +18,10 @@ public final class Activations {
         switch (hiddenAct) {
             case "silu":
             case "swish":
-                return sd.nn().swish(name, x);
+                // x·σ(x), not sd.nn().swish: M2.1's swish backward is e^x(x + e^x + 1)/(e^x + 1)², which overflows
+                // to NaN for x ≥ 45 in float (measured), so one large gate pre-activation made every gradient below
+                // it NaN. σ's own derivative σ(1 − σ) is finite everywhere.
+                return x.mul(name, sd.nn().sigmoid(x));
             case "gelu":
                 return geluErf(sd, name, x);
             case "quick_gelu":

@@ -48,6 +48,22 @@ class ActivationsTest {
     }
 
     @Test
+    void siluGradientIsTheClosedFormAlsoForLargeInputs() {
+        // d/dx x·σ(x) = σ(x)·(1 + x·(1 − σ(x))); SameDiff's own swish gradient is NaN from x = 45 on
+        double[] xs = {-100, -50, -8, -1, 0, 1, 8, 44, 45, 50, 100, 1000};
+        SameDiff sd = SameDiff.create();
+        SDVariable x = sd.var("x", Nd4j.createFromArray(xs).castTo(DataType.FLOAT));
+        Activations.apply(sd, "silu", "y", x).sum("loss");
+        sd.setLossVariables("loss");
+        INDArray g = sd.calculateGradients(Map.of(), "x").get("x");
+        for (int i = 0; i < xs.length; i++) {
+            double s = 1 / (1 + Math.exp(-xs[i]));
+            double exact = s * (1 + xs[i] * (1 - s));
+            assertTrue(Math.abs(g.getDouble(i) - exact) < 1e-6, "silu'(" + xs[i] + ") = " + g.getDouble(i) + ", exact " + exact);
+        }
+    }
+
+    @Test
     void unknownActivationIsRejectedByName() {
         SameDiff sd = SameDiff.create();
         SDVariable x = sd.placeHolder("x", DataType.FLOAT, -1);

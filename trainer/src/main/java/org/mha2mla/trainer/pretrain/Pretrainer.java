@@ -327,6 +327,7 @@ public final class Pretrainer {
                 }
                 double lr = schedule.lr(step);
                 StepResult r = step(batch, adam, lr, o.maxGradNorm());
+                if (!r.nonFinite().isEmpty()) log.println(GradientClipping.skipWarning("pretraining update " + (step + 1), r.loss(), r.nonFinite()));
                 tokens += r.tokens();
                 // SameDiff's intermediate arrays live off-heap and go back only when the JVM collects their wrappers,
                 // which a big, quiet heap rarely does: without this the resident size grew to 22 GB at batch 32 and
@@ -393,17 +394,18 @@ public final class Pretrainer {
         return l.reshape(l.size(1), l.size(2)).dup();
     }
 
-    /** One update's figures. */
-    record StepResult(double loss, double gradNorm, int tokens) {
+    /** One update's figures; {@code nonFinite} names the NaN/infinite gradients of an update that was skipped. */
+    record StepResult(double loss, double gradNorm, int tokens, List<String> nonFinite) {
     }
 
-    /** One optimizer update on {@code batch}. */
+    /** One optimizer update on {@code batch}, skipped (weights and AdamW state unchanged) if a gradient is not finite. */
     StepResult step(List<Example> batch, AdamW adam, double lr, double maxGradNorm) {
         Gradients g = gradients(batch);
         double norm = GradientClipping.clipGlobalNorm(grads, maxGradNorm);
+        if (!Double.isFinite(norm)) return new StepResult(g.loss(), norm, g.tokens(), GradientClipping.nonFinite(grads));
         adam.update(params, grads, lr);
         for (Pretrainer r : replicas) r.params.forEach((n, p) -> p.assign(params.get(n)));
-        return new StepResult(g.loss(), norm, g.tokens());
+        return new StepResult(g.loss(), norm, g.tokens(), List.of());
     }
 
     /** The token-mean loss of a batch and its token count (padding excluded). */

@@ -208,4 +208,21 @@ class PretrainerTest {
             assertTrue(two.params().get(n) != replica.params().get(n), n + " is a copy, not the same array");
         }
     }
+
+    @Test
+    void anUpdateWithANonFiniteGradientIsSkipped() {
+        Pretrainer two = new Pretrainer(model, processor, 2);
+        List<Pretrainer.Example> examples = two.encode(data, 256, 1).subList(0, 3);
+        String poisoned = two.parameters().get(0);
+        two.params().get(poisoned).putScalar(0L, Float.NaN);
+        two.replicas().get(0).params().get(poisoned).putScalar(0L, Float.NaN);
+        Map<String, float[]> before = new HashMap<>();
+        two.params().forEach((n, p) -> before.put(n, p.dup().data().asFloat()));
+        Pretrainer.StepResult r = two.step(examples, new AdamW(AdamW.Config.defaults(0.0), two.shapes()), 1e-3, 1.0);
+        assertTrue(Double.isNaN(r.gradNorm()) && r.nonFinite().contains(poisoned), r.toString());
+        for (String n : two.parameters()) {
+            assertArrayEquals(before.get(n), two.params().get(n).data().asFloat(), n + " changed although the update was skipped");
+            assertArrayEquals(before.get(n), two.replicas().get(0).params().get(n).data().asFloat(), n + " changed in the replica");
+        }
+    }
 }
