@@ -28,6 +28,10 @@ public class PositionProbe {
     static final ObjectMapper JSON = new ObjectMapper();
 
     public static void main(String[] args) throws IOException {
+        if (args.length != 4) {
+            System.err.println("usage: java -cp cli/target/mha2mla-cli.jar tools/PositionProbe.java DATA_DIR STEPS T/H/W OUT_DIR");
+            System.exit(2);
+        }
         Path data = Path.of(args[0]);
         int steps = Integer.parseInt(args[1]);
         int[] sections = Arrays.stream(args[2].split("/")).mapToInt(Integer::parseInt).toArray();
