@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mha2mla.cli.demo.DemoPipeline;
+import org.mha2mla.evaluation.synthetic.ShapesGenerator;
 import org.mha2mla.evaluation.synthetic.SyntheticShapesData;
 import org.mha2mla.layers.generation.CachePolicy;
 import org.mha2mla.trainer.pretrain.ScratchModel;
@@ -104,18 +105,14 @@ public class PositionProbe {
                     if (a == b) continue;
                     for (String axis : List.of("col", "row")) {
                         if (a.get(axis).asInt() == b.get(axis).asInt()) continue;
-                        boolean before = a.get(axis).asInt() < b.get(axis).asInt();
-                        String ca = a.get("color").asText();
-                        String cb = b.get("color").asText();
-                        String q = axis.equals("col") ? "Is the " + ca + " object left or right of the " + cb + " object?"
-                                : "Is the " + ca + " object above or below the " + cb + " object?";
-                        String answer = axis.equals("col") ? (before ? "left" : "right") : (before ? "above" : "below");
+                        ShapesGenerator.Question q = ShapesGenerator.position(a.get("color").asText(), b.get("color").asText(),
+                                axis.equals("col"), a.get(axis).asInt() < b.get(axis).asInt());
                         ObjectNode rec = out.addObject();
                         rec.put("id", prefix + "_" + out.size());
                         rec.put("image", r.get("image").asText());
                         ArrayNode conv = rec.putArray("conversations");
-                        conv.addObject().put("from", "human").put("value", "<image>\n" + q);
-                        conv.addObject().put("from", "gpt").put("value", answer);
+                        conv.addObject().put("from", "human").put("value", "<image>\n" + q.text());
+                        conv.addObject().put("from", "gpt").put("value", q.answer());
                         rec.put("question_type", "position");
                     }
                 }

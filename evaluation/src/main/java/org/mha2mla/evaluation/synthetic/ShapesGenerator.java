@@ -160,12 +160,18 @@ public final class ShapesGenerator {
         } else {
             horizontal = rng.nextBoolean();
         }
-        if (horizontal) {
-            return new Question(Type.POSITION, "Is the " + a.colour().word() + " object left or right of the " + b.colour().word() + " object?",
-                    a.col() < b.col() ? "left" : "right");
-        }
-        return new Question(Type.POSITION, "Is the " + a.colour().word() + " object above or below the " + b.colour().word() + " object?",
-                a.row() < b.row() ? "above" : "below");
+        return horizontal ? position(a.colour().word(), b.colour().word(), true, a.col() < b.col())
+                : position(a.colour().word(), b.colour().word(), false, a.row() < b.row());
+    }
+
+    /**
+     * The position question about the {@code a}-coloured object relative to the {@code b}-coloured one, along columns
+     * ({@code horizontal}) or rows; {@code aFirst}: a's column (row) is the smaller. Public so that tools asking every
+     * pair of a scene (tools/PositionProbe.java) use the generator's exact wording.
+     */
+    public static Question position(String a, String b, boolean horizontal, boolean aFirst) {
+        if (horizontal) return new Question(Type.POSITION, "Is the " + a + " object left or right of the " + b + " object?", aFirst ? "left" : "right");
+        return new Question(Type.POSITION, "Is the " + a + " object above or below the " + b + " object?", aFirst ? "above" : "below");
     }
 
     /** An item whose shape (byShape) or colour no other item shares, chosen at random; empty when there is none. */

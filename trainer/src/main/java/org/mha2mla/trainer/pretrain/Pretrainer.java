@@ -327,7 +327,7 @@ public final class Pretrainer {
                 }
                 double lr = schedule.lr(step);
                 StepResult r = step(batch, adam, lr, o.maxGradNorm());
-                if (!r.nonFinite().isEmpty()) log.println(GradientClipping.skipWarning("pretraining update " + (step + 1), r.loss(), r.nonFinite()));
+                if (r.skipped()) log.println(GradientClipping.skipWarning("pretraining update " + (step + 1), r.loss(), r.nonFinite()));
                 tokens += r.tokens();
                 // SameDiff's intermediate arrays live off-heap and go back only when the JVM collects their wrappers,
                 // which a big, quiet heap rarely does: without this the resident size grew to 22 GB at batch 32 and
@@ -396,6 +396,9 @@ public final class Pretrainer {
 
     /** One update's figures; {@code nonFinite} names the NaN/infinite gradients of an update that was skipped. */
     record StepResult(double loss, double gradNorm, int tokens, List<String> nonFinite) {
+        boolean skipped() {
+            return !nonFinite.isEmpty();
+        }
     }
 
     /** One optimizer update on {@code batch}, skipped (weights and AdamW state unchanged) if a gradient is not finite. */
