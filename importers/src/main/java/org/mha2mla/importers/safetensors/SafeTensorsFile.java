@@ -6,6 +6,8 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import org.mha2mla.core.tensor.Precision;
+import org.mha2mla.core.tensor.StoredTensor;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -294,6 +296,40 @@ public final class SafeTensorsFile implements Closeable {
             flat.get(NDArrayIndex.interval(start, start + n)).assign(Nd4j.createFromArray(data));
         }
         return flat.reshape('c', shape);
+    }
+
+    /**
+     * The tensor in its stored precision, memory-mapped in chunks of whole rows (no copy: page cache, not heap);
+     * closing it unmaps them. F32, F16 and BF16 are mapped; other dtypes are read into a float32 array first.
+     */
+    public StoredTensor stored(String name) {
+        TensorInfo t = info(name);
+        Precision p = switch (t.dtype()) {
+            case F32 -> Precision.F32;
+            case F16 -> Precision.F16;
+            case BF16 -> Precision.BF16;
+            default -> null;
+        };
+        if (p == null) return StoredTensor.of(name, readFloat32(name));
+        long[] shape = t.shape();
+        long rows = shape.length >= 2 ? shape[0] : 1;
+        long cols = rows == 0 ? 0 : t.numel() / rows;
+        int perChunk = StoredTensor.rowsPerChunk(cols, p);
+        int count = rows == 0 ? 0 : (int) ((rows + perChunk - 1) / perChunk);
+        MappedByteBuffer[] chunks = new MappedByteBuffer[count];
+        try {
+            for (int k = 0; k < count; k++) {
+                long fromRow = (long) k * perChunk;
+                long n = Math.min(perChunk, rows - fromRow) * cols;
+                chunks[k] = map(t, fromRow * cols, Math.toIntExact(n));
+            }
+        } catch (RuntimeException e) {
+            for (MappedByteBuffer b : chunks) if (b != null) Unmapper.unmap(b);
+            throw e;
+        }
+        return StoredTensor.of(name, p, shape, chunks, () -> {
+            for (MappedByteBuffer b : chunks) Unmapper.unmap(b);
+        });
     }
 
     /** Integer tensor (I64, I32, I16, I8, U8, BOOL) as a flat long[] in c order. */

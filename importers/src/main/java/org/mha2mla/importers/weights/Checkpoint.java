@@ -2,6 +2,7 @@ package org.mha2mla.importers.weights;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.mha2mla.core.tensor.StoredTensor;
 import org.mha2mla.importers.safetensors.SafeTensorsException;
 import org.mha2mla.importers.safetensors.SafeTensorsFile;
 import org.mha2mla.importers.safetensors.TensorInfo;
@@ -163,6 +164,11 @@ public final class Checkpoint implements TensorSource {
     @Override
     public INDArray get(String name) {
         return fileFor(name).readFloat32(name);
+    }
+
+    @Override
+    public StoredTensor stored(String name) {
+        return fileFor(name).stored(name);
     }
 
     @Override

@@ -1,5 +1,6 @@
 package org.mha2mla.importers.weights;
 
+import org.mha2mla.core.tensor.StoredTensor;
 import org.mha2mla.importers.safetensors.SafeTensorsException;
 import org.mha2mla.importers.safetensors.TensorInfo;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -225,6 +226,11 @@ public final class KeyLayout {
         @Override
         public INDArray get(String name) {
             return src.get(original(name));
+        }
+
+        @Override
+        public StoredTensor stored(String name) {
+            return src.stored(original(name));
         }
 
         @Override

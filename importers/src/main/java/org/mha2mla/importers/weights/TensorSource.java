@@ -1,5 +1,6 @@
 package org.mha2mla.importers.weights;
 
+import org.mha2mla.core.tensor.StoredTensor;
 import org.mha2mla.importers.safetensors.DType;
 import org.mha2mla.importers.safetensors.SafeTensorsWriter;
 import org.mha2mla.importers.safetensors.TensorInfo;
@@ -24,6 +25,14 @@ public interface TensorSource extends AutoCloseable {
 
     /** The tensor as float32 in its stored shape. */
     INDArray get(String name);
+
+    /**
+     * The tensor in its stored precision without a copy where the source allows (a checkpoint maps its file);
+     * the caller closes it when done, which releases the mapping. The default wraps {@link #get}.
+     */
+    default StoredTensor stored(String name) {
+        return StoredTensor.of(name, get(name));
+    }
 
     /** An integer (I64/I32/I16/I8/U8/BOOL) tensor, flat in c order, values exact. */
     long[] getLongs(String name);

@@ -122,4 +122,19 @@ class CheckpointTest {
             return (int) s.filter(p -> p.getFileName().toString().matches("model-\\d{5}-of-\\d{5}\\.safetensors")).count();
         }
     }
+
+    @Test
+    void storedTensorsAreTheMappedBytesAndWidenToWhatGetReturns() {
+        for (String type : new String[]{"llava", "llava_next", "qwen2_5_vl"}) {
+            try (TensorSource c = KeyLayout.canonical(Checkpoint.open(fixture(type)), type)) {
+                for (String name : c.names()) {
+                    org.nd4j.linalg.api.ndarray.INDArray expected = c.get(name);
+                    try (org.mha2mla.core.tensor.StoredTensor t = c.stored(name)) {
+                        org.junit.jupiter.api.Assertions.assertEquals(c.info(name).dtype().name(), t.precision().name(), type + " " + name);
+                        org.junit.jupiter.api.Assertions.assertEquals(expected, t.floats().reshape(expected.shape()), type + " " + name);
+                    }
+                }
+            }
+        }
+    }
 }

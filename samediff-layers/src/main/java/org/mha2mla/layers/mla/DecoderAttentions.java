@@ -31,6 +31,12 @@ public final class DecoderAttentions {
         return i -> new MlaAttention(sd, text, key(modelPrefix, i), selection, i, conversion.dKv(), conversion.decoupled());
     }
 
+    /** Like {@link #of}, for any graph: the layer-at-a-time decoder builds each layer in a graph of its own. */
+    public static DecoderAttention.Factory factory(TextConfig text, String modelPrefix, Mha2MlaConfig conversion) {
+        if (conversion != null) conversion.requireMatches(text);
+        return (sd, i) -> of(sd, text, modelPrefix, conversion).apply(i);
+    }
+
     /** {@code modelPrefix + "layers." + layer + ".self_attn"}. */
     public static String key(String modelPrefix, int layer) {
         return modelPrefix + "layers." + layer + ".self_attn";

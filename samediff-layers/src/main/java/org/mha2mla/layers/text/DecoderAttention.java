@@ -3,6 +3,7 @@ package org.mha2mla.layers.text;
 import java.util.List;
 
 import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
 
 /**
  * The self-attention of one decoder layer, behind which the original attention ({@link GqaAttention}) and
@@ -31,6 +32,12 @@ public interface DecoderAttention {
                  List<SDVariable> past);
 
     record Result(SDVariable output, List<SDVariable> present, SDVariable probs) {
+    }
+
+    /** Builds layer {@code layer}'s attention in a graph that holds (or has placeholders for) its weights. */
+    @FunctionalInterface
+    interface Factory {
+        DecoderAttention create(SameDiff sd, int layer);
     }
 
     /**

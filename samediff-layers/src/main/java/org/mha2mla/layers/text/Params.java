@@ -1,16 +1,20 @@
 package org.mha2mla.layers.text;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 import org.mha2mla.importers.weights.TensorSource;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
 
 /**
- * Looks up a weight the model loader already created as a SameDiff variable under its checkpoint key, and
- * checks its shape. Graph builders never create weights themselves: the loader (or the MLA converter) puts
- * every tensor into the graph under the key it is saved under, so freezing by name pattern and writing a
- * checkpoint back are a walk over {@code sd.variables()}.
+ * Looks up a weight the model loader already created in a SameDiff graph under its checkpoint key, and checks its
+ * shape. Graph builders never create weights themselves: the loader (or the MLA converter) puts every tensor into
+ * the graph under the key it is saved under, so freezing by name pattern and writing a checkpoint back are a walk
+ * over {@code sd.variables()}. A weight may also be a placeholder of that name (the one-layer graphs of
+ * {@link LayerwiseDecoder}, fed one layer's weights per run): the builders do not see the difference.
  */
 public final class Params {
 
@@ -36,12 +40,26 @@ public final class Params {
                     + Arrays.toString(expectedShape) + ")");
         }
         SDVariable v = sd.getVariable(key);
-        long[] actual = v.getArr().shape();
+        long[] actual = v.isPlaceHolder() ? v.placeholderShape() : v.getArr().shape();
         if (!Arrays.equals(actual, expectedShape)) {
             throw new IllegalArgumentException("weight '" + key + "' has shape " + Arrays.toString(actual)
                     + " but the config implies " + Arrays.toString(expectedShape));
         }
         return v;
+    }
+
+    /**
+     * Declares every tensor of {@code weights} whose key starts with {@code prefix} as a float32 placeholder of its
+     * shape in {@code sd}, so that a graph builder can be run over weights fed per call.
+     */
+    public static List<String> placeholders(SameDiff sd, TensorSource weights, String prefix) {
+        List<String> names = new ArrayList<>();
+        for (String key : weights.names()) {
+            if (!key.startsWith(prefix)) continue;
+            sd.placeHolder(key, DataType.FLOAT, weights.info(key).shape());
+            names.add(key);
+        }
+        return names;
     }
 
     /** The variable if the checkpoint has it (optional biases), else null; shape-checked like {@link #get}. */

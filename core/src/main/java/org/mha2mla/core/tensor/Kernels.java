@@ -1,0 +1,69 @@
+package org.mha2mla.core.tensor;
+
+import java.nio.ByteBuffer;
+
+/**
+ * The few loops the hot paths run outside ND4J, on little-endian buffers of stored weights (mapped safetensors or
+ * ND4J's own memory) and on float arrays: widening 16-bit storage to float32, matrix-vector products that read a
+ * weight in its stored precision, dot products and axpy. ND4J has no fast kernel for these: a BFLOAT16 matrix-
+ * vector product runs at about 1 GB/s there, and its float32 one through OpenBLAS at about half the memory bandwidth
+ * (figures in {@code benchmarks/kernels/README.md}).
+ *
+ * <p>{@link #get()} returns the implementation on the Java Vector API ({@code jdk.incubator.vector}, which the JVM
+ * must be started with: {@code --add-modules jdk.incubator.vector}) or, when that module is absent, a plain-loop
+ * one with the same results up to float summation order, after one warning.
+ */
+public interface Kernels {
+
+    /** dst[dstOffset + i] = the float32 value of element {@code srcIndex + i} of {@code src}, for i < n. */
+    void widen(ByteBuffer src, long srcIndex, Precision precision, float[] dst, int dstOffset, int n);
+
+    /** Like the array form, writing float32 elements {@code dstIndex …} of the little-endian buffer {@code dst}. */
+    void widen(ByteBuffer src, long srcIndex, Precision precision, ByteBuffer dst, long dstIndex, int n);
+
+    /**
+     * For rows r in [rowFrom, rowTo) of the row-major matrix {@code w} (rows of {@code cols} elements stored from
+     * element 0 of the buffer) and every batch row b < {@code batch}:
+     * {@code y[b·yStride + yOffset + r] = Σ_c w[r, c] · x[b·cols + c]}.
+     */
+    void matVec(ByteBuffer w, Precision precision, int cols, int rowFrom, int rowTo,
+                float[] x, int batch, float[] y, int yStride, int yOffset);
+
+    /** Σ_i a[aOffset + i] · b[bOffset + i], i < n. */
+    float dot(float[] a, int aOffset, float[] b, int bOffset, int n);
+
+    /** y[yOffset + i] += alpha · x[xOffset + i], i < n. */
+    void axpy(float alpha, float[] x, int xOffset, float[] y, int yOffset, int n);
+
+    /** The Vector API implementation when {@code jdk.incubator.vector} is present, else the plain loops. */
+    static Kernels get() {
+        return Holder.INSTANCE;
+    }
+
+    /** Whether {@link #get()} is the Vector API implementation. */
+    static boolean vectorized() {
+        return !(Holder.INSTANCE instanceof ScalarKernels);
+    }
+
+    /** Lazily chooses the implementation once per JVM. */
+    final class Holder {
+        static final Kernels INSTANCE = choose();
+
+        private Holder() {
+        }
+
+        private static Kernels choose() {
+            if (ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()) {
+                try {
+                    return (Kernels) Class.forName("org.mha2mla.core.tensor.VectorKernels").getDeclaredConstructor().newInstance();
+                } catch (ReflectiveOperationException | LinkageError e) {
+                    System.err.println("mha2mla: warning: the Vector API kernels could not be loaded (" + e + "); using plain loops");
+                    return new ScalarKernels();
+                }
+            }
+            System.err.println("mha2mla: warning: the JVM runs without --add-modules jdk.incubator.vector, so weight "
+                    + "matrix-vector products (decoding) use plain loops, several times slower");
+            return new ScalarKernels();
+        }
+    }
+}

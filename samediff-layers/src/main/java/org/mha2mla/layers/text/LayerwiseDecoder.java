@@ -1,0 +1,353 @@
+package org.mha2mla.layers.text;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.mha2mla.core.config.TextConfig;
+import org.mha2mla.core.tensor.MatVec;
+import org.mha2mla.core.tensor.StoredTensor;
+import org.mha2mla.importers.weights.TensorSource;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.array.SingleThreadArrayHolder;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+import org.nd4j.linalg.ops.transforms.Transforms;
+
+/**
+ * The decoder of {@link TextDecoder} (LlamaModel / Qwen2Model + lm_head), run one layer at a time over weights that
+ * stay where they are: a memory-mapped checkpoint in its stored dtype, or arrays computed in this process. Only one
+ * layer's weights are ever widened to float32, into arrays reused from layer to layer, so a 7B model in bf16 runs
+ * in the memory of its mapped file plus one layer.
+ *
+ * <p>Every decoder layer is a SameDiff graph of its own, built once by the same builders as the whole-model graph
+ * ({@link DecoderLayer} and the layer's {@link DecoderAttention}) over placeholders named with the layer's checkpoint
+ * keys ({@link Params#placeholders}), so both paths compute the same ops. A layer graph takes the placeholders
+ * {@code x} [B, L, d], {@code cos}/{@code sin}, {@code attention_mask}, {@code modality} (as {@link TextDecoder}) and
+ * names its outputs {@link #OUT}, {@link #present(String)} per cache tensor and {@link #PROBS}; its inner nodes keep
+ * the whole graph's names (e.g. {@link TextDecoder#attentionInput(int)}), which calibration reads through a
+ * {@link LayerHook}. The embedding lookup, the final norm and the lm_head run outside the graphs: embedding rows and,
+ * for the next-token logits, the lm_head rows are read in their stored precision ({@link MatVec}); logits of every
+ * position are computed one vocabulary slice at a time.
+ *
+ * <p>Not thread-safe: one pass at a time.
+ */
+public final class LayerwiseDecoder implements AutoCloseable {
+
+    /** What happens to a layer's stored weights after the layer ran. */
+    public enum Residency {
+        /** They stay open (mapped): generation reads every layer at every token. */
+        KEEP,
+        /** They are released after each layer: one pass over a model larger than memory (conversion, training). */
+        RELEASE
+    }
+
+    /** A layer graph's input hidden states [B, L, d]. */
+    public static final String X = "x";
+    /** A layer graph's output hidden states [B, L, d]. */
+    public static final String OUT = "out";
+    /** A layer graph's attention probabilities [B, n_h, L, T]. */
+    public static final String PROBS = "probs";
+    /** Vocabulary rows of the lm_head widened at once for the logits of every position (64 MB at d = 3584). */
+    private static final long LOGIT_SLICE_BYTES = 64L << 20;
+
+    /** Sees the outputs of each layer during a pass. */
+    public interface LayerHook {
+        /** Extra node names of layer {@code layer}'s graph to return (e.g. {@link TextDecoder#attentionInput}). */
+        default List<String> outputs(int layer) {
+            return List.of();
+        }
+
+        /** The layer's outputs: {@link #OUT} and the requested nodes (valid until the layer runs again). */
+        void accept(int layer, Map<String, INDArray> outputs);
+    }
+
+    private final TensorSource weights;
+    private final TextConfig config;
+    private final String modelPrefix;
+    private final String lmHeadKey;
+    private final DecoderAttention.Factory attention;
+    private final Residency residency;
+    private final List<List<String>> layerKeys = new ArrayList<>();
+    private final LayerGraph[] graphs;
+    private final Map<String, StoredTensor> open = new HashMap<>();
+    private final Map<String, INDArray> buffers = new HashMap<>();
+
+    private record LayerGraph(SameDiff sd, DecoderAttention attention) {
+    }
+
+    /**
+     * @param weights     every tensor of the model under canonical (hub) keys; the decoder reads those under
+     *                    {@code modelPrefix} and the lm_head
+     * @param modelPrefix prefix of the LlamaModel/Qwen2Model keys, e.g. {@code language_model.model.} or {@code model.}
+     * @param lmHeadKey   key of the lm_head weight; ignored when the config ties word embeddings
+     * @param attention   builds layer i's attention (GQA, partial RoPE or MLA) in a layer graph
+     */
+    public LayerwiseDecoder(TensorSource weights, TextConfig config, String modelPrefix, String lmHeadKey,
+                            DecoderAttention.Factory attention, Residency residency) {
+        this.weights = weights;
+        this.config = config;
+        this.modelPrefix = modelPrefix;
+        this.lmHeadKey = config.tieWordEmbeddings() ? embedKey() : lmHeadKey;
+        this.attention = attention;
+        this.residency = residency;
+        for (int i = 0; i < config.numHiddenLayers(); i++) layerKeys.add(new ArrayList<>());
+        String layers = modelPrefix + "layers.";
+        for (String key : weights.names()) {
+            if (!key.startsWith(layers)) continue;
+            int dot = key.indexOf('.', layers.length());
+            int layer = parseLayer(key, layers.length(), dot);
+            if (layer >= 0 && layer < layerKeys.size()) layerKeys.get(layer).add(key);
+        }
+        this.graphs = new LayerGraph[config.numHiddenLayers()];
+        requireShape(embedKey(), config.vocabSize(), config.hiddenSize());
+        requireShape(this.lmHeadKey, config.vocabSize(), config.hiddenSize());
+        requireShape(modelPrefix + "norm.weight", config.hiddenSize());
+    }
+
+    private static int parseLayer(String key, int from, int dot) {
+        if (dot < 0) return -1;
+        try {
+            return Integer.parseInt(key.substring(from, dot));
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    private void requireShape(String key, long... shape) {
+        if (!weights.contains(key)) {
+            throw new IllegalArgumentException("weight '" + key + "' is missing from the checkpoint (expected shape " + Arrays.toString(shape) + ")");
+        }
+        long[] actual = weights.info(key).shape();
+        if (!Arrays.equals(actual, shape)) {
+            throw new IllegalArgumentException("weight '" + key + "' has shape " + Arrays.toString(actual) + " but the config implies "
+                    + Arrays.toString(shape));
+        }
+    }
+
+    private String embedKey() {
+        return modelPrefix + "embed_tokens.weight";
+    }
+
+    /** A layer graph's cache tensor output, e.g. {@code present.key}. */
+    public static String present(String name) {
+        return "present." + name;
+    }
+
+    public TextConfig config() {
+        return config;
+    }
+
+    public int numLayers() {
+        return graphs.length;
+    }
+
+    /** Key prefix of layer i, e.g. {@code model.layers.3}. */
+    public String layerKey(int layer) {
+        return modelPrefix + "layers." + layer;
+    }
+
+    /** The checkpoint keys of layer i's weights. */
+    public List<String> layerWeights(int layer) {
+        return List.copyOf(layerKeys.get(layer));
+    }
+
+    /** Layer i's attention as built in its graph (its cache tensors, its weight names). */
+    public DecoderAttention attention(int layer) {
+        return graph(layer).attention();
+    }
+
+    /** Cache tensors layer i keeps per token. */
+    public List<DecoderAttention.CacheTensor> cacheTensors(int layer) {
+        return attention(layer).cacheTensors();
+    }
+
+    /** The weights this decoder reads. */
+    public TensorSource weights() {
+        return weights;
+    }
+
+    /**
+     * A weight in its stored precision. With {@link Residency#KEEP} it stays open until {@link #close()}; with
+     * {@link Residency#RELEASE} the caller closes it.
+     */
+    public StoredTensor stored(String key) {
+        if (residency == Residency.RELEASE) return weights.stored(key);
+        return open.computeIfAbsent(key, weights::stored);
+    }
+
+    private synchronized LayerGraph graph(int layer) {
+        if (graphs[layer] != null) return graphs[layer];
+        SameDiff sd = SameDiff.create();
+        sd.setArrayHolders(new SingleThreadArrayHolder(), new SingleThreadArrayHolder(), false);
+        Params.placeholders(sd, weights, layerKey(layer) + ".");
+        int dH = config.headDim();
+        SDVariable x = sd.placeHolder(X, DataType.FLOAT, -1, -1, config.hiddenSize());
+        SDVariable cos = sd.placeHolder(TextDecoder.COS, DataType.FLOAT, -1, -1, -1, dH);
+        SDVariable sin = sd.placeHolder(TextDecoder.SIN, DataType.FLOAT, -1, -1, -1, dH);
+        SDVariable mask = sd.placeHolder(TextDecoder.ATTENTION_MASK, DataType.FLOAT, -1, -1, -1, -1);
+        SDVariable modality = sd.placeHolder(TextDecoder.MODALITY, DataType.FLOAT, -1, -1);
+        DecoderAttention attn = attention.create(sd, layer);
+        DecoderLayer decoderLayer = new DecoderLayer(sd, config, layerKey(layer), attn);
+        DecoderAttention.Result r = decoderLayer.forward(TextDecoder.layerScope(layer), x, cos, sin, mask, modality, null);
+        sd.identity(OUT, r.output());
+        sd.identity(PROBS, r.probs());
+        List<DecoderAttention.CacheTensor> specs = attn.cacheTensors();
+        for (int j = 0; j < specs.size(); j++) sd.identity(present(specs.get(j).name()), r.present().get(j));
+        graphs[layer] = new LayerGraph(sd, attn);
+        return graphs[layer];
+    }
+
+    /** Token embeddings [1, L, d] of {@code ids}, read from the stored table. */
+    public INDArray embed(long[] ids) {
+        int d = Math.toIntExact(config.hiddenSize());
+        float[] rows = new float[ids.length * d];
+        StoredTensor table = stored(embedKey());
+        try {
+            for (int i = 0; i < ids.length; i++) {
+                if (ids[i] < 0 || ids[i] >= config.vocabSize()) {
+                    throw new IllegalArgumentException("token id " + ids[i] + " at position " + i + " is outside the vocabulary [0, "
+                            + config.vocabSize() + ")");
+                }
+                table.rowsInto(ids[i], 1, rows, i * d);
+            }
+        } finally {
+            if (residency == Residency.RELEASE) table.close();
+        }
+        return Nd4j.create(rows, new long[]{1, ids.length, d}, 'c');
+    }
+
+    /**
+     * Runs layer {@code layer} on hidden states {@code h} [B, L, d] with the positions, mask and modality of
+     * {@code in}; returns {@link #OUT} and the {@code extra} nodes of the layer graph.
+     */
+    public Map<String, INDArray> layer(int layer, INDArray h, DecoderInput in, List<String> extra) {
+        LayerGraph g = graph(layer);
+        Map<String, INDArray> feed = new HashMap<>();
+        feed.put(X, h);
+        feed.put(TextDecoder.COS, in.rope().cos());
+        feed.put(TextDecoder.SIN, in.rope().sin());
+        feed.put(TextDecoder.ATTENTION_MASK, in.attentionMask());
+        feed.put(TextDecoder.MODALITY, in.modality());
+        List<StoredTensor> released = new ArrayList<>();
+        for (String key : layerKeys.get(layer)) {
+            StoredTensor t = stored(key);
+            if (residency == Residency.RELEASE) released.add(t);
+            feed.put(key, widened(key.substring(layerKey(layer).length() + 1), t));
+        }
+        List<String> outputs = new ArrayList<>(extra.size() + 1);
+        outputs.add(OUT);
+        outputs.addAll(extra);
+        try {
+            return g.sd().output(feed, outputs.toArray(new String[0]));
+        } finally {
+            released.forEach(StoredTensor::close);
+        }
+    }
+
+    /** The float32 array a layer weight is widened into, shared by the same weight of every layer. */
+    private INDArray widened(String local, StoredTensor t) {
+        INDArray buffer = buffers.get(local);
+        if (buffer == null || !Arrays.equals(buffer.shape(), t.shape())) {
+            buffer = Nd4j.createUninitialized(DataType.FLOAT, t.shape());
+            buffers.put(local, buffer);
+        }
+        t.widenInto(buffer);
+        return buffer;
+    }
+
+    /**
+     * Runs every layer over {@code in} and returns the hidden states after the final norm [B, L, d]; {@code hook}
+     * (may be null) sees each layer's outputs.
+     */
+    public INDArray forward(DecoderInput in, LayerHook hook) {
+        INDArray h = in.inputsEmbeds();
+        for (int i = 0; i < graphs.length; i++) {
+            Map<String, INDArray> out = layer(i, h, in, hook == null ? List.of() : hook.outputs(i));
+            if (hook != null) hook.accept(i, out);
+            h = out.get(OUT);
+        }
+        return norm(h);
+    }
+
+    /** The final RMSNorm of hidden states [B, L, d] (float32, as {@link RmsNorm}). */
+    public INDArray norm(INDArray h) {
+        long d = config.hiddenSize();
+        INDArray rows = h.reshape(-1, d);
+        StoredTensor w = stored(modelPrefix + "norm.weight");
+        INDArray weight;
+        try {
+            weight = w.floats().reshape(d);
+        } finally {
+            if (residency == Residency.RELEASE) w.close();
+        }
+        INDArray inverseRms = Transforms.pow(rows.mul(rows).mean(1).addi(config.rmsNormEps()), -0.5, false);
+        return rows.mulColumnVector(inverseRms).muliRowVector(weight).reshape(h.shape());
+    }
+
+    /** Logits [B, L, vocab] of every position of normed hidden states [B, L, d], one vocabulary slice at a time. */
+    public INDArray logits(INDArray normed) {
+        long d = config.hiddenSize();
+        long vocab = config.vocabSize();
+        INDArray rows = normed.reshape(-1, d);
+        INDArray logits = Nd4j.createUninitialized(DataType.FLOAT, rows.size(0), vocab);
+        StoredTensor head = stored(lmHeadKey);
+        try {
+            int slice = (int) Math.max(1, Math.min(vocab, LOGIT_SLICE_BYTES / (4 * d)));
+            INDArray w = Nd4j.createUninitialized(DataType.FLOAT, slice, d);
+            for (long v = 0; v < vocab; v += slice) {
+                int n = (int) Math.min(slice, vocab - v);
+                INDArray part = n == slice ? w : Nd4j.createUninitialized(DataType.FLOAT, n, d);
+                head.widenRowsInto(v, n, part);
+                logits.get(NDArrayIndex.all(), NDArrayIndex.interval(v, v + n)).assign(rows.mmul(part.transpose()));
+            }
+        } finally {
+            if (residency == Residency.RELEASE) head.close();
+        }
+        return logits.reshape(normed.size(0), normed.size(1), vocab);
+    }
+
+    /**
+     * Logits [rows, vocab] of a few normed hidden-state rows [rows, d] (flat), reading the lm_head in its stored
+     * precision: the next-token logits of a prefill or decode step.
+     */
+    public float[] logitsOf(float[] normedRows, int rows) {
+        float[] out = new float[Math.toIntExact(rows * config.vocabSize())];
+        StoredTensor head = stored(lmHeadKey);
+        try {
+            MatVec.apply(head, normedRows, rows, out, null);
+        } finally {
+            if (residency == Residency.RELEASE) head.close();
+        }
+        return out;
+    }
+
+    /** Logits [B, L, vocab] of a whole pass. */
+    public INDArray logits(DecoderInput in) {
+        return logits(forward(in, null));
+    }
+
+    /** Hidden states [layers + 1, B, L, d]: the input embeddings, every layer's output, the last after the final norm. */
+    public INDArray hiddenStates(DecoderInput in) {
+        INDArray[] states = new INDArray[graphs.length + 1];
+        states[0] = in.inputsEmbeds();
+        INDArray normed = forward(in, (layer, out) -> {
+            if (layer < graphs.length - 1) states[layer + 1] = out.get(OUT).dup();
+        });
+        states[graphs.length] = normed;
+        return Nd4j.stack(0, states);
+    }
+
+    /** Releases the open weights and the float32 buffers. */
+    @Override
+    public void close() {
+        open.values().forEach(StoredTensor::close);
+        open.clear();
+        buffers.clear();
+    }
+}
