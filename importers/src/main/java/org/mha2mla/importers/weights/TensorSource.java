@@ -46,6 +46,27 @@ public interface TensorSource extends AutoCloseable {
     @Override
     void close();
 
+    /** The tensors of {@code src} whose keys {@code keep} accepts (a view: nothing is read; closing it closes nothing). */
+    static TensorSource subset(TensorSource src, java.util.function.Predicate<String> keep) {
+        java.util.Set<String> names = new java.util.LinkedHashSet<>();
+        for (String n : src.names()) if (keep.test(n)) names.add(n);
+        java.util.Set<String> view = java.util.Collections.unmodifiableSet(names);
+        return new TensorSource() {
+            private String require(String name) {
+                if (!view.contains(name)) throw new org.mha2mla.importers.safetensors.SafeTensorsException(description() + ": no tensor '" + name + "'");
+                return name;
+            }
+            @Override public Set<String> names() { return view; }
+            @Override public TensorInfo info(String name) { return src.info(require(name)); }
+            @Override public INDArray get(String name) { return src.get(require(name)); }
+            @Override public StoredTensor stored(String name) { return src.stored(require(name)); }
+            @Override public long[] getLongs(String name) { return src.getLongs(require(name)); }
+            @Override public boolean contains(String name) { return view.contains(name); }
+            @Override public String description() { return src.description(); }
+            @Override public void close() { }
+        };
+    }
+
     /**
      * Writer entries that stream every tensor of {@code src} (one tensor in memory at a time): floating tensors
      * stored as {@code floatStorage}, integer ones in their own dtype with exact values.

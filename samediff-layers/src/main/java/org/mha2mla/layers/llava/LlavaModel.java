@@ -1,114 +1,111 @@
 package org.mha2mla.layers.llava;
 
-import java.nio.file.Path;
-import java.util.function.Predicate;
+import java.util.Map;
+import java.util.function.LongFunction;
 
 import org.mha2mla.core.config.LlavaConfig;
 import org.mha2mla.core.config.Mha2MlaConfig;
-import org.mha2mla.core.config.VlmConfig;
-import org.mha2mla.importers.config.HfConfigParser;
+import org.mha2mla.core.config.TextConfig;
+import org.mha2mla.importers.weights.TensorSource;
+import org.mha2mla.layers.AbstractVisionLanguageModel;
 import org.mha2mla.layers.MultimodalInput;
-import org.mha2mla.layers.VisionLanguageModel;
-import org.mha2mla.layers.generation.CachePolicy;
-import org.mha2mla.layers.generation.Generation;
-import org.mha2mla.layers.generation.GreedyGenerator;
+import org.mha2mla.layers.text.AttentionMask;
 import org.mha2mla.layers.text.DecoderInput;
-import org.mha2mla.layers.text.TextDecoder;
+import org.mha2mla.layers.text.RopeTables;
+import org.mha2mla.layers.vision.ClipVisionTower;
 import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * LlavaForConditionalGeneration (LLaVA-1.5): CLIP features of layer −2 without CLS → projector → written over
- * the {@code <image>} tokens (already expanded to one per patch by the processor) → Llama decoder.
+ * the {@code <image>} tokens (already expanded to one per patch by the processor) → Llama decoder at positions
+ * 0..L−1. {@link LlavaNextModel} adds anyres tiling and packing on top.
  */
-public final class LlavaModel implements VisionLanguageModel {
+public class LlavaModel extends AbstractVisionLanguageModel {
 
-    private final LlavaGraph graph;
+    static final String LANGUAGE_MODEL = "language_model.model.";
+    static final String LM_HEAD = "language_model.lm_head.weight";
+    /** Canonical (hub) prefix of the CLIP transformer; KeyLayout adds vision_model for files that lack it. */
+    static final String VISION_TOWER = "vision_tower.vision_model.";
+    static final String IMAGE_FEATURES = "image_features";
 
-    /** Builds the model over a graph whose variables are the checkpoint tensors under canonical (hub) keys. */
-    public LlavaModel(LlavaConfig config, SameDiff weights) {
-        this(config, null, weights);
-    }
-
-    /** A converted model: the decoder's attention follows {@code conversion} (partial RoPE or MLA; null: original). */
-    public LlavaModel(LlavaConfig config, Mha2MlaConfig conversion, SameDiff weights) {
-        if (config.isNext()) {
-            throw new IllegalArgumentException("model_type llava_next: use LlavaNextModel");
-        }
-        this.graph = new LlavaGraph(config, conversion, weights);
-    }
+    protected final LlavaConfig config;
+    private SameDiff vision;
 
     /**
-     * Loads a Hugging Face folder (config.json + model.safetensors or a sharded index): an original model, or one
-     * converted by this project (its config's {@code mha2mla} section says how).
+     * A model over {@code weights} (canonical hub keys: {@code language_model.model.layers.N…},
+     * {@code vision_tower.vision_model…}, {@code multi_modal_projector…}); its decoder's attention follows
+     * {@code conversion} (partial RoPE or MLA; null: the original).
      */
-    public static LlavaModel load(Path dir) {
-        VlmConfig config = HfConfigParser.read(dir);
-        if (!(config instanceof LlavaConfig llava) || llava.isNext()) {
-            throw new IllegalArgumentException(dir + "/config.json: model_type " + config.modelType() + " is not llava");
-        }
-        return new LlavaModel(llava, HfConfigParser.readConversion(dir), LlavaGraph.loadWeights(dir, llava));
+    public LlavaModel(LlavaConfig config, Mha2MlaConfig conversion, TensorSource weights) {
+        this(config, conversion, weights, false);
+        if (config.isNext()) throw new IllegalArgumentException("model_type llava_next: use LlavaNextModel");
+    }
+
+    LlavaModel(LlavaConfig config, Mha2MlaConfig conversion, TensorSource weights, boolean next) {
+        super(config, conversion, weights, LANGUAGE_MODEL, LM_HEAD);
+        this.config = config;
     }
 
     @Override
     public LlavaConfig config() {
-        return graph.config;
+        return config;
     }
 
     @Override
-    public Mha2MlaConfig conversion() {
-        return graph.conversion;
+    public LlavaModel with(Mha2MlaConfig conversion, TensorSource weights) {
+        return new LlavaModel(config, conversion, weights);
     }
 
-    /** Image features [n_images · patches, d] that replace the image tokens, in order. */
-    public INDArray imageFeatures(INDArray pixelValues) {
-        INDArray f = graph.projectedFeatures(pixelValues);
+    /** CLIP tower and projector over float32 copies of their weights, built on the first image. */
+    private synchronized SameDiff vision() {
+        if (vision == null) {
+            SameDiff sd = weightGraph("vision_tower.", LlavaProjector.PREFIX);
+            new ClipVisionTower(sd, config.visionConfig(), VISION_TOWER, config.visionFeatureLayer(), config.visionFeatureSelectStrategy());
+            new LlavaProjector(sd, config).forward(IMAGE_FEATURES, sd.getVariable(ClipVisionTower.FEATURES));
+            vision = sd;
+        }
+        return vision;
+    }
+
+    /** Projected features [N, P, d] of N images or tiles [N, C, S, S]. */
+    protected INDArray projectedFeatures(INDArray pixelValues) {
+        long s = config.visionConfig().imageSize();
+        if (pixelValues.rank() != 4 || pixelValues.size(1) != config.visionConfig().numChannels()
+                || pixelValues.size(2) != s || pixelValues.size(3) != s) {
+            throw new IllegalArgumentException("pixel_values must be [N, " + config.visionConfig().numChannels() + ", "
+                    + s + ", " + s + "], got " + java.util.Arrays.toString(pixelValues.shape()));
+        }
+        // A fresh c-order float copy: views (offsets, strides) fed as placeholders are not read correctly.
+        INDArray pixels = pixelValues.castTo(DataType.FLOAT).dup('c');
+        return vision().output(Map.of(ClipVisionTower.PIXEL_VALUES, pixels), IMAGE_FEATURES).get(IMAGE_FEATURES);
+    }
+
+    /** Image features [Σ tokens, d] that replace the image tokens of {@code input}, in order. */
+    public INDArray imageFeatures(MultimodalInput input) {
+        INDArray f = projectedFeatures(input.pixelValues());
         return f.reshape(f.size(0) * f.size(1), f.size(2));
     }
 
     /** The decoder input for one prompt: embeddings with image features merged, positions 0..L−1, causal mask. */
+    @Override
     public DecoderInput decoderInput(MultimodalInput input) {
-        LlavaGraph.requireNoGridInputs(input, "llava");
-        INDArray features = input.hasImage() ? imageFeatures(input.pixelValues()) : null;
-        return graph.decoderInput(input.inputIds(), graph.inputsEmbeds(input.inputIds(), features));
+        if (input.imageGridThw() != null) {
+            throw new IllegalArgumentException(config.modelType() + " takes no image_grid_thw (that is Qwen2.5-VL's input)");
+        }
+        INDArray features = input.hasImage() ? imageFeatures(input) : null;
+        long[] ids = input.inputIds();
+        int l = ids.length;
+        boolean[] visual = new boolean[l];
+        for (int i = 0; i < l; i++) visual[i] = ids[i] == config.imageTokenId();
+        return new DecoderInput(inputsEmbeds(ids, features), RopeTables.forRange(config.textConfig(), 0, l), AttentionMask.causal(l, 0),
+                DecoderInput.modality(visual));
     }
 
     @Override
-    public INDArray logits(MultimodalInput input) {
-        return graph.logits(decoderInput(input));
-    }
-
-    @Override
-    public INDArray hiddenStates(MultimodalInput input) {
-        return graph.hiddenStates(decoderInput(input));
-    }
-
-    @Override
-    public long[] generate(MultimodalInput input, int maxNewTokens, boolean stopAtEos) {
-        return graph.generate(decoderInput(input), maxNewTokens, stopAtEos);
-    }
-
-    @Override
-    public Generation generate(MultimodalInput input, int maxNewTokens, boolean stopAtEos, CachePolicy policy,
-                               Predicate<long[]> stopWhen) {
-        return graph.generate(decoderInput(input), maxNewTokens, stopAtEos, policy, stopWhen);
-    }
-
-    @Override
-    public long kvCacheBytesPerToken() {
-        return graph.kvCacheBytesPerToken();
-    }
-
-    public TextDecoder decoder() {
-        return graph.decoder;
-    }
-
-    public GreedyGenerator generator() {
-        return graph.generator;
-    }
-
-    /** The graph holding every weight as a variable named with its hub key. */
-    public SameDiff sameDiff() {
-        return graph.sd;
+    public LongFunction<RopeTables> stepRope(MultimodalInput input) {
+        TextConfig text = config.textConfig();
+        return p -> RopeTables.forRange(text, p, 1);
     }
 }

@@ -1,24 +1,13 @@
 package org.mha2mla.layers.llava;
 
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Predicate;
 
 import org.mha2mla.core.config.LlavaConfig;
 import org.mha2mla.core.config.Mha2MlaConfig;
-import org.mha2mla.core.config.VlmConfig;
-import org.mha2mla.importers.config.HfConfigParser;
+import org.mha2mla.core.tensor.StoredTensor;
+import org.mha2mla.importers.weights.TensorSource;
 import org.mha2mla.layers.MultimodalInput;
-import org.mha2mla.layers.VisionLanguageModel;
-import org.mha2mla.layers.generation.CachePolicy;
-import org.mha2mla.layers.generation.Generation;
-import org.mha2mla.layers.generation.GreedyGenerator;
-import org.mha2mla.layers.text.DecoderInput;
-import org.mha2mla.layers.text.Params;
-import org.mha2mla.layers.text.TextDecoder;
-import org.nd4j.autodiff.samediff.SDVariable;
-import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
@@ -27,22 +16,15 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * LlavaNextForConditionalGeneration (e.g. llama3-llava-next-8b): every anyres tile through CLIP and the
  * projector, then pack_image_features: the base image's features first, then the tiles' features laid out as
  * one [rows·h, cols·w] grid, unpadded to the original aspect ratio, with {@code image_newline} appended to
- * every grid row. The decoder is the same Llama graph (GQA, rope_theta from the config).
+ * every grid row. The decoder is the same Llama decoder (GQA, rope_theta from the config).
  */
-public final class LlavaNextModel implements VisionLanguageModel {
+public final class LlavaNextModel extends LlavaModel {
 
     static final String IMAGE_NEWLINE = "image_newline";
 
-    private final LlavaGraph graph;
-    private final SDVariable imageNewline;
-
-    /** Builds the model over a graph whose variables are the checkpoint tensors under canonical (hub) keys. */
-    public LlavaNextModel(LlavaConfig config, SameDiff weights) {
-        this(config, null, weights);
-    }
-
-    /** A converted model: the decoder's attention follows {@code conversion} (partial RoPE or MLA; null: original). */
-    public LlavaNextModel(LlavaConfig config, Mha2MlaConfig conversion, SameDiff weights) {
+    /** A model over {@code weights} (canonical hub keys); the decoder's attention follows {@code conversion}. */
+    public LlavaNextModel(LlavaConfig config, Mha2MlaConfig conversion, TensorSource weights) {
+        super(config, conversion, weights, true);
         if (!config.isNext()) {
             throw new IllegalArgumentException("model_type llava: use LlavaModel");
         }
@@ -51,31 +33,25 @@ public final class LlavaNextModel implements VisionLanguageModel {
             throw new IllegalArgumentException("LLaVA-NeXT packing needs vision_feature_select_strategy default, got "
                     + config.visionFeatureSelectStrategy());
         }
-        this.graph = new LlavaGraph(config, conversion, weights);
         // transformers always appends the learned image_newline (LlavaNextModel creates the parameter unconditionally).
-        this.imageNewline = Params.get(weights, IMAGE_NEWLINE, config.textConfig().hiddenSize());
-    }
-
-    /**
-     * Loads a Hugging Face folder (config.json + model.safetensors or a sharded index): an original model, or one
-     * converted by this project (its config's {@code mha2mla} section says how).
-     */
-    public static LlavaNextModel load(Path dir) {
-        VlmConfig config = HfConfigParser.read(dir);
-        if (!(config instanceof LlavaConfig llava) || !llava.isNext()) {
-            throw new IllegalArgumentException(dir + "/config.json: model_type " + config.modelType() + " is not llava_next");
+        long[] shape = weights.contains(IMAGE_NEWLINE) ? weights.info(IMAGE_NEWLINE).shape() : null;
+        if (shape == null || shape.length != 1 || shape[0] != config.textConfig().hiddenSize()) {
+            throw new IllegalArgumentException("weight '" + IMAGE_NEWLINE + "' must have shape [" + config.textConfig().hiddenSize()
+                    + "], got " + (shape == null ? "none" : java.util.Arrays.toString(shape)));
         }
-        return new LlavaNextModel(llava, HfConfigParser.readConversion(dir), LlavaGraph.loadWeights(dir, llava));
     }
 
     @Override
-    public LlavaConfig config() {
-        return graph.config;
+    public LlavaNextModel with(Mha2MlaConfig conversion, TensorSource weights) {
+        return new LlavaNextModel(config, conversion, weights);
     }
 
     @Override
-    public Mha2MlaConfig conversion() {
-        return graph.conversion;
+    public INDArray imageFeatures(MultimodalInput input) {
+        if (input.imageSizes() == null) {
+            throw new IllegalArgumentException("llava_next needs image_sizes ([height, width] per image) with pixel_values");
+        }
+        return imageFeatures(input.pixelValues(), input.imageSizes());
     }
 
     /**
@@ -86,19 +62,23 @@ public final class LlavaNextModel implements VisionLanguageModel {
      * @param imageSizes  original [height, width] per image
      */
     public INDArray imageFeatures(INDArray pixelValues, int[][] imageSizes) {
-        LlavaConfig c = graph.config;
+        LlavaConfig c = config;
         int tileSize = c.visionConfig().imageSize();
         int[] tiles = new int[imageSizes.length];
         for (int i = 0; i < imageSizes.length; i++) {
             tiles[i] = AnyRes.numPatches(imageSizes[i], c.imageGridPinpoints(), tileSize);
         }
         INDArray flat = flattenTiles(pixelValues, tiles);
-        INDArray projected = graph.projectedFeatures(flat);
+        INDArray projected = projectedFeatures(flat);
+        INDArray newline;
+        try (StoredTensor t = weights().stored(IMAGE_NEWLINE)) {
+            newline = t.floats();
+        }
         List<INDArray> packed = new ArrayList<>();
         int start = 0;
         for (int i = 0; i < imageSizes.length; i++) {
             INDArray perImage = projected.get(NDArrayIndex.interval(start, start + tiles[i]), NDArrayIndex.all(), NDArrayIndex.all());
-            packed.add(pack(perImage, imageSizes[i]));
+            packed.add(pack(perImage, imageSizes[i], newline));
             start += tiles[i];
         }
         return Nd4j.concat(0, packed.toArray(new INDArray[0]));
@@ -130,11 +110,10 @@ public final class LlavaNextModel implements VisionLanguageModel {
     }
 
     /** pack_image_features for one image: features [tiles, h·w, d] → [tokens, d]. */
-    private INDArray pack(INDArray features, int[] imageSize) {
-        LlavaConfig c = graph.config;
+    private INDArray pack(INDArray features, int[] imageSize, INDArray newline) {
+        LlavaConfig c = config;
         long d = features.size(2);
         int side = c.visionConfig().patchesPerSide();
-        INDArray newline = imageNewline.getArr();
         if (features.size(0) == 1) {
             INDArray base = features.slice(0);
             return Nd4j.concat(0, base, newline.reshape(1, d));
@@ -160,56 +139,5 @@ public final class LlavaNextModel implements VisionLanguageModel {
         w += 1;
         INDArray tokens = unpadded.dup('c').reshape(d, h * w).transpose();
         return Nd4j.concat(0, base, tokens);
-    }
-
-    /** The decoder input for one prompt: embeddings with packed image features merged, positions 0..L−1, causal mask. */
-    public DecoderInput decoderInput(MultimodalInput input) {
-        LlavaGraph.requireNoGridInputs(input, "llava_next");
-        INDArray features = null;
-        if (input.hasImage()) {
-            if (input.imageSizes() == null) {
-                throw new IllegalArgumentException("llava_next needs image_sizes ([height, width] per image) with pixel_values");
-            }
-            features = imageFeatures(input.pixelValues(), input.imageSizes());
-        }
-        return graph.decoderInput(input.inputIds(), graph.inputsEmbeds(input.inputIds(), features));
-    }
-
-    @Override
-    public INDArray logits(MultimodalInput input) {
-        return graph.logits(decoderInput(input));
-    }
-
-    @Override
-    public INDArray hiddenStates(MultimodalInput input) {
-        return graph.hiddenStates(decoderInput(input));
-    }
-
-    @Override
-    public long[] generate(MultimodalInput input, int maxNewTokens, boolean stopAtEos) {
-        return graph.generate(decoderInput(input), maxNewTokens, stopAtEos);
-    }
-
-    @Override
-    public Generation generate(MultimodalInput input, int maxNewTokens, boolean stopAtEos, CachePolicy policy,
-                               Predicate<long[]> stopWhen) {
-        return graph.generate(decoderInput(input), maxNewTokens, stopAtEos, policy, stopWhen);
-    }
-
-    @Override
-    public long kvCacheBytesPerToken() {
-        return graph.kvCacheBytesPerToken();
-    }
-
-    public TextDecoder decoder() {
-        return graph.decoder;
-    }
-
-    public GreedyGenerator generator() {
-        return graph.generator;
-    }
-
-    public SameDiff sameDiff() {
-        return graph.sd;
     }
 }

@@ -14,8 +14,10 @@ import org.mha2mla.core.rope.CosSin;
 import org.mha2mla.core.rope.Rope;
 import org.mha2mla.core.svd.ModalityCovariance;
 import org.mha2mla.layers.MultimodalInput;
+import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.text.DecoderInput;
 import org.mha2mla.layers.text.GqaAttention;
+import org.mha2mla.layers.text.LayerwiseDecoder;
 import org.mha2mla.layers.text.TextDecoder;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -34,7 +36,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  */
 final class CalibrationStatistics {
 
-    private final ConvertibleModel model;
+    private final VisionLanguageModel model;
     private final TextConfig text;
     private final int maxQueryRows;
     private final ModalityCovariance[] covariance;
@@ -51,9 +53,9 @@ final class CalibrationStatistics {
      * @param scores     MKL or TWO_NORM to score pairs, anything else (or null) for none
      * @param klOf       the selection whose attention KL to measure, or null
      */
-    CalibrationStatistics(ConvertibleModel model, boolean covariance, RopeStrategy scores, RopeSelection klOf, int maxQueryRows) {
+    CalibrationStatistics(VisionLanguageModel model, boolean covariance, RopeStrategy scores, RopeSelection klOf, int maxQueryRows) {
         this.model = model;
-        this.text = model.decoder().config();
+        this.text = model.config().textConfig();
         int layers = text.numHiddenLayers();
         this.maxQueryRows = maxQueryRows;
         this.covariance = covariance ? new ModalityCovariance[layers] : null;
@@ -69,7 +71,7 @@ final class CalibrationStatistics {
 
     /** Runs the model on one sample and adds what it yields. */
     void add(MultimodalInput sample) {
-        DecoderInput in = model.inputs().apply(sample);
+        DecoderInput in = model.decoderInput(sample);
         int layers = text.numHiddenLayers();
         boolean needQk = mkl != null || twoNorm != null || klSelection != null;
         List<String> names = new ArrayList<>();
@@ -80,7 +82,22 @@ final class CalibrationStatistics {
                 names.add(GqaAttention.keyBeforeRope(TextDecoder.attentionScope(l)));
             }
         }
-        Map<String, INDArray> out = model.decoder().run(in, names.toArray(new String[0]));
+        Map<String, INDArray> out = new java.util.HashMap<>();
+        model.decoder().forward(in, new LayerwiseDecoder.LayerHook() {
+            @Override
+            public List<String> outputs(int layer) {
+                List<String> wanted = new ArrayList<>();
+                for (String n : names) if (n.startsWith(TextDecoder.layerScope(layer) + "/")) wanted.add(n);
+                return wanted;
+            }
+
+            @Override
+            public void accept(int layer, Map<String, INDArray> outputs) {
+                outputs.forEach((k, v) -> {
+                    if (!k.equals(LayerwiseDecoder.OUT)) out.put(k, v);
+                });
+            }
+        });
         int length = in.length();
         if (in.inputsEmbeds().size(0) != 1) {
             throw new IllegalArgumentException("calibration runs one sample at a time, got a batch of " + in.inputsEmbeds().size(0));

@@ -2,6 +2,7 @@ package org.mha2mla.layers.mla;
 
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -26,10 +27,8 @@ import org.mha2mla.core.svd.TruncationLoss;
 import org.mha2mla.core.svd.WeightSvd;
 import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.VisionLanguageModel;
-import org.mha2mla.layers.generation.KvCache;
-import org.nd4j.autodiff.samediff.SDVariable;
-import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.autodiff.samediff.VariableType;
+import org.mha2mla.importers.weights.ArraySource;
+import org.mha2mla.importers.weights.TensorSource;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -141,8 +140,8 @@ public final class Mha2MlaConverter {
 
     /** Step rope: choose the pairs (scoring on the calibration samples when the strategy needs it) and measure their KL. */
     private static Result ropeStep(VisionLanguageModel input, List<MultimodalInput> calibration, Options o) {
-        ConvertibleModel m = ConvertibleModel.of(input);
-        TextConfig text = m.decoder().config();
+        VisionLanguageModel m = input;
+        TextConfig text = m.config().textConfig();
         int layers = text.numHiddenLayers();
         int dH = text.headDim();
         RopeStrategy strategy = o.strategy();
@@ -169,15 +168,15 @@ public final class Mha2MlaConverter {
         for (int l = 0; l < layers; l++) {
             report.add(new ConversionReport.Layer(l, keptPairs(selection, l), kl.selectionKl(l), Double.NaN, Double.NaN, Double.NaN, Double.NaN));
         }
-        VisionLanguageModel model = m.rebuild().apply(target, convertWeights(m, text, target, Map.of()));
+        VisionLanguageModel model = m.with(target, convertWeights(m, text, target, Map.of()));
         return new Result(model, target, new ConversionReport(target, calibration.size(), kl.textTokens(), kl.visualTokens(), report,
-                KvCache.bytesPerToken(m.decoder()), model.kvCacheBytesPerToken()));
+                m.kvCacheBytesPerToken(), model.kvCacheBytesPerToken()));
     }
 
     /** Step svd: factorise every layer of a partial-RoPE model from its own activations on the calibration samples. */
     private static Result svdStep(VisionLanguageModel input, List<MultimodalInput> calibration, Options o, Mha2MlaConfig.Step label) {
-        ConvertibleModel m = ConvertibleModel.of(input);
-        TextConfig text = m.decoder().config();
+        VisionLanguageModel m = input;
+        TextConfig text = m.config().textConfig();
         int layers = text.numHiddenLayers();
         Mha2MlaConfig existing = input.conversion();
         RopeSelection selection = existing.selection(text.headDim());
@@ -224,9 +223,9 @@ public final class Mha2MlaConverter {
                 if (bar != null) bar.step();
             }
         }
-        VisionLanguageModel model = m.rebuild().apply(target, convertWeights(m, text, target, converted));
+        VisionLanguageModel model = m.with(target, convertWeights(m, text, target, converted));
         return new Result(model, target, new ConversionReport(target, calibration.size(), stats.textTokens(), stats.visualTokens(),
-                report, KvCache.bytesPerToken(m.decoder()), model.kvCacheBytesPerToken()));
+                report, m.kvCacheBytesPerToken(), model.kvCacheBytesPerToken()));
     }
 
     private static void run(CalibrationStatistics stats, List<MultimodalInput> calibration, ProgressBar bar) {
@@ -258,50 +257,51 @@ public final class Mha2MlaConverter {
         }
     }
 
-    /** Layer l's q/k/v projections (and biases) as the graph holds them. */
-    private static GqaLayerWeights gqaWeights(ConvertibleModel m, TextConfig text, int layer) {
-        String key = m.attentionKey(layer);
-        return new GqaLayerWeights(array(m.sd(), key + ".q_proj.weight"), optional(m.sd(), key + ".q_proj.bias"),
-                array(m.sd(), key + ".k_proj.weight"), optional(m.sd(), key + ".k_proj.bias"),
-                array(m.sd(), key + ".v_proj.weight"), optional(m.sd(), key + ".v_proj.bias"),
+    /** Layer l's q/k/v projections (and biases) in float32. */
+    private static GqaLayerWeights gqaWeights(VisionLanguageModel m, TextConfig text, int layer) {
+        TensorSource w = m.weights();
+        String key = DecoderAttentions.key(m.decoderPrefix(), layer);
+        return new GqaLayerWeights(array(w, key + ".q_proj.weight"), optional(w, key + ".q_proj.bias"),
+                array(w, key + ".k_proj.weight"), optional(w, key + ".k_proj.bias"),
+                array(w, key + ".v_proj.weight"), optional(w, key + ".v_proj.bias"),
                 text.numAttentionHeads(), text.numKeyValueHeads(), text.headDim());
     }
 
-    private static INDArray array(SameDiff sd, String name) {
-        if (!sd.hasVariable(name)) throw new IllegalArgumentException("weight '" + name + "' is missing from the model");
-        return sd.getVariable(name).getArr();
+    private static INDArray array(TensorSource w, String name) {
+        if (!w.contains(name)) throw new IllegalArgumentException("weight '" + name + "' is missing from the model");
+        return w.get(name);
     }
 
-    private static INDArray optional(SameDiff sd, String name) {
-        return sd.hasVariable(name) ? sd.getVariable(name).getArr() : null;
+    private static INDArray optional(TensorSource w, String name) {
+        return w.contains(name) ? w.get(name) : null;
     }
 
     /**
-     * The converted model's weight graph, in the input's variable order: each layer's q/k/v tensors replaced by the
-     * MLA tensors (at the position of its q_proj.weight) or, for partial RoPE, copied; every other tensor shared.
+     * The converted model's weights, in the input's key order: each layer's q/k/v tensors replaced by the MLA tensors
+     * (at the position of its q_proj.weight) or, for partial RoPE, copied (stage 1 trains them in place); every other
+     * tensor as float32 (the input's array where it is one).
      */
-    private static SameDiff convertWeights(ConvertibleModel m, TextConfig text, Mha2MlaConfig target, Map<Integer, MlaWeights> mla) {
-        SameDiff out = SameDiff.create();
+    private static TensorSource convertWeights(VisionLanguageModel m, TextConfig text, Mha2MlaConfig target, Map<Integer, MlaWeights> mla) {
+        Map<String, INDArray> out = new LinkedHashMap<>();
         Map<String, Integer> attentionPrefix = new HashMap<>();
-        for (int l = 0; l < text.numHiddenLayers(); l++) attentionPrefix.put(m.attentionKey(l) + ".", l);
-        for (SDVariable v : m.sd().variables()) {
-            if (v.getVariableType() != VariableType.VARIABLE) continue;
-            String name = v.name();
+        for (int l = 0; l < text.numHiddenLayers(); l++) attentionPrefix.put(DecoderAttentions.key(m.decoderPrefix(), l) + ".", l);
+        TensorSource w = m.weights();
+        for (String name : w.names()) {
             Integer layer = layerOf(name, attentionPrefix);
             if (layer == null) {
-                out.var(name, v.getArr());
+                out.put(name, w.get(name));
                 continue;
             }
-            String key = m.attentionKey(layer);
+            String key = DecoderAttentions.key(m.decoderPrefix(), layer);
             String local = name.substring(key.length() + 1);
             boolean qkv = local.startsWith("q_proj.") || local.startsWith("k_proj.") || local.startsWith("v_proj.");
             if (target.isMla() && qkv) {
                 if (local.equals("q_proj.weight")) addMla(out, key, mla.get(layer));
                 continue;
             }
-            out.var(name, v.getArr().dup());
+            out.put(name, w.get(name).dup());
         }
-        return out;
+        return new ArraySource(out, "converted " + w.description());
     }
 
     private static Integer layerOf(String name, Map<String, Integer> prefixes) {
@@ -310,7 +310,7 @@ public final class Mha2MlaConverter {
         return prefixes.get(name.substring(0, cut + ".self_attn.".length()));
     }
 
-    private static void addMla(SameDiff out, String key, MlaWeights w) {
+    private static void addMla(Map<String, INDArray> out, String key, MlaWeights w) {
         put(out, key + ".q_proj.weight", w.qProj());
         put(out, key + ".q_proj.bias", w.qBias());
         put(out, key + ".k_rope_proj.weight", w.kRopeProj());
@@ -326,7 +326,7 @@ public final class Mha2MlaConverter {
         put(out, key + ".v_bias", w.vBias());
     }
 
-    private static void put(SameDiff sd, String name, INDArray a) {
-        if (a != null) sd.var(name, a.castTo(DataType.FLOAT).dup('c'));
+    private static void put(Map<String, INDArray> out, String name, INDArray a) {
+        if (a != null) out.put(name, a.castTo(DataType.FLOAT).dup('c'));
     }
 }

@@ -7,6 +7,7 @@ import java.util.List;
 import org.mha2mla.importers.weights.TensorSource;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.array.SingleThreadArrayHolder;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
@@ -27,6 +28,8 @@ public final class Params {
      */
     public static SameDiff load(TensorSource weights) {
         SameDiff sd = SameDiff.create();
+        // The default ThreadSafeArrayHolder keeps a second copy of every array (DeviceLocalNDArray stores a dup).
+        sd.setArrayHolders(new SingleThreadArrayHolder(), new SingleThreadArrayHolder(), false);
         for (String key : weights.names()) {
             sd.var(key, weights.get(key));
         }

@@ -13,6 +13,7 @@ import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.mha2mla.importers.safetensors.SafeTensorsFile;
 import org.mha2mla.layers.Fixtures;
+import org.mha2mla.layers.VlmLoader;
 import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.llava.LlavaModel;
 import org.mha2mla.layers.llava.LlavaNextModel;
@@ -39,10 +40,10 @@ class GreedyGeneratorTest {
 
     @Test
     void cachedStepLogitsEqualFullRecomputeOnLlava() {
-        LlavaModel model = LlavaModel.load(Fixtures.dir("llava"));
+        LlavaModel model = (LlavaModel) VlmLoader.load(Fixtures.dir("llava"));
         try (SafeTensorsFile golden = Fixtures.golden("llava")) {
             MultimodalInput c0 = new MultimodalInput(golden.readLongs("c0.input_ids"), golden.readFloat32("c0.pixel_values"), null, null);
-            double err = maxStepError(model.decoder(), model.generator(), model.decoderInput(c0), 6);
+            double err = maxStepError(model.graph(), generator(model), model.decoderInput(c0), 6);
             System.out.printf("llava cached vs full-recompute logits max abs err over 6 steps %.3e%n", err);
             assertTrue(err <= 1e-4, "cached decode differs from full recompute by " + err);
         }
@@ -51,12 +52,12 @@ class GreedyGeneratorTest {
     @Test
     void cachedStepLogitsEqualFullRecomputeOnLlavaNextGqa() {
         // 8 query heads on 2 KV heads: the cache holds n_kv heads and repeat_kv runs inside each step.
-        LlavaNextModel model = LlavaNextModel.load(Fixtures.dir("llava_next"));
+        LlavaNextModel model = (LlavaNextModel) VlmLoader.load(Fixtures.dir("llava_next"));
         try (SafeTensorsFile golden = Fixtures.golden("llava_next")) {
             long[] hw = golden.readLongs("c0.image_sizes");
             MultimodalInput c0 = new MultimodalInput(golden.readLongs("c0.input_ids"), golden.readFloat32("c0.pixel_values"),
                     new int[][]{{(int) hw[0], (int) hw[1]}}, null);
-            double err = maxStepError(model.decoder(), model.generator(), model.decoderInput(c0), 6);
+            double err = maxStepError(model.graph(), generator(model), model.decoderInput(c0), 6);
             System.out.printf("llava_next cached vs full-recompute logits max abs err over 6 steps %.3e%n", err);
             assertTrue(err <= 1e-4, "cached decode differs from full recompute by " + err);
         }
@@ -89,14 +90,14 @@ class GreedyGeneratorTest {
 
     @Test
     void stopsAfterEosAndKeepsIt() {
-        LlavaModel model = LlavaModel.load(Fixtures.dir("llava"));
+        LlavaModel model = (LlavaModel) VlmLoader.load(Fixtures.dir("llava"));
         try (SafeTensorsFile golden = Fixtures.golden("llava")) {
             MultimodalInput c1 = MultimodalInput.text(golden.readLongs("c1.input_ids"));
             long[] expected = golden.readLongs("c1.generated_ids"); // 598, 449, 520, 449, …
             // Declare the third greedy token an EOS: generation must end right after emitting it.
-            long[] stopped = model.generator().generate(model.decoderInput(c1), 8, Set.of((int) expected[2]), true);
+            long[] stopped = generator(model).generate(model.decoderInput(c1), 8, Set.of((int) expected[2]), true);
             assertArrayEquals(java.util.Arrays.copyOf(expected, 3), stopped);
-            long[] full = model.generator().generate(model.decoderInput(c1), 8, Set.of((int) expected[2]), false);
+            long[] full = generator(model).generate(model.decoderInput(c1), 8, Set.of((int) expected[2]), false);
             assertArrayEquals(expected, full);
         }
     }
@@ -114,17 +115,17 @@ class GreedyGeneratorTest {
 
     @Test
     void pruningWithABudgetCoveringTheSequenceChangesNothing() {
-        LlavaModel model = LlavaModel.load(Fixtures.dir("llava"));
+        LlavaModel model = (LlavaModel) VlmLoader.load(Fixtures.dir("llava"));
         try (SafeTensorsFile golden = Fixtures.golden("llava")) {
             DecoderInput prompt = model.decoderInput(llavaCase0(golden));
-            long[] plain = model.generator().generate(prompt, 10, Set.of(), false);
+            long[] plain = generator(model).generate(prompt, 10, Set.of(), false);
             // 47 prompt + 9 cached new tokens = 56 ≤ 64
             for (CachePruning p : List.of(new H2oPruning(Budget.tokens(64)), new TovaPruning(Budget.tokens(64)),
                     new H2oPruning(Budget.fraction(2.0)))) {
-                Generation g = model.generator().withPolicy(CachePolicy.pruned(p)).run(prompt, 10, Set.of(), false, ids -> false);
+                Generation g = generator(model).withPolicy(CachePolicy.pruned(p)).run(prompt, 10, Set.of(), false, ids -> false);
                 assertArrayEquals(plain, g.tokens(), p.label());
                 assertEquals(56, g.cache().tokensHeld(), p.label());
-                assertEquals(56L * KvCache.bytesPerToken(model.decoder()), g.cache().bytesHeld(), p.label());
+                assertEquals(56L * KvCache.bytesPerToken(model.graph()), g.cache().bytesHeld(), p.label());
             }
         }
     }
@@ -148,13 +149,13 @@ class GreedyGeneratorTest {
      * the step positions continue at the true position and that the step mask covers the kept tokens only.
      */
     private static void checkPrunedAgainstMaskedRecompute(CachePruning pruning, boolean layersMustDiffer) {
-        LlavaModel model = LlavaModel.load(Fixtures.dir("llava"));
+        LlavaModel model = (LlavaModel) VlmLoader.load(Fixtures.dir("llava"));
         try (SafeTensorsFile golden = Fixtures.golden("llava")) {
             DecoderInput prompt = model.decoderInput(llavaCase0(golden));
             int l = prompt.length();
-            int layers = model.decoder().numLayers();
+            int layers = model.graph().numLayers();
             int steps = 6;
-            GreedyGenerator gen = model.generator().withPolicy(CachePolicy.pruned(pruning));
+            GreedyGenerator gen = generator(model).withPolicy(CachePolicy.pruned(pruning));
             GreedyGenerator.Prefill pre = gen.prefill(prompt);
             KvCache cache = pre.cache();
             int budget = cache.length();
@@ -194,11 +195,11 @@ class GreedyGeneratorTest {
                     }
                 }
             }
-            INDArray embeds = Nd4j.concat(1, prompt.inputsEmbeds(), model.decoder().embed(fed));
-            INDArray full = maskedLogits(Fixtures.dir("llava"), model.decoder(), embeds, masks);
+            INDArray embeds = Nd4j.concat(1, prompt.inputsEmbeds(), model.graph().embed(fed));
+            INDArray full = maskedLogits(Fixtures.dir("llava"), model.graph(), embeds, masks);
             double worst = 0;
             double changed = 0;
-            GreedyGenerator plain = model.generator();
+            GreedyGenerator plain = generator(model);
             KvCache unpruned = plain.prefill(prompt).cache();
             for (int s = 0; s < steps; s++) {
                 INDArray ref = full.get(NDArrayIndex.point(0), NDArrayIndex.point(l + s), NDArrayIndex.all()).reshape(1, -1);
@@ -256,17 +257,17 @@ class GreedyGeneratorTest {
      */
     @Test
     void quantizedCacheFeedsTheDequantizedTensors() {
-        LlavaModel model = LlavaModel.load(Fixtures.dir("llava"));
+        LlavaModel model = (LlavaModel) VlmLoader.load(Fixtures.dir("llava"));
         try (SafeTensorsFile golden = Fixtures.golden("llava")) {
             DecoderInput prompt = model.decoderInput(llavaCase0(golden));
-            TextDecoder decoder = model.decoder();
+            TextDecoder decoder = model.graph();
             for (int bits : new int[]{4, 2}) {
-                GreedyGenerator gen = model.generator().withPolicy(CachePolicy.quantized(new KvQuantization(bits, 64, 128)));
+                GreedyGenerator gen = generator(model).withPolicy(CachePolicy.quantized(new KvQuantization(bits, 64, 128)));
                 GreedyGenerator.Prefill pre = gen.prefill(prompt);
                 long token = GreedyGenerator.argmax(pre.lastLogits());
                 INDArray quantized = gen.step(token, pre.cache());
 
-                GreedyGenerator.Prefill plain = model.generator().prefill(prompt);
+                GreedyGenerator.Prefill plain = generator(model).prefill(prompt);
                 List<List<INDArray>> past = new ArrayList<>();
                 KvQuantizer q = new KvQuantizer(bits, 64);
                 for (List<INDArray> layer : plain.cache().tensors()) {
@@ -282,7 +283,7 @@ class GreedyGeneratorTest {
                         AttentionMask.causal(1, prompt.length()));
                 INDArray ref = decoder.runStep(in, past, TextDecoder.STEP + TextDecoder.LOGITS).get(TextDecoder.STEP + TextDecoder.LOGITS).reshape(1, -1);
                 double err = Fixtures.maxAbsDiff(quantized, ref);
-                double vsFull = Fixtures.maxAbsDiff(quantized, model.generator().step(token, plain.cache()));
+                double vsFull = Fixtures.maxAbsDiff(quantized, generator(model).step(token, plain.cache()));
                 System.out.printf("int%d g64: step logits vs independent dequantized feed %.3e; vs float32 cache %.3e%n", bits, err, vsFull);
                 assertTrue(err <= 1e-5, "int" + bits + " step differs from the dequantized reference by " + err);
                 assertTrue(vsFull > 0, "quantization should perturb the logits");
@@ -297,7 +298,7 @@ class GreedyGeneratorTest {
      */
     @Test
     void textAfterTheImageThroughTheCacheEqualsOnePrefillWithTheFullCacheAndFeelsQuantization() {
-        LlavaModel model = LlavaModel.load(Fixtures.dir("llava"));
+        LlavaModel model = (LlavaModel) VlmLoader.load(Fixtures.dir("llava"));
         try (SafeTensorsFile golden = Fixtures.golden("llava")) {
             DecoderInput prompt = model.decoderInput(llavaCase0(golden));
             int split = GreedyGenerator.afterLastVisual(prompt);
@@ -306,18 +307,18 @@ class GreedyGeneratorTest {
             for (int i = 0; i < ids.length; i++) if (ids[i] == model.config().imageTokenId()) lastImageToken = i;
             assertTrue(split > 0 && split < prompt.length(), "the prompt has text after its image: split " + split);
 
-            Generation onePass = model.generator().run(prompt, 6, Set.of(), false, ids2 -> false);
-            Generation split2 = model.generator().withPolicy(CachePolicy.FULL.withTextAfterImageThroughCache())
+            Generation onePass = generator(model).run(prompt, 6, Set.of(), false, ids2 -> false);
+            Generation split2 = generator(model).withPolicy(CachePolicy.FULL.withTextAfterImageThroughCache())
                     .run(prompt, 6, Set.of(), false, ids2 -> false);
             assertArrayEquals(onePass.tokens(), split2.tokens());
             assertEquals(prompt.length() + 5, split2.cache().tokensSeen(), "prompt + 5 decoded tokens in the cache");
 
             // First-token logits: one pass vs prefix prefill + tail steps, float32 and int2.
-            GreedyGenerator.Prefill pre = model.generator().prefill(prompt);
-            INDArray viaSteps = firstLogitsThroughCache(model.generator(), prompt, split);
+            GreedyGenerator.Prefill pre = generator(model).prefill(prompt);
+            INDArray viaSteps = firstLogitsThroughCache(generator(model), prompt, split);
             double same = Fixtures.maxAbsDiff(pre.lastLogits(), viaSteps);
             double int2 = Fixtures.maxAbsDiff(pre.lastLogits(),
-                    firstLogitsThroughCache(model.generator().withPolicy(CachePolicy.quantized(new KvQuantization(2, 64, 0))), prompt, split));
+                    firstLogitsThroughCache(generator(model).withPolicy(CachePolicy.quantized(new KvQuantization(2, 64, 0))), prompt, split));
             System.out.printf("text after image (split at %d of %d, last image token %d): float32 cache %.3e, int2 cache %.3e%n",
                     split, prompt.length(), lastImageToken, same, int2);
             assertTrue(same <= 1e-4, "float32 cache split differs from one pass by " + same);
@@ -336,22 +337,22 @@ class GreedyGeneratorTest {
 
     @Test
     void quantizedCacheReportsPackedBytes() {
-        LlavaModel model = LlavaModel.load(Fixtures.dir("llava"));
+        LlavaModel model = (LlavaModel) VlmLoader.load(Fixtures.dir("llava"));
         try (SafeTensorsFile golden = Fixtures.golden("llava")) {
             DecoderInput prompt = model.decoderInput(llavaCase0(golden));
             // 3 layers · (key + value) · 64 values per token: float32 1536 bytes, int4 g64 6 · (32 + 4) = 216 bytes.
-            assertEquals(1536, KvCache.bytesPerToken(model.decoder()));
-            Generation hf = model.generator().withPolicy(CachePolicy.quantized(KvQuantization.of(4))).run(prompt, 8, Set.of(), false, ids -> false);
+            assertEquals(1536, KvCache.bytesPerToken(model.graph()));
+            Generation hf = generator(model).withPolicy(CachePolicy.quantized(KvQuantization.of(4))).run(prompt, 8, Set.of(), false, ids -> false);
             // residual 128: the 47 prompt tokens quantized, the 7 cached new tokens still float32
             assertEquals(54, hf.cache().tokensSeen());
             assertEquals(47L * 216 + 7L * 1536, hf.cache().bytesHeld());
-            Generation all = model.generator().withPolicy(CachePolicy.quantized(new KvQuantization(4, 64, 0))).run(prompt, 8, Set.of(), false, ids -> false);
+            Generation all = generator(model).withPolicy(CachePolicy.quantized(new KvQuantization(4, 64, 0))).run(prompt, 8, Set.of(), false, ids -> false);
             assertEquals(54L * 216, all.cache().bytesHeld());
             assertEquals(216.0, all.cache().bytesPerToken(), 1e-12);
-            Generation int2 = model.generator().withPolicy(CachePolicy.quantized(new KvQuantization(2, 64, 0))).run(prompt, 8, Set.of(), false, ids -> false);
+            Generation int2 = generator(model).withPolicy(CachePolicy.quantized(new KvQuantization(2, 64, 0))).run(prompt, 8, Set.of(), false, ids -> false);
             assertEquals(54L * 6 * (16 + 4), int2.cache().bytesHeld());
-            long[] plain = model.generator().generate(prompt, 8, Set.of(), false);
-            Generation int8 = model.generator().withPolicy(CachePolicy.quantized(new KvQuantization(8, 64, 0))).run(prompt, 8, Set.of(), false, ids -> false);
+            long[] plain = generator(model).generate(prompt, 8, Set.of(), false);
+            Generation int8 = generator(model).withPolicy(CachePolicy.quantized(new KvQuantization(8, 64, 0))).run(prompt, 8, Set.of(), false, ids -> false);
             System.out.printf("greedy ids float32 %s%n  int8 %s%n  int4 %s%n  int2 %s%n", java.util.Arrays.toString(plain),
                     java.util.Arrays.toString(int8.tokens()), java.util.Arrays.toString(all.tokens()), java.util.Arrays.toString(int2.tokens()));
         }
@@ -359,7 +360,7 @@ class GreedyGeneratorTest {
 
     @Test
     void stopConditionEndsGenerationEarly() {
-        LlavaModel model = LlavaModel.load(Fixtures.dir("llava"));
+        LlavaModel model = (LlavaModel) VlmLoader.load(Fixtures.dir("llava"));
         try (SafeTensorsFile golden = Fixtures.golden("llava")) {
             MultimodalInput c1 = MultimodalInput.text(golden.readLongs("c1.input_ids"));
             long[] expected = golden.readLongs("c1.generated_ids");
@@ -367,5 +368,10 @@ class GreedyGeneratorTest {
             assertArrayEquals(java.util.Arrays.copyOf(expected, 3), g.tokens());
             assertEquals(c1.length() + 2, g.cache().tokensSeen());
         }
+    }
+
+    /** Greedy generation over the model's whole-graph decoder, as the model's generate does. */
+    static GreedyGenerator generator(org.mha2mla.layers.VisionLanguageModel model) {
+        return new GreedyGenerator(model.graph(), model.stepRope(null));
     }
 }

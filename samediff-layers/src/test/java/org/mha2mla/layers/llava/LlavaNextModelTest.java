@@ -9,6 +9,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.mha2mla.importers.safetensors.SafeTensorsFile;
 import org.mha2mla.layers.Fixtures;
+import org.mha2mla.layers.VlmLoader;
 import org.mha2mla.layers.MultimodalInput;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -20,7 +21,7 @@ class LlavaNextModelTest {
 
     @BeforeAll
     static void load() {
-        model = LlavaNextModel.load(Fixtures.dir("llava_next"));
+        model = (LlavaNextModel) VlmLoader.load(Fixtures.dir("llava_next"));
         golden = Fixtures.golden("llava_next");
     }
 

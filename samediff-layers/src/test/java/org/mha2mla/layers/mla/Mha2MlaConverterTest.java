@@ -136,10 +136,9 @@ class Mha2MlaConverterTest {
         TextConfig t = m.config().textConfig();
         Mha2MlaConverter.Result r = defaultConversion(fixture);
         VisionLanguageModel mla = r.model();
-        ConvertibleModel cm = ConvertibleModel.of(mla);
         MultimodalInput prompt = Fixtures.input(fixture, "c0");
-        GreedyGenerator generator = new GreedyGenerator(cm.decoder(), stepRope(mla, prompt));
-        GreedyGenerator.Prefill pre = generator.prefill(cm.inputs().apply(prompt));
+        GreedyGenerator generator = new GreedyGenerator(mla.graph(), mla.stepRope(prompt));
+        GreedyGenerator.Prefill pre = generator.prefill(mla.decoderInput(prompt));
         INDArray stepLogits = pre.lastLogits();
         List<Long> ids = new ArrayList<>();
         double worst = 0;
@@ -209,11 +208,11 @@ class Mha2MlaConverterTest {
         Mha2MlaConverter.Result joint = Mha2MlaConverter.convert(m, calibration("llava_next"), o.with(SvdMethod.JOINT));
         Mha2MlaConverter.Result weight = Mha2MlaConverter.convert(m, calibration("llava_next"), o.with(SvdMethod.WEIGHT));
         assertFalse(joint.conversion().decoupled());
-        SameDiffNames names = new SameDiffNames(ConvertibleModel.of(joint.model()));
+        SameDiffNames names = new SameDiffNames(joint.model());
         assertTrue(names.has("language_model.model.layers.0.self_attn.kv_down_proj.weight"));
         assertFalse(names.has("language_model.model.layers.0.self_attn.kv_down_proj.text.weight"));
         assertFalse(names.has("language_model.model.layers.0.self_attn.k_proj.weight"));
-        assertTrue(new SameDiffNames(ConvertibleModel.of(md.model())).has("language_model.model.layers.2.self_attn.v_up_proj.visual.weight"));
+        assertTrue(new SameDiffNames(md.model()).has("language_model.model.layers.2.self_attn.v_up_proj.visual.weight"));
         for (int l = 0; l < 3; l++) {
             ConversionReport.Layer a = md.report().layers().get(l);
             assertEquals(a.jointLoss(), joint.report().layers().get(l).chosenLoss(), 1e-9 * a.jointLoss());
@@ -244,9 +243,9 @@ class Mha2MlaConverterTest {
     }
 
     /** The variable names of a converted model's graph. */
-    record SameDiffNames(ConvertibleModel m) {
+    record SameDiffNames(VisionLanguageModel m) {
         boolean has(String name) {
-            return m.sd().hasVariable(name);
+            return m.weights().contains(name);
         }
     }
 

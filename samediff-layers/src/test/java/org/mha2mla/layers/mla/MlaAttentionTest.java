@@ -44,7 +44,7 @@ class MlaAttentionTest {
         List<org.mha2mla.layers.MultimodalInput> calib = List.of(Fixtures.input("llava_next", "c0"), Fixtures.input("llava_next", "c1"));
         for (SvdMethod svd : new SvdMethod[] {SvdMethod.MD, SvdMethod.JOINT}) {
             Mha2MlaConverter.Result r = Mha2MlaConverter.convert(original, calib, Mha2MlaConverter.Options.defaults(3).with(svd));
-            TextDecoder decoder = ConvertibleModel.of(r.model()).decoder();
+            TextDecoder decoder = r.model().graph();
             TextConfig t = decoder.config();
             int total = T0 + NEW;
             Random rng = new Random(7);

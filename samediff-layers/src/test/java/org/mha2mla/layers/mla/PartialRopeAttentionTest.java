@@ -34,15 +34,15 @@ class PartialRopeAttentionTest {
         VisionLanguageModel original = VlmLoader.load(Fixtures.dir("qwen2_5_vl"));
         Mha2MlaConverter.Result r = Mha2MlaConverter.convert(original, List.of(),
                 Mha2MlaConverter.Options.defaults(0).with(Mha2MlaConfig.Step.ROPE).with(RopeStrategy.LOW));
-        ConvertibleModel m = ConvertibleModel.of(r.model());
-        TextConfig t = m.decoder().config();
+        VisionLanguageModel m = r.model();
+        TextConfig t = m.config().textConfig();
         RopeSelection sel = r.conversion().selection(t.headDim());
         assertEquals(PartialRope.select(RopeStrategy.LOW, 3, 2, 16, 4, null), sel);
-        DecoderInput in = m.inputs().apply(Fixtures.input("qwen2_5_vl", "c0"));
+        DecoderInput in = m.decoderInput(Fixtures.input("qwen2_5_vl", "c0"));
         int length = in.length();
         for (int l = 0; l < t.numHiddenLayers(); l++) {
             String scope = TextDecoder.attentionScope(l);
-            Map<String, INDArray> out = m.decoder().run(in, TextDecoder.attentionProbs(l), GqaAttention.queryBeforeRope(scope),
+            Map<String, INDArray> out = m.graph().run(in, TextDecoder.attentionProbs(l), GqaAttention.queryBeforeRope(scope),
                     GqaAttention.keyBeforeRope(scope));
             CosSin tables = new CosSin(in.rope().cos().reshape(length, t.headDim()), in.rope().sin().reshape(length, t.headDim()));
             INDArray q = PartialRope.applyRotary(heads(out.get(GqaAttention.queryBeforeRope(scope))), tables, sel.queryMasks(l, 4));

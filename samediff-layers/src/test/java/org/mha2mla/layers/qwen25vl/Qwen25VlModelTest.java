@@ -23,6 +23,7 @@ import org.mha2mla.importers.weights.Checkpoint;
 import org.mha2mla.importers.weights.KeyLayout;
 import org.mha2mla.importers.weights.TensorSource;
 import org.mha2mla.layers.MultimodalInput;
+import org.mha2mla.layers.VlmLoader;
 import org.mha2mla.layers.generation.Budget;
 import org.mha2mla.layers.generation.CachePolicy;
 import org.mha2mla.layers.generation.CachePruning;
@@ -45,7 +46,7 @@ class Qwen25VlModelTest {
     @BeforeAll
     static void load() throws Exception {
         dir = Path.of(Qwen25VlModelTest.class.getResource("/hf/qwen2_5_vl/config.json").toURI()).getParent();
-        model = Qwen25VlModel.load(dir);
+        model = (Qwen25VlModel) VlmLoader.load(dir);
         golden = Checkpoint.open(dir.resolve("golden.safetensors"));
     }
 
@@ -177,7 +178,7 @@ class Qwen25VlModelTest {
             assertTrue(index.getFileName().toString().endsWith(".index.json"), index.toString());
         }
         Files.copy(dir.resolve("config.json"), tmp.resolve("config.json"));
-        Qwen25VlModel reloaded = Qwen25VlModel.load(tmp);
+        Qwen25VlModel reloaded = (Qwen25VlModel) VlmLoader.load(tmp);
         MultimodalInput c0 = input("c0");
         assertEquals(0.0, maxAbs(reloaded.logits(c0), model.logits(c0)));
     }

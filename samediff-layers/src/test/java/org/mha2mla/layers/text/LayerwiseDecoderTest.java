@@ -3,13 +3,10 @@ package org.mha2mla.layers.text;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.mha2mla.importers.weights.ArraySource;
 import org.mha2mla.importers.weights.Checkpoint;
 import org.mha2mla.importers.weights.KeyLayout;
 import org.mha2mla.importers.weights.TensorSource;
@@ -17,14 +14,7 @@ import org.mha2mla.layers.Fixtures;
 import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.VlmLoader;
-import org.mha2mla.layers.llava.LlavaModel;
-import org.mha2mla.layers.llava.LlavaNextModel;
-import org.mha2mla.layers.mla.DecoderAttentions;
 import org.mha2mla.layers.mla.Mha2MlaConverter;
-import org.mha2mla.layers.qwen25vl.Qwen25VlModel;
-import org.nd4j.autodiff.samediff.SDVariable;
-import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.autodiff.samediff.VariableType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -57,16 +47,15 @@ class LayerwiseDecoderTest {
         Mha2MlaConverter.Result rope = Mha2MlaConverter.convert(m, calibration, o.with(org.mha2mla.core.config.Mha2MlaConfig.Step.ROPE));
         Mha2MlaConverter.Result mla = Mha2MlaConverter.convert(m, calibration, o);
         for (Mha2MlaConverter.Result r : List.of(rope, mla)) {
-            try (LayerwiseDecoder layerwise = layerwise(r.model(), new ArraySource(variables(sameDiff(r.model())), "converted"),
-                    LayerwiseDecoder.Residency.KEEP)) {
+            try (LayerwiseDecoder layerwise = layerwise(r.model(), r.model().weights(), LayerwiseDecoder.Residency.KEEP)) {
                 compare(r.model(), layerwise, Fixtures.input(fixture, "c0"), fixture + " " + r.conversion());
             }
         }
     }
 
     private static void compare(VisionLanguageModel m, LayerwiseDecoder layerwise, MultimodalInput input, String what) {
-        DecoderInput in = decoderInput(m, input);
-        TextDecoder whole = decoder(m);
+        DecoderInput in = m.decoderInput(input);
+        TextDecoder whole = m.graph();
         INDArray expected = whole.hiddenStates(in);
         INDArray actual = layerwise.hiddenStates(in);
         assertArrayEquals(expected.shape(), actual.shape(), what);
@@ -76,34 +65,6 @@ class LayerwiseDecoderTest {
     }
 
     static LayerwiseDecoder layerwise(VisionLanguageModel m, TensorSource weights, LayerwiseDecoder.Residency residency) {
-        boolean qwen = m instanceof Qwen25VlModel;
-        String prefix = qwen ? "model." : "language_model.model.";
-        String head = qwen ? "lm_head.weight" : "language_model.lm_head.weight";
-        return new LayerwiseDecoder(weights, m.config().textConfig(), prefix, head,
-                DecoderAttentions.factory(m.config().textConfig(), prefix, m.conversion()), residency);
-    }
-
-    static DecoderInput decoderInput(VisionLanguageModel m, MultimodalInput input) {
-        if (m instanceof LlavaModel l) return l.decoderInput(input);
-        if (m instanceof LlavaNextModel l) return l.decoderInput(input);
-        return ((Qwen25VlModel) m).decoderInput(input);
-    }
-
-    static TextDecoder decoder(VisionLanguageModel m) {
-        if (m instanceof LlavaModel l) return l.decoder();
-        if (m instanceof LlavaNextModel l) return l.decoder();
-        return ((Qwen25VlModel) m).decoder();
-    }
-
-    static SameDiff sameDiff(VisionLanguageModel m) {
-        if (m instanceof LlavaModel l) return l.sameDiff();
-        if (m instanceof LlavaNextModel l) return l.sameDiff();
-        return ((Qwen25VlModel) m).sameDiff();
-    }
-
-    static Map<String, INDArray> variables(SameDiff sd) {
-        Map<String, INDArray> out = new LinkedHashMap<>();
-        for (SDVariable v : sd.variables()) if (v.getVariableType() == VariableType.VARIABLE) out.put(v.name(), v.getArr());
-        return out;
+        return new LayerwiseDecoder(weights, m.config().textConfig(), m.decoderPrefix(), m.lmHeadKey(), m.attention(), residency);
     }
 }

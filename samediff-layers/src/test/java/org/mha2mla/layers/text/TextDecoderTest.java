@@ -20,7 +20,7 @@ class TextDecoderTest {
 
     @Test
     void leftPaddedBatchOfTwoEqualsEachSequenceAlone() {
-        TextDecoder decoder = LlavaNextModel.load(Fixtures.dir("llava_next")).decoder(); // GQA 8/2, θ = 500000
+        TextDecoder decoder = org.mha2mla.layers.VlmLoader.load(Fixtures.dir("llava_next")).graph(); // GQA 8/2, θ = 500000
         TextConfig cfg = decoder.config();
         try (SafeTensorsFile golden = Fixtures.golden("llava_next")) {
             long[] longIds = golden.readLongs("c1.input_ids"); // 26 text tokens
