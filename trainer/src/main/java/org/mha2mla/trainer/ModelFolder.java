@@ -14,6 +14,7 @@ import java.util.Set;
 import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.importers.safetensors.DType;
+import org.mha2mla.importers.weights.TensorSource;
 import org.mha2mla.importers.safetensors.SafeTensorsWriter;
 import org.mha2mla.importers.weights.Checkpoint;
 import org.mha2mla.layers.MultimodalInput;
@@ -85,12 +86,7 @@ public final class ModelFolder {
     public static void writeConverted(VisionLanguageModel model, Path input, Path out, DType dtype) {
         Mha2MlaConfig conversion = model.conversion();
         if (conversion == null) throw new IllegalArgumentException("the model is not converted: its config has no mha2mla section");
-        SameDiff sd = TrainableModel.of(model).sameDiff();
-        List<String> parameters = new ArrayList<>();
-        for (SDVariable v : sd.variables()) {
-            if (v.getVariableType() == VariableType.VARIABLE) parameters.add(v.name());
-        }
-        write(sd, parameters, input, out, dtype);
+        write(model.weights(), Map.of(), input, out, dtype);
         Path config = out.resolve("config.json");
         try {
             String json = Files.readString(input.resolve("config.json"));
@@ -100,12 +96,16 @@ public final class ModelFolder {
         }
     }
 
-    /** Writes {@code parameters} (current values in {@code sd}) and the input's side files to {@code out}. */
-    public static void write(SameDiff sd, List<String> parameters, Path input, Path out, DType dtype) {
+    /**
+     * Writes every tensor of {@code weights} (or its replacement in {@code trained}, same key) and the input's side
+     * files to {@code out}; tensors are read one at a time.
+     */
+    public static void write(TensorSource weights, Map<String, INDArray> trained, Path input, Path out, DType dtype) {
         List<SafeTensorsWriter.Entry> entries = new ArrayList<>();
-        for (String n : parameters) {
-            INDArray a = sd.getVariable(n).getArr();
-            entries.add(new SafeTensorsWriter.Entry(n, dtype, a.shape(), () -> a));
+        for (String n : weights.names()) {
+            INDArray a = trained.get(n);
+            long[] shape = a != null ? a.shape() : weights.info(n).shape();
+            entries.add(new SafeTensorsWriter.Entry(n, dtype, shape, a != null ? () -> a : () -> weights.get(n)));
         }
         try {
             Files.createDirectories(out);

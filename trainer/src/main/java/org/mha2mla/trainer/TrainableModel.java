@@ -7,9 +7,6 @@ import org.mha2mla.core.config.VlmConfig;
 import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.VlmLoader;
-import org.mha2mla.layers.llava.LlavaModel;
-import org.mha2mla.layers.llava.LlavaNextModel;
-import org.mha2mla.layers.qwen25vl.Qwen25VlModel;
 import org.mha2mla.layers.text.DecoderInput;
 import org.mha2mla.layers.text.TextDecoder;
 import org.nd4j.autodiff.samediff.SameDiff;
@@ -39,13 +36,10 @@ public final class TrainableModel implements AutoCloseable {
         return of(VlmLoader.load(dir));
     }
 
-    /** Wraps a model built by samediff-layers; the VisionLanguageModel interface does not expose the graph itself. */
+    /** A model's whole-graph decoder (its float32 weights as SameDiff variables) and its own decoder input. */
     public static TrainableModel of(VisionLanguageModel m) {
-        if (m instanceof LlavaModel l) return new TrainableModel(m, l.sameDiff(), l.decoder(), l::decoderInput);
-        if (m instanceof LlavaNextModel l) return new TrainableModel(m, l.sameDiff(), l.decoder(), l::decoderInput);
-        if (m instanceof Qwen25VlModel q) return new TrainableModel(m, q.sameDiff(), q.decoder(), q::decoderInput);
-        throw new IllegalArgumentException("cannot train a " + m.getClass().getName() + " (model_type "
-                + m.config().modelType() + "): it does not expose its SameDiff graph and decoder input");
+        TextDecoder graph = m.graph();
+        return new TrainableModel(m, graph.sameDiff(), graph, m::decoderInput);
     }
 
     public VisionLanguageModel model() {

@@ -114,7 +114,7 @@ public final class Trainer {
             boolean finished = step == o.steps();
             if (finished) {
                 DType dtype = o.saveDtype() != null ? o.saveDtype() : ModelFolder.inputDtype(o.model());
-                ModelFolder.write(model.sameDiff(), stage.parameters(), o.model(), o.out(), dtype);
+                ModelFolder.write(model.model().weights(), stage.trainableParams(), o.model(), o.out(), dtype);
                 log.println("wrote " + o.out() + " (" + dtype + "); data: " + data.summary());
             }
             return new Result(rows, step, finished, stage.summary(), data.state());

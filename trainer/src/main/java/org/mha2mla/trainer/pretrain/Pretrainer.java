@@ -349,7 +349,9 @@ public final class Pretrainer {
             lossLog.writeCurve(o.lossPng(), "pretraining from scratch — " + o.data().getFileName());
         }
         double seconds = (System.nanoTime() - start) / 1e9;
-        ModelFolder.write(sd, parameters, o.model(), o.out(), DType.F32);
+        Map<String, INDArray> values = new java.util.LinkedHashMap<>();
+        for (String n : parameters) values.put(n, sd.getVariable(n).getArr());
+        ModelFolder.write(new org.mha2mla.importers.weights.ArraySource(values, "pretrained model"), Map.of(), o.model(), o.out(), DType.F32);
         return new Result(rows, seconds, examples.size(), tokens / seconds, measured);
     }
 
