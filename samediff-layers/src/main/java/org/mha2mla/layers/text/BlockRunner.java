@@ -1,0 +1,138 @@
+package org.mha2mla.layers.text;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Predicate;
+
+import org.mha2mla.core.tensor.StoredTensor;
+import org.mha2mla.importers.weights.TensorSource;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.array.SingleThreadArrayHolder;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Runs a model one block graph at a time over weights that stay where they are (a memory-mapped checkpoint in its
+ * stored dtype, or arrays computed in this process): the decoder layers of {@link LayerwiseDecoder}, the encoder
+ * layers of a vision tower, a projector. A {@link Block} is a SameDiff graph built by the same builders as the
+ * whole-model graph over float32 placeholders named with the block's checkpoint keys ({@link Params#placeholders});
+ * each run widens the block's stored weights into float32 arrays that the same weight of every other block reuses
+ * (a key's buffer is named by the key without its block prefix, e.g. {@code mlp.fc1.weight}), so only one block's
+ * weights are ever float32.
+ *
+ * <p>With {@link LayerwiseDecoder.Residency#KEEP} the stored weights stay open (mapped) between runs until
+ * {@link #close()}; with {@link LayerwiseDecoder.Residency#RELEASE} each run closes the weights it read. {@link #close()}
+ * releases what is open and lets go of the float32 buffers; the runner can be used again after it.
+ *
+ * <p>Not thread-safe: one run at a time.
+ */
+public final class BlockRunner implements AutoCloseable {
+
+    /**
+     * A graph over placeholder weights: the keys it reads (fed under their names) and the prefix that is cut from a
+     * key to name the float32 buffer it shares with the same weight of other blocks.
+     */
+    public record Block(SameDiff sd, String prefix, List<String> weights) {
+    }
+
+    private final TensorSource weights;
+    private final LayerwiseDecoder.Residency residency;
+    private final Map<String, StoredTensor> open = new HashMap<>();
+    private final Map<String, INDArray> buffers = new HashMap<>();
+
+    public BlockRunner(TensorSource weights, LayerwiseDecoder.Residency residency) {
+        this.weights = weights;
+        this.residency = residency;
+    }
+
+    public TensorSource weights() {
+        return weights;
+    }
+
+    public LayerwiseDecoder.Residency residency() {
+        return residency;
+    }
+
+    /** A new block graph taking, as placeholders, every weight whose key starts with {@code prefix}. */
+    public Block block(String prefix) {
+        return block(prefix, key -> true);
+    }
+
+    /**
+     * A new block graph taking, as placeholders, the weights under {@code prefix} that {@code keep} accepts; the caller
+     * builds the block's ops on {@link Block#sd()} with the model's builders, which find the weights by their keys.
+     */
+    public Block block(String prefix, Predicate<String> keep) {
+        SameDiff sd = SameDiff.create();
+        // The default ThreadSafeArrayHolder keeps a second copy of every array (DeviceLocalNDArray stores a dup).
+        sd.setArrayHolders(new SingleThreadArrayHolder(), new SingleThreadArrayHolder(), false);
+        List<String> keys = Params.placeholders(sd, weights, key -> key.startsWith(prefix) && keep.test(key));
+        return new Block(sd, prefix, keys);
+    }
+
+    /**
+     * Runs {@code block} on {@code inputs} with its weights widened into the shared float32 buffers; returns the
+     * requested outputs (fresh arrays, valid after the next run).
+     */
+    public Map<String, INDArray> run(Block block, Map<String, INDArray> inputs, String... outputs) {
+        Map<String, INDArray> feed = new HashMap<>(inputs);
+        List<StoredTensor> released = new ArrayList<>();
+        try {
+            for (String key : block.weights()) {
+                StoredTensor t = stored(key);
+                if (residency == LayerwiseDecoder.Residency.RELEASE) released.add(t);
+                feed.put(key, widened(key.substring(block.prefix().length()), t));
+            }
+            return block.sd().output(feed, outputs);
+        } finally {
+            released.forEach(StoredTensor::close);
+        }
+    }
+
+    /**
+     * A weight in its stored precision. With {@link LayerwiseDecoder.Residency#KEEP} it stays open until
+     * {@link #close()}; with {@link LayerwiseDecoder.Residency#RELEASE} the caller closes it ({@link #done}).
+     */
+    public StoredTensor stored(String key) {
+        if (residency == LayerwiseDecoder.Residency.RELEASE) return weights.stored(key);
+        return open.computeIfAbsent(key, weights::stored);
+    }
+
+    /** Ends the caller's use of a weight from {@link #stored}: closes it under {@link LayerwiseDecoder.Residency#RELEASE}. */
+    public void done(StoredTensor t) {
+        if (residency == LayerwiseDecoder.Residency.RELEASE) t.close();
+    }
+
+    /** A new float32 array with the values of a (small) weight, e.g. a norm weight or LLaVA-NeXT's image_newline. */
+    public INDArray floats(String key) {
+        StoredTensor t = stored(key);
+        try {
+            return t.floats();
+        } finally {
+            done(t);
+        }
+    }
+
+    /** The float32 array a weight is widened into, shared by the weights of every block with the same local name. */
+    private INDArray widened(String local, StoredTensor t) {
+        INDArray buffer = buffers.get(local);
+        if (buffer == null || !Arrays.equals(buffer.shape(), t.shape())) {
+            buffer = Nd4j.createUninitialized(DataType.FLOAT, t.shape());
+            buffers.put(local, buffer);
+        }
+        t.widenInto(buffer);
+        return buffer;
+    }
+
+    /** Releases the open weights and lets go of the float32 buffers; later runs open and allocate them again. */
+    @Override
+    public void close() {
+        open.values().forEach(StoredTensor::close);
+        open.clear();
+        buffers.clear();
+    }
+}
