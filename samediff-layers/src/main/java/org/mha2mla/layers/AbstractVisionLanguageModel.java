@@ -104,17 +104,6 @@ public abstract class AbstractVisionLanguageModel implements VisionLanguageModel
     }
 
     /**
-     * A SameDiff graph over float32 copies of the tensors whose keys start with one of {@code prefixes} (a vision
-     * tower and its projector), holding each array once.
-     */
-    protected final SameDiff weightGraph(String... prefixes) {
-        return Params.load(TensorSource.subset(weights, k -> {
-            for (String p : prefixes) if (k.startsWith(p)) return true;
-            return false;
-        }));
-    }
-
-    /**
      * inputs_embeds [1, L, d]: token embeddings with the rows of {@code imageFeatures} [n, d] written over the image
      * tokens in order (transformers' masked_scatter); the counts must agree.
      */
