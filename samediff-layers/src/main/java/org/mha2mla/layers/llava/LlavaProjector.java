@@ -16,9 +16,9 @@ public final class LlavaProjector {
 
     public static final String PREFIX = "multi_modal_projector.";
     /** The input placeholder [N, P, vision hidden] of {@link #block}. */
-    static final String IN = "vision_features";
+    public static final String IN = "vision_features";
     /** The output [N, P, text hidden] of {@link #block}. */
-    static final String OUT = "image_features";
+    public static final String OUT = "image_features";
 
     private final SameDiff sd;
     private final Linear linear1;
@@ -41,7 +41,7 @@ public final class LlavaProjector {
     }
 
     /** The projector as a graph of its own over placeholder weights, run by {@code runner}: {@link #IN} → {@link #OUT}. */
-    static BlockRunner.Block block(BlockRunner runner, LlavaConfig config) {
+    public static BlockRunner.Block block(BlockRunner runner, LlavaConfig config) {
         BlockRunner.Block block = runner.block(PREFIX);
         SameDiff sd = block.sd();
         SDVariable in = sd.placeHolder(IN, DataType.FLOAT, -1, -1, config.visionConfig().hiddenSize());

@@ -15,7 +15,8 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * The Qwen2.5-VL vision tower of {@link Qwen25VlVisionTower} run one graph at a time over weights that stay in their
  * stored dtype ({@link BlockRunner}): the patch embedding, each of the {@code depth} blocks, then the merger, every
- * graph built by the same builders as the whole-tower graph over placeholder weights. Only one block's weights are
+ * graph built by the same builders as the whole-tower graph over placeholder weights; one block graph serves all
+ * blocks (window or full attention is only what its group placeholders say). Only one block's weights are
  * float32 at a time (20.5 M parameters at Qwen2.5-VL-7B's width, the merger 44.6 M), instead of the whole tower (670 M).
  *
  * <p>The rows run in window order (transformers' {@code get_window_index}), reordered in Java by index before the
@@ -50,7 +51,8 @@ public final class LayerwiseQwen25VlVisionTower {
     private final Qwen25VlVisionConfig config;
     private final String prefix;
     private BlockRunner.Block patchEmbed;
-    private final BlockRunner.Block[] blocks;
+    /** The block graph, built over block 0's keys and fed each block's weights and attention groups in turn. */
+    private BlockRunner.Block block;
     private BlockRunner.Block merger;
 
     /**
@@ -61,7 +63,6 @@ public final class LayerwiseQwen25VlVisionTower {
         this.runner = runner;
         this.config = config;
         this.prefix = prefix;
-        this.blocks = new BlockRunner.Block[config.depth()];
     }
 
     public Qwen25VlVisionConfig config() {
@@ -97,19 +98,17 @@ public final class LayerwiseQwen25VlVisionTower {
 
     /** Block i on hidden states [1, n, hidden] in window order. */
     public INDArray block(int i, INDArray x, Layout layout) {
-        if (blocks[i] == null) {
-            String key = Qwen25VlVisionTower.blockKey(prefix, i);
-            BlockRunner.Block block = runner.block(key);
+        if (block == null) {
+            String key = Qwen25VlVisionTower.blockKey(prefix, 0);
+            block = runner.block(key);
             SameDiff sd = block.sd();
             SDVariable in = sd.placeHolder(X, DataType.FLOAT, 1, -1, config.hiddenSize());
-            SDVariable out = Qwen25VlVisionTower.block(sd, config, key, "blocks." + i + "/", in, grouped(sd, config.headDim()));
-            sd.identity(OUT, out);
-            blocks[i] = block;
+            sd.identity(OUT, Qwen25VlVisionTower.block(sd, config, key, "block/", in, grouped(sd, config.headDim())));
         }
         Groups groups = config.fullattBlockIndexes().contains(i) ? layout.full() : layout.windows();
         Map<String, INDArray> feed = new HashMap<>(groups.feed());
         feed.put(X, x);
-        return runner.run(blocks[i], feed, OUT).get(OUT);
+        return runner.run(block, Qwen25VlVisionTower.blockKey(prefix, i), feed, OUT).get(OUT);
     }
 
     /** The merger on hidden states [1, n, hidden] in window order: [U, out_hidden_size] in the processor's unit order. */
@@ -149,7 +148,7 @@ public final class LayerwiseQwen25VlVisionTower {
      * Contiguous groups of rows that attend among themselves, as placeholder values: {@code groups} × {@code length}
      * padded positions.
      */
-    record Groups(int groups, int length, INDArray groupRows, INDArray rowPositions, INDArray cos, INDArray sin, INDArray keyMask) {
+    public record Groups(int groups, int length, INDArray groupRows, INDArray rowPositions, INDArray cos, INDArray sin, INDArray keyMask) {
 
         /**
          * The groups [cu[g], cu[g+1]) of rows whose RoPE tables are {@code cos}/{@code sin} [n, d_h] (transformers'
@@ -190,7 +189,8 @@ public final class LayerwiseQwen25VlVisionTower {
      */
     public record Layout(int[] patchOrder, int[] unitOrder, Groups windows, Groups full) {
 
-        static Layout of(int[][] gridThw, Qwen25VlVisionConfig config) {
+        /** The layout of the images {@code gridThw} ([t, h, w] in patches each). */
+        public static Layout of(int[][] gridThw, Qwen25VlVisionConfig config) {
             Qwen25VlVisionTower.WindowIndex w = Qwen25VlVisionTower.windowIndex(gridThw, config);
             int unit = config.spatialMergeSize() * config.spatialMergeSize();
             int n = Qwen25VlVisionTower.numPatches(gridThw);

@@ -15,7 +15,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * The CLIP vision tower of {@link ClipVisionTower} run one graph at a time over weights that stay in their stored
  * dtype ({@link BlockRunner}): the embeddings (patch matmul, CLS, positions, pre_layrnorm), then each encoder layer
  * up to the selected hidden state, then the feature selection (a slice), each graph built by the same builders as the
- * whole-tower graph over placeholder weights. Only one encoder layer's weights are float32 at a time (12.6 M
+ * whole-tower graph over placeholder weights; one encoder-layer graph serves every layer. Only one encoder layer's weights are float32 at a time (12.6 M
  * parameters for ViT-L/14), instead of the whole tower (303 M).
  *
  * <p>A batch of N images or tiles [N, C, S, S] runs as one batch through every layer (attention stays within an image).
@@ -31,7 +31,8 @@ public final class LayerwiseClipVisionTower {
     private final int selectedIndex;
     private final String selectStrategy;
     private BlockRunner.Block embeddings;
-    private final BlockRunner.Block[] layers;
+    /** The encoder-layer graph, built over layer 0's keys and fed each layer's weights in turn. */
+    private BlockRunner.Block layer;
 
     /**
      * @param runner             reads the weights (under canonical keys) and holds the float32 buffers
@@ -49,7 +50,6 @@ public final class LayerwiseClipVisionTower {
             throw new IllegalArgumentException("vision_feature_select_strategy must be default or full, got " + selectStrategy);
         }
         this.selectStrategy = selectStrategy;
-        this.layers = new BlockRunner.Block[selectedIndex];
     }
 
     public ClipVisionConfig config() {
@@ -87,15 +87,14 @@ public final class LayerwiseClipVisionTower {
 
     /** Encoder layer i on hidden states [N, T, hidden]: hidden state i + 1. */
     public INDArray layer(int i, INDArray h) {
-        if (layers[i] == null) {
-            String key = ClipVisionTower.layerKey(prefix, i);
-            BlockRunner.Block block = runner.block(key + ".");
-            SameDiff sd = block.sd();
+        if (layer == null) {
+            String key = ClipVisionTower.layerKey(prefix, 0);
+            layer = runner.block(key + ".");
+            SameDiff sd = layer.sd();
             SDVariable x = sd.placeHolder(X, DataType.FLOAT, -1, -1, config.hiddenSize());
-            ClipVisionTower.encoderLayer(sd, config, key, "vision/layers." + i, OUT, x);
-            layers[i] = block;
+            ClipVisionTower.encoderLayer(sd, config, key, "vision/layer", OUT, x);
         }
-        return runner.run(layers[i], Map.of(X, h), OUT).get(OUT);
+        return runner.run(layer, ClipVisionTower.layerKey(prefix, i) + ".", Map.of(X, h), OUT).get(OUT);
     }
 
     /** vision_feature_select_strategy: "default" drops the CLS row of every image, "full" keeps it. */
