@@ -40,8 +40,9 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * Seconds per image of the three paper vision towers at their real shapes, as the models run them: one block graph at
  * a time over the stored weights ({@code layerwise}: LayerwiseClipVisionTower + the LLaVA projector,
- * LayerwiseQwen25VlVisionTower), or the whole tower as one graph over float32 variables ({@code whole}: the reference
- * graph the models ran before).
+ * LayerwiseQwen25VlVisionTower; the runner's float32 buffers and cached activations are released after every image,
+ * as the models do), the same keeping them between images ({@code layerwise-keep}), or the whole tower as one graph
+ * over float32 variables ({@code whole}: the reference graph the models ran before).
  *
  * <pre>
  *   qwen  Qwen2.5-VL-7B vision: 448×448 image → grid [1, 32, 32], 1024 patches, 32 blocks (window 112 px → 16 windows
@@ -56,7 +57,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * (multiply-adds counted ×2 over the block's matmuls: linear layers and attention); beside them, the GFLOPS of one
  * plain sgemm of the block's largest shape at that moment (the BLAS bound on this machine now) and the load average.
  *
- *   benchmarks/vision/run.sh [--tower qwen,clip,next] [--path layerwise,whole] [--images 3] [--model DIR]
+ *   benchmarks/vision/run.sh [--tower qwen,clip,next] [--path layerwise,layerwise-keep,whole] [--images 3] [--model DIR]
  *                            [--depth N (Qwen: only the first N blocks)] [--profile]
  */
 public final class VisionBenchmark {
@@ -109,11 +110,17 @@ public final class VisionBenchmark {
                 }, tower);
                 weights = randomWeights(config);
             }
+            List<Tower> paths = new ArrayList<>();
             for (String path : a.get("path").split(",")) {
-                Tower t = config instanceof Qwen25VlConfig q ? new QwenTower(q, weights, path, Integer.parseInt(a.get("depth")))
-                        : new ClipTower((LlavaConfig) config, weights, path, tower.equals("next") ? 5 : 1);
-                t.report(images, profile);
+                paths.add(config instanceof Qwen25VlConfig q ? new QwenTower(q, weights, path, Integer.parseInt(a.get("depth")))
+                        : new ClipTower((LlavaConfig) config, weights, path, tower.equals("next") ? 5 : 1));
             }
+            // Paths take turns image by image, so that each sees the same load on the shared machine.
+            System.out.printf(Locale.ROOT, "%n%s%n", paths.get(0).describe());
+            for (int i = 0; i < images; i++) {
+                for (Tower t : paths) t.image(i);
+            }
+            for (Tower t : paths) t.report(profile);
             weights.close();
         }
     }
@@ -146,19 +153,22 @@ public final class VisionBenchmark {
             return out;
         }
 
-        void report(int images, boolean profile) {
-            System.out.printf(Locale.ROOT, "%n%s, %s path%n", describe(), path);
-            double[] total = new double[images];
-            for (int i = 0; i < images; i++) {
-                seconds.clear();
-                long t0 = System.nanoTime();
-                image();
-                total[i] = (System.nanoTime() - t0) / 1e9;
-                System.out.printf(Locale.ROOT, "  image %d: %.2f s%s  (load %s)%n", i + 1, total[i], i == 0 ? " (cold: graphs built)" : "", load());
-            }
-            if (images > 1) {
-                System.out.printf(Locale.ROOT, "  seconds per image (median of the %d warm): %.2f%n", images - 1,
-                        median(Arrays.copyOfRange(total, 1, images)));
+        final List<Double> totals = new ArrayList<>();
+
+        /** Runs image i, keeping the times of its parts. */
+        void image(int i) {
+            seconds.clear();
+            long t0 = System.nanoTime();
+            image();
+            totals.add((System.nanoTime() - t0) / 1e9);
+            System.out.printf(Locale.ROOT, "  %-9s image %d: %.2f s%s  (load %s)%n", path, i + 1, totals.get(i), i == 0 ? " (cold: graphs built)" : "", load());
+        }
+
+        void report(boolean profile) {
+            System.out.printf(Locale.ROOT, "%s path:%n", path);
+            if (totals.size() > 1) {
+                System.out.printf(Locale.ROOT, "  seconds per image (median of the %d warm): %.2f%n", totals.size() - 1,
+                        median(totals.subList(1, totals.size()).stream().mapToDouble(Double::doubleValue).toArray()));
             }
             double bound = sgemmGflops(largestMatmul());
             System.out.printf(Locale.ROOT, "  %-28s %6s %10s %8s %8s%n", "part (last image)", "count", "s (median)", "GFLOP", "GFLOPS");
@@ -302,7 +312,7 @@ public final class VisionBenchmark {
                 INDArray out = x;
                 timed("merger", mergerFlop, () -> layerwise.merge(out, layout));
             } finally {
-                runner.close();
+                if (!path.equals("layerwise-keep")) runner.close();
             }
         }
     }
@@ -388,7 +398,7 @@ public final class VisionBenchmark {
                         org.nd4j.linalg.indexing.NDArrayIndex.all()).dup('c');
                 timed("projector", projectorFlop, () -> runner.run(projector, Map.of(LlavaProjector.IN, features), LlavaProjector.OUT));
             } finally {
-                runner.close();
+                if (!path.equals("layerwise-keep")) runner.close();
             }
         }
     }
