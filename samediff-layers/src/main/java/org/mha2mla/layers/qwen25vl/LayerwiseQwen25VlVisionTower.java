@@ -46,6 +46,8 @@ public final class LayerwiseQwen25VlVisionTower {
     static final String SIN = "sin";
     /** FLOAT [G, 1, 1, L_max]: 0 on a group's rows, {@link AttentionMask#MASKED} on its padding. */
     static final String KEY_MASK = "key_mask";
+    /** LONG [2]: G and L_max. */
+    static final String GROUP_SHAPE = "group_shape";
 
     private final BlockRunner runner;
     private final Qwen25VlVisionConfig config;
@@ -133,11 +135,11 @@ public final class LayerwiseQwen25VlVisionTower {
         SDVariable cos = sd.placeHolder(COS, DataType.FLOAT, -1, 1, -1, headDim);
         SDVariable sin = sd.placeHolder(SIN, DataType.FLOAT, -1, 1, -1, headDim);
         SDVariable keyMask = sd.placeHolder(KEY_MASK, DataType.FLOAT, -1, 1, 1, -1);
+        SDVariable groupShape = sd.placeHolder(GROUP_SHAPE, DataType.LONG, 2);
         return (g, at, qkv, heads, dH) -> {
             long width = 3L * heads * dH;
             SDVariable rows = g.gather(g.reshape(qkv, -1, width), groupRows, 0);                   // [G·L_max, 3d]
-            SDVariable groupsAndLength = g.concat(0, g.slice(keyMask.shape(), new int[] {0}, 1), g.slice(keyMask.shape(), new int[] {3}, 1));
-            SDVariable perGroup = g.reshape(rows, g.concat(0, groupsAndLength, g.constant(Nd4j.createFromArray(width))));
+            SDVariable perGroup = g.reshape(rows, g.concat(0, groupShape, g.constant(Nd4j.createFromArray(width))));
             SDVariable out = Qwen25VlVisionTower.attentionCore(g, at, perGroup, cos, sin, keyMask, heads, dH);   // [G, L_max, d]
             SDVariable back = g.gather(g.reshape(out, -1, (long) heads * dH), rowPositions, 0);      // [n, d]
             return g.reshape(at + "/grouped", back, 1, -1, (long) heads * dH);
@@ -179,7 +181,8 @@ public final class LayerwiseQwen25VlVisionTower {
         }
 
         Map<String, INDArray> feed() {
-            return Map.of(GROUP_ROWS, groupRows, ROW_POSITIONS, rowPositions, COS, cos, SIN, sin, KEY_MASK, keyMask);
+            return Map.of(GROUP_ROWS, groupRows, ROW_POSITIONS, rowPositions, COS, cos, SIN, sin, KEY_MASK, keyMask,
+                    GROUP_SHAPE, Nd4j.createFromArray((long) groups, length));
         }
     }
 
