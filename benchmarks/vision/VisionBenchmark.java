@@ -161,7 +161,8 @@ public final class VisionBenchmark {
             long t0 = System.nanoTime();
             image();
             totals.add((System.nanoTime() - t0) / 1e9);
-            System.out.printf(Locale.ROOT, "  %-9s image %d: %.2f s%s  (load %s)%n", path, i + 1, totals.get(i), i == 0 ? " (cold: graphs built)" : "", load());
+            System.out.printf(Locale.ROOT, "  %-9s image %d: %.2f s%s  (load %s; resident %s)%n", path, i + 1, totals.get(i),
+                    i == 0 ? " (cold: graphs built)" : "", load(), memory("VmRSS"));
         }
 
         void report(boolean profile) {
@@ -182,7 +183,8 @@ public final class VisionBenchmark {
                 System.out.printf(Locale.ROOT, "  %-28s %6d %10.3f %8.2f %8.1f%n", e.getKey(), e.getValue().size(), s, f / 1e9, f / 1e9 / s);
             }
             System.out.printf(Locale.ROOT, "  %-28s %6s %10.3f %8.1f %8.1f%n", "all parts", "", sumSeconds, sumFlop / 1e9, sumFlop / 1e9 / sumSeconds);
-            System.out.printf(Locale.ROOT, "  one sgemm %s now: %.1f GFLOPS (load %s)%n", Arrays.toString(largestMatmul()), bound, load());
+            System.out.printf(Locale.ROOT, "  one sgemm %s now: %.1f GFLOPS (load %s); peak resident so far %s%n", Arrays.toString(largestMatmul()),
+                    bound, load(), memory("VmHWM"));
             if (profile) profile();
         }
 
@@ -493,6 +495,20 @@ public final class VisionBenchmark {
         } catch (Exception e) {
             return "unknown";
         }
+    }
+
+    /** A line of /proc/self/status (VmRSS: resident now, VmHWM: peak resident), in GB. */
+    static String memory(String field) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith(field + ":")) {
+                    return String.format(Locale.ROOT, "%.2f GB", Long.parseLong(line.replaceAll("[^0-9]", "")) / 1e6);
+                }
+            }
+        } catch (Exception e) {
+            // not Linux
+        }
+        return "unknown";
     }
 
     static double median(double[] x) {
