@@ -28,7 +28,8 @@ import org.nd4j.linalg.factory.Nd4j;
  *
  * <p>With {@link LayerwiseDecoder.Residency#KEEP} the stored weights stay open (mapped) between runs until
  * {@link #close()}; with {@link LayerwiseDecoder.Residency#RELEASE} each run closes the weights it read. {@link #close()}
- * releases what is open and lets go of the float32 buffers; the runner can be used again after it.
+ * releases what is open and the cached activations and lets go of the float32 buffers; the runner can be used again
+ * after it.
  *
  * <p>Not thread-safe: one run at a time.
  */
@@ -51,7 +52,8 @@ public final class BlockRunner implements AutoCloseable {
      * The one cache of activation arrays of every block graph. SameDiff gives each graph (per thread) a cache of its
      * own that keeps the arrays of its last run: over the 28–32 blocks of a 7B model that is every block's activations
      * at once (measured: +330 MB of resident memory per Qwen2.5-VL-7B vision block at 448²). Shared, block i + 1
-     * reuses the arrays block i released (same shapes), and at most one block's working set stays cached.
+     * reuses the arrays block i released (same shapes), and about one block's working set stays cached (bounded by
+     * ArrayCacheMemoryMgr at a quarter of JavaCPP's maxbytes).
      */
     private ArrayCacheMemoryMgr activations = new ArrayCacheMemoryMgr();
 
@@ -103,8 +105,8 @@ public final class BlockRunner implements AutoCloseable {
 
     /**
      * Runs {@code block}'s graph with the weights under {@code weightPrefix} in place of its own: one graph, built
-     * over the keys of the first of several blocks of one shape (the layers of a ViT), serves them all, so its ops are
-     * set up once and one block's activations stay referenced, not every block's.
+     * over the keys of the first of several blocks of one shape (the layers of a ViT), serves them all: it is built
+     * and its ops set up once, not once per block.
      */
     public Map<String, INDArray> run(Block block, String weightPrefix, Map<String, INDArray> inputs, String... outputs) {
         Map<String, INDArray> feed = new HashMap<>(inputs);
