@@ -15,6 +15,7 @@ import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.importers.safetensors.DType;
 import org.mha2mla.importers.weights.TensorSource;
+import org.mha2mla.layers.mla.Conversion;
 import org.mha2mla.importers.safetensors.SafeTensorsWriter;
 import org.mha2mla.importers.weights.Checkpoint;
 import org.mha2mla.layers.MultimodalInput;
@@ -58,7 +59,8 @@ public final class ModelFolder {
     /**
      * {@code mha2mla convert}: the folder {@code input} converted by {@code options}, calibrated on the first
      * {@code samples} records of the LLaVA-instruct file {@code calibration} (null: no calibration) through the
-     * folder's own processor, written to {@code out} with {@code conversion_report.json}; returns the report.
+     * folder's own processor, streamed to {@code out} layer by layer (one layer converted and written at a time)
+     * with {@code conversion_report.json}; returns the report.
      */
     public static ConversionReport convert(Path input, Path calibration, Path imageRoot, int samples, Mha2MlaConverter.Options options,
                                            Path out, DType dtype) {
@@ -68,11 +70,15 @@ public final class ModelFolder {
                 calib = new InstructCalibration(calibration, imageRoot, processor).load(samples);
             }
         }
-        try (VisionLanguageModel model = VlmLoader.load(input)) {
-            Mha2MlaConverter.Result r = Mha2MlaConverter.convert(model, calib, options);
-            writeConverted(r.model(), input, out, dtype);
-            r.report().write(out.resolve("conversion_report.json"));
-            return r.report();
+        try (VisionLanguageModel model = VlmLoader.load(input); Conversion c = Mha2MlaConverter.stream(model, calib, options)) {
+            List<SafeTensorsWriter.Entry> entries = new ArrayList<>();
+            for (String name : c.names()) entries.add(new SafeTensorsWriter.Entry(name, dtype, c.shape(name), () -> c.tensor(name)));
+            writeFolder(entries, input, out);
+            Mha2MlaConfig target = c.finish();
+            writeConfig(input, out, target);
+            ConversionReport report = c.report();
+            report.write(out.resolve("conversion_report.json"));
+            return report;
         }
     }
 
@@ -87,6 +93,11 @@ public final class ModelFolder {
         Mha2MlaConfig conversion = model.conversion();
         if (conversion == null) throw new IllegalArgumentException("the model is not converted: its config has no mha2mla section");
         write(model.weights(), Map.of(), input, out, dtype);
+        writeConfig(input, out, conversion);
+    }
+
+    /** The input's config.json with the {@code "mha2mla"} section of {@code conversion}, written into {@code out}. */
+    private static void writeConfig(Path input, Path out, Mha2MlaConfig conversion) {
         Path config = out.resolve("config.json");
         try {
             String json = Files.readString(input.resolve("config.json"));
@@ -107,6 +118,11 @@ public final class ModelFolder {
             long[] shape = a != null ? a.shape() : weights.info(n).shape();
             entries.add(new SafeTensorsWriter.Entry(n, dtype, shape, a != null ? () -> a : () -> weights.get(n)));
         }
+        writeFolder(entries, input, out);
+    }
+
+    /** Writes {@code entries} as (sharded) safetensors and the input's side files into {@code out}. */
+    private static void writeFolder(List<SafeTensorsWriter.Entry> entries, Path input, Path out) {
         try {
             Files.createDirectories(out);
             SafeTensorsWriter.writeSharded(out, entries, Map.of("format", "pt"), MAX_SHARD_BYTES);

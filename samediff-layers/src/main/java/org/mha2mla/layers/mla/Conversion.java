@@ -1,0 +1,515 @@
+package org.mha2mla.layers.mla;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import org.mha2mla.core.config.Mha2MlaConfig;
+import org.mha2mla.core.config.TextConfig;
+import org.mha2mla.core.mla.GqaLayerWeights;
+import org.mha2mla.core.mla.LatentProjections;
+import org.mha2mla.core.mla.MlaWeights;
+import org.mha2mla.core.partialrope.KlScorer;
+import org.mha2mla.core.partialrope.MklScorer;
+import org.mha2mla.core.partialrope.PartialRope;
+import org.mha2mla.core.partialrope.RopeSelection;
+import org.mha2mla.core.partialrope.RopeStrategy;
+import org.mha2mla.core.partialrope.TwoNormScorer;
+import org.mha2mla.core.rope.CosSin;
+import org.mha2mla.core.rope.Rope;
+import org.mha2mla.core.svd.JointSvd;
+import org.mha2mla.core.svd.LowRankFactors;
+import org.mha2mla.core.svd.MdSvd;
+import org.mha2mla.core.svd.ModalityCovariance;
+import org.mha2mla.core.svd.ModalityFactors;
+import org.mha2mla.core.svd.SvdMethod;
+import org.mha2mla.core.svd.TruncationLoss;
+import org.mha2mla.core.svd.WeightSvd;
+import org.mha2mla.importers.weights.TensorSource;
+import org.mha2mla.layers.MultimodalInput;
+import org.mha2mla.layers.VisionLanguageModel;
+import org.mha2mla.layers.text.AttentionMask;
+import org.mha2mla.layers.text.DecoderInput;
+import org.mha2mla.layers.text.GqaAttention;
+import org.mha2mla.layers.text.LayerwiseDecoder;
+import org.mha2mla.layers.text.RopeTables;
+import org.mha2mla.layers.text.TextDecoder;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * One MHA2MLA conversion run layer by layer, the way GPTQ/AWQ-style tools calibrate: the hidden states of every
+ * calibration sample at decoder layer l are kept ({@link ActivationStore}, on disk when large), layer l runs over all
+ * of them, its statistics are accumulated and the layer is converted, and its outputs become layer l + 1's inputs.
+ * One layer's weights are in float32 at a time, so a 7B model converts in the memory of one layer plus the samples'
+ * activations. Per layer:
+ * <ol>
+ *   <li><b>partial RoPE</b> (steps rope and all): the original layer over the original model's hidden states gives q
+ *       and k before RoPE; MKL or 2-norm scores choose the layer's kept pairs ({@link PartialRope#select}), and the
+ *       attention KL of full vs partial RoPE of that choice is measured on the same q, k;</li>
+ *   <li><b>low-rank KV</b> (steps svd and all): the partial-RoPE layer over the partial-RoPE model's hidden states
+ *       gives the k/v projections' input, whose per-modality covariances feed the factorisation {@code --svd} names
+ *       (the others only when the options ask for the ablation figures).</li>
+ * </ol>
+ * Step all therefore runs each layer twice per sample (original and partial-RoPE model, the two activations the
+ * method calibrates on); steps rope and svd once. The converted tensors are pulled one at a time through
+ * {@link #tensor}, in the order of {@link #names()} (a writer streaming them to shards drives the run); other tensors
+ * are the input's.
+ */
+public final class Conversion implements AutoCloseable {
+
+    private final VisionLanguageModel input;
+    private final TextConfig text;
+    private final Mha2MlaConverter.Options options;
+    private final Mha2MlaConfig existing;
+    private final int layers;
+    private final int ropeDim;
+    private final int rank;
+    private final List<Sample> samples = new ArrayList<>();
+    private final int[][][] kept;
+    private final LayerwiseDecoder original;
+    private final LayerwiseDecoder partial;
+    private ActivationStore originalStates;
+    private ActivationStore partialStates;
+    private final MklScorer mkl;
+    private final TwoNormScorer twoNorm;
+    private final Map<String, Integer> convertedLayer = new HashMap<>();
+    private final Map<String, long[]> shapes = new LinkedHashMap<>();
+    private final Map<String, INDArray> pending = new HashMap<>();
+    private final List<ConversionReport.Layer> report = new ArrayList<>();
+    private final ProgressBar bar;
+    private long textTokens;
+    private long visualTokens;
+    private int done;
+    private boolean started;
+
+    /** One calibration sample's positions, modality and the query rows its KL terms average over. */
+    private record Sample(int length, RopeTables rope, INDArray modality, boolean[] visual, boolean[] rows) {
+        DecoderInput input(INDArray h) {
+            return new DecoderInput(h, rope, AttentionMask.causal(length, 0), modality);
+        }
+
+        CosSin tables(int headDim) {
+            return new CosSin(rope.cos().reshape(length, headDim), rope.sin().reshape(length, headDim));
+        }
+    }
+
+    Conversion(VisionLanguageModel input, List<MultimodalInput> calibration, Mha2MlaConverter.Options o) {
+        this.input = input;
+        this.text = input.config().textConfig();
+        this.options = o;
+        this.existing = input.conversion();
+        this.layers = text.numHiddenLayers();
+        Mha2MlaConfig.Step step = o.step();
+        if (step == Mha2MlaConfig.Step.SVD) {
+            if (existing == null || existing.isMla()) {
+                throw new IllegalArgumentException("step svd factorises a partial-RoPE model (written by convert --step rope), but this model is "
+                        + (existing == null ? "an original one: use --step all, or --step rope first" : "already MLA (" + existing + ")"));
+            }
+        } else if (existing != null) {
+            throw new IllegalArgumentException("step " + step.id() + " converts an original model, but this one is already converted ("
+                    + existing + ")" + (existing.isMla() ? "" : ": use --step svd to continue it"));
+        }
+        this.ropeDim = step == Mha2MlaConfig.Step.SVD ? existing.ropeDim()
+                : o.ropeDim() > 0 ? o.ropeDim() : Math.max(2, text.headDim() / 4);
+        this.rank = text.numKeyValueHeads() * o.dKv();
+        if (step.producesMla()) {
+            checkRank(text, ropeDim, o.dKv());
+            if (calibration.isEmpty()) throw new IllegalArgumentException("the SVD step needs calibration samples, got none");
+        }
+        RopeStrategy strategy = o.strategy();
+        boolean scored = step != Mha2MlaConfig.Step.SVD && strategy.needsScores();
+        if (scored && calibration.isEmpty()) throw new IllegalArgumentException(strategy.id() + " scoring needs calibration samples, got none");
+        this.kept = step == Mha2MlaConfig.Step.SVD ? existing.keptPairs()
+                : PartialRope.select(scored ? RopeStrategy.HIGH : strategy, layers, text.numKeyValueHeads(), text.headDim(), ropeDim, null).toArray();
+        this.mkl = scored && strategy == RopeStrategy.MKL ? new MklScorer(layers, text.numAttentionHeads(), text.numKeyValueHeads(), text.headDim()) : null;
+        this.twoNorm = scored && strategy == RopeStrategy.TWO_NORM
+                ? new TwoNormScorer(layers, text.numAttentionHeads(), text.numKeyValueHeads(), text.headDim()) : null;
+        // The model the input's own attention defines: the original (steps rope, all) or the partial-RoPE one (step svd).
+        this.original = input.streamingDecoder();
+        this.partial = step == Mha2MlaConfig.Step.ALL
+                ? new LayerwiseDecoder(input.weights(), text, input.decoderPrefix(), input.lmHeadKey(),
+                        (sd, i) -> new PartialRopeAttention(sd, text, DecoderAttentions.key(input.decoderPrefix(), i), selection(), i),
+                        LayerwiseDecoder.Residency.RELEASE)
+                : null;
+        planOutputs();
+        for (MultimodalInput m : calibration) samples.add(null);
+        this.calibration = calibration;
+        long steps = (long) layers * calibration.size() * passes();
+        this.bar = o.progress() && steps > 0 ? new ProgressBarBuilder().setTaskName("convert").setInitialMax(steps)
+                .setUpdateIntervalMillis(500).continuousUpdate().build() : null;
+    }
+
+    private final List<MultimodalInput> calibration;
+
+    /** Layer passes per calibration sample and layer: 2 for step all (original and partial-RoPE model), else 1. */
+    public int passes() {
+        if (calibration.isEmpty()) return 0;
+        return options.step() == Mha2MlaConfig.Step.ALL ? 2 : 1;
+    }
+
+    /** The converted model's tensor names, input order with each decoder layer's tensors together, layers ascending. */
+    public List<String> names() {
+        return new ArrayList<>(shapes.keySet());
+    }
+
+    /** The shape of output tensor {@code name}. */
+    public long[] shape(String name) {
+        long[] s = shapes.get(name);
+        if (s == null) throw new IllegalArgumentException("the converted model has no tensor '" + name + "'");
+        return s.clone();
+    }
+
+    /** Whether output tensor {@code name} is computed by the conversion (rather than the input's own). */
+    public boolean converted(String name) {
+        return convertedLayer.containsKey(name);
+    }
+
+    /**
+     * Output tensor {@code name} in float32: a converted one runs the conversion up to its layer and is handed out
+     * once (then dropped); any other is read from the input.
+     */
+    public INDArray tensor(String name) {
+        Integer layer = convertedLayer.get(name);
+        if (layer == null) return input.weights().get(name);
+        while (done <= layer) convertNext();
+        INDArray t = pending.remove(name);
+        if (t == null) throw new IllegalStateException("converted tensor '" + name + "' was already handed out");
+        return t;
+    }
+
+    /** Runs the layers not run yet (the partial-RoPE step pulls no tensor) and returns the converted model's config. */
+    public Mha2MlaConfig finish() {
+        while (done < layers) convertNext();
+        if (bar != null) bar.close();
+        return target();
+    }
+
+    /** The converted model's {@code mha2mla} section (after {@link #finish()}). */
+    public Mha2MlaConfig target() {
+        requireFinished();
+        Mha2MlaConfig.Step step = options.step();
+        if (step == Mha2MlaConfig.Step.SVD) return existing.withMla(step, options.dKv(), options.svd());
+        Mha2MlaConfig rope = Mha2MlaConfig.partialRope(options.strategy(), selection());
+        return step == Mha2MlaConfig.Step.ROPE ? rope : rope.withMla(step, options.dKv(), options.svd());
+    }
+
+    /** The per-layer report (after {@link #finish()}). */
+    public ConversionReport report() {
+        requireFinished();
+        Mha2MlaConfig target = target();
+        return new ConversionReport(target, calibration.size(), textTokens, visualTokens, report, input.kvCacheBytesPerToken(),
+                cacheBytesPerToken(target));
+    }
+
+    private void requireFinished() {
+        if (done < layers) throw new IllegalStateException("the conversion has run " + done + " of " + layers + " layers");
+    }
+
+    /** Float32 cache bytes per token over all layers of a model with {@code target}'s attention. */
+    private long cacheBytesPerToken(Mha2MlaConfig target) {
+        long perLayer = target.isMla()
+                ? rank + (long) text.numKeyValueHeads() * ropeDim + (target.decoupled() ? 1 : 0)
+                : 2L * text.numKeyValueHeads() * text.headDim();
+        return perLayer * Float.BYTES * layers;
+    }
+
+    /** The selection so far: layers not converted yet keep placeholder pairs. */
+    private RopeSelection selection() {
+        return new RopeSelection(text.headDim(), kept);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Outputs
+
+    private void planOutputs() {
+        TensorSource w = input.weights();
+        Map<String, Integer> layerOf = new HashMap<>();
+        Map<String, Integer> order = new HashMap<>();
+        int i = 0;
+        for (String name : w.names()) {
+            order.put(name, i++);
+            layerOf.put(name, attentionLayer(name));
+        }
+        List<String> names = new ArrayList<>(w.names());
+        names.sort(Comparator.comparingInt((String n) -> decoderLayer(n)).thenComparingInt(order::get));
+        boolean mla = options.step().producesMla();
+        for (String name : names) {
+            Integer layer = layerOf.get(name);
+            String key = layer == null ? null : DecoderAttentions.key(input.decoderPrefix(), layer);
+            String local = layer == null ? null : name.substring(key.length() + 1);
+            boolean qkv = local != null && (local.startsWith("q_proj.") || local.startsWith("k_proj.") || local.startsWith("v_proj."));
+            if (mla && qkv) {
+                if (local.equals("q_proj.weight")) planMla(key, layer);
+                continue;
+            }
+            shapes.put(name, w.info(name).shape());
+        }
+    }
+
+    /** The MLA tensors of one layer, named and shaped as {@link MlaAttention} reads them. */
+    private void planMla(String key, int layer) {
+        long d = text.hiddenSize();
+        long nH = text.numAttentionHeads();
+        long nKv = text.numKeyValueHeads();
+        long dH = text.headDim();
+        long nope = dH - ropeDim;
+        boolean bias = text.attentionBias();
+        plan(key + ".q_proj.weight", layer, nH * dH, d);
+        if (bias) plan(key + ".q_proj.bias", layer, nH * dH);
+        plan(key + ".k_rope_proj.weight", layer, nKv * ropeDim, d);
+        if (bias) plan(key + ".k_rope_proj.bias", layer, nKv * ropeDim);
+        String[] suffixes = options.svd().decoupled() ? MlaAttention.MODALITIES : new String[]{""};
+        for (String m : suffixes) {
+            plan(key + ".kv_down_proj" + m + ".weight", layer, rank, d);
+            if (nope > 0) plan(key + ".k_up_proj" + m + ".weight", layer, nKv * nope, rank);
+            plan(key + ".v_up_proj" + m + ".weight", layer, nKv * dH, rank);
+        }
+        if (bias && nope > 0) plan(key + ".k_nope_bias", layer, nKv * nope);
+        if (bias) plan(key + ".v_bias", layer, nKv * dH);
+    }
+
+    private void plan(String name, int layer, long... shape) {
+        shapes.put(name, shape);
+        convertedLayer.put(name, layer);
+    }
+
+    /** The decoder layer a key belongs to, or −1 (embeddings, vision tower, norm, lm_head). */
+    private int decoderLayer(String name) {
+        String prefix = input.decoderPrefix() + "layers.";
+        if (!name.startsWith(prefix)) return -1;
+        int dot = name.indexOf('.', prefix.length());
+        try {
+            return dot < 0 ? -1 : Integer.parseInt(name.substring(prefix.length(), dot));
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    /** The layer whose self-attention a key belongs to, or null. */
+    private Integer attentionLayer(String name) {
+        int layer = decoderLayer(name);
+        if (layer < 0 || layer >= layers) return null;
+        return name.startsWith(DecoderAttentions.key(input.decoderPrefix(), layer) + ".") ? layer : null;
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // The run
+
+    /** Embeds every sample once (vision tower included) and keeps what the layer passes need. */
+    private void start() {
+        started = true;
+        if (calibration.isEmpty()) return;
+        int[] lengths = new int[calibration.size()];
+        List<INDArray> embeds = new ArrayList<>();
+        for (int s = 0; s < calibration.size(); s++) {
+            DecoderInput in = input.decoderInput(calibration.get(s));
+            if (in.inputsEmbeds().size(0) != 1) throw new IllegalArgumentException("calibration runs one sample at a time");
+            int length = in.length();
+            boolean[] visual = new boolean[length];
+            for (int i = 0; i < length; i++) {
+                visual[i] = in.modality().getFloat(0, i) == DecoderInput.VISUAL;
+                if (visual[i]) visualTokens++; else textTokens++;
+            }
+            samples.set(s, new Sample(length, in.rope(), in.modality(), visual, queryRows(length)));
+            lengths[s] = length;
+            embeds.add(in.inputsEmbeds());
+        }
+        long width = text.hiddenSize();
+        originalStates = new ActivationStore(lengths, width, options.activationBudgetBytes(), options.spillDir());
+        for (int s = 0; s < embeds.size(); s++) originalStates.put(s, embeds.get(s));
+        if (partial != null) {
+            partialStates = new ActivationStore(lengths, width, options.activationBudgetBytes(), options.spillDir());
+            for (int s = 0; s < embeds.size(); s++) partialStates.put(s, embeds.get(s));
+        }
+    }
+
+    /** Evenly spaced query positions (always the last one) the KL terms average over, or null for all. */
+    private boolean[] queryRows(int length) {
+        int max = options.maxQueryRows();
+        if (max <= 0 || length <= max) return null;
+        boolean[] rows = new boolean[length];
+        for (int i = 0; i < max; i++) rows[(int) ((long) (length - 1) * (i + 1) / max)] = true;
+        return rows;
+    }
+
+    private void convertNext() {
+        if (!started) start();
+        int l = done;
+        Mha2MlaConfig.Step step = options.step();
+        boolean last = l == layers - 1;
+        double kl = Double.NaN;
+        if (step != Mha2MlaConfig.Step.SVD) kl = choosePairs(l, last);
+        ConversionReport.Layer row = new ConversionReport.Layer(l, keptPairs(l), kl, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
+        if (step.producesMla()) {
+            ModalityCovariance cov = kvInputCovariance(l, last, step == Mha2MlaConfig.Step.ALL ? partial : original,
+                    step == Mha2MlaConfig.Step.ALL ? partialStates : originalStates);
+            row = factorize(l, cov, kl);
+        }
+        report.add(row);
+        done++;
+    }
+
+    /**
+     * Runs the original layer over every sample, scores its pairs (MKL or 2-norm) or takes the fixed strategy's,
+     * and returns the attention KL of the choice (NaN without samples).
+     */
+    private double choosePairs(int l, boolean last) {
+        List<INDArray[]> qk = new ArrayList<>();
+        String scope = TextDecoder.attentionScope(l);
+        List<String> wanted = List.of(GqaAttention.queryBeforeRope(scope), GqaAttention.keyBeforeRope(scope));
+        for (int s = 0; s < samples.size(); s++) {
+            Sample sample = samples.get(s);
+            INDArray h = originalStates.get(s);
+            Map<String, INDArray> out = original.layer(l, h, sample.input(h), wanted);
+            INDArray q = heads(out.get(wanted.get(0)));
+            INDArray k = heads(out.get(wanted.get(1)));
+            CosSin tables = sample.tables(text.headDim());
+            if (mkl != null) mkl.accumulate(l, Rope.applyRotary(q, tables.cos(), tables.sin()), Rope.applyRotary(k, tables.cos(), tables.sin()), sample.rows());
+            if (twoNorm != null) twoNorm.accumulate(l, q, k);
+            qk.add(new INDArray[]{q, k});
+            if (!last) originalStates.put(s, out.get(LayerwiseDecoder.OUT));
+            if (bar != null) bar.step();
+        }
+        if (mkl != null || twoNorm != null) {
+            double[][] scores = mkl != null ? mkl.scores(l) : twoNorm.scores(l);
+            RopeSelection one = PartialRope.select(options.strategy(), 1, text.numKeyValueHeads(), text.headDim(), ropeDim, new double[][][]{scores});
+            for (int h = 0; h < text.numKeyValueHeads(); h++) kept[l][h] = one.keptPairs(0, h);
+        }
+        if (qk.isEmpty()) return Double.NaN;
+        boolean[][] masks = selection().keyMasks(l);
+        double sum = 0;
+        for (int s = 0; s < qk.size(); s++) {
+            double[] perHead = KlScorer.partialRopeKl(qk.get(s)[0], qk.get(s)[1], samples.get(s).tables(text.headDim()), masks, true, samples.get(s).rows());
+            double mean = 0;
+            for (double v : perHead) mean += v / perHead.length;
+            sum += mean;
+        }
+        return sum / qk.size();
+    }
+
+    /** Per-modality covariance of layer l's k/v input over every sample, from {@code decoder}'s layer l. */
+    private ModalityCovariance kvInputCovariance(int l, boolean last, LayerwiseDecoder decoder, ActivationStore states) {
+        ModalityCovariance cov = new ModalityCovariance(text.hiddenSize());
+        List<String> wanted = List.of(TextDecoder.attentionInput(l));
+        for (int s = 0; s < samples.size(); s++) {
+            Sample sample = samples.get(s);
+            INDArray h = states.get(s);
+            Map<String, INDArray> out = decoder.layer(l, h, sample.input(h), wanted);
+            cov.add(out.get(wanted.get(0)).reshape(sample.length(), text.hiddenSize()), sample.visual());
+            if (!last) states.put(s, out.get(LayerwiseDecoder.OUT));
+            if (bar != null) bar.step();
+        }
+        return cov;
+    }
+
+    /** Factorises layer l's [W_k,nope; W_v] as {@code --svd} says and keeps its MLA tensors until they are written. */
+    private ConversionReport.Layer factorize(int l, ModalityCovariance cov, double kl) {
+        GqaLayerWeights gqa = gqaWeights(l);
+        RopeSelection selection = selection();
+        INDArray w = MlaWeights.kvWeight(gqa, selection, l);
+        boolean both = cov.text().tokens() > 0 && cov.visual().tokens() > 0;
+        SvdMethod method = options.svd();
+        if (method == SvdMethod.MD && !both) {
+            throw new IllegalArgumentException("MD-SVD needs calibration tokens of both modalities, got " + cov.text().tokens()
+                    + " text and " + cov.visual().tokens() + " visual tokens: add samples with images, or use --svd joint");
+        }
+        double eps = options.eps();
+        ModalityFactors split = method == SvdMethod.MD || (options.ablations() && both) ? MdSvd.factorize(w, cov, rank, eps) : null;
+        LowRankFactors joint = method == SvdMethod.JOINT || options.ablations() ? JointSvd.factorize(w, cov.joint(), rank, eps) : null;
+        LowRankFactors weightOnly = method == SvdMethod.WEIGHT ? WeightSvd.factorize(w, rank) : null;
+        double splitLoss = split == null ? Double.NaN
+                : TruncationLoss.onStatistics(w, split.text(), cov.text()) + TruncationLoss.onStatistics(w, split.visual(), cov.visual());
+        double jointLoss = joint == null ? Double.NaN : TruncationLoss.onStatistics(w, joint, cov.joint());
+        MlaWeights weights = switch (method) {
+            case MD -> MlaWeights.build(gqa, selection, l, split.text(), split.visual());
+            case JOINT -> MlaWeights.build(gqa, selection, l, joint, null);
+            case WEIGHT -> MlaWeights.build(gqa, selection, l, weightOnly, null);
+        };
+        double chosen = switch (method) {
+            case MD -> splitLoss;
+            case JOINT -> jointLoss;
+            case WEIGHT -> TruncationLoss.onStatistics(w, weightOnly, cov.joint());
+        };
+        double energy = w.mmul(cov.joint().sum()).muli(w).sumNumber().doubleValue();   // tr(W XᵀX Wᵀ) = ‖WX‖²
+        addMla(DecoderAttentions.key(input.decoderPrefix(), l), weights);
+        return new ConversionReport.Layer(l, keptPairs(l), kl, splitLoss, jointLoss, chosen, energy);
+    }
+
+    /** Layer l's q/k/v projections (and biases) in float32. */
+    private GqaLayerWeights gqaWeights(int layer) {
+        TensorSource w = input.weights();
+        String key = DecoderAttentions.key(input.decoderPrefix(), layer);
+        return new GqaLayerWeights(require(w, key + ".q_proj.weight"), optional(w, key + ".q_proj.bias"),
+                require(w, key + ".k_proj.weight"), optional(w, key + ".k_proj.bias"),
+                require(w, key + ".v_proj.weight"), optional(w, key + ".v_proj.bias"),
+                text.numAttentionHeads(), text.numKeyValueHeads(), text.headDim());
+    }
+
+    private static INDArray require(TensorSource w, String name) {
+        if (!w.contains(name)) throw new IllegalArgumentException("weight '" + name + "' is missing from the model");
+        return w.get(name);
+    }
+
+    private static INDArray optional(TensorSource w, String name) {
+        return w.contains(name) ? w.get(name) : null;
+    }
+
+    private void addMla(String key, MlaWeights w) {
+        put(key + ".q_proj.weight", w.qProj());
+        put(key + ".q_proj.bias", w.qBias());
+        put(key + ".k_rope_proj.weight", w.kRopeProj());
+        put(key + ".k_rope_proj.bias", w.kRopeBias());
+        String[] suffixes = w.decoupled() ? MlaAttention.MODALITIES : new String[]{""};
+        for (int m = 0; m < suffixes.length; m++) {
+            LatentProjections p = w.latent(m == 1);
+            put(key + ".kv_down_proj" + suffixes[m] + ".weight", p.kvDown());
+            put(key + ".k_up_proj" + suffixes[m] + ".weight", p.kUp());
+            put(key + ".v_up_proj" + suffixes[m] + ".weight", p.vUp());
+        }
+        put(key + ".k_nope_bias", w.kNopeBias());
+        put(key + ".v_bias", w.vBias());
+    }
+
+    private void put(String name, INDArray a) {
+        if (a == null) return;
+        if (!shapes.containsKey(name)) throw new IllegalStateException("converted tensor '" + name + "' was not planned");
+        pending.put(name, a.castTo(DataType.FLOAT).dup('c'));
+    }
+
+    private int[][] keptPairs(int layer) {
+        int[][] k = new int[kept[layer].length][];
+        for (int h = 0; h < k.length; h++) k[h] = kept[layer][h].clone();
+        return k;
+    }
+
+    /** [1, heads, L, d_h] → [heads, L, d_h] (a c-order copy detached from the graph's output). */
+    private static INDArray heads(INDArray x) {
+        return x.reshape(x.size(1), x.size(2), x.size(3)).dup('c');
+    }
+
+    static void checkRank(TextConfig text, int ropeDim, int dKv) {
+        int nKv = text.numKeyValueHeads();
+        int rows = nKv * (2 * text.headDim() - ropeDim);
+        int max = Math.min(rows, text.hiddenSize());
+        if (dKv <= 0 || (long) nKv * dKv > max) {
+            throw new IllegalArgumentException("d_kv = " + dKv + " gives latent rank n_kv·d_kv = " + (long) nKv * dKv + ", outside [1, "
+                    + max + "] (min of hidden_size " + text.hiddenSize() + " and the " + rows + " rows of [W_k,nope; W_v]); d_kv ≤ "
+                    + max / nKv);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (bar != null) bar.close();
+        original.close();
+        if (partial != null) partial.close();
+        if (originalStates != null) originalStates.close();
+        if (partialStates != null) partialStates.close();
+    }
+}
