@@ -8,20 +8,14 @@ import java.util.List;
 import java.util.Map;
 
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
 import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.config.TextConfig;
 import org.mha2mla.core.mla.GqaLayerWeights;
 import org.mha2mla.core.mla.LatentProjections;
 import org.mha2mla.core.mla.MlaWeights;
-import org.mha2mla.core.partialrope.KlScorer;
-import org.mha2mla.core.partialrope.MklScorer;
 import org.mha2mla.core.partialrope.PartialRope;
 import org.mha2mla.core.partialrope.RopeSelection;
 import org.mha2mla.core.partialrope.RopeStrategy;
-import org.mha2mla.core.partialrope.TwoNormScorer;
-import org.mha2mla.core.rope.CosSin;
-import org.mha2mla.core.rope.Rope;
 import org.mha2mla.core.svd.JointSvd;
 import org.mha2mla.core.svd.LowRankFactors;
 import org.mha2mla.core.svd.MdSvd;
@@ -31,35 +25,28 @@ import org.mha2mla.core.svd.SvdMethod;
 import org.mha2mla.core.svd.TruncationLoss;
 import org.mha2mla.core.svd.WeightSvd;
 import org.mha2mla.importers.weights.TensorSource;
-import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.VisionLanguageModel;
-import org.mha2mla.layers.text.AttentionMask;
-import org.mha2mla.layers.text.DecoderInput;
-import org.mha2mla.layers.text.GqaAttention;
-import org.mha2mla.layers.text.LayerwiseDecoder;
-import org.mha2mla.layers.text.RopeTables;
-import org.mha2mla.layers.text.TextDecoder;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * One MHA2MLA conversion run layer by layer, the way GPTQ/AWQ-style tools calibrate: the hidden states of every
- * calibration sample at decoder layer l are kept ({@link ActivationStore}, on disk when large), layer l runs over all
- * of them, its statistics are accumulated and the layer is converted, and its outputs become layer l + 1's inputs.
- * One layer's weights are in float32 at a time, so a 7B model converts in the memory of one layer plus the samples'
- * activations. Per layer:
+ * calibration sample at decoder layer l are kept, layer l runs over all of them ({@link CalibrationPasses}), its
+ * statistics are gathered and the layer is converted, and its outputs become layer l + 1's inputs. One layer's
+ * weights are in float32 at a time, so a 7B model converts in the memory of one layer plus the samples' activations.
+ * Per layer:
  * <ol>
- *   <li><b>partial RoPE</b> (steps rope and all): the original layer over the original model's hidden states gives q
- *       and k before RoPE; MKL or 2-norm scores choose the layer's kept pairs ({@link PartialRope#select}), and the
- *       attention KL of full vs partial RoPE of that choice is measured on the same q, k;</li>
- *   <li><b>low-rank KV</b> (steps svd and all): the partial-RoPE layer over the partial-RoPE model's hidden states
- *       gives the k/v projections' input, whose per-modality covariances feed the factorisation {@code --svd} names
- *       (the others only when the options ask for the ablation figures).</li>
+ *   <li><b>partial RoPE</b> (steps rope and all): the original layer's q and k before RoPE give MKL or 2-norm scores,
+ *       which choose the layer's kept pairs ({@link PartialRope#select}), and the attention KL of full vs partial RoPE
+ *       of that choice;</li>
+ *   <li><b>low-rank KV</b> (steps svd and all): the per-modality covariances of the k/v projections' input in the
+ *       partial-RoPE model feed the factorisation {@code --svd} names (the others only when the options ask for the
+ *       ablation figures).</li>
  * </ol>
- * Step all therefore runs each layer twice per sample (original and partial-RoPE model, the two activations the
- * method calibrates on); steps rope and svd once. The converted tensors are pulled one at a time through
- * {@link #tensor}, in the order of {@link #names()} (a writer streaming them to shards drives the run); other tensors
- * are the input's.
+ * Step all therefore runs each layer twice per sample (the original and the partial-RoPE model, the two activations
+ * the method calibrates on); steps rope and svd once. The converted tensors are pulled one at a time through
+ * {@link #tensor}, in the order of {@link #names()} (a writer streaming them to shards drives the run); the other
+ * tensors are the input's.
  */
 public final class Conversion implements AutoCloseable {
 
@@ -70,41 +57,39 @@ public final class Conversion implements AutoCloseable {
     private final int layers;
     private final int ropeDim;
     private final int rank;
-    private final List<Sample> samples = new ArrayList<>();
+    private final CalibrationPasses passes;
     private final int[][][] kept;
-    private final LayerwiseDecoder original;
-    private final LayerwiseDecoder partial;
-    private ActivationStore originalStates;
-    private ActivationStore partialStates;
-    private final MklScorer mkl;
-    private final TwoNormScorer twoNorm;
     private final Map<String, Integer> convertedLayer = new HashMap<>();
     private final Map<String, long[]> shapes = new LinkedHashMap<>();
     private final Map<String, INDArray> pending = new HashMap<>();
     private final List<ConversionReport.Layer> report = new ArrayList<>();
     private final ProgressBar bar;
-    private long textTokens;
-    private long visualTokens;
     private int done;
-    private boolean started;
 
-    /** One calibration sample's positions, modality and the query rows its KL terms average over. */
-    private record Sample(int length, RopeTables rope, INDArray modality, boolean[] visual, boolean[] rows) {
-        DecoderInput input(INDArray h) {
-            return new DecoderInput(h, rope, AttentionMask.causal(length, 0), modality);
-        }
-
-        CosSin tables(int headDim) {
-            return new CosSin(rope.cos().reshape(length, headDim), rope.sin().reshape(length, headDim));
-        }
-    }
-
-    Conversion(VisionLanguageModel input, List<MultimodalInput> calibration, Mha2MlaConverter.Options o) {
+    /**
+     * A conversion of {@code input} calibrated by {@code passes} (see {@link Mha2MlaConverter#stream} for the usual
+     * local one); {@link #validate} must accept the request first. {@code bar} (may be null) is closed with it.
+     */
+    public Conversion(VisionLanguageModel input, CalibrationPasses passes, Mha2MlaConverter.Options o, ProgressBar bar) {
+        validate(input, passes.samples(), o);
         this.input = input;
         this.text = input.config().textConfig();
         this.options = o;
         this.existing = input.conversion();
         this.layers = text.numHiddenLayers();
+        this.ropeDim = ropeDim(input, o);
+        this.rank = text.numKeyValueHeads() * o.dKv();
+        this.passes = passes;
+        boolean scored = o.step() != Mha2MlaConfig.Step.SVD && o.strategy().needsScores();
+        this.kept = o.step() == Mha2MlaConfig.Step.SVD ? existing.keptPairs()
+                : PartialRope.select(scored ? RopeStrategy.HIGH : o.strategy(), layers, text.numKeyValueHeads(), text.headDim(), ropeDim, null).toArray();
+        this.bar = bar;
+        planOutputs();
+    }
+
+    /** Refuses a conversion that cannot run, before any calibration work: wrong step for the model, rank, samples. */
+    public static void validate(VisionLanguageModel input, int samples, Mha2MlaConverter.Options o) {
+        Mha2MlaConfig existing = input.conversion();
         Mha2MlaConfig.Step step = o.step();
         if (step == Mha2MlaConfig.Step.SVD) {
             if (existing == null || existing.isMla()) {
@@ -115,42 +100,26 @@ public final class Conversion implements AutoCloseable {
             throw new IllegalArgumentException("step " + step.id() + " converts an original model, but this one is already converted ("
                     + existing + ")" + (existing.isMla() ? "" : ": use --step svd to continue it"));
         }
-        this.ropeDim = step == Mha2MlaConfig.Step.SVD ? existing.ropeDim()
-                : o.ropeDim() > 0 ? o.ropeDim() : Math.max(2, text.headDim() / 4);
-        this.rank = text.numKeyValueHeads() * o.dKv();
+        TextConfig text = input.config().textConfig();
         if (step.producesMla()) {
-            checkRank(text, ropeDim, o.dKv());
-            if (calibration.isEmpty()) throw new IllegalArgumentException("the SVD step needs calibration samples, got none");
+            checkRank(text, ropeDim(input, o), o.dKv());
+            if (samples == 0) throw new IllegalArgumentException("the SVD step needs calibration samples, got none");
         }
-        RopeStrategy strategy = o.strategy();
-        boolean scored = step != Mha2MlaConfig.Step.SVD && strategy.needsScores();
-        if (scored && calibration.isEmpty()) throw new IllegalArgumentException(strategy.id() + " scoring needs calibration samples, got none");
-        this.kept = step == Mha2MlaConfig.Step.SVD ? existing.keptPairs()
-                : PartialRope.select(scored ? RopeStrategy.HIGH : strategy, layers, text.numKeyValueHeads(), text.headDim(), ropeDim, null).toArray();
-        this.mkl = scored && strategy == RopeStrategy.MKL ? new MklScorer(layers, text.numAttentionHeads(), text.numKeyValueHeads(), text.headDim()) : null;
-        this.twoNorm = scored && strategy == RopeStrategy.TWO_NORM
-                ? new TwoNormScorer(layers, text.numAttentionHeads(), text.numKeyValueHeads(), text.headDim()) : null;
-        // The model the input's own attention defines: the original (steps rope, all) or the partial-RoPE one (step svd).
-        this.original = input.streamingDecoder();
-        this.partial = step == Mha2MlaConfig.Step.ALL
-                ? new LayerwiseDecoder(input.weights(), text, input.decoderPrefix(), input.lmHeadKey(),
-                        (sd, i) -> new PartialRopeAttention(sd, text, DecoderAttentions.key(input.decoderPrefix(), i), selection(), i),
-                        LayerwiseDecoder.Residency.RELEASE)
-                : null;
-        planOutputs();
-        for (MultimodalInput m : calibration) samples.add(null);
-        this.calibration = calibration;
-        long steps = (long) layers * calibration.size() * passes();
-        this.bar = o.progress() && steps > 0 ? new ProgressBarBuilder().setTaskName("convert").setInitialMax(steps)
-                .setUpdateIntervalMillis(500).continuousUpdate().build() : null;
+        if (step != Mha2MlaConfig.Step.SVD && o.strategy().needsScores() && samples == 0) {
+            throw new IllegalArgumentException(o.strategy().id() + " scoring needs calibration samples, got none");
+        }
     }
 
-    private final List<MultimodalInput> calibration;
+    /** d_r: the partial-RoPE model's for step svd, else the option (default d_h/4). */
+    static int ropeDim(VisionLanguageModel input, Mha2MlaConverter.Options o) {
+        TextConfig text = input.config().textConfig();
+        if (o.step() == Mha2MlaConfig.Step.SVD) return input.conversion().ropeDim();
+        return o.ropeDim() > 0 ? o.ropeDim() : Math.max(2, text.headDim() / 4);
+    }
 
     /** Layer passes per calibration sample and layer: 2 for step all (original and partial-RoPE model), else 1. */
-    public int passes() {
-        if (calibration.isEmpty()) return 0;
-        return options.step() == Mha2MlaConfig.Step.ALL ? 2 : 1;
+    public static int passes(Mha2MlaConfig.Step step) {
+        return step == Mha2MlaConfig.Step.ALL ? 2 : 1;
     }
 
     /** The converted model's tensor names, input order with each decoder layer's tensors together, layers ascending. */
@@ -203,8 +172,8 @@ public final class Conversion implements AutoCloseable {
     public ConversionReport report() {
         requireFinished();
         Mha2MlaConfig target = target();
-        return new ConversionReport(target, calibration.size(), textTokens, visualTokens, report, input.kvCacheBytesPerToken(),
-                cacheBytesPerToken(target));
+        return new ConversionReport(target, passes.samples(), passes.textTokens(), passes.visualTokens(), report,
+                input.kvCacheBytesPerToken(), cacheBytesPerToken(target));
     }
 
     private void requireFinished() {
@@ -301,111 +270,23 @@ public final class Conversion implements AutoCloseable {
     // ---------------------------------------------------------------------------------------------------------
     // The run
 
-    /** Embeds every sample once (vision tower included) and keeps what the layer passes need. */
-    private void start() {
-        started = true;
-        if (calibration.isEmpty()) return;
-        int[] lengths = new int[calibration.size()];
-        List<INDArray> embeds = new ArrayList<>();
-        for (int s = 0; s < calibration.size(); s++) {
-            DecoderInput in = input.decoderInput(calibration.get(s));
-            if (in.inputsEmbeds().size(0) != 1) throw new IllegalArgumentException("calibration runs one sample at a time");
-            int length = in.length();
-            boolean[] visual = new boolean[length];
-            for (int i = 0; i < length; i++) {
-                visual[i] = in.modality().getFloat(0, i) == DecoderInput.VISUAL;
-                if (visual[i]) visualTokens++; else textTokens++;
-            }
-            samples.set(s, new Sample(length, in.rope(), in.modality(), visual, queryRows(length)));
-            lengths[s] = length;
-            embeds.add(in.inputsEmbeds());
-        }
-        long width = text.hiddenSize();
-        originalStates = new ActivationStore(lengths, width, options.activationBudgetBytes(), options.spillDir());
-        for (int s = 0; s < embeds.size(); s++) originalStates.put(s, embeds.get(s));
-        if (partial != null) {
-            partialStates = new ActivationStore(lengths, width, options.activationBudgetBytes(), options.spillDir());
-            for (int s = 0; s < embeds.size(); s++) partialStates.put(s, embeds.get(s));
-        }
-    }
-
-    /** Evenly spaced query positions (always the last one) the KL terms average over, or null for all. */
-    private boolean[] queryRows(int length) {
-        int max = options.maxQueryRows();
-        if (max <= 0 || length <= max) return null;
-        boolean[] rows = new boolean[length];
-        for (int i = 0; i < max; i++) rows[(int) ((long) (length - 1) * (i + 1) / max)] = true;
-        return rows;
-    }
-
     private void convertNext() {
-        if (!started) start();
         int l = done;
         Mha2MlaConfig.Step step = options.step();
-        boolean last = l == layers - 1;
         double kl = Double.NaN;
-        if (step != Mha2MlaConfig.Step.SVD) kl = choosePairs(l, last);
-        ConversionReport.Layer row = new ConversionReport.Layer(l, keptPairs(l), kl, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
-        if (step.producesMla()) {
-            ModalityCovariance cov = kvInputCovariance(l, last, step == Mha2MlaConfig.Step.ALL ? partial : original,
-                    step == Mha2MlaConfig.Step.ALL ? partialStates : originalStates);
-            row = factorize(l, cov, kl);
+        if (step != Mha2MlaConfig.Step.SVD) {
+            RopeStrategy scoring = CalibrationPasses.scoring(options.strategy());
+            CalibrationPasses.PairScores scores = passes.samples() == 0 ? CalibrationPasses.PairScores.NONE : passes.scorePairs(l, scoring);
+            if (scoring != null) {
+                RopeSelection one = PartialRope.select(scoring, 1, text.numKeyValueHeads(), text.headDim(), ropeDim, new double[][][]{scores.scores()});
+                for (int h = 0; h < text.numKeyValueHeads(); h++) kept[l][h] = one.keptPairs(0, h);
+            }
+            if (passes.samples() > 0) kl = passes.attentionKl(l, keptPairs(l)).mean();
         }
+        ConversionReport.Layer row = new ConversionReport.Layer(l, keptPairs(l), kl, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
+        if (step.producesMla()) row = factorize(l, passes.kvInputCovariance(l, keptPairs(l)), kl);
         report.add(row);
         done++;
-    }
-
-    /**
-     * Runs the original layer over every sample, scores its pairs (MKL or 2-norm) or takes the fixed strategy's,
-     * and returns the attention KL of the choice (NaN without samples).
-     */
-    private double choosePairs(int l, boolean last) {
-        List<INDArray[]> qk = new ArrayList<>();
-        String scope = TextDecoder.attentionScope(l);
-        List<String> wanted = List.of(GqaAttention.queryBeforeRope(scope), GqaAttention.keyBeforeRope(scope));
-        for (int s = 0; s < samples.size(); s++) {
-            Sample sample = samples.get(s);
-            INDArray h = originalStates.get(s);
-            Map<String, INDArray> out = original.layer(l, h, sample.input(h), wanted);
-            INDArray q = heads(out.get(wanted.get(0)));
-            INDArray k = heads(out.get(wanted.get(1)));
-            CosSin tables = sample.tables(text.headDim());
-            if (mkl != null) mkl.accumulate(l, Rope.applyRotary(q, tables.cos(), tables.sin()), Rope.applyRotary(k, tables.cos(), tables.sin()), sample.rows());
-            if (twoNorm != null) twoNorm.accumulate(l, q, k);
-            qk.add(new INDArray[]{q, k});
-            if (!last) originalStates.put(s, out.get(LayerwiseDecoder.OUT));
-            if (bar != null) bar.step();
-        }
-        if (mkl != null || twoNorm != null) {
-            double[][] scores = mkl != null ? mkl.scores(l) : twoNorm.scores(l);
-            RopeSelection one = PartialRope.select(options.strategy(), 1, text.numKeyValueHeads(), text.headDim(), ropeDim, new double[][][]{scores});
-            for (int h = 0; h < text.numKeyValueHeads(); h++) kept[l][h] = one.keptPairs(0, h);
-        }
-        if (qk.isEmpty()) return Double.NaN;
-        boolean[][] masks = selection().keyMasks(l);
-        double sum = 0;
-        for (int s = 0; s < qk.size(); s++) {
-            double[] perHead = KlScorer.partialRopeKl(qk.get(s)[0], qk.get(s)[1], samples.get(s).tables(text.headDim()), masks, true, samples.get(s).rows());
-            double mean = 0;
-            for (double v : perHead) mean += v / perHead.length;
-            sum += mean;
-        }
-        return sum / qk.size();
-    }
-
-    /** Per-modality covariance of layer l's k/v input over every sample, from {@code decoder}'s layer l. */
-    private ModalityCovariance kvInputCovariance(int l, boolean last, LayerwiseDecoder decoder, ActivationStore states) {
-        ModalityCovariance cov = new ModalityCovariance(text.hiddenSize());
-        List<String> wanted = List.of(TextDecoder.attentionInput(l));
-        for (int s = 0; s < samples.size(); s++) {
-            Sample sample = samples.get(s);
-            INDArray h = states.get(s);
-            Map<String, INDArray> out = decoder.layer(l, h, sample.input(h), wanted);
-            cov.add(out.get(wanted.get(0)).reshape(sample.length(), text.hiddenSize()), sample.visual());
-            if (!last) states.put(s, out.get(LayerwiseDecoder.OUT));
-            if (bar != null) bar.step();
-        }
-        return cov;
     }
 
     /** Factorises layer l's [W_k,nope; W_v] as {@code --svd} says and keeps its MLA tensors until they are written. */
@@ -488,11 +369,6 @@ public final class Conversion implements AutoCloseable {
         return k;
     }
 
-    /** [1, heads, L, d_h] → [heads, L, d_h] (a c-order copy detached from the graph's output). */
-    private static INDArray heads(INDArray x) {
-        return x.reshape(x.size(1), x.size(2), x.size(3)).dup('c');
-    }
-
     static void checkRank(TextConfig text, int ropeDim, int dKv) {
         int nKv = text.numKeyValueHeads();
         int rows = nKv * (2 * text.headDim() - ropeDim);
@@ -507,9 +383,6 @@ public final class Conversion implements AutoCloseable {
     @Override
     public void close() {
         if (bar != null) bar.close();
-        original.close();
-        if (partial != null) partial.close();
-        if (originalStates != null) originalStates.close();
-        if (partialStates != null) partialStates.close();
+        passes.close();
     }
 }

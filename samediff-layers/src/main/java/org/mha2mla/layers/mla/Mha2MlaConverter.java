@@ -5,6 +5,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
 import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.partialrope.RopeStrategy;
 import org.mha2mla.core.svd.MdSvd;
@@ -204,7 +206,18 @@ public final class Mha2MlaConverter {
      * (e.g. writing them to shards), then calls {@link Conversion#finish()}, and closes it.
      */
     public static Conversion stream(VisionLanguageModel input, List<MultimodalInput> calibration, Options o) {
-        return new Conversion(input, calibration, o);
+        Conversion.validate(input, calibration.size(), o);
+        long steps = (long) input.config().textConfig().numHiddenLayers() * calibration.size() * Conversion.passes(o.step());
+        ProgressBar bar = o.progress() && steps > 0 ? new ProgressBarBuilder().setTaskName("convert").setInitialMax(steps)
+                .setUpdateIntervalMillis(500).continuousUpdate().build() : null;
+        try {
+            LocalCalibration passes = new LocalCalibration(input, calibration, o.step(), Conversion.ropeDim(input, o), o.maxQueryRows(),
+                    o.activationBudgetBytes(), o.spillDir(), bar == null ? () -> { } : bar::step);
+            return new Conversion(input, passes, o, bar);
+        } catch (RuntimeException e) {
+            if (bar != null) bar.close();
+            throw e;
+        }
     }
 
     /** Converts {@code input} into a model held in memory (every tensor float32): small models and tests. */
