@@ -78,8 +78,14 @@ final class ConvertCommand implements Callable<Integer> {
         Mha2MlaConverter.Options options = Mha2MlaConverter.Options.builder(dKv).step(s).strategy(RopeStrategy.parse(strategy))
                 .ropeDim(ropeDim).svd(SvdMethod.parse(svd)).maxQueryRows(maxQueryRows).eps(eps).ablations(ablations).progress(progress)
                 .spillDir(out.toAbsolutePath().getParent()).build();
-        ConversionReport report = ModelFolder.convert(model, calib, imageRoot, calibSamples, options, out, storage);
+        ModelFolder.Converted converted = ModelFolder.convert(model, calib, imageRoot, calibSamples, options, out, storage);
+        ConversionReport report = converted.report();
         System.out.print(report.table());
+        StringBuilder phases = new StringBuilder();
+        converted.phaseSeconds().forEach((phase, sec) -> phases.append(phases.length() == 0 ? "" : ", ")
+                .append(String.format(Locale.ROOT, "%s %.1f s", phase, sec)));
+        System.out.printf(Locale.ROOT, "%.1f s: %s; %d calibration layer pass%s per sample and layer%n", converted.seconds(), phases,
+                converted.layerPasses(), converted.layerPasses() == 1 ? "" : "es");
         System.out.println("wrote " + out + " (" + storage + ") and " + out.resolve("conversion_report.json"));
         return 0;
     }

@@ -62,15 +62,18 @@ public final class ModelFolder {
      * folder's own processor, streamed to {@code out} layer by layer (one layer converted and written at a time)
      * with {@code conversion_report.json}; returns the report.
      */
-    public static ConversionReport convert(Path input, Path calibration, Path imageRoot, int samples, Mha2MlaConverter.Options options,
-                                           Path out, DType dtype) {
+    public static Converted convert(Path input, Path calibration, Path imageRoot, int samples, Mha2MlaConverter.Options options,
+                                    Path out, DType dtype) {
+        long t0 = System.nanoTime();
         List<MultimodalInput> calib = List.of();
         if (calibration != null) {
             try (ModelProcessor processor = ModelProcessor.load(input)) {
                 calib = new InstructCalibration(calibration, imageRoot, processor).load(samples);
             }
         }
+        long t1 = System.nanoTime();
         try (VisionLanguageModel model = VlmLoader.load(input); Conversion c = Mha2MlaConverter.stream(model, calib, options)) {
+            long t2 = System.nanoTime();
             List<SafeTensorsWriter.Entry> entries = new ArrayList<>();
             for (String name : c.names()) entries.add(new SafeTensorsWriter.Entry(name, dtype, c.shape(name), () -> c.tensor(name)));
             writeFolder(entries, input, out);
@@ -78,8 +81,25 @@ public final class ModelFolder {
             writeConfig(input, out, target);
             ConversionReport report = c.report();
             report.write(out.resolve("conversion_report.json"));
-            return report;
+            double total = (System.nanoTime() - t0) / 1e9;
+            Map<String, Double> phases = new java.util.LinkedHashMap<>();
+            phases.put("processing the calibration data", (t1 - t0) / 1e9);
+            phases.put("embedding the samples (vision tower)", (t2 - t1) / 1e9);
+            double inPhases = 0;
+            for (Conversion.Phase p : Conversion.Phase.values()) {
+                phases.put(p.name().toLowerCase(java.util.Locale.ROOT).replace('_', ' '), c.seconds(p));
+                inPhases += c.seconds(p);
+            }
+            phases.put("reading and writing tensors", (System.nanoTime() - t2) / 1e9 - inPhases);
+            return new Converted(report, phases, total, c.layerPasses());
         }
+    }
+
+    /**
+     * What {@link #convert} did: the report, seconds per phase (in order), the total, and the calibration layer passes
+     * per sample and layer.
+     */
+    public record Converted(ConversionReport report, Map<String, Double> phaseSeconds, double seconds, int layerPasses) {
     }
 
     /**

@@ -64,7 +64,20 @@ public final class Conversion implements AutoCloseable {
     private final Map<String, INDArray> pending = new HashMap<>();
     private final List<ConversionReport.Layer> report = new ArrayList<>();
     private final ProgressBar bar;
+    private final long[] nanos = new long[Phase.values().length];
     private int done;
+
+    /** Where a conversion's time goes, for {@link #seconds}. */
+    public enum Phase {
+        /** The original layer over every sample: q, k and the pair scores. */
+        PAIR_SCORES,
+        /** KL of full vs partial RoPE of the chosen pairs. */
+        ATTENTION_KL,
+        /** The SVD stream's layer over every sample: the k/v input covariances. */
+        COVARIANCE,
+        /** The factorisation and the MLA tensors. */
+        FACTORISATION
+    }
 
     /**
      * A conversion of {@code input} calibrated by {@code passes} (see {@link Mha2MlaConverter#stream} for the usual
@@ -166,6 +179,16 @@ public final class Conversion implements AutoCloseable {
         if (step == Mha2MlaConfig.Step.SVD) return existing.withMla(step, options.dKv(), options.svd());
         Mha2MlaConfig rope = Mha2MlaConfig.partialRope(options.strategy(), selection());
         return step == Mha2MlaConfig.Step.ROPE ? rope : rope.withMla(step, options.dKv(), options.svd());
+    }
+
+    /** Seconds spent so far in {@code phase}, over all layers. */
+    public double seconds(Phase phase) {
+        return nanos[phase.ordinal()] / 1e9;
+    }
+
+    /** Calibration layer passes per sample and layer this conversion runs (see {@link #passes(Mha2MlaConfig.Step)}). */
+    public int layerPasses() {
+        return passes.samples() == 0 ? 0 : passes(options.step());
     }
 
     /** The per-layer report (after {@link #finish()}). */
@@ -275,16 +298,27 @@ public final class Conversion implements AutoCloseable {
         Mha2MlaConfig.Step step = options.step();
         double kl = Double.NaN;
         if (step != Mha2MlaConfig.Step.SVD) {
+            long t0 = System.nanoTime();
             RopeStrategy scoring = CalibrationPasses.scoring(options.strategy());
             CalibrationPasses.PairScores scores = passes.samples() == 0 ? CalibrationPasses.PairScores.NONE : passes.scorePairs(l, scoring);
             if (scoring != null) {
                 RopeSelection one = PartialRope.select(scoring, 1, text.numKeyValueHeads(), text.headDim(), ropeDim, new double[][][]{scores.scores()});
                 for (int h = 0; h < text.numKeyValueHeads(); h++) kept[l][h] = one.keptPairs(0, h);
             }
+            long t1 = System.nanoTime();
             if (passes.samples() > 0) kl = passes.attentionKl(l, keptPairs(l)).mean();
+            nanos[Phase.PAIR_SCORES.ordinal()] += t1 - t0;
+            nanos[Phase.ATTENTION_KL.ordinal()] += System.nanoTime() - t1;
         }
         ConversionReport.Layer row = new ConversionReport.Layer(l, keptPairs(l), kl, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
-        if (step.producesMla()) row = factorize(l, passes.kvInputCovariance(l, keptPairs(l)), kl);
+        if (step.producesMla()) {
+            long t0 = System.nanoTime();
+            ModalityCovariance cov = passes.kvInputCovariance(l, keptPairs(l));
+            long t1 = System.nanoTime();
+            row = factorize(l, cov, kl);
+            nanos[Phase.COVARIANCE.ordinal()] += t1 - t0;
+            nanos[Phase.FACTORISATION.ordinal()] += System.nanoTime() - t1;
+        }
         report.add(row);
         done++;
     }
