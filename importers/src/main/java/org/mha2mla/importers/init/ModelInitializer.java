@@ -462,8 +462,8 @@ public final class ModelInitializer {
                             + config.textConfig().vocabSize());
                 }
             }
-            int expected = visionTokens(config, p, dir);
-            if (imageTokens != expected) {
+            Integer expected = visionTokens(config, p, dir);
+            if (expected != null && imageTokens != expected) {
                 throw new ConfigException(dir + ": the processor expands a " + CHECK_IMAGE_SIDE + "×" + CHECK_IMAGE_SIDE + " image to "
                         + imageTokens + " tokens of id " + config.imageTokenId() + " but the vision tower makes " + expected + " features");
             }
@@ -472,8 +472,12 @@ public final class ModelInitializer {
         }
     }
 
-    /** Image features the model makes for the processed image, from the config and the pixel tensor's shape. */
-    private static int visionTokens(VlmConfig config, ProcessedPrompt p, Path dir) {
+    /**
+     * Image features the model makes for the processed image, from the config and the pixel tensor's shape; null for
+     * LLaVA-NeXT, whose anyres count (base tile, unpadded grid, newlines) has only the processor's formula to come from,
+     * once its tiles are checked to be the tower's input size.
+     */
+    private static Integer visionTokens(VlmConfig config, ProcessedPrompt p, Path dir) {
         long[] shape = p.pixelValues().shape();
         if (config instanceof LlavaConfig l) {
             int side = l.visionConfig().imageSize();
@@ -481,10 +485,7 @@ public final class ModelInitializer {
                 throw new ConfigException(dir + ": the image processor makes " + shape[shape.length - 2] + "×" + shape[shape.length - 1]
                         + " crops but the CLIP tower takes " + side + "×" + side);
             }
-            if (l.isNext()) {
-                // The anyres count (base tile + unpadded grid + newlines) is the processor's own formula; the tiles fit.
-                return p.hasImage() ? countOf(p, config.imageTokenId()) : 0;
-            }
+            if (l.isNext()) return null;
             int perSide = l.visionConfig().patchesPerSide();
             return perSide * perSide + (l.visionFeatureSelectStrategy().equals("full") ? 1 : 0);
         }
@@ -500,12 +501,6 @@ public final class ModelInitializer {
                     + " patches merged " + merge + "×" + merge);
         }
         return thw[0] * thw[1] * thw[2] / (merge * merge);
-    }
-
-    private static int countOf(ProcessedPrompt p, int id) {
-        int n = 0;
-        for (long t : p.inputIds()) if (t == id) n++;
-        return n;
     }
 
     private static String describe(List<SpecialTokens.Assignment> tokens) {

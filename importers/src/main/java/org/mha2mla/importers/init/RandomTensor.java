@@ -1,6 +1,7 @@
 package org.mha2mla.importers.init;
 
 import java.nio.ByteBuffer;
+import java.util.Arrays;
 
 import org.mha2mla.importers.safetensors.ChunkedTensor;
 import org.mha2mla.importers.safetensors.DType;
@@ -18,6 +19,10 @@ final class RandomTensor implements ChunkedTensor {
     /** 2^20 values per chunk; part of the definition of the values (a different chunking draws different ones). */
     static final int CHUNK_ELEMENTS = 1 << 20;
 
+    /** Per-thread scratch: the encoder threads of the writer each fill their own. */
+    private static final ThreadLocal<float[]> FLOATS = ThreadLocal.withInitial(() -> new float[CHUNK_ELEMENTS]);
+    private static final ThreadLocal<short[]> SHORTS = ThreadLocal.withInitial(() -> new short[CHUNK_ELEMENTS]);
+
     private final long seed;
     private final WeightPlan.Tensor tensor;
 
@@ -33,51 +38,40 @@ final class RandomTensor implements ChunkedTensor {
 
     @Override
     public void encodeChunk(long index, long start, int count, DType dtype, ByteBuffer out) {
+        float[] v = FLOATS.get();
         if (tensor.init() instanceof WeightPlan.Constant c) {
-            for (int i = 0; i < count; i++) put(out, dtype, c.value());
-            return;
-        }
-        WeightPlan.Normal n = (WeightPlan.Normal) tensor.init();
-        NormalStream stream = NormalStream.forChunk(seed, tensor.name(), index);
-        // Elements of the zero row (an Embedding's padding_idx) still draw their value, so the rest of the stream
-        // does not depend on which row is zeroed.
-        long zeroFrom = Long.MAX_VALUE, zeroTo = Long.MIN_VALUE;
-        if (n.zeroRow() >= 0) {
-            long[] shape = tensor.shape();
-            zeroFrom = n.zeroRow() * shape[1];
-            zeroTo = zeroFrom + shape[1];
-        }
-        switch (dtype) {
-            case BF16 -> {
-                for (int i = 0; i < count; i++) {
-                    float v = (float) (n.std() * stream.nextGaussian());
-                    long at = start + i;
-                    out.putShort(HalfFloats.floatToBf16(at >= zeroFrom && at < zeroTo ? 0f : v));
-                }
+            Arrays.fill(v, 0, count, c.value());
+        } else {
+            WeightPlan.Normal n = (WeightPlan.Normal) tensor.init();
+            NormalStream stream = NormalStream.forChunk(seed, tensor.name(), index);
+            for (int i = 0; i < count; i++) v[i] = (float) (n.std() * stream.nextGaussian());
+            if (n.zeroRow() >= 0) {
+                // The padding row's elements drew their values too, so the stream does not depend on which row it is.
+                long width = tensor.shape()[1];
+                long from = Math.max(start, n.zeroRow() * width), to = Math.min(start + count, (n.zeroRow() + 1) * width);
+                if (from < to) Arrays.fill(v, (int) (from - start), (int) (to - start), 0f);
             }
-            case F16 -> {
-                for (int i = 0; i < count; i++) {
-                    float v = (float) (n.std() * stream.nextGaussian());
-                    long at = start + i;
-                    out.putShort(HalfFloats.floatToHalf(at >= zeroFrom && at < zeroTo ? 0f : v));
-                }
-            }
-            case F32 -> {
-                for (int i = 0; i < count; i++) {
-                    float v = (float) (n.std() * stream.nextGaussian());
-                    long at = start + i;
-                    out.putFloat(at >= zeroFrom && at < zeroTo ? 0f : v);
-                }
-            }
-            default -> throw new IllegalArgumentException("random tensors are stored as BF16, F16 or F32, not " + dtype);
         }
+        encode(v, count, dtype, out);
     }
 
-    private static void put(ByteBuffer out, DType dtype, float v) {
+    /** Rounds to the storage dtype into a scratch array, then one bulk copy into the (little-endian) buffer. */
+    private static void encode(float[] v, int count, DType dtype, ByteBuffer out) {
         switch (dtype) {
-            case BF16 -> out.putShort(HalfFloats.floatToBf16(v));
-            case F16 -> out.putShort(HalfFloats.floatToHalf(v));
-            case F32 -> out.putFloat(v);
+            case BF16, F16 -> {
+                short[] bits = SHORTS.get();
+                if (dtype == DType.BF16) {
+                    for (int i = 0; i < count; i++) bits[i] = HalfFloats.floatToBf16(v[i]);
+                } else {
+                    for (int i = 0; i < count; i++) bits[i] = HalfFloats.floatToHalf(v[i]);
+                }
+                out.asShortBuffer().put(bits, 0, count);
+                out.position(out.position() + 2 * count);
+            }
+            case F32 -> {
+                out.asFloatBuffer().put(v, 0, count);
+                out.position(out.position() + 4 * count);
+            }
             default -> throw new IllegalArgumentException("random tensors are stored as BF16, F16 or F32, not " + dtype);
         }
     }

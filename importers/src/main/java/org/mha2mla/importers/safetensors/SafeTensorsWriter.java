@@ -227,8 +227,9 @@ public final class SafeTensorsWriter {
                 writeFully(ch, len);
                 writeFully(ch, ByteBuffer.wrap(header));
                 ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK_ELEMS * 8).order(ByteOrder.LITTLE_ENDIAN);
+                ByteBuffer[] ring = new ByteBuffer[pool == null ? 1 : 2 * options.threads];
                 for (Entry e : entries) {
-                    if (e.chunks() != null) writeChunked(ch, e, file, pool, options);
+                    if (e.chunks() != null) writeChunked(ch, e, file, pool, ring, options);
                     else writeData(ch, buf, e, file, options.bytesWritten);
                 }
                 ch.force(true);
@@ -414,28 +415,32 @@ public final class SafeTensorsWriter {
     }
 
     /**
-     * Streams a chunked tensor: with a pool, up to 2 · threads chunks are encoded ahead into a ring of buffers while
-     * the finished ones are written in order; without one, chunk after chunk on this thread.
+     * Streams a chunked tensor: with a pool, up to {@code ring.length} (2 · threads) chunks are encoded ahead into a
+     * ring of buffers while the finished ones are written in order; without one, chunk after chunk on this thread.
+     * The ring's buffers are reused from tensor to tensor of the file (direct memory is freed only by a GC).
      */
-    private static void writeChunked(FileChannel ch, Entry e, Path file, ExecutorService pool, Options options) throws IOException {
+    private static void writeChunked(FileChannel ch, Entry e, Path file, ExecutorService pool, ByteBuffer[] ring,
+                                     Options options) throws IOException {
         long numel = e.numel();
         if (numel == 0) return;
         ChunkedTensor src = e.chunks();
         int per = src.chunkElements();
         if (per <= 0) throw new SafeTensorsException(file + ": tensor '" + e.name() + "' has chunks of " + per + " elements");
         long chunks = (numel + per - 1) / per;
-        int ahead = pool == null ? 1 : 2 * options.threads;
-        ByteBuffer[] ring = new ByteBuffer[(int) Math.min(ahead, chunks)];
-        for (int i = 0; i < ring.length; i++) {
-            ring[i] = ByteBuffer.allocateDirect(Math.multiplyExact(per, e.dtype().size())).order(ByteOrder.LITTLE_ENDIAN);
+        int chunkBytes = Math.multiplyExact((int) Math.min(per, numel), e.dtype().size());
+        int slots = (int) Math.min(ring.length, chunks);
+        for (int i = 0; i < slots; i++) {
+            if (ring[i] == null || ring[i].capacity() < chunkBytes) {
+                ring[i] = ByteBuffer.allocateDirect(chunkBytes).order(ByteOrder.LITTLE_ENDIAN);
+            }
         }
         ArrayDeque<Future<ByteBuffer>> pending = new ArrayDeque<>();
         long next = 0;
         try {
             for (long done = 0; done < chunks; done++) {
-                while (next < chunks && next - done < ring.length) {
+                while (next < chunks && next - done < slots) {
                     long index = next++;
-                    ByteBuffer buf = ring[(int) (index % ring.length)];
+                    ByteBuffer buf = ring[(int) (index % slots)];
                     if (pool == null) pending.add(CompletableFuture.completedFuture(encode(e, src, index, numel, buf, file)));
                     else pending.add(pool.submit(() -> encode(e, src, index, numel, buf, file)));
                 }
