@@ -398,7 +398,7 @@ public final class ModelInitializer {
         long total = 0;
         for (SafeTensorsWriter.Entry e : entries) total += e.byteLength();
         ProgressBar bar = o.progress
-                ? new ProgressBarBuilder().setTaskName("init " + dir.getFileName()).setInitialMax(total).setUnit(" MB", 1_000_000)
+                ? new ProgressBarBuilder().setTaskName("init " + o.out.getFileName()).setInitialMax(total).setUnit(" MB", 1_000_000)
                 .setUpdateIntervalMillis(500).continuousUpdate().showSpeed().build()
                 : null;
         try {
