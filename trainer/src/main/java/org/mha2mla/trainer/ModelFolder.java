@@ -14,6 +14,7 @@ import java.util.Set;
 import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.importers.safetensors.DType;
+import org.mha2mla.importers.weights.StoredCopy;
 import org.mha2mla.importers.weights.TensorSource;
 import org.mha2mla.layers.mla.Conversion;
 import org.mha2mla.importers.safetensors.SafeTensorsWriter;
@@ -75,7 +76,10 @@ public final class ModelFolder {
         try (VisionLanguageModel model = VlmLoader.load(input); Conversion c = Mha2MlaConverter.stream(model, calib, options)) {
             long t2 = System.nanoTime();
             List<SafeTensorsWriter.Entry> entries = new ArrayList<>();
-            for (String name : c.names()) entries.add(new SafeTensorsWriter.Entry(name, dtype, c.shape(name), () -> c.tensor(name)));
+            for (String name : c.names()) {
+                entries.add(c.converted(name) ? new SafeTensorsWriter.Entry(name, dtype, c.shape(name), () -> c.tensor(name))
+                        : StoredCopy.entry(model.weights(), name, dtype));
+            }
             writeFolder(entries, input, out);
             Mha2MlaConfig target = c.finish();
             writeConfig(input, out, target);
@@ -135,8 +139,9 @@ public final class ModelFolder {
         List<SafeTensorsWriter.Entry> entries = new ArrayList<>();
         for (String n : weights.names()) {
             INDArray a = trained.get(n);
-            long[] shape = a != null ? a.shape() : weights.info(n).shape();
-            entries.add(new SafeTensorsWriter.Entry(n, dtype, shape, a != null ? () -> a : () -> weights.get(n)));
+            if (a != null) entries.add(new SafeTensorsWriter.Entry(n, dtype, a.shape(), () -> a));
+            else if (weights.info(n).dtype().isFloating()) entries.add(StoredCopy.entry(weights, n, dtype));
+            else entries.add(new SafeTensorsWriter.Entry(n, weights.info(n).dtype(), weights.info(n).shape(), () -> weights.get(n)));
         }
         writeFolder(entries, input, out);
     }
