@@ -54,24 +54,29 @@ public final class ModelFolder {
         return DType.F32;
     }
 
-    /**
-     * {@code mha2mla convert}: the folder {@code input} converted by {@code options}, calibrated on the first
-     * {@code samples} records of the LLaVA-instruct file {@code calibration} (null: no calibration) through the
-     * folder's own processor, written to {@code out} with {@code conversion_report.json}; returns the report.
-     */
+    /** {@link #convert(Path, Path, Path, int, long, Mha2MlaConverter.Options, Path, DType)} with the authors' seed 42. */
     public static ConversionReport convert(Path input, Path calibration, Path imageRoot, int samples, Mha2MlaConverter.Options options,
                                            Path out, DType dtype) {
-        List<MultimodalInput> calib = List.of();
-        if (calibration != null) {
-            try (ModelProcessor processor = ModelProcessor.load(input)) {
-                calib = new InstructCalibration(calibration, imageRoot, processor).load(samples);
+        return convert(input, calibration, imageRoot, samples, InstructCalibration.DEFAULT_SEED, options, out, dtype);
+    }
+
+    /**
+     * {@code mha2mla convert}: the folder {@code input} converted by {@code options}, calibrated on {@code samples}
+     * records of the LLaVA-instruct file {@code calibration} (null: no calibration) drawn after a shuffle by
+     * {@code seed} ({@link InstructCalibration}), through the folder's own processor, written to {@code out} with
+     * {@code conversion_report.json}; returns the report.
+     */
+    public static ConversionReport convert(Path input, Path calibration, Path imageRoot, int samples, long seed,
+                                           Mha2MlaConverter.Options options, Path out, DType dtype) {
+        try (ModelProcessor processor = calibration == null ? null : ModelProcessor.load(input)) {
+            List<MultimodalInput> calib = calibration == null ? List.of()
+                    : new InstructCalibration(calibration, imageRoot, processor, seed).load(samples);
+            try (VisionLanguageModel model = VlmLoader.load(input)) {
+                Mha2MlaConverter.Result r = Mha2MlaConverter.convert(model, calib, options);
+                writeConverted(r.model(), input, out, dtype);
+                r.report().write(out.resolve("conversion_report.json"));
+                return r.report();
             }
-        }
-        try (VisionLanguageModel model = VlmLoader.load(input)) {
-            Mha2MlaConverter.Result r = Mha2MlaConverter.convert(model, calib, options);
-            writeConverted(r.model(), input, out, dtype);
-            r.report().write(out.resolve("conversion_report.json"));
-            return r.report();
         }
     }
 

@@ -38,8 +38,8 @@ public final class ModalityCovariance {
         return visual;
     }
 
-    /** Statistics of all tokens together (for the joint baseline). */
-    public CovarianceAccumulator joint() {
+    /** Statistics of all tokens together (for the SVD-LLM baseline). */
+    public CovarianceAccumulator allTokens() {
         return text.merge(visual);
     }
 }

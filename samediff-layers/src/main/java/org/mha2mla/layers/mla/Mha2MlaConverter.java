@@ -16,11 +16,12 @@ import org.mha2mla.core.partialrope.PartialRope;
 import org.mha2mla.core.partialrope.RopeSelection;
 import org.mha2mla.core.partialrope.RopeStrategy;
 import org.mha2mla.core.svd.CovarianceAccumulator;
-import org.mha2mla.core.svd.JointSvd;
+import org.mha2mla.core.svd.FactorSplit;
 import org.mha2mla.core.svd.LowRankFactors;
 import org.mha2mla.core.svd.MdSvd;
 import org.mha2mla.core.svd.ModalityCovariance;
 import org.mha2mla.core.svd.ModalityFactors;
+import org.mha2mla.core.svd.SvdLlm;
 import org.mha2mla.core.svd.SvdMethod;
 import org.mha2mla.core.svd.TruncationLoss;
 import org.mha2mla.core.svd.WeightSvd;
@@ -39,7 +40,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  *   <li><b>rope</b>: choose the kept RoPE pairs of every (layer, KV head) — high, low, uniform, head-wise 2-norm or MKL
  *       scores from the calibration samples — giving a partial-RoPE model with the original weights;</li>
  *   <li><b>svd</b>: factorise [W_k,nope; W_v] of every layer at rank n_kv·d_kv from the per-modality statistics of the
- *       k/v input over the calibration tokens (MD-SVD, or the joint / weight-only baselines), giving an MLA model;</li>
+ *       k/v input over the calibration tokens (MD-SVD, or the SVD-LLM / SVD_joint baselines), giving an MLA model;</li>
  *   <li><b>all</b>: both in one go.</li>
  * </ol>
  * The converted model is the same architecture over a new weight graph: the attention tensors are new arrays
@@ -54,40 +55,55 @@ public final class Mha2MlaConverter {
      * @param dKv          latent dims per KV head (rank n_kv·d_kv); ignored for step rope
      * @param maxQueryRows query positions per sample that KL terms average over (0: all)
      * @param eps          covariance ridge eps·mean(diag S) of activation-aware SVD
+     * @param split        how the factors share the singular values ({@link FactorSplit}; the authors' by default)
      */
     public record Options(Mha2MlaConfig.Step step, RopeStrategy strategy, int ropeDim, int dKv, SvdMethod svd, int maxQueryRows,
-                          double eps, boolean progress) {
+                          double eps, boolean progress, FactorSplit split) {
 
         public Options {
-            if (step == null || strategy == null || svd == null) throw new IllegalArgumentException("step, strategy and svd are required");
+            if (step == null || strategy == null || svd == null || split == null) {
+                throw new IllegalArgumentException("step, strategy, svd and split are required");
+            }
             if (ropeDim < 0 || maxQueryRows < 0 || !(eps >= 0)) {
                 throw new IllegalArgumentException("d_r " + ropeDim + ", max query rows " + maxQueryRows + " and eps " + eps + " must be >= 0");
             }
         }
 
-        /** MKL, d_r = d_h/4, MD-SVD, both steps, 256 query rows, eps 1e-6, no progress bar. */
+        /** MKL, d_r = d_h/4, MD-SVD, both steps, 256 query rows, eps 1e-6, no progress bar, the authors' factor scale. */
         public static Options defaults(int dKv) {
-            return new Options(Mha2MlaConfig.Step.ALL, RopeStrategy.MKL, 0, dKv, SvdMethod.MD, 256, MdSvd.DEFAULT_EPS, false);
+            return new Options(Mha2MlaConfig.Step.ALL, RopeStrategy.MKL, 0, dKv, SvdMethod.MD, 256, MdSvd.DEFAULT_EPS, false, FactorSplit.AUTHORS);
+        }
+
+        public Options with(FactorSplit s) {
+            return new Options(step, strategy, ropeDim, dKv, svd, maxQueryRows, eps, progress, s);
         }
 
         public Options with(Mha2MlaConfig.Step s) {
-            return new Options(s, strategy, ropeDim, dKv, svd, maxQueryRows, eps, progress);
+            return new Options(s, strategy, ropeDim, dKv, svd, maxQueryRows, eps, progress, split);
         }
 
         public Options with(RopeStrategy s) {
-            return new Options(step, s, ropeDim, dKv, svd, maxQueryRows, eps, progress);
+            return new Options(step, s, ropeDim, dKv, svd, maxQueryRows, eps, progress, split);
         }
 
         public Options with(SvdMethod s) {
-            return new Options(step, strategy, ropeDim, dKv, s, maxQueryRows, eps, progress);
+            return new Options(step, strategy, ropeDim, dKv, s, maxQueryRows, eps, progress, split);
         }
 
         public Options withRopeDim(int d) {
-            return new Options(step, strategy, d, dKv, svd, maxQueryRows, eps, progress);
+            return new Options(step, strategy, d, dKv, svd, maxQueryRows, eps, progress, split);
+        }
+
+        public Options withMaxQueryRows(int rows) {
+            return new Options(step, strategy, ropeDim, dKv, svd, rows, eps, progress, split);
+        }
+
+        public Options withEps(double e) {
+            return new Options(step, strategy, ropeDim, dKv, svd, maxQueryRows, e, progress, split);
         }
 
         public Options withProgress(boolean p) {
-            return new Options(step, strategy, ropeDim, dKv, svd, maxQueryRows, eps, p);
+            return new Options(step, strategy, ropeDim, dKv, svd, maxQueryRows, eps, p, split);
         }
     }
 
@@ -196,27 +212,28 @@ public final class Mha2MlaConverter {
                 GqaLayerWeights gqa = gqaWeights(m, text, l);
                 INDArray w = MlaWeights.kvWeight(gqa, selection, l);
                 ModalityCovariance cov = stats.covariance(l);
-                CovarianceAccumulator all = cov.joint();
+                CovarianceAccumulator all = cov.allTokens();
+                long samples = calibration.size();
                 boolean bothModalities = cov.text().tokens() > 0 && cov.visual().tokens() > 0;
                 if (o.svd() == SvdMethod.MD && !bothModalities) {
                     throw new IllegalArgumentException("MD-SVD needs calibration tokens of both modalities, got " + cov.text().tokens()
-                            + " text and " + cov.visual().tokens() + " visual tokens: add samples with images, or use --svd joint");
+                            + " text and " + cov.visual().tokens() + " visual tokens: add samples with images, or use --svd svd-llm");
                 }
-                ModalityFactors split = bothModalities ? MdSvd.factorize(w, cov, rank, o.eps()) : null;
-                LowRankFactors joint = JointSvd.factorize(w, all, rank, o.eps());
-                double splitLoss = split == null ? Double.NaN
-                        : TruncationLoss.onStatistics(w, split.text(), cov.text()) + TruncationLoss.onStatistics(w, split.visual(), cov.visual());
-                double jointLoss = TruncationLoss.onStatistics(w, joint, all);
-                LowRankFactors weightOnly = o.svd() == SvdMethod.WEIGHT ? WeightSvd.factorize(w, rank) : null;
+                ModalityFactors perModality = bothModalities ? MdSvd.factorize(w, cov, rank, o.eps(), o.split(), samples) : null;
+                LowRankFactors svdLlm = SvdLlm.factorize(w, all, rank, o.eps(), o.split(), samples);
+                double splitLoss = perModality == null ? Double.NaN
+                        : TruncationLoss.onStatistics(w, perModality.text(), cov.text()) + TruncationLoss.onStatistics(w, perModality.visual(), cov.visual());
+                double jointLoss = TruncationLoss.onStatistics(w, svdLlm, all);
+                LowRankFactors weightOnly = o.svd() == SvdMethod.SVD_JOINT ? WeightSvd.factorize(w, rank, o.split()) : null;
                 MlaWeights weights = switch (o.svd()) {
-                    case MD -> MlaWeights.build(gqa, selection, l, split.text(), split.visual());
-                    case JOINT -> MlaWeights.build(gqa, selection, l, joint, null);
-                    case WEIGHT -> MlaWeights.build(gqa, selection, l, weightOnly, null);
+                    case MD -> MlaWeights.build(gqa, selection, l, perModality.text(), perModality.visual());
+                    case SVD_LLM -> MlaWeights.build(gqa, selection, l, svdLlm, null);
+                    case SVD_JOINT -> MlaWeights.build(gqa, selection, l, weightOnly, null);
                 };
                 double chosen = switch (o.svd()) {
                     case MD -> splitLoss;
-                    case JOINT -> jointLoss;
-                    case WEIGHT -> TruncationLoss.onStatistics(w, weightOnly, all);
+                    case SVD_LLM -> jointLoss;
+                    case SVD_JOINT -> TruncationLoss.onStatistics(w, weightOnly, all);
                 };
                 double energy = w.mmul(all.sum()).muli(w).sumNumber().doubleValue();   // tr(W XᵀX Wᵀ) = ‖WX‖²
                 converted.put(l, weights);
