@@ -31,7 +31,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 /**
  * Writes the trained model as a Hugging Face folder loadable exactly like the input: every tensor of the graph
  * under its hub key (model.safetensors, sharded with an index above {@link #MAX_SHARD_BYTES}), plus the input's
- * config, tokenizer, chat-template and processor files copied unchanged.
+ * config, tokenizer, chat-template and processor files copied unchanged. A converted model's folder also gets the
+ * transformers export ({@link TransformersExport}: the remote-code module and config.json's auto_map).
  */
 public final class ModelFolder {
 
@@ -103,6 +104,7 @@ public final class ModelFolder {
         } catch (IOException e) {
             throw new UncheckedIOException(config + ": cannot write the converted config (" + e + ")", e);
         }
+        TransformersExport.write(out);
     }
 
     /** Writes {@code parameters} (current values in {@code sd}) and the input's side files to {@code out}. */
@@ -127,5 +129,6 @@ public final class ModelFolder {
         } catch (IOException e) {
             throw new UncheckedIOException(out + ": cannot write the trained model (" + e + ")", e);
         }
+        if (Files.exists(out.resolve("config.json")) && TransformersExport.isConverted(out)) TransformersExport.write(out);
     }
 }
