@@ -235,7 +235,9 @@ class Mha2MlaMixin:
                 layer.self_attn = PartialRopeAttention(text_config, self.mha2mla, i, layer.self_attn)
             else:
                 layer.self_attn = MlaAttention(text_config, self.mha2mla, i, layer.self_attn, self._mha2mla_modality)
+        # the modality of a pass lives from the top-level forward's input_ids until that forward returns
         self.register_forward_pre_hook(self._mha2mla_read_ids, with_kwargs=True)
+        self.register_forward_hook(lambda module, args, output: self._mha2mla_modality.set_from(None))
 
     def _mha2mla_read_ids(self, module, args, kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)
