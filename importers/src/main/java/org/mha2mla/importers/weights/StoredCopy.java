@@ -19,6 +19,8 @@ import org.mha2mla.importers.safetensors.TensorInfo;
 public final class StoredCopy implements ChunkedTensor {
 
     private static final int CHUNK_ELEMENTS = 1 << 20;
+    /** One chunk of widened values per encoding thread, reused (a fresh 4 MB array per chunk is garbage the heap grows by). */
+    private static final ThreadLocal<float[]> VALUES = ThreadLocal.withInitial(() -> new float[CHUNK_ELEMENTS]);
 
     private final TensorSource source;
     private final String name;
@@ -56,13 +58,13 @@ public final class StoredCopy implements ChunkedTensor {
 
     @Override
     public void encodeChunk(long index, long start, int count, DType dtype, ByteBuffer out) {
-        float[] values = new float[count];
+        float[] values = VALUES.get();
         open().elementsInto(start, count, values, 0);
         switch (dtype) {
-            case F32 -> { for (float v : values) out.putFloat(v); }
-            case BF16 -> { for (float v : values) out.putShort(HalfFloats.floatToBf16(v)); }
-            case F16 -> { for (float v : values) out.putShort(HalfFloats.floatToHalf(v)); }
-            case F64 -> { for (float v : values) out.putDouble(v); }
+            case F32 -> { for (int i = 0; i < count; i++) out.putFloat(values[i]); }
+            case BF16 -> { for (int i = 0; i < count; i++) out.putShort(HalfFloats.floatToBf16(values[i])); }
+            case F16 -> { for (int i = 0; i < count; i++) out.putShort(HalfFloats.floatToHalf(values[i])); }
+            case F64 -> { for (int i = 0; i < count; i++) out.putDouble(values[i]); }
             default -> throw new IllegalArgumentException("tensor '" + name + "': cannot write as " + dtype);
         }
         if (remaining.decrementAndGet() == 0) {
