@@ -3,6 +3,7 @@ package org.mha2mla.importers.config;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.mha2mla.core.config.ClipVisionConfig;
+import org.mha2mla.importers.FileKind;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mha2mla.core.config.LlavaConfig;
@@ -16,6 +17,7 @@ import org.mha2mla.core.svd.SvdMethod;
 
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -35,6 +37,7 @@ public final class HfConfigParser {
     /** Parses {@code dir/config.json}. */
     public static VlmConfig read(Path modelDir) {
         Path file = modelDir.resolve("config.json");
+        if (Files.exists(file, LinkOption.NOFOLLOW_LINKS)) FileKind.requireRegular(file, ConfigException::new);
         JsonNode root;
         try {
             root = JSON.readTree(Files.readString(file));
@@ -268,6 +271,10 @@ public final class HfConfigParser {
         int image = v.positive("image_size", 224);
         int patch = v.positive("patch_size", 32);
         if (image % patch != 0) throw v.error("image_size", image + " is not a multiple of patch_size " + patch);
+        long side = image / patch;
+        if (side * side + 1 > Integer.MAX_VALUE) {
+            throw v.error("image_size", image + " / patch_size " + patch + " = " + side + " patches per side: too many positions");
+        }
         return new ClipVisionConfig(hidden, v.positive("intermediate_size", 3072),
                 v.positive("num_hidden_layers", 12), heads,
                 v.positive("num_channels", 3), image, patch,
@@ -321,15 +328,19 @@ public final class HfConfigParser {
         int merge = v.positive("spatial_merge_size", 2);
         int window = v.positive("window_size", 112);
         // transformers' get_window_index divides by window_size // spatial_merge_size // patch_size.
-        if (window < patch * merge) {
-            throw v.error("window_size", "is " + window + ", less than patch_size × spatial_merge_size = " + patch * merge);
+        if (window < (long) patch * merge) {
+            throw v.error("window_size", "is " + window + ", less than patch_size × spatial_merge_size = " + (long) patch * merge);
+        }
+        // hub files say in_chans, transformers' argument is in_channels
+        int channels = v.positive("in_channels", v.positive("in_chans", 3));
+        int temporal = v.positive("temporal_patch_size", 2);
+        if ((long) channels * temporal * patch * patch > Integer.MAX_VALUE) {
+            throw v.error("patch_size", "is " + patch + ": a patch of " + channels + " × " + temporal + " × " + patch + "² values is too large");
         }
         Qwen25VlVisionConfig vision = new Qwen25VlVisionConfig(depth,
                 visionHidden, v.string("hidden_act", "silu"),
-                v.positive("intermediate_size", 3420), visionHeads,
-                // hub files say in_chans, transformers' argument is in_channels
-                v.positive("in_channels", v.positive("in_chans", 3)),
-                patch, merge, v.positive("temporal_patch_size", 2),
+                v.positive("intermediate_size", 3420), visionHeads, channels,
+                patch, merge, temporal,
                 v.positiveNumber("tokens_per_second", 4.0), window,
                 v.positive("out_hidden_size", 3584), fullAtt);
         if (vision.outHiddenSize() != hidden) {

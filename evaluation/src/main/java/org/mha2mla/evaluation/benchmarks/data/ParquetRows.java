@@ -245,9 +245,19 @@ public final class ParquetRows {
                     rowInFile = 0;
                 }
                 return true;
-            } catch (IOException e) {
-                throw new UncheckedIOException("reading " + files.get(Math.max(fileIndex, 0)), e);
+            } catch (IOException | RuntimeException e) {
+                throw unreadable(files.get(Math.max(fileIndex, 0)).toString(), e);
             }
+        }
+
+        /**
+         * A file parquet cannot read, named by its path: parquet-mr's own messages name a Java object
+         * ("LocalInputFile@67207d8a is not a Parquet file"), which says nothing to the user.
+         */
+        private static IllegalArgumentException unreadable(String file, Exception e) {
+            String cause = String.valueOf(e.getMessage()).replaceAll("(org\\.apache\\.parquet\\.io\\.)?LocalInputFile@[0-9a-f]+", "the file");
+            return new IllegalArgumentException(file + ": not a readable Parquet file (" + e.getClass().getSimpleName() + ": "
+                    + cause.replaceAll("\\s*\\R\\s*", " ") + ")", e);
         }
 
         @Override
@@ -256,7 +266,12 @@ public final class ParquetRows {
                 throw new NoSuchElementException();
             }
             String where = files.get(fileIndex) + " row " + rowInFile;
-            Group row = records.read();
+            Group row;
+            try {
+                row = records.read();
+            } catch (RuntimeException e) {
+                throw unreadable(where, e);
+            }
             rowsLeft--;
             rowInFile++;
             List<byte[]> images = new ArrayList<>();
@@ -268,7 +283,7 @@ public final class ParquetRows {
                 try {
                     reader.close();
                 } catch (IOException e) {
-                    throw new UncheckedIOException(e);
+                    throw new UncheckedIOException(files.get(fileIndex) + ": cannot close", e);
                 }
                 reader = null;
             }
