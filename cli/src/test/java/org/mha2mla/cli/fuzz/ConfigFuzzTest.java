@@ -119,7 +119,8 @@ class ConfigFuzzTest {
     static String mutateText(String base, Random r) {
         byte[] b = base.getBytes(StandardCharsets.UTF_8);
         if (r.nextBoolean()) return new String(b, 0, r.nextInt(b.length), StandardCharsets.UTF_8);
-        for (int k = 1 + r.nextInt(4); k > 0; k--) b[r.nextInt(b.length)] = "{}[],:\"0-9ex \u0000".getBytes(StandardCharsets.UTF_8)[r.nextInt(15)];
+        byte[] pool = "{}[],:\"0-9ex \u0000".getBytes(StandardCharsets.UTF_8);
+        for (int k = 1 + r.nextInt(4); k > 0; k--) b[r.nextInt(b.length)] = pool[r.nextInt(pool.length)];
         return new String(b, StandardCharsets.UTF_8);
     }
 

@@ -108,7 +108,7 @@ class InstructDataFuzzTest {
     static String mutateTree(String base, Random r) throws Exception {
         ArrayNode records = (ArrayNode) JSON.readTree(base);
         for (int edits = 1 + r.nextInt(3); edits > 0; edits--) {
-            ObjectNode rec = (ObjectNode) records.get(r.nextInt(records.size()));
+            if (!(records.get(r.nextInt(records.size())) instanceof ObjectNode rec)) continue;
             ArrayNode turns = rec.get("conversations") instanceof ArrayNode a ? a : rec.putArray("conversations");
             switch (r.nextInt(10)) {
                 case 0 -> rec.set(new String[] {"id", "image", "conversations"}[r.nextInt(3)], value(r));
@@ -126,10 +126,10 @@ class InstructDataFuzzTest {
                     if (!turns.isEmpty()) turns.add(turns.get(r.nextInt(turns.size())).deepCopy());
                 }
                 case 4 -> {
-                    if (!turns.isEmpty()) ((ObjectNode) turns.get(r.nextInt(turns.size()))).put("from", ROLES[r.nextInt(ROLES.length)]);
+                    if (!turns.isEmpty() && turns.get(r.nextInt(turns.size())) instanceof ObjectNode t) t.put("from", ROLES[r.nextInt(ROLES.length)]);
                 }
                 case 5, 6 -> {
-                    if (!turns.isEmpty()) ((ObjectNode) turns.get(r.nextInt(turns.size()))).set("value", value(r));
+                    if (!turns.isEmpty() && turns.get(r.nextInt(turns.size())) instanceof ObjectNode t) t.set("value", value(r));
                 }
                 case 7 -> {
                     if (!turns.isEmpty()) turns.remove(r.nextInt(turns.size()));

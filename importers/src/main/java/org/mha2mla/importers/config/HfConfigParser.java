@@ -205,7 +205,7 @@ public final class HfConfigParser {
         JsonFields vision = root.object("vision_config");
         // LlavaConfig builds LlamaConfig(**text_config) (model_type defaults to llama) and, when
         // vision_config is absent, a CLIP-L/336 tower; with a dict it uses CLIPVisionConfig's defaults.
-        TextConfig textConfig = llama(text == null ? new JsonFields(JSON.createObjectNode(), "", "text_config") : text,
+        TextConfig textConfig = llama(text == null ? new JsonFields(JSON.createObjectNode(), root.file(), "text_config") : text,
                 root.bool("tie_word_embeddings", false));
         ClipVisionConfig visionConfig = vision == null ? llavaDefaultClip() : clip(vision);
         List<int[]> pinpoints = new ArrayList<>();
@@ -315,7 +315,7 @@ public final class HfConfigParser {
                 t.has("pad_token_id") ? t.optionalInteger("pad_token_id") : root.optionalInteger("pad_token_id"),
                 sections);
         JsonFields v = root.object("vision_config");
-        if (v == null) v = new JsonFields(JSON.createObjectNode(), "", "vision_config");
+        if (v == null) v = new JsonFields(JSON.createObjectNode(), root.file(), "vision_config");
         int depth = v.positive("depth", 32);
         List<Integer> fullAtt = v.integers("fullatt_block_indexes", List.of(7, 15, 23, 31));
         for (int i : fullAtt) {

@@ -22,7 +22,6 @@ import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
-import com.hubspot.jinjava.interpret.errorcategory.BasicTemplateErrorCategory;
 import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
 import com.hubspot.jinjava.lib.tag.Tag;
@@ -84,7 +83,7 @@ public final class ChatTemplate {
                 .withRangeLimit(RenderBudget.MAX_RANGE)
                 .withEnableRecursiveMacroCalls(true)
                 .withMaxMacroRecursionDepth(RenderBudget.MAX_MACRO_DEPTH)
-                .withNodePreProcessor((node, interpreter) -> RenderBudget.current().node())
+                .withNodePreProcessor((node, interpreter) -> RenderBudget.current().node(interpreter))
                 .build());
         jinjava.getGlobalContext().registerTag(new GenerationTag());
         jinjava.getGlobalContext().registerFilter(new ToJsonFilter());
@@ -173,9 +172,13 @@ public final class ChatTemplate {
             RenderBudget.end();
         }
         if (budget.exceeded() != null) throw new TokenizerException(origin + ": rendering stopped: " + budget.exceeded());
+        if (budget.firstError() != null) {
+            TemplateError e = budget.firstError();
+            throw new TokenizerException(origin + ": rendering failed at line " + e.getLineno() + ": " + raisedMessage(e));
+        }
         for (TemplateError e : result.getErrors()) {
-            // Jinjava only warns where a macro recursed past the bound; Jinja2 raises RecursionError.
-            if (e.getSeverity() == TemplateError.ErrorType.FATAL || e.getCategory() == BasicTemplateErrorCategory.CYCLE_DETECTED) {
+            // The first error Jinja2 would raise (Jinjava only warns where a macro recursed past the bound).
+            if (RenderBudget.fatal(e)) {
                 throw new TokenizerException(origin + ": rendering failed at line " + e.getLineno() + ": " + raisedMessage(e));
             }
         }

@@ -177,6 +177,14 @@ class HfConfigParserTest {
         }
     }
 
+    /** Defaults of an absent section are still reported with the file (found by the fuzz suite: ": field 'vision_config…'"). */
+    @Test
+    void defaultsOfAnAbsentSectionNameTheFile() {
+        ConfigException e = assertThrows(ConfigException.class, () -> HfConfigParser.parse("{\"model_type\": \"qwen2_5_vl\", "
+                + "\"hidden_size\": 64, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"rope_scaling\": {\"mrope_section\": [2, 3, 3]}}", "y/config.json"));
+        assertEquals("y/config.json: field 'vision_config.out_hidden_size' is 3584 but the decoder hidden_size is 64", e.getMessage());
+    }
+
     @Test
     void conversionSectionRoundTripsAndIsAbsentFromOriginalModels() throws Exception {
         assertNull(HfConfigParser.readConversion(fixture("qwen2_5_vl")));

@@ -158,18 +158,20 @@ class ChatTemplateTest {
         for (int i = 0; i < 10_000; i++) many.add(ChatMessage.withImages(i % 2 == 0 ? "user" : "assistant", 0, "m" + i));
         String[][] cases = {
                 {"{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}x{% endfor %}{% endfor %}{% endfor %}",
-                        "range() calls produced more than 1000000 items"},
+                        "rendered more than 100000 nodes"},
                 {"{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}", "range() calls produced more than"},
-                {"{% for a in messages %}{% for b in messages %}x{% endfor %}{% endfor %}", "more than 1000000 nodes"},
+                {"{% for a in messages %}{% for b in messages %}x{% endfor %}{% endfor %}", "more than 100000 nodes"},
                 {"{{ range(100001) | length }}", "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000)"},
                 {"{% set s = 'ab' %}{% for i in range(40) %}{% set s = s ~ s %}{% endfor %}{{ s }}", "over limit of 4000000"},
-                {"{% for m in messages %}{% for i in range(50) %}{{ m['role'] }} twenty characters{% endfor %}{% endfor %}",
-                        "over limit of 4000000"},
+                {"{% for m in messages %}" + "five hundred characters of text ".repeat(16) + "{% endfor %}", "over limit of 4000000"},
+                {"{% for a in messages %}{{ undefined_name.x }}{% endfor %}", "'undefined_name' is undefined"},
                 {"{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "Max recursion limit of 100 reached for macro 'f'"},
                 {"{% include 'logback.xml' %}", "'include' is disabled"},
                 {"{% import 'x.j2' as x %}", "'import' is disabled"},
                 {"{{ '{{ 1 + 1 }}' | render }}", "'render' is disabled"},
-                {"{{ raise_exception('refused') }}", "the chat template raised: refused"}};
+                {"{{ raise_exception('refused') }}", "the chat template raised: refused"},
+                {"{{ 'ab'.split('') }}", "split(): empty separator"},     // looped forever, found by the fuzz suite
+                {"{% for a in messages %}{{ raise_exception('first') }}{% endfor %}", "the chat template raised: first"}};
         for (String[] c : cases) {
             TokenizerException e = assertThrows(TokenizerException.class,
                     () -> assertTimeoutPreemptively(Duration.ofSeconds(60), () -> ChatTemplate.of(c[0], Map.of()).render(many, false)), c[0]);
@@ -183,6 +185,8 @@ class ChatTemplateTest {
         for (String name : HfFixtures.NAMES) {
             String prompt = ChatTemplate.load(HfFixtures.dir(name)).render(many.subList(0, 2000), true);
             assertTrue(prompt.contains("m1999"), name);
+            long nodes = RenderBudget.nodesOfLastRendering();
+            assertTrue(nodes > 2000 && nodes < 40_000, name + ": " + nodes + " nodes");
         }
     }
 

@@ -67,7 +67,12 @@ public final class ChatExampleEncoder implements ExampleEncoder {
             throw new IllegalArgumentException("sample '" + sample.id() + "' has " + pictures.size() + " image(s) but "
                     + marks + " " + InstructSample.IMAGE_PLACEHOLDER + " mark(s) in its conversation");
         }
-        LossMask.Labeled l = LossMask.build(messages, processor::render, text -> processor.tokenize(text, images));
+        LossMask.Labeled l;
+        try {
+            l = LossMask.build(messages, processor::render, text -> processor.tokenize(text, images));
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("sample '" + sample.id() + "': " + e.getMessage(), e);
+        }
         return new TrainingExample(sample.id(), new MultimodalInput(l.inputIds(), images.pixelValues(), images.imageSizes(),
                 images.imageGridThw()), l.labels());
     }

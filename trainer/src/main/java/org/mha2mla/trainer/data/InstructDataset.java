@@ -99,6 +99,14 @@ public final class InstructDataset {
             turns.add(new InstructSample.Turn(t.get("from").asText(), t.get("value").asText()));
         }
         requireTurnOrder(where, turns);
+        for (int k = 0; k < turns.size(); k++) {
+            // Chat templates place images in user messages only: a mark elsewhere would be dropped from the prompt.
+            if (turns.get(k).value().contains(InstructSample.IMAGE_PLACEHOLDER)
+                    && !InstructSample.role(turns.get(k).from(), where).equals(LossMask.USER)) {
+                throw new IllegalArgumentException(where + ": turn " + k + " from '" + turns.get(k).from() + "' holds an "
+                        + InstructSample.IMAGE_PLACEHOLDER + " mark; images go in human turns");
+            }
+        }
         return new InstructSample(id, images, turns);
     }
 

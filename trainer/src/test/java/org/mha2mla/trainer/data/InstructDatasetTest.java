@@ -133,6 +133,10 @@ class InstructDatasetTest {
         assertEquals(f + ": sample 0 ('r'): turn 2 is from 'human' where a gpt turn belongs: " + expected,
                 refusal("[{\"id\": \"r\", \"conversations\": [{\"from\": \"system\", \"value\": \"be brief\"}, "
                         + "{\"from\": \"human\", \"value\": \"a\"}, {\"from\": \"human\", \"value\": \"b\"}]}]"));
+        // An image mark outside a human turn was dropped by the template and reported as a placeholder count mismatch.
+        assertEquals(f + ": sample 0 ('m'): turn 1 from 'gpt' holds an <image> mark; images go in human turns",
+                refusal("[{\"id\": \"m\", \"image\": \"a.png\", \"conversations\": [{\"from\": \"human\", \"value\": \"q?\"}, "
+                        + "{\"from\": \"gpt\", \"value\": \"<image> red\"}]}]"));
         Path ok = tmp.resolve("ok.json");
         Files.writeString(ok, "[{\"id\": \"s\", \"conversations\": [{\"from\": \"system\", \"value\": \"be brief\"}, "
                 + "{\"from\": \"human\", \"value\": \"a\"}, {\"from\": \"gpt\", \"value\": \"b\"}, {\"from\": \"human\", \"value\": \"c\"}]}]");
