@@ -26,17 +26,22 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
  *
  * <ul>
  *   <li>Paths are compared after resolving symbolic links: an output that is an input, or that contains one, is
- *       refused (an {@code --out} linking to {@code --model} would otherwise overwrite the input's weights).</li>
+ *       refused, with or without {@code overwrite} (an {@code --out} linking to {@code --model} would otherwise
+ *       overwrite the input's weights).</li>
  *   <li>A command writes into an absent or empty folder, or into one it created itself earlier (the {@link #MARKER}
- *       file says which command and whether it completed). Any other non-empty folder is refused unless
- *       {@code overwrite} is set.</li>
- *   <li>Replacing an existing folder ({@code overwrite}), and every write of a one-shot command ({@code convert},
- *       {@code init}), goes to a temporary sibling {@code .<name>.mha2mla-partial}; {@link #commit} renames it into
- *       place. A failure or a kill before that leaves the old folder as it was.</li>
- *   <li>A resumable command ({@code train}, {@code eval}) continues a folder it created earlier, complete or not:
- *       checkpoints and prediction logs are in it. When it replaces a folder, the partial sibling is where a later
- *       run with the same options continues.</li>
+ *       file says which command and whether it finished). Any other non-empty folder is refused unless
+ *       {@code overwrite} is set; a one-shot command's own finished output too.</li>
+ *   <li>A one-shot command ({@code convert}, {@code init}) always writes the temporary sibling
+ *       {@code .<name>.mha2mla-partial}; {@link #commit} renames it into place (an existing folder is renamed aside
+ *       first and deleted after). A failure or a kill before that leaves the old folder as it was, and no half-written
+ *       output at {@code --out}; {@link #discard} removes the partial folder after a failure.</li>
+ *   <li>A resumable command ({@code train}, {@code eval}) keeps state in its folder while it runs: it writes a fresh
+ *       folder in place and continues its own earlier folder (complete or not). Replacing a folder ({@code overwrite}
+ *       on a foreign folder, or on its own without {@code resume}) goes through the partial sibling, which a later run
+ *       with {@code resume} continues.</li>
  * </ul>
+ * Use: {@code OutputFolder f = OutputFolder.of("init", out).overwrite(flag).open();} (inputs with {@code .input(option, path)}), write
+ * into {@code f.dir()}, then {@code f.commit()} (or {@code f.discard()} when the command fails).
  */
 public final class OutputFolder {
 
