@@ -159,6 +159,17 @@ class ConvertCommandTest {
                 "--no-progress"));
         assertTrue(err.toString(StandardCharsets.UTF_8).strip().endsWith("was not written by `mha2mla convert`; choose another --out or "
                 + "pass --overwrite to replace it"), err.toString());
+        // A folder of user files without a config.json (the old check looked for config.json only): refused, kept.
+        Path notes = Files.createDirectories(tmp.resolve("notes"));
+        Files.writeString(notes.resolve("tokenizer.json"), "{}");
+        Files.writeString(notes.resolve("model-00001-of-00002.safetensors"), "the user's shard");
+        err.reset();
+        assertEquals(1, Main.run("convert", "--model", LLAVA.toString(), "--out", notes.toString(), "--step", "rope", "--strategy", "high",
+                "--no-progress"));
+        assertEquals("mha2mla: --out " + notes + " is not empty (model-00001-of-00002.safetensors, tokenizer.json) and was not written by "
+                + "`mha2mla convert`; choose another --out or pass --overwrite to replace it", err.toString(StandardCharsets.UTF_8).strip());
+        assertEquals("the user's shard", Files.readString(notes.resolve("model-00001-of-00002.safetensors")));
+        assertEquals("{}", Files.readString(notes.resolve("tokenizer.json")));
         Path link = Files.createSymbolicLink(tmp.resolve("link"), user);
         err.reset();
         assertEquals(1, Main.run("convert", "--model", user.toString(), "--out", link.toString(), "--step", "rope", "--strategy", "high",
@@ -203,7 +214,7 @@ class ConvertCommandTest {
                 "--strategy", "high", "--no-progress"));
         String e = err.toString(StandardCharsets.UTF_8).strip();
         assertTrue(e.startsWith("mha2mla: " + model + ": weight '") && e.contains("layers.0.self_attn.k_proj.weight' holds 1 NaN and 0 infinite "
-                + "values (of 1024); the conversion needs finite weights"), e);
+                + "values (of 4096); the conversion needs finite weights"), e);
         assertFalse(Files.exists(tmp.resolve("o")));
     }
 

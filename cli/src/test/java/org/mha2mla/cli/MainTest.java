@@ -132,7 +132,7 @@ class MainTest {
         assertEquals(0, Main.run("inspect", model.toString()), stderr());
         assertTrue(stderr().startsWith("mha2mla: warning: " + model.resolve("model.safetensors") + ": 9 tensors are not used by config.json "
                 + "(2 decoder layers, 3 vision layers), as transformers' \"Some weights of the model checkpoint were not used\": "
-                + "model.language_model.layers.2."), stderr());
+                + "language_model.model.layers.2."), stderr());
         err.reset();
         Files.writeString(model.resolve("config.json"), config.replace("\"intermediate_size\": 160", "\"intermediate_size\": 170")
                 .replace("\"num_hidden_layers\": 3,\n    \"num_attention_heads\": 4", "\"num_hidden_layers\": 4,\n    \"num_attention_heads\": 4"));
@@ -142,7 +142,7 @@ class MainTest {
         assertTrue(lines.get(0).endsWith(": 9 decoder tensors are missing: language_model.model.layers.3.input_layernorm.weight, "
                 + "language_model.model.layers.3.post_attention_layernorm.weight, language_model.model.layers.3.self_attn.q_proj.weight, …"),
                 lines.get(0));
-        assertTrue(lines.get(1).contains(": 9 tensors have another shape: model.language_model.layers.0.mlp.gate_proj.weight: [160, 64] "
+        assertTrue(lines.get(1).contains(": 9 tensors have another shape: language_model.model.layers.0.mlp.gate_proj.weight: [160, 64] "
                 + "where config.json implies [170, 64]"), lines.get(1));
     }
 

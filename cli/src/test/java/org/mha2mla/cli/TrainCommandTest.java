@@ -134,7 +134,7 @@ class TrainCommandTest {
         r = CliCapture.run("train", "--stage", "1", "--model", model, "--data", data, "--out", tmp.resolve("u").toString(),
                 "--lr", "fast");
         assertEquals(Main.USAGE, r.rc());
-        assertEquals("mha2mla: Invalid value for option '--lr': 'fast' is not a double number (see `mha2mla train --help`)", r.err().strip());
+        assertEquals("mha2mla: Invalid value for option '--lr': 'fast' is not a double (see `mha2mla train --help`)", r.err().strip());
     }
 
     /**

@@ -55,12 +55,13 @@ public final class Trainer {
 
     public static Result run(TrainOptions o, ExampleEncoder encoder, PrintStream log) {
         VlmConfig config = HfConfigParser.read(o.model());
-        int maxLength = sequenceCap(o, config, log);
-        requireStageFits(o, maxLength, config, HfConfigParser.readConversion(o.model()));
+        Mha2MlaConfig conversion = HfConfigParser.readConversion(o.model());
         InstructDataset dataset = InstructDataset.load(o.data(), o.imageRoot(), o.seed());
         if (o.microBatchSize() > dataset.size()) {
             throw new IllegalArgumentException("--batch " + o.microBatchSize() + " is more than the " + dataset.size() + " samples of " + o.data());
         }
+        int maxLength = sequenceCap(o, config, log);
+        requireStageFits(o, maxLength, config, conversion);
         OutputFolder folder = OutputFolder.of("train", o.out()).input("--model", o.model()).input("--data", o.data())
                 .input("--image-root", o.imageRoot()).resumable(true).resume(o.resume()).overwrite(o.overwrite())
                 .earlierOutput(dir -> Files.isRegularFile(dir.resolve("training").resolve("options.json"))).open();
