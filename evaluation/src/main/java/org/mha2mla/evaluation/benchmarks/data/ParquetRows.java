@@ -245,7 +245,10 @@ public final class ParquetRows {
                     rowInFile = 0;
                 }
                 return true;
-            } catch (IOException | RuntimeException | LinkageError e) {
+            } catch (IOException e) {
+                Path file = files.get(Math.max(fileIndex, 0));
+                throw new UncheckedIOException(file + ": cannot read (" + e.getClass().getSimpleName() + ")", e);
+            } catch (RuntimeException | LinkageError e) {
                 // LinkageError: a damaged column chunk can name a codec whose Hadoop classes parquet-floor leaves out.
                 throw unreadable(files.get(Math.max(fileIndex, 0)).toString(), e);
             }
