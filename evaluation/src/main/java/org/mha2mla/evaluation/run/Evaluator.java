@@ -16,6 +16,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
+import org.mha2mla.core.Limits;
 import org.mha2mla.evaluation.benchmarks.Benchmark;
 import org.mha2mla.evaluation.benchmarks.Benchmarks;
 import org.mha2mla.evaluation.benchmarks.Doc;
@@ -119,10 +120,16 @@ public final class Evaluator {
         long t0 = System.nanoTime();
         String prompt = benchmark.prompt(doc, options.family());
         MultimodalInput input = encoder.encode(prompt, doc.images());
+        // The prompt must fit the model's positions; the generation budget is cut to the positions left (recorded).
+        int positions = model.config().textConfig().maxPositionEmbeddings();
+        String what = benchmark.name() + " doc " + id;
+        Limits.requireSequence(what + ": the prompt plus one answer token", input.length() + 1L, positions);
+        Limits.requireAttentionMask(what, 1, input.length(), input.length());
+        int budget = (int) Math.min(maxNewTokens, positions - (long) input.length());
         // Stopping once a stop string is out changes nothing: the text is cut at its first occurrence anyway.
         Predicate<long[]> stopWhen = stops.isEmpty() ? ids -> false
                 : ids -> stops.stream().anyMatch(encoder.decode(ids)::contains);
-        Generation g = model.generate(input, maxNewTokens, true, options.policy(), stopWhen);
+        Generation g = model.generate(input, budget, true, options.policy(), stopWhen);
         String raw = encoder.decode(g.tokens());
         ObjectNode e = JSON.createObjectNode();
         e.put("doc_id", id);
@@ -130,6 +137,7 @@ public final class Evaluator {
         e.put("raw", raw);
         e.put("input_tokens", input.length());
         e.put("new_tokens", g.tokens().length);
+        if (budget < maxNewTokens) e.put("max_new_tokens_cut_to", budget);
         e.put("kv_tokens_seen", g.cache().tokensSeen());
         e.put("kv_tokens_held", g.cache().tokensHeld());
         e.put("kv_bytes_held", g.cache().bytesHeld());

@@ -223,14 +223,26 @@ public final class Mha2MlaConverter {
      * (e.g. writing them to shards), then calls {@link Conversion#finish()}, and closes it.
      */
     public static Conversion stream(VisionLanguageModel input, List<MultimodalInput> calibration, Options o) {
+        return stream(input, calibration, o, name -> { });
+    }
+
+    /**
+     * {@link #stream(VisionLanguageModel, List, Options)} with {@code weightCheck} seeing the key of every input weight
+     * the calibration reads before it reads it (the embedding and vision tower first, then each layer's attention).
+     */
+    public static Conversion stream(VisionLanguageModel input, List<MultimodalInput> calibration, Options o,
+                                    java.util.function.Consumer<String> weightCheck) {
         Conversion.validate(input, calibration.size(), o);
         long steps = (long) input.config().textConfig().numHiddenLayers() * calibration.size() * Conversion.passes(o.step());
         ProgressBar bar = o.progress() && steps > 0 ? new ProgressBarBuilder().setTaskName("convert").setInitialMax(steps)
                 .setUpdateIntervalMillis(500).continuousUpdate().build() : null;
         try {
+            for (String name : input.weights().names()) {
+                if (!name.startsWith(input.decoderPrefix() + "layers.") && !name.equals(input.lmHeadKey())) weightCheck.accept(name);
+            }
             LocalCalibration passes = new LocalCalibration(input, calibration, o.step(), Conversion.ropeDim(input, o), o.maxQueryRows(),
                     o.activationBudgetBytes(), o.spillDir(), bar == null ? () -> { } : bar::step);
-            return new Conversion(input, passes, o, bar);
+            return new Conversion(input, passes, o, bar).checkingWeights(weightCheck);
         } catch (RuntimeException e) {
             if (bar != null) bar.close();
             throw e;
