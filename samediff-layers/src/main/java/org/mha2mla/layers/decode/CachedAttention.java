@@ -13,7 +13,7 @@ import org.mha2mla.layers.text.AttentionMask;
  * unnormalised weighted sum that is rescaled by e^(m_old − m_new) whenever a tile raises the maximum. The weighted
  * sums are divided by l at the end. Equal to softmax-then-matmul up to float rounding.
  *
- * <p>The work is split over the cores by sequence, and for fewer sequences than cores also by ranges of slots
+ * <p>The work is split over the cores by sequence, and when the cores do not divide the batch also by ranges of slots
  * (each range with its own m, l and sums, merged after: M = max m_i, L = Σ l_i·e^(m_i − M), sum = Σ sum_i·e^(m_i − M)),
  * so a single sequence's cache is still read once in total. What differs between GQA and absorbed MLA — how a tile's
  * scores and values are formed — comes from {@link Tiles}.
@@ -124,10 +124,13 @@ final class CachedAttention {
         for (int b = 0; b < batch; b++) merge(b, splits, heads, width, modalities, out, probs, probsStride, length);
     }
 
-    /** Splits per sequence: enough (sequence, range) items to give every core one, when the cache is long enough. */
-    private static int splits(int batch, int length) {
+    /**
+     * Splits per sequence: the fewest that make the (sequence, range) items a multiple of the cores, so each core gets
+     * as many (1 when the cores divide the batch, e.g. a batch of 16 on 2 cores), when the cache is long enough.
+     */
+    static int splits(int batch, int length) {
+        if (length < MIN_SPLIT_SLOTS) return 1;
         int threads = Parallel.threads();
-        if (batch >= threads || length < MIN_SPLIT_SLOTS) return 1;
         return threads / gcd(batch, threads);
     }
 

@@ -1,6 +1,8 @@
 package org.mha2mla.layers.decode;
 
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.config.TextConfig;
@@ -9,7 +11,9 @@ import org.mha2mla.core.tensor.Kernels;
 import org.mha2mla.core.tensor.MatVec;
 import org.mha2mla.core.tensor.StoredTensor;
 import org.mha2mla.layers.text.DecoderAttention;
+import org.mha2mla.layers.text.DecoderInput;
 import org.mha2mla.layers.text.LayerwiseDecoder;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * One decode step of the text decoder, run eagerly over the weights where they lie (a mapped checkpoint in bf16 /
@@ -125,6 +129,34 @@ public final class DecodeStep {
     /** An empty cache for this decoder's layers: {@code batch} sequences of up to {@code capacity} tokens. */
     public StaticCache newCache(int batch, int capacity, StaticCache.Storage storage) {
         return new StaticCache(StaticCache.specs(decoder.numLayers(), decoder::cacheTensors), batch, capacity, storage);
+    }
+
+    /**
+     * Runs {@code prompt} [B, L, d] through every layer ({@link LayerwiseDecoder#forward}: one SameDiff graph per layer,
+     * the prompt's matrix products in the BLAS), writes each layer's cache tensors into the empty {@code cache} and
+     * advances it by L; {@code sink} (may be null) receives each layer's attention probabilities [B, n_h, L, L] once its
+     * cache tensors are written (to prune them). Returns the hidden states after the final norm [B, L, d].
+     */
+    public INDArray prefill(DecoderInput prompt, StaticCache cache, ProbsSink sink) {
+        INDArray normed = decoder.forward(prompt, new LayerwiseDecoder.LayerHook() {
+            @Override
+            public List<String> outputs(int layer) {
+                List<String> names = new ArrayList<>();
+                for (DecoderAttention.CacheTensor c : decoder.cacheTensors(layer)) names.add(LayerwiseDecoder.present(c.name()));
+                if (sink != null) names.add(LayerwiseDecoder.PROBS);
+                return names;
+            }
+
+            @Override
+            public void accept(int layer, Map<String, INDArray> out) {
+                List<INDArray> tensors = new ArrayList<>();
+                for (DecoderAttention.CacheTensor c : decoder.cacheTensors(layer)) tensors.add(out.get(LayerwiseDecoder.present(c.name())));
+                cache.prefill(layer, tensors);
+                if (sink != null) sink.accept(layer, AttentionProbs.of(out.get(LayerwiseDecoder.PROBS)));
+            }
+        });
+        cache.advance(prompt.length());
+        return normed;
     }
 
     /** Cache tensors of layer i. */

@@ -1,19 +1,14 @@
 package org.mha2mla.layers.generation;
 
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.function.LongFunction;
 import java.util.function.LongPredicate;
 import java.util.function.Predicate;
 
-import org.mha2mla.layers.decode.AttentionProbs;
 import org.mha2mla.layers.decode.DecodeStep;
 import org.mha2mla.layers.decode.StaticCache;
 import org.mha2mla.layers.decode.StepRope;
-import org.mha2mla.layers.text.DecoderAttention;
 import org.mha2mla.layers.text.DecoderInput;
 import org.mha2mla.layers.text.LayerwiseDecoder;
 import org.mha2mla.layers.text.RopeTables;
@@ -92,24 +87,7 @@ public final class Generator {
                 int[] keep = evictor.keep(layer, probs);
                 if (keep != null) cache.keep(layer, keep);
             };
-            INDArray normed = decoder.forward(prompt, new LayerwiseDecoder.LayerHook() {
-                @Override
-                public List<String> outputs(int layer) {
-                    List<String> names = new ArrayList<>();
-                    for (DecoderAttention.CacheTensor c : decoder.cacheTensors(layer)) names.add(LayerwiseDecoder.present(c.name()));
-                    if (prune != null) names.add(LayerwiseDecoder.PROBS);
-                    return names;
-                }
-
-                @Override
-                public void accept(int layer, Map<String, INDArray> out) {
-                    List<INDArray> tensors = new ArrayList<>();
-                    for (DecoderAttention.CacheTensor c : decoder.cacheTensors(layer)) tensors.add(out.get(LayerwiseDecoder.present(c.name())));
-                    cache.prefill(layer, tensors);
-                    if (prune != null) prune.accept(layer, AttentionProbs.of(out.get(LayerwiseDecoder.PROBS)));
-                }
-            });
-            cache.advance(length);
+            INDArray normed = step.prefill(prompt, cache, prune);
             float[] last = normed.get(NDArrayIndex.point(0), NDArrayIndex.point(length - 1), NDArrayIndex.all()).dup().toFloatVector();
             this.logits = decoder.logitsOf(last, 1);
         }
