@@ -15,7 +15,10 @@ import org.mha2mla.importers.safetensors.SafeTensorsFile;
 import org.mha2mla.layers.Fixtures;
 import org.mha2mla.layers.VlmLoader;
 import org.mha2mla.layers.MultimodalInput;
+import org.mha2mla.core.config.Qwen25VlConfig;
+import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.llava.LlavaModel;
+import org.mha2mla.layers.mla.Mha2MlaConverter;
 import org.mha2mla.layers.llava.LlavaNextModel;
 import org.mha2mla.core.kv.KvQuantizer;
 import org.mha2mla.layers.decode.DecodeStep;
@@ -383,6 +386,40 @@ class GeneratorTest {
             assertArrayEquals(java.util.Arrays.copyOf(expected, 3), g.tokens());
             assertEquals(c1.length() + 2, g.cache().tokensSeen());
         }
+    }
+
+    /**
+     * A generated {@code <|vision_start|>} is visual, as the full pass over the same ids counts it (issue 24, item 4: the
+     * authors route it through the visual factors): on the Qwen2.5-VL fixture converted with per-modality factors, the
+     * token is cached with modality visual in every layer, its step's logits equal the full pass over prompt + token,
+     * and feeding it as text would have moved them.
+     */
+    @Test
+    void aGeneratedVisionStartTokenIsCachedThroughTheVisualFactors() {
+        VisionLanguageModel original = VlmLoader.load(Fixtures.dir("qwen2_5_vl"));
+        MultimodalInput prompt = Fixtures.input("qwen2_5_vl", "c0");
+        VisionLanguageModel mla = Mha2MlaConverter.convert(original, List.of(prompt, Fixtures.input("qwen2_5_vl", "c1")),
+                Mha2MlaConverter.Options.defaults(Math.max(1, original.config().textConfig().headDim() / 4))).model();
+        long visionStart = ((Qwen25VlConfig) mla.config()).visionStartTokenId();
+        assertTrue(mla.isVisualToken(visionStart) && !mla.isVisualToken(prompt.inputIds()[prompt.length() - 1]));
+        int l = prompt.length();
+        Generator.Session session = mla.generator(prompt, CachePolicy.FULL).start(mla.decoderInput(prompt), l + 1);
+        INDArray stepped = row(session.step(visionStart));
+        for (int layer = 0; layer < session.cache().layers(); layer++) {
+            assertEquals(DecoderInput.VISUAL, session.cache().rowsOf(layer, 2, 0)[l], "layer " + layer + " caches the token as visual");
+        }
+        long[] ids = java.util.Arrays.copyOf(prompt.inputIds(), l + 1);
+        ids[l] = visionStart;
+        INDArray full = mla.logits(new MultimodalInput(ids, prompt.pixelValues(), prompt.imageSizes(), prompt.imageGridThw()));
+        INDArray last = full.getRow(l).reshape(1, -1);
+        double err = Fixtures.maxAbsDiff(stepped, last);
+
+        Generator.Session asText = mla.generator(prompt, CachePolicy.FULL).start(mla.decoderInput(prompt), l + 1);
+        INDArray text = row(asText.stepEmbedded(mla.decodeStep().embed(new long[]{visionStart}), mla.stepRope(prompt).apply(l), false));
+        double moved = Fixtures.maxAbsDiff(text, last);
+        System.out.printf("generated <|vision_start|> through the visual factors vs the full pass %.3e; through the text factors %.3e%n", err, moved);
+        assertTrue(err <= 1e-4, "visual routing differs from the full pass by " + err);
+        assertTrue(moved > 100 * err, "the text factors should give other logits, or this test checks nothing: " + moved);
     }
 
     /** Greedy generation as the model's generate does it (1-D positions: the LLaVA fixtures). */
