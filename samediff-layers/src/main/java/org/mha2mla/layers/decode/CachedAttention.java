@@ -54,6 +54,8 @@ final class CachedAttention {
     static final class Work {
         final CacheRows.Tile[] tiles;
         float[] scores = new float[0];
+        /** A second tile of per-head rows for a {@link Tiles} implementation's own use. */
+        float[] extra = new float[0];
         float[] acc = new float[0];
         float[] max = new float[0];
         float[] sum = new float[0];
@@ -73,7 +75,10 @@ final class CachedAttention {
         }
 
         void size(int heads, int width, int modalities) {
-            if (scores.length < heads * TILE) scores = new float[heads * TILE];
+            if (scores.length < heads * TILE) {
+                scores = new float[heads * TILE];
+                extra = new float[heads * TILE];
+            }
             if (acc.length < modalities * heads * width) acc = new float[modalities * heads * width];
             if (max.length < heads) {
                 max = new float[heads];

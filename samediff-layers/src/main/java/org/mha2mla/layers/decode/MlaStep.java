@@ -29,6 +29,8 @@ final class MlaStep implements AttentionStep, CachedAttention.Tiles {
     private static final int C_KV = 0;
     private static final int K_ROPE = 1;
     private static final int MODALITY = 2;
+    /** Modality runs in a tile above which both modalities' latent products are formed whole. */
+    private static final int MAX_RUNS = 4;
 
     private final int nH;
     private final int nKv;
@@ -219,18 +221,32 @@ final class MlaStep implements AttentionStep, CachedAttention.Tiles {
         return false;
     }
 
-    /** Scores of the tile: the latent part per run of slots of one modality (its own q_lat), then the rope part per KV head. */
+    /**
+     * Scores of the tile: the latent part per run of slots of one modality (its own q_lat), then the rope part per KV
+     * head. A tile that switches modality more than {@value #MAX_RUNS} times is scored against both q_lat whole and
+     * each slot takes its own modality's score (twice the latent work, but no run of a few slots).
+     */
     @Override
     public void scores(CachedAttention.Work w, int b, int from, int n, float[] s, int sStride) {
         var c = w.tile(cache, layer, C_KV, b, from, n);
         if (dNope > 0) {
             var mod = modalities == 2 ? w.tile(cache, layer, MODALITY, b, from, n) : null;
-            for (int t0 = 0; t0 < n; ) {
-                int m = mod == null ? 0 : runModality(mod, t0);
-                int t1 = mod == null ? n : runEnd(mod, t0, n);
-                k.dots(qLat, (b * modalities + m) * nH * rank, rank, nH, c.data, c.offset + t0 * c.stride, c.stride, t1 - t0, rank,
-                        scale, false, s, t0, sStride, 1);
-                t0 = t1;
+            if (mod != null && runs(mod, n) > MAX_RUNS) {
+                k.dots(qLat, b * modalities * nH * rank, rank, nH, c.data, c.offset, c.stride, n, rank, scale, false, s, 0, sStride, 1);
+                k.dots(qLat, (b * modalities + 1) * nH * rank, rank, nH, c.data, c.offset, c.stride, n, rank, scale, false, w.extra, 0, sStride, 1);
+                for (int t = 0; t < n; t++) {
+                    if (runModality(mod, t) == 1) {
+                        for (int h = 0; h < nH; h++) s[h * sStride + t] = w.extra[h * sStride + t];
+                    }
+                }
+            } else {
+                for (int t0 = 0; t0 < n; ) {
+                    int m = mod == null ? 0 : runModality(mod, t0);
+                    int t1 = mod == null ? n : runEnd(mod, t0, n);
+                    k.dots(qLat, (b * modalities + m) * nH * rank, rank, nH, c.data, c.offset + t0 * c.stride, c.stride, t1 - t0, rank,
+                            scale, false, s, t0, sStride, 1);
+                    t0 = t1;
+                }
             }
         }
         var kr = w.tile(cache, layer, K_ROPE, b, from, n);
@@ -240,17 +256,33 @@ final class MlaStep implements AttentionStep, CachedAttention.Tiles {
         }
     }
 
-    /** The probability-weighted latent rows, into the sums of each run's modality. */
+    /** The probability-weighted latent rows, into the sums of each run's modality (or of each modality's slots, as above). */
     @Override
     public void values(CachedAttention.Work w, int b, int from, int n, float[] p, int pStride, float[] acc) {
         var c = w.tile(cache, layer, C_KV, b, from, n);
         var mod = modalities == 2 ? w.tile(cache, layer, MODALITY, b, from, n) : null;
+        if (mod != null && runs(mod, n) > MAX_RUNS) {
+            for (int m = 0; m < 2; m++) {
+                for (int h = 0; h < nH; h++) {
+                    for (int t = 0; t < n; t++) w.extra[h * pStride + t] = runModality(mod, t) == m ? p[h * pStride + t] : 0f;
+                }
+                k.weightedRows(w.extra, 0, pStride, nH, c.data, c.offset, c.stride, n, rank, acc, m * nH * rank, rank);
+            }
+            return;
+        }
         for (int t0 = 0; t0 < n; ) {
             int m = mod == null ? 0 : runModality(mod, t0);
             int t1 = mod == null ? n : runEnd(mod, t0, n);
             k.weightedRows(p, t0, pStride, nH, c.data, c.offset + t0 * c.stride, c.stride, t1 - t0, rank, acc, m * nH * rank, rank);
             t0 = t1;
         }
+    }
+
+    /** Runs of equal modality among the tile's n slots. */
+    private static int runs(CacheRows.Tile mod, int n) {
+        int runs = 1;
+        for (int t = 1; t < n; t++) if (runModality(mod, t) != runModality(mod, t - 1)) runs++;
+        return runs;
     }
 
     private static int runModality(CacheRows.Tile mod, int t) {

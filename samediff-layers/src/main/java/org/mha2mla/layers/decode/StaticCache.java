@@ -191,7 +191,8 @@ public final class StaticCache {
             if (a > spec.seqAxis()) inner *= (int) shape[a];
         }
         INDArray c = t.dataType() == DataType.FLOAT ? t : t.castTo(DataType.FLOAT);
-        float[] all = c.dup('c').reshape(c.length()).toFloatVector();
+        if (c.ordering() != 'c' || c.isView()) c = c.dup('c');
+        float[] all = c.reshape(c.length()).toFloatVector();
         if (outer == 1) return all;
         int row = outer * inner;
         float[] out = new float[all.length];
