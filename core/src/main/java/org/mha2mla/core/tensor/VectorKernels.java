@@ -137,88 +137,36 @@ final class VectorKernels implements Kernels {
 
     /**
      * Blocks of 4 rows of {@code a} × 4 rows of {@code b}: 16 accumulators, each vector of a and b loaded once per
-     * block (half a load per multiply-add, where one row pair at a time needs two), then 16 lane reductions.
+     * block (half a load per multiply-add, where one row pair at a time needs two), then 16 lane reductions. Each
+     * block shape is a method of its own: one method holding them all grows past what C2 compiles, and the Vector API
+     * outside C2 runs about a thousand times slower (measured: 3.8 against 58 GFLOP/s for 5 rows of a).
      */
     @Override
     public void dots(float[] a, int aOffset, int aStride, int m, float[] b, int bOffset, int bStride, int n, int k,
                      float alpha, boolean accumulate, float[] out, int oOffset, int oRow, int oCol) {
-        int bound = F.loopBound(k);
         int i = 0;
-        for (; i + 4 <= m; i += 4) {
-            int a0 = aOffset + i * aStride, a1 = a0 + aStride, a2 = a1 + aStride, a3 = a2 + aStride;
+        // A remainder of 3 rows runs as a block of 4 with its last row repeated (and not stored): 75% of the block's
+        // speed, above one row at a time.
+        for (; i + 4 <= m || m - i == 3; i += 4) {
+            int rows = Math.min(4, m - i);
+            int a0 = aOffset + i * aStride;
             int j = 0;
             for (; j + 4 <= n; j += 4) {
-                int b0 = bOffset + j * bStride, b1 = b0 + bStride, b2 = b1 + bStride, b3 = b2 + bStride;
-                FloatVector s00 = FloatVector.zero(F), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00;
-                FloatVector s20 = s00, s21 = s00, s22 = s00, s23 = s00, s30 = s00, s31 = s00, s32 = s00, s33 = s00;
-                for (int c = 0; c < bound; c += LANES) {
-                    FloatVector y0 = FloatVector.fromArray(F, b, b0 + c), y1 = FloatVector.fromArray(F, b, b1 + c);
-                    FloatVector y2 = FloatVector.fromArray(F, b, b2 + c), y3 = FloatVector.fromArray(F, b, b3 + c);
-                    FloatVector x = FloatVector.fromArray(F, a, a0 + c);
-                    s00 = x.fma(y0, s00); s01 = x.fma(y1, s01); s02 = x.fma(y2, s02); s03 = x.fma(y3, s03);
-                    x = FloatVector.fromArray(F, a, a1 + c);
-                    s10 = x.fma(y0, s10); s11 = x.fma(y1, s11); s12 = x.fma(y2, s12); s13 = x.fma(y3, s13);
-                    x = FloatVector.fromArray(F, a, a2 + c);
-                    s20 = x.fma(y0, s20); s21 = x.fma(y1, s21); s22 = x.fma(y2, s22); s23 = x.fma(y3, s23);
-                    x = FloatVector.fromArray(F, a, a3 + c);
-                    s30 = x.fma(y0, s30); s31 = x.fma(y1, s31); s32 = x.fma(y2, s32); s33 = x.fma(y3, s33);
-                }
-                int o = oOffset + i * oRow + j * oCol;
-                put(out, o, alpha, accumulate, s00, a, a0, b, b0, bound, k);
-                put(out, o + oCol, alpha, accumulate, s01, a, a0, b, b1, bound, k);
-                put(out, o + 2 * oCol, alpha, accumulate, s02, a, a0, b, b2, bound, k);
-                put(out, o + 3 * oCol, alpha, accumulate, s03, a, a0, b, b3, bound, k);
-                o += oRow;
-                put(out, o, alpha, accumulate, s10, a, a1, b, b0, bound, k);
-                put(out, o + oCol, alpha, accumulate, s11, a, a1, b, b1, bound, k);
-                put(out, o + 2 * oCol, alpha, accumulate, s12, a, a1, b, b2, bound, k);
-                put(out, o + 3 * oCol, alpha, accumulate, s13, a, a1, b, b3, bound, k);
-                o += oRow;
-                put(out, o, alpha, accumulate, s20, a, a2, b, b0, bound, k);
-                put(out, o + oCol, alpha, accumulate, s21, a, a2, b, b1, bound, k);
-                put(out, o + 2 * oCol, alpha, accumulate, s22, a, a2, b, b2, bound, k);
-                put(out, o + 3 * oCol, alpha, accumulate, s23, a, a2, b, b3, bound, k);
-                o += oRow;
-                put(out, o, alpha, accumulate, s30, a, a3, b, b0, bound, k);
-                put(out, o + oCol, alpha, accumulate, s31, a, a3, b, b1, bound, k);
-                put(out, o + 2 * oCol, alpha, accumulate, s32, a, a3, b, b2, bound, k);
-                put(out, o + 3 * oCol, alpha, accumulate, s33, a, a3, b, b3, bound, k);
+                dots4x4(a, a0, aStride, rows, b, bOffset + j * bStride, bStride, k, alpha, accumulate, out, oOffset + i * oRow + j * oCol, oRow, oCol);
             }
             for (; j < n; j++) {
-                int b0 = bOffset + j * bStride;
-                FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
-                for (int c = 0; c < bound; c += LANES) {
-                    FloatVector y = FloatVector.fromArray(F, b, b0 + c);
-                    s0 = FloatVector.fromArray(F, a, a0 + c).fma(y, s0);
-                    s1 = FloatVector.fromArray(F, a, a1 + c).fma(y, s1);
-                    s2 = FloatVector.fromArray(F, a, a2 + c).fma(y, s2);
-                    s3 = FloatVector.fromArray(F, a, a3 + c).fma(y, s3);
+                for (int r = 0; r < rows; r++) {
+                    int o = oOffset + (i + r) * oRow + j * oCol;
+                    float d = alpha * dot(a, a0 + r * aStride, b, bOffset + j * bStride, k);
+                    out[o] = accumulate ? out[o] + d : d;
                 }
-                int o = oOffset + i * oRow + j * oCol;
-                put(out, o, alpha, accumulate, s0, a, a0, b, b0, bound, k);
-                put(out, o + oRow, alpha, accumulate, s1, a, a1, b, b0, bound, k);
-                put(out, o + 2 * oRow, alpha, accumulate, s2, a, a2, b, b0, bound, k);
-                put(out, o + 3 * oRow, alpha, accumulate, s3, a, a3, b, b0, bound, k);
             }
         }
         for (; i < m; i++) {
             int a0 = aOffset + i * aStride;
             int j = 0;
             for (; j + 4 <= n; j += 4) {
-                int b0 = bOffset + j * bStride, b1 = b0 + bStride, b2 = b1 + bStride, b3 = b2 + bStride;
-                FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
-                for (int c = 0; c < bound; c += LANES) {
-                    FloatVector x = FloatVector.fromArray(F, a, a0 + c);
-                    s0 = x.fma(FloatVector.fromArray(F, b, b0 + c), s0);
-                    s1 = x.fma(FloatVector.fromArray(F, b, b1 + c), s1);
-                    s2 = x.fma(FloatVector.fromArray(F, b, b2 + c), s2);
-                    s3 = x.fma(FloatVector.fromArray(F, b, b3 + c), s3);
-                }
-                int o = oOffset + i * oRow + j * oCol;
-                put(out, o, alpha, accumulate, s0, a, a0, b, b0, bound, k);
-                put(out, o + oCol, alpha, accumulate, s1, a, a0, b, b1, bound, k);
-                put(out, o + 2 * oCol, alpha, accumulate, s2, a, a0, b, b2, bound, k);
-                put(out, o + 3 * oCol, alpha, accumulate, s3, a, a0, b, b3, bound, k);
+                dots4x1(b, bOffset + j * bStride, bStride, a, a0, k, alpha, accumulate, out, oOffset + i * oRow + j * oCol, oCol);
             }
             for (; j < n; j++) {
                 int o = oOffset + i * oRow + j * oCol;
@@ -228,18 +176,85 @@ final class VectorKernels implements Kernels {
         }
     }
 
-    /** Reduces one accumulator, adds the scalar tail [bound, k) of its row pair, scales and stores. */
-    private static void put(float[] out, int o, float alpha, boolean accumulate, FloatVector acc,
-                            float[] a, int aRow, float[] b, int bRow, int bound, int k) {
-        float s = acc.reduceLanes(VectorOperators.ADD);
+    /** Rows a0 … of {@code a} (the first {@code rows} ≤ 4 of them stored; the last one repeated) × 4 rows of b. */
+    private static void dots4x4(float[] a, int a0, int aStride, int rows, float[] b, int b0, int bStride, int k,
+                                float alpha, boolean accumulate, float[] out, int o, int oRow, int oCol) {
+        int a1 = a0 + Math.min(1, rows - 1) * aStride, a2 = a0 + Math.min(2, rows - 1) * aStride, a3 = a0 + Math.min(3, rows - 1) * aStride;
+        int b1 = b0 + bStride, b2 = b1 + bStride, b3 = b2 + bStride;
+        int bound = F.loopBound(k);
+        FloatVector s00 = FloatVector.zero(F), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+        FloatVector s20 = s00, s21 = s00, s22 = s00, s23 = s00, s30 = s00, s31 = s00, s32 = s00, s33 = s00;
+        for (int c = 0; c < bound; c += LANES) {
+            FloatVector y0 = FloatVector.fromArray(F, b, b0 + c), y1 = FloatVector.fromArray(F, b, b1 + c);
+            FloatVector y2 = FloatVector.fromArray(F, b, b2 + c), y3 = FloatVector.fromArray(F, b, b3 + c);
+            FloatVector x = FloatVector.fromArray(F, a, a0 + c);
+            s00 = x.fma(y0, s00); s01 = x.fma(y1, s01); s02 = x.fma(y2, s02); s03 = x.fma(y3, s03);
+            x = FloatVector.fromArray(F, a, a1 + c);
+            s10 = x.fma(y0, s10); s11 = x.fma(y1, s11); s12 = x.fma(y2, s12); s13 = x.fma(y3, s13);
+            x = FloatVector.fromArray(F, a, a2 + c);
+            s20 = x.fma(y0, s20); s21 = x.fma(y1, s21); s22 = x.fma(y2, s22); s23 = x.fma(y3, s23);
+            x = FloatVector.fromArray(F, a, a3 + c);
+            s30 = x.fma(y0, s30); s31 = x.fma(y1, s31); s32 = x.fma(y2, s32); s33 = x.fma(y3, s33);
+        }
+        store(out, o, alpha, accumulate, s00.reduceLanes(VectorOperators.ADD) + tail(a, a0, b, b0, bound, k));
+        store(out, o + oCol, alpha, accumulate, s01.reduceLanes(VectorOperators.ADD) + tail(a, a0, b, b1, bound, k));
+        store(out, o + 2 * oCol, alpha, accumulate, s02.reduceLanes(VectorOperators.ADD) + tail(a, a0, b, b2, bound, k));
+        store(out, o + 3 * oCol, alpha, accumulate, s03.reduceLanes(VectorOperators.ADD) + tail(a, a0, b, b3, bound, k));
+        if (rows < 2) return;
+        o += oRow;
+        store(out, o, alpha, accumulate, s10.reduceLanes(VectorOperators.ADD) + tail(a, a1, b, b0, bound, k));
+        store(out, o + oCol, alpha, accumulate, s11.reduceLanes(VectorOperators.ADD) + tail(a, a1, b, b1, bound, k));
+        store(out, o + 2 * oCol, alpha, accumulate, s12.reduceLanes(VectorOperators.ADD) + tail(a, a1, b, b2, bound, k));
+        store(out, o + 3 * oCol, alpha, accumulate, s13.reduceLanes(VectorOperators.ADD) + tail(a, a1, b, b3, bound, k));
+        if (rows < 3) return;
+        o += oRow;
+        store(out, o, alpha, accumulate, s20.reduceLanes(VectorOperators.ADD) + tail(a, a2, b, b0, bound, k));
+        store(out, o + oCol, alpha, accumulate, s21.reduceLanes(VectorOperators.ADD) + tail(a, a2, b, b1, bound, k));
+        store(out, o + 2 * oCol, alpha, accumulate, s22.reduceLanes(VectorOperators.ADD) + tail(a, a2, b, b2, bound, k));
+        store(out, o + 3 * oCol, alpha, accumulate, s23.reduceLanes(VectorOperators.ADD) + tail(a, a2, b, b3, bound, k));
+        if (rows < 4) return;
+        o += oRow;
+        store(out, o, alpha, accumulate, s30.reduceLanes(VectorOperators.ADD) + tail(a, a3, b, b0, bound, k));
+        store(out, o + oCol, alpha, accumulate, s31.reduceLanes(VectorOperators.ADD) + tail(a, a3, b, b1, bound, k));
+        store(out, o + 2 * oCol, alpha, accumulate, s32.reduceLanes(VectorOperators.ADD) + tail(a, a3, b, b2, bound, k));
+        store(out, o + 3 * oCol, alpha, accumulate, s33.reduceLanes(VectorOperators.ADD) + tail(a, a3, b, b3, bound, k));
+    }
+
+    /** 4 rows of {@code a} (stride aStride) against one row of {@code b}, written at o, o + oStep, o + 2·oStep, o + 3·oStep. */
+    private static void dots4x1(float[] a, int a0, int aStride, float[] b, int b0, int k,
+                                float alpha, boolean accumulate, float[] out, int o, int oStep) {
+        int a1 = a0 + aStride, a2 = a1 + aStride, a3 = a2 + aStride;
+        int bound = F.loopBound(k);
+        FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
+        for (int c = 0; c < bound; c += LANES) {
+            FloatVector y = FloatVector.fromArray(F, b, b0 + c);
+            s0 = FloatVector.fromArray(F, a, a0 + c).fma(y, s0);
+            s1 = FloatVector.fromArray(F, a, a1 + c).fma(y, s1);
+            s2 = FloatVector.fromArray(F, a, a2 + c).fma(y, s2);
+            s3 = FloatVector.fromArray(F, a, a3 + c).fma(y, s3);
+        }
+        store(out, o, alpha, accumulate, s0.reduceLanes(VectorOperators.ADD) + tail(a, a0, b, b0, bound, k));
+        store(out, o + oStep, alpha, accumulate, s1.reduceLanes(VectorOperators.ADD) + tail(a, a1, b, b0, bound, k));
+        store(out, o + 2 * oStep, alpha, accumulate, s2.reduceLanes(VectorOperators.ADD) + tail(a, a2, b, b0, bound, k));
+        store(out, o + 3 * oStep, alpha, accumulate, s3.reduceLanes(VectorOperators.ADD) + tail(a, a3, b, b0, bound, k));
+    }
+
+    /** Σ a[aRow + c]·b[bRow + c] over the scalar tail [bound, k). */
+    private static float tail(float[] a, int aRow, float[] b, int bRow, int bound, int k) {
+        float s = 0;
         for (int c = bound; c < k; c++) s += a[aRow + c] * b[bRow + c];
-        s *= alpha;
-        out[o] = accumulate ? out[o] + s : s;
+        return s;
+    }
+
+    private static void store(float[] out, int o, float alpha, boolean accumulate, float sum) {
+        float v = alpha * sum;
+        out[o] = accumulate ? out[o] + v : v;
     }
 
     /**
      * Blocks of 4 output rows × 4 vectors of columns held in 16 accumulators over all j: each vector of b is loaded
-     * once per block of rows and each weight broadcast once per block of columns.
+     * once per block of rows and each weight broadcast once per block of columns. Each block shape is a method of its
+     * own, for the reason {@link #dots} gives.
      */
     @Override
     public void weightedRows(float[] p, int pOffset, int pStride, int m, float[] b, int bOffset, int bStride, int n, int k,
@@ -248,100 +263,110 @@ final class VectorKernels implements Kernels {
         int blockBound = k - k % block;
         int bound = F.loopBound(k);
         int i = 0;
-        for (; i + 4 <= m; i += 4) {
-            int p0 = pOffset + i * pStride, p1 = p0 + pStride, p2 = p1 + pStride, p3 = p2 + pStride;
-            int o0 = oOffset + i * oStride, o1 = o0 + oStride, o2 = o1 + oStride, o3 = o2 + oStride;
+        for (; i + 4 <= m || m - i == 3; i += 4) {   // a remainder of 3 rows as a block of 4 (see dots)
+            int rows = Math.min(4, m - i);
+            int p0 = pOffset + i * pStride;
+            int o0 = oOffset + i * oStride;
             int c = 0;
-            for (; c < blockBound; c += block) {
-                int c1 = c + LANES, c2 = c1 + LANES, c3 = c2 + LANES;
-                FloatVector r00 = FloatVector.fromArray(F, out, o0 + c), r01 = FloatVector.fromArray(F, out, o0 + c1);
-                FloatVector r02 = FloatVector.fromArray(F, out, o0 + c2), r03 = FloatVector.fromArray(F, out, o0 + c3);
-                FloatVector r10 = FloatVector.fromArray(F, out, o1 + c), r11 = FloatVector.fromArray(F, out, o1 + c1);
-                FloatVector r12 = FloatVector.fromArray(F, out, o1 + c2), r13 = FloatVector.fromArray(F, out, o1 + c3);
-                FloatVector r20 = FloatVector.fromArray(F, out, o2 + c), r21 = FloatVector.fromArray(F, out, o2 + c1);
-                FloatVector r22 = FloatVector.fromArray(F, out, o2 + c2), r23 = FloatVector.fromArray(F, out, o2 + c3);
-                FloatVector r30 = FloatVector.fromArray(F, out, o3 + c), r31 = FloatVector.fromArray(F, out, o3 + c1);
-                FloatVector r32 = FloatVector.fromArray(F, out, o3 + c2), r33 = FloatVector.fromArray(F, out, o3 + c3);
-                for (int j = 0; j < n; j++) {
-                    int bj = bOffset + j * bStride;
-                    FloatVector y0 = FloatVector.fromArray(F, b, bj + c), y1 = FloatVector.fromArray(F, b, bj + c1);
-                    FloatVector y2 = FloatVector.fromArray(F, b, bj + c2), y3 = FloatVector.fromArray(F, b, bj + c3);
-                    FloatVector w = FloatVector.broadcast(F, p[p0 + j]);
-                    r00 = y0.fma(w, r00); r01 = y1.fma(w, r01); r02 = y2.fma(w, r02); r03 = y3.fma(w, r03);
-                    w = FloatVector.broadcast(F, p[p1 + j]);
-                    r10 = y0.fma(w, r10); r11 = y1.fma(w, r11); r12 = y2.fma(w, r12); r13 = y3.fma(w, r13);
-                    w = FloatVector.broadcast(F, p[p2 + j]);
-                    r20 = y0.fma(w, r20); r21 = y1.fma(w, r21); r22 = y2.fma(w, r22); r23 = y3.fma(w, r23);
-                    w = FloatVector.broadcast(F, p[p3 + j]);
-                    r30 = y0.fma(w, r30); r31 = y1.fma(w, r31); r32 = y2.fma(w, r32); r33 = y3.fma(w, r33);
-                }
-                r00.intoArray(out, o0 + c); r01.intoArray(out, o0 + c1); r02.intoArray(out, o0 + c2); r03.intoArray(out, o0 + c3);
-                r10.intoArray(out, o1 + c); r11.intoArray(out, o1 + c1); r12.intoArray(out, o1 + c2); r13.intoArray(out, o1 + c3);
-                r20.intoArray(out, o2 + c); r21.intoArray(out, o2 + c1); r22.intoArray(out, o2 + c2); r23.intoArray(out, o2 + c3);
-                r30.intoArray(out, o3 + c); r31.intoArray(out, o3 + c1); r32.intoArray(out, o3 + c2); r33.intoArray(out, o3 + c3);
-            }
-            for (; c < bound; c += LANES) {
-                FloatVector r0 = FloatVector.fromArray(F, out, o0 + c), r1 = FloatVector.fromArray(F, out, o1 + c);
-                FloatVector r2 = FloatVector.fromArray(F, out, o2 + c), r3 = FloatVector.fromArray(F, out, o3 + c);
-                for (int j = 0; j < n; j++) {
-                    FloatVector y = FloatVector.fromArray(F, b, bOffset + j * bStride + c);
-                    r0 = y.fma(FloatVector.broadcast(F, p[p0 + j]), r0);
-                    r1 = y.fma(FloatVector.broadcast(F, p[p1 + j]), r1);
-                    r2 = y.fma(FloatVector.broadcast(F, p[p2 + j]), r2);
-                    r3 = y.fma(FloatVector.broadcast(F, p[p3 + j]), r3);
-                }
-                r0.intoArray(out, o0 + c);
-                r1.intoArray(out, o1 + c);
-                r2.intoArray(out, o2 + c);
-                r3.intoArray(out, o3 + c);
-            }
+            for (; c < blockBound; c += block) weighted4x4(p, p0, pStride, rows, b, bOffset + c, bStride, n, out, o0 + c, oStride);
+            for (; c < bound; c += LANES) weighted4x1(p, p0, pStride, rows, b, bOffset + c, bStride, n, out, o0 + c, oStride);
             for (; c < k; c++) {
-                float s0 = out[o0 + c], s1 = out[o1 + c], s2 = out[o2 + c], s3 = out[o3 + c];
-                for (int j = 0; j < n; j++) {
-                    float y = b[bOffset + j * bStride + c];
-                    s0 += p[p0 + j] * y;
-                    s1 += p[p1 + j] * y;
-                    s2 += p[p2 + j] * y;
-                    s3 += p[p3 + j] * y;
-                }
-                out[o0 + c] = s0;
-                out[o1 + c] = s1;
-                out[o2 + c] = s2;
-                out[o3 + c] = s3;
+                for (int r = 0; r < rows; r++) out[o0 + r * oStride + c] += weightedTail(p, p0 + r * pStride, b, bOffset + c, bStride, n);
             }
         }
         for (; i < m; i++) {
             int p0 = pOffset + i * pStride;
             int o0 = oOffset + i * oStride;
             int c = 0;
-            for (; c < blockBound; c += block) {
-                int c1 = c + LANES, c2 = c1 + LANES, c3 = c2 + LANES;
-                FloatVector r0 = FloatVector.fromArray(F, out, o0 + c), r1 = FloatVector.fromArray(F, out, o0 + c1);
-                FloatVector r2 = FloatVector.fromArray(F, out, o0 + c2), r3 = FloatVector.fromArray(F, out, o0 + c3);
-                for (int j = 0; j < n; j++) {
-                    int bj = bOffset + j * bStride;
-                    FloatVector w = FloatVector.broadcast(F, p[p0 + j]);
-                    r0 = FloatVector.fromArray(F, b, bj + c).fma(w, r0);
-                    r1 = FloatVector.fromArray(F, b, bj + c1).fma(w, r1);
-                    r2 = FloatVector.fromArray(F, b, bj + c2).fma(w, r2);
-                    r3 = FloatVector.fromArray(F, b, bj + c3).fma(w, r3);
-                }
-                r0.intoArray(out, o0 + c);
-                r1.intoArray(out, o0 + c1);
-                r2.intoArray(out, o0 + c2);
-                r3.intoArray(out, o0 + c3);
-            }
+            for (; c < blockBound; c += block) weighted1x4(p, p0, b, bOffset + c, bStride, n, out, o0 + c);
             for (; c < bound; c += LANES) {
                 FloatVector r = FloatVector.fromArray(F, out, o0 + c);
                 for (int j = 0; j < n; j++) r = FloatVector.fromArray(F, b, bOffset + j * bStride + c).fma(FloatVector.broadcast(F, p[p0 + j]), r);
                 r.intoArray(out, o0 + c);
             }
-            for (; c < k; c++) {
-                float s = out[o0 + c];
-                for (int j = 0; j < n; j++) s += p[p0 + j] * b[bOffset + j * bStride + c];
-                out[o0 + c] = s;
-            }
+            for (; c < k; c++) out[o0 + c] += weightedTail(p, p0, b, bOffset + c, bStride, n);
         }
+    }
+
+    /**
+     * Rows p0 … of weights (stride pStride; the first {@code rows} ≤ 4 stored, the last repeated) over 4 vectors of
+     * columns from b0: 16 accumulators.
+     */
+    private static void weighted4x4(float[] p, int p0, int pStride, int rows, float[] b, int b0, int bStride, int n, float[] out, int o0, int oStride) {
+        int p1 = p0 + Math.min(1, rows - 1) * pStride, p2 = p0 + Math.min(2, rows - 1) * pStride, p3 = p0 + Math.min(3, rows - 1) * pStride;
+        int o1 = o0 + Math.min(1, rows - 1) * oStride, o2 = o0 + Math.min(2, rows - 1) * oStride, o3 = o0 + Math.min(3, rows - 1) * oStride;
+        int c1 = LANES, c2 = 2 * LANES, c3 = 3 * LANES;
+        FloatVector r00 = FloatVector.fromArray(F, out, o0), r01 = FloatVector.fromArray(F, out, o0 + c1);
+        FloatVector r02 = FloatVector.fromArray(F, out, o0 + c2), r03 = FloatVector.fromArray(F, out, o0 + c3);
+        FloatVector r10 = FloatVector.fromArray(F, out, o1), r11 = FloatVector.fromArray(F, out, o1 + c1);
+        FloatVector r12 = FloatVector.fromArray(F, out, o1 + c2), r13 = FloatVector.fromArray(F, out, o1 + c3);
+        FloatVector r20 = FloatVector.fromArray(F, out, o2), r21 = FloatVector.fromArray(F, out, o2 + c1);
+        FloatVector r22 = FloatVector.fromArray(F, out, o2 + c2), r23 = FloatVector.fromArray(F, out, o2 + c3);
+        FloatVector r30 = FloatVector.fromArray(F, out, o3), r31 = FloatVector.fromArray(F, out, o3 + c1);
+        FloatVector r32 = FloatVector.fromArray(F, out, o3 + c2), r33 = FloatVector.fromArray(F, out, o3 + c3);
+        for (int j = 0; j < n; j++) {
+            int bj = b0 + j * bStride;
+            FloatVector y0 = FloatVector.fromArray(F, b, bj), y1 = FloatVector.fromArray(F, b, bj + c1);
+            FloatVector y2 = FloatVector.fromArray(F, b, bj + c2), y3 = FloatVector.fromArray(F, b, bj + c3);
+            FloatVector w = FloatVector.broadcast(F, p[p0 + j]);
+            r00 = y0.fma(w, r00); r01 = y1.fma(w, r01); r02 = y2.fma(w, r02); r03 = y3.fma(w, r03);
+            w = FloatVector.broadcast(F, p[p1 + j]);
+            r10 = y0.fma(w, r10); r11 = y1.fma(w, r11); r12 = y2.fma(w, r12); r13 = y3.fma(w, r13);
+            w = FloatVector.broadcast(F, p[p2 + j]);
+            r20 = y0.fma(w, r20); r21 = y1.fma(w, r21); r22 = y2.fma(w, r22); r23 = y3.fma(w, r23);
+            w = FloatVector.broadcast(F, p[p3 + j]);
+            r30 = y0.fma(w, r30); r31 = y1.fma(w, r31); r32 = y2.fma(w, r32); r33 = y3.fma(w, r33);
+        }
+        // stored last to first: a repeated row's copies hold the same sums, the first row's is what stays
+        if (rows > 3) { r30.intoArray(out, o3); r31.intoArray(out, o3 + c1); r32.intoArray(out, o3 + c2); r33.intoArray(out, o3 + c3); }
+        if (rows > 2) { r20.intoArray(out, o2); r21.intoArray(out, o2 + c1); r22.intoArray(out, o2 + c2); r23.intoArray(out, o2 + c3); }
+        if (rows > 1) { r10.intoArray(out, o1); r11.intoArray(out, o1 + c1); r12.intoArray(out, o1 + c2); r13.intoArray(out, o1 + c3); }
+        r00.intoArray(out, o0); r01.intoArray(out, o0 + c1); r02.intoArray(out, o0 + c2); r03.intoArray(out, o0 + c3);
+    }
+
+    /** Rows p0 … of weights (as {@link #weighted4x4}) over one vector of columns. */
+    private static void weighted4x1(float[] p, int p0, int pStride, int rows, float[] b, int b0, int bStride, int n, float[] out, int o0, int oStride) {
+        int p1 = p0 + Math.min(1, rows - 1) * pStride, p2 = p0 + Math.min(2, rows - 1) * pStride, p3 = p0 + Math.min(3, rows - 1) * pStride;
+        int o1 = o0 + Math.min(1, rows - 1) * oStride, o2 = o0 + Math.min(2, rows - 1) * oStride, o3 = o0 + Math.min(3, rows - 1) * oStride;
+        FloatVector r0 = FloatVector.fromArray(F, out, o0), r1 = FloatVector.fromArray(F, out, o1);
+        FloatVector r2 = FloatVector.fromArray(F, out, o2), r3 = FloatVector.fromArray(F, out, o3);
+        for (int j = 0; j < n; j++) {
+            FloatVector y = FloatVector.fromArray(F, b, b0 + j * bStride);
+            r0 = y.fma(FloatVector.broadcast(F, p[p0 + j]), r0);
+            r1 = y.fma(FloatVector.broadcast(F, p[p1 + j]), r1);
+            r2 = y.fma(FloatVector.broadcast(F, p[p2 + j]), r2);
+            r3 = y.fma(FloatVector.broadcast(F, p[p3 + j]), r3);
+        }
+        if (rows > 3) r3.intoArray(out, o3);
+        if (rows > 2) r2.intoArray(out, o2);
+        if (rows > 1) r1.intoArray(out, o1);
+        r0.intoArray(out, o0);
+    }
+
+    /** One row of weights over 4 vectors of columns. */
+    private static void weighted1x4(float[] p, int p0, float[] b, int b0, int bStride, int n, float[] out, int o0) {
+        int c1 = LANES, c2 = 2 * LANES, c3 = 3 * LANES;
+        FloatVector r0 = FloatVector.fromArray(F, out, o0), r1 = FloatVector.fromArray(F, out, o0 + c1);
+        FloatVector r2 = FloatVector.fromArray(F, out, o0 + c2), r3 = FloatVector.fromArray(F, out, o0 + c3);
+        for (int j = 0; j < n; j++) {
+            int bj = b0 + j * bStride;
+            FloatVector w = FloatVector.broadcast(F, p[p0 + j]);
+            r0 = FloatVector.fromArray(F, b, bj).fma(w, r0);
+            r1 = FloatVector.fromArray(F, b, bj + c1).fma(w, r1);
+            r2 = FloatVector.fromArray(F, b, bj + c2).fma(w, r2);
+            r3 = FloatVector.fromArray(F, b, bj + c3).fma(w, r3);
+        }
+        r0.intoArray(out, o0);
+        r1.intoArray(out, o0 + c1);
+        r2.intoArray(out, o0 + c2);
+        r3.intoArray(out, o0 + c3);
+    }
+
+    /** Σ_j p[p0 + j]·b[b0 + j·bStride] (one column). */
+    private static float weightedTail(float[] p, int p0, float[] b, int b0, int bStride, int n) {
+        float s = 0;
+        for (int j = 0; j < n; j++) s += p[p0 + j] * b[b0 + j * bStride];
+        return s;
     }
 
     @Override
