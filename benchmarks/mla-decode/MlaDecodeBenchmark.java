@@ -43,7 +43,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * <p>Beside each row, the bytes-moved bound of MLA's speed-up: (weights read + cache read per step) of GQA over that
  * of MLA, and how much of it the project reaches. Then where one step's time goes, phase by phase.
  *
- *   benchmarks/mla-decode/run.sh [--batch 1,16] [--context 1024,4096,16384] [--steps 5] [--warmup 2]
+ *   benchmarks/mla-decode/run.sh [--batch 1,16] [--context 1024,4096,16384] [--steps 5] [--warmup 2] [--visual 0.5]
+ *   JAVA_OPTS=-Dmha2mla.threads=1 benchmarks/mla-decode/run.sh --clock cpu …   (one thread, timed in its CPU time: steadier
+ *                                                                              on a busy machine, the phases still wall-clock)
  */
 public final class MlaDecodeBenchmark {
 
@@ -53,7 +55,7 @@ public final class MlaDecodeBenchmark {
 
     public static void main(String[] args) throws Exception {
         Map<String, String> a = new LinkedHashMap<>(Map.of("batch", "1,16", "context", "1024,4096,16384", "steps", "5", "warmup", "2",
-                "visual", "0.5", "anchor", ""));
+                "visual", "0.5", "anchor", "", "clock", "wall"));
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i].replaceFirst("^--", ""), args[i + 1]);
         int[] batches = ints(a.get("batch"));
         int[] contexts = ints(a.get("context"));
@@ -61,19 +63,28 @@ public final class MlaDecodeBenchmark {
         int warmup = Integer.parseInt(a.get("warmup"));
         double visualShare = Double.parseDouble(a.get("visual"));
         Map<String, double[]> anchor = a.get("anchor").isEmpty() ? Map.of() : anchor(Path.of(a.get("anchor")));
+        boolean cpuClock = a.get("clock").equals("cpu");
+        if (cpuClock && Parallel.threads() != 1) throw new IllegalArgumentException("--clock cpu needs -Dmha2mla.threads=1 (it times the calling thread)");
 
         TextConfig config = new TextConfig("qwen2_5_vl_text", 16, D, FF, 1, HEADS, KV_HEADS, HEAD_DIM, "silu", 1e-6, 1e6, 32768,
                 true, false, null, List.of(), null, null);
         RopeSelection selection = PartialRope.select(RopeStrategy.UNIFORM, 1, KV_HEADS, HEAD_DIM, D_R, null);
         Mha2MlaConfig conversion = Mha2MlaConfig.partialRope(RopeStrategy.UNIFORM, selection).withMla(Mha2MlaConfig.Step.ALL, D_KV, SvdMethod.MD);
         Nd4j.getRandom().setSeed(1);
-        Layer gqa = new Layer(config, null);
-        Layer mla = new Layer(config, conversion);
+        Layer gqa = new Layer(config, null, cpuClock);
+        Layer mla = new Layer(config, conversion, cpuClock);
         System.out.printf(Locale.ROOT, "one decoder layer, d %d, %d heads, %d KV heads, d_h %d, ff %d, float32; MLA d_kv %d (latent %d), d_r %d, "
                         + "per-modality factors, %d%% of the cached tokens visual; median of %d alternating GQA/MLA steps after %d warm-up; "
-                        + "%d threads (%d CPUs)%n",
+                        + "%d threads (%d CPUs), %s time%n",
                 D, HEADS, KV_HEADS, HEAD_DIM, FF, D_KV, KV_HEADS * D_KV, D_R, Math.round(visualShare * 100), steps, warmup,
-                Parallel.threads(), Runtime.getRuntime().availableProcessors());
+                Parallel.threads(), Runtime.getRuntime().availableProcessors(), cpuClock ? "thread CPU" : "wall-clock");
+        // The Vector API runs about a thousand times slower until C2 has compiled a kernel, and some kernels run
+        // once per layer and step: steps on a short cache first, so that every configuration is timed compiled.
+        for (Layer l : new Layer[]{gqa, mla}) {
+            l.fill(batches[0], 256, visualShare);
+            for (int i = 0; i < 40; i++) l.step(null);
+            l.release();
+        }
         System.out.printf(Locale.ROOT, "weights read per step: GQA %.1f MB, MLA %.1f MB; cache per token: GQA %d B, MLA %d B%n",
                 gqa.weightBytes / 1e6, mla.weightBytes / 1e6, gqa.cacheBytesPerToken, mla.cacheBytesPerToken);
         System.out.printf("%5s %7s | %9s %9s %9s | %9s %9s %9s | %8s %7s %8s%n", "batch", "context", "GQA st/s", "anchor", "ratio",
@@ -129,7 +140,11 @@ public final class MlaDecodeBenchmark {
         int batch;
         int length;
 
-        Layer(TextConfig c, Mha2MlaConfig conversion) {
+        final boolean cpuClock;
+        final java.lang.management.ThreadMXBean threads = java.lang.management.ManagementFactory.getThreadMXBean();
+
+        Layer(TextConfig c, Mha2MlaConfig conversion, boolean cpuClock) {
+            this.cpuClock = cpuClock;
             Map<String, INDArray> w = new LinkedHashMap<>();
             Map<String, long[]> shapes = new LinkedHashMap<>();
             shapes.put(PREFIX + "embed_tokens.weight", new long[]{c.vocabSize(), D});
@@ -211,9 +226,9 @@ public final class MlaDecodeBenchmark {
         double step(StepProfile profile) {
             float[] x = h.clone();
             step.profile(profile);
-            long t0 = System.nanoTime();
+            long t0 = cpuClock ? threads.getCurrentThreadCpuTime() : System.nanoTime();
             step.layer(0, x, batch, rope, modality, cache, null);
-            double s = (System.nanoTime() - t0) / 1e9;
+            double s = ((cpuClock ? threads.getCurrentThreadCpuTime() : System.nanoTime()) - t0) / 1e9;
             cache.advance(1);
             cache.truncate(length);
             return s;

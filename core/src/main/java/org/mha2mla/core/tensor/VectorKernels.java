@@ -63,7 +63,11 @@ final class VectorKernels implements Kernels {
     public void matVec(ByteBuffer w, Precision precision, int cols, int rowFrom, int rowTo,
                        float[] x, int batch, float[] y, int yStride, int yOffset) {
         int bound = F.loopBound(cols);
-        for (int r = rowFrom; r < rowTo; r++) {
+        int r = rowFrom;
+        if (batch >= 4) {
+            for (; r + 4 <= rowTo; r += 4) matVec4Rows(w, precision, cols, r, x, batch, y, yStride, yOffset);
+        }
+        for (; r < rowTo; r++) {
             long base = (long) r * cols;
             int b = 0;
             for (; b + 4 <= batch; b += 4) {
@@ -93,6 +97,81 @@ final class VectorKernels implements Kernels {
             }
             for (; b < batch; b++) y[b * yStride + yOffset + r] = rowDot(w, base, precision, cols, bound, x, b * cols);
         }
+    }
+
+    /**
+     * Weight rows r … r + 3 against every batch row, 4 batch rows at a time: 16 accumulators, each weight vector
+     * widened once per 4 batch rows and each x vector loaded once per 4 weight rows (half a load per multiply-add;
+     * one weight row at a time needs 1.25). With a batch the product is bound by arithmetic, not by the weight's bytes
+     * (measured on [18944, 3584] × 16 rows, one thread: 28 GFLOP/s one weight row at a time).
+     */
+    private static void matVec4Rows(ByteBuffer w, Precision p, int cols, int r, float[] x, int batch, float[] y, int yStride, int yOffset) {
+        long w0 = (long) r * cols;
+        int b = 0;
+        for (; b + 4 <= batch; b += 4) block4x4(w, p, cols, w0, x, b * cols, y, b * yStride + yOffset + r, yStride);
+        for (; b < batch; b++) block4x1(w, p, cols, w0, x, b * cols, y, b * yStride + yOffset + r);
+    }
+
+    /** Weight rows from element w0 (4 rows of cols) × x rows from x0 (4 rows of cols) into y[o + i + j·yStride]. */
+    private static void block4x4(ByteBuffer w, Precision p, int cols, long w0, float[] x, int x0, float[] y, int o, int yStride) {
+        long w1 = w0 + cols, w2 = w1 + cols, w3 = w2 + cols;
+        int x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
+        int bound = F.loopBound(cols);
+        FloatVector s00 = FloatVector.zero(F), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+        FloatVector s20 = s00, s21 = s00, s22 = s00, s23 = s00, s30 = s00, s31 = s00, s32 = s00, s33 = s00;
+        for (int c = 0; c < bound; c += LANES) {
+            FloatVector v0 = FloatVector.fromArray(F, x, x0 + c), v1 = FloatVector.fromArray(F, x, x1 + c);
+            FloatVector v2 = FloatVector.fromArray(F, x, x2 + c), v3 = FloatVector.fromArray(F, x, x3 + c);
+            FloatVector u = load(w, w0 + c, p);
+            s00 = u.fma(v0, s00); s01 = u.fma(v1, s01); s02 = u.fma(v2, s02); s03 = u.fma(v3, s03);
+            u = load(w, w1 + c, p);
+            s10 = u.fma(v0, s10); s11 = u.fma(v1, s11); s12 = u.fma(v2, s12); s13 = u.fma(v3, s13);
+            u = load(w, w2 + c, p);
+            s20 = u.fma(v0, s20); s21 = u.fma(v1, s21); s22 = u.fma(v2, s22); s23 = u.fma(v3, s23);
+            u = load(w, w3 + c, p);
+            s30 = u.fma(v0, s30); s31 = u.fma(v1, s31); s32 = u.fma(v2, s32); s33 = u.fma(v3, s33);
+        }
+        y[o] = s00.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w0, x, x0, bound, cols);
+        y[o + yStride] = s01.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w0, x, x1, bound, cols);
+        y[o + 2 * yStride] = s02.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w0, x, x2, bound, cols);
+        y[o + 3 * yStride] = s03.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w0, x, x3, bound, cols);
+        y[o + 1] = s10.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w1, x, x0, bound, cols);
+        y[o + 1 + yStride] = s11.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w1, x, x1, bound, cols);
+        y[o + 1 + 2 * yStride] = s12.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w1, x, x2, bound, cols);
+        y[o + 1 + 3 * yStride] = s13.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w1, x, x3, bound, cols);
+        y[o + 2] = s20.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w2, x, x0, bound, cols);
+        y[o + 2 + yStride] = s21.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w2, x, x1, bound, cols);
+        y[o + 2 + 2 * yStride] = s22.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w2, x, x2, bound, cols);
+        y[o + 2 + 3 * yStride] = s23.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w2, x, x3, bound, cols);
+        y[o + 3] = s30.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w3, x, x0, bound, cols);
+        y[o + 3 + yStride] = s31.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w3, x, x1, bound, cols);
+        y[o + 3 + 2 * yStride] = s32.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w3, x, x2, bound, cols);
+        y[o + 3 + 3 * yStride] = s33.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w3, x, x3, bound, cols);
+    }
+
+    /** Weight rows from element w0 (4 rows) × one x row from x0 into y[o … o + 3]. */
+    private static void block4x1(ByteBuffer w, Precision p, int cols, long w0, float[] x, int x0, float[] y, int o) {
+        long w1 = w0 + cols, w2 = w1 + cols, w3 = w2 + cols;
+        int bound = F.loopBound(cols);
+        FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
+        for (int c = 0; c < bound; c += LANES) {
+            FloatVector v = FloatVector.fromArray(F, x, x0 + c);
+            s0 = load(w, w0 + c, p).fma(v, s0);
+            s1 = load(w, w1 + c, p).fma(v, s1);
+            s2 = load(w, w2 + c, p).fma(v, s2);
+            s3 = load(w, w3 + c, p).fma(v, s3);
+        }
+        y[o] = s0.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w0, x, x0, bound, cols);
+        y[o + 1] = s1.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w1, x, x0, bound, cols);
+        y[o + 2] = s2.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w2, x, x0, bound, cols);
+        y[o + 3] = s3.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w3, x, x0, bound, cols);
+    }
+
+    /** Σ w[base + c]·x[x0 + c] over the scalar tail [bound, cols). */
+    private static float rowTail(ByteBuffer w, Precision p, long base, float[] x, int x0, int bound, int cols) {
+        float s = 0;
+        for (int c = bound; c < cols; c++) s += ScalarKernels.element(w, base + c, p) * x[x0 + c];
+        return s;
     }
 
     /** One weight row against one x row, with two accumulators so consecutive FMAs do not wait on each other. */
