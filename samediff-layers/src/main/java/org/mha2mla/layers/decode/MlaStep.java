@@ -65,6 +65,8 @@ final class MlaStep implements AttentionStep, CachedAttention.Tiles {
     private float[] oLat;
     private float[] heads;
     private final float[] modalityRow = new float[1];
+    /** q_rope of every head after RoPE, times 1/√d_h, [B][n_h][d_r]. */
+    private float[] qRopeScaled;
     private StaticCache cache;
     private int layer;
 
@@ -147,8 +149,13 @@ final class MlaStep implements AttentionStep, CachedAttention.Tiles {
         }
         if (profile != null) profile.lap(StepProfile.Phase.QKV_PROJ);
 
+        qRopeScaled = LayerWeights.ensure(qRopeScaled, batch * nH * dR);
         for (int b = 0; b < batch; b++) {
-            for (int h = 0; h < nH; h++) rope.rotate(q, (b * nH + h) * dH, dR, b, ropeDims[h / group], null);
+            for (int h = 0; h < nH; h++) {
+                int qh = (b * nH + h) * dH;
+                rope.rotate(q, qh, dR, b, ropeDims[h / group], null);
+                for (int e = 0; e < dR; e++) qRopeScaled[(b * nH + h) * dR + e] = q[qh + e] * scale;
+            }
             for (int j = 0; j < nKv; j++) rope.rotate(kRope, (b * nKv + j) * dR, dR, b, ropeDims[j], null);
         }
         for (int m = 0; m < modalities; m++) {
@@ -249,10 +256,18 @@ final class MlaStep implements AttentionStep, CachedAttention.Tiles {
                 }
             }
         }
+        // The rope part, d_r = 32 dims per head: as dot products it would be one lane reduction per 2 vector
+        // multiply-adds. Transposed to [d_r][slots] per KV head, it is a weighted sum of d_r rows instead (vectors
+        // along the slots, no reductions): s_h += Σ_e (q_rope,h,e/√d_h)·k_rope(e, ·).
         var kr = w.tile(cache, layer, K_ROPE, b, from, n);
+        float[] kt = w.buffer(dR * n);
         for (int j = 0; j < nKv; j++) {
-            k.dots(q, (b * nH + j * group) * dH, dH, group, kr.data, kr.offset + j * dR, kr.stride, n, dR,
-                    scale, dNope > 0, s, j * group * sStride, sStride, 1);
+            for (int t = 0; t < n; t++) {
+                int row = kr.offset + t * kr.stride + j * dR;
+                for (int e = 0; e < dR; e++) kt[e * n + t] = kr.data[row + e];
+            }
+            if (dNope == 0) java.util.Arrays.fill(s, j * group * sStride, (j + 1) * group * sStride, 0f);
+            k.weightedRows(qRopeScaled, (b * nH + j * group) * dR, dR, group, kt, 0, n, dR, n, s, j * group * sStride, sStride);
         }
     }
 
