@@ -78,11 +78,12 @@ public final class MlaDecodeBenchmark {
                         + "%d threads (%d CPUs), %s time%n",
                 D, HEADS, KV_HEADS, HEAD_DIM, FF, D_KV, KV_HEADS * D_KV, D_R, Math.round(visualShare * 100), steps, warmup,
                 Parallel.threads(), Runtime.getRuntime().availableProcessors(), cpuClock ? "thread CPU" : "wall-clock");
-        // The Vector API runs about a thousand times slower until C2 has compiled a kernel, and some kernels run
-        // once per layer and step: steps on a short cache first, so that every configuration is timed compiled.
+        // The Vector API runs about a thousand times slower until C2 has compiled a kernel (after thousands of calls;
+        // some kernels run once per layer and step, the attention's once per tile): 60 steps over a 2K cache first,
+        // so that every configuration is timed compiled.
         for (Layer l : new Layer[]{gqa, mla}) {
-            l.fill(batches[0], 256, visualShare);
-            for (int i = 0; i < 40; i++) l.step(null);
+            l.fill(1, 2048, visualShare);
+            for (int i = 0; i < 60; i++) l.step(null);
             l.release();
         }
         System.out.printf(Locale.ROOT, "weights read per step: GQA %.1f MB, MLA %.1f MB; cache per token: GQA %d B, MLA %d B%n",
