@@ -3,6 +3,7 @@ package org.mha2mla.layers.decode;
 import org.mha2mla.core.config.TextConfig;
 import org.mha2mla.core.partialrope.RopeSelection;
 import org.mha2mla.core.tensor.Kernels;
+import org.mha2mla.core.tensor.Parallel;
 import org.mha2mla.core.tensor.StoredTensor;
 import org.mha2mla.layers.mla.MlaAttention;
 
@@ -181,15 +182,18 @@ final class MlaStep implements AttentionStep, CachedAttention.Tiles {
         cache.settle(layer);
         if (profile != null) profile.lap(StepProfile.Phase.ATTENTION);
 
-        // out_h = Σ_m W_uv[m]_j · o_lat[m]_h (+ b_v): rows e of W_uv[m]_j against the group's heads, written [h][e].
-        for (int b = 0; b < batch; b++) {
-            for (int j = 0; j < nKv; j++) {
+        // out_h = Σ_m W_uv[m]_j · o_lat[m]_h (+ b_v): rows e of W_uv[m]_j against the group's heads, written [h][e];
+        // one item per (sequence, KV head) over the cores.
+        Parallel.forRange(batch * nKv, minItems(dH), (from, to) -> {
+            for (int item = from; item < to; item++) {
+                int b = item / nKv;
+                int j = item % nKv;
                 for (int m = 0; m < modalities; m++) {
                     k.dots(vUpW[m], j * dH * rank, rank, dH, oLat, ((b * modalities + m) * nH + j * group) * rank, rank, group, rank,
                             1f, m > 0, heads, (b * nH + j * group) * dH, 1, dH);
                 }
             }
-        }
+        });
         if (vBias != null) {
             for (int b = 0; b < batch; b++) {
                 for (int h = 0; h < nH; h++) k.axpy(1f, vBias, (h / group) * dH, heads, (b * nH + h) * dH, dH);
@@ -199,17 +203,27 @@ final class MlaStep implements AttentionStep, CachedAttention.Tiles {
         if (profile != null) profile.lap(StepProfile.Phase.O_PROJ);
     }
 
-    /** q_lat[m]_h = q_nope,h · W_uk[m]_j: the NoPE dims of the group's heads as weights over the rows of W_uk[m]_j. */
+    /**
+     * q_lat[m]_h = q_nope,h · W_uk[m]_j: the NoPE dims of the group's heads as weights over the rows of W_uk[m]_j; one
+     * item per (sequence, KV head) over the cores.
+     */
     private void absorbQueries(int batch) {
         java.util.Arrays.fill(qLat, 0, batch * modalities * nH * rank, 0f);
-        for (int b = 0; b < batch; b++) {
-            for (int m = 0; m < modalities; m++) {
-                for (int j = 0; j < nKv; j++) {
+        Parallel.forRange(batch * nKv, minItems(dNope), (from, to) -> {
+            for (int item = from; item < to; item++) {
+                int b = item / nKv;
+                int j = item % nKv;
+                for (int m = 0; m < modalities; m++) {
                     k.weightedRows(q, (b * nH + j * group) * dH + dR, dH, group, kUpW[m], j * dNope * rank, rank, dNope, rank,
                             qLat, ((b * modalities + m) * nH + j * group) * rank, rank);
                 }
             }
-        }
+        });
+    }
+
+    /** (sequence, KV head) items per core: at least 2¹⁵ multiply-adds each, or the split costs more than it saves. */
+    private int minItems(int rowsPerHead) {
+        return Math.max(1, (1 << 15) / Math.max(1, group * rowsPerHead * rank * modalities));
     }
 
     private static float[] widen(StoredTensor t, float[] into) {
