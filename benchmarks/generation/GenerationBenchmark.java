@@ -72,6 +72,12 @@ public final class GenerationBenchmark {
             tokens[s + 1] = Generator.argmax(l);
         }
 
+        // The Vector API kernels run far slower until C2 has compiled them (thousands of calls): decode a while first.
+        for (int warm = 0; warm < 4; warm++) {
+            Generator.Session w = full.start(prompt, promptLength + steps + 1);
+            for (int s = 0; s < steps; s++) w.step(tokens[s]);
+        }
+
         System.out.printf(Locale.ROOT, "model %s: %d layers, d %d, %d heads / %d KV heads; prompt %d random tokens, %d steps; float32 cache %d B/token%n",
                 model.getFileName(), decoder.numLayers(), decoder.config().hiddenSize(), decoder.config().numAttentionHeads(),
                 decoder.config().numKeyValueHeads(), promptLength, steps, m.kvCacheBytesPerToken());
