@@ -27,7 +27,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * writes the token into the {@link StaticCache} before attending over it.
  *
  * <p>Why not SameDiff: a step is a few hundred small ops, each costing more in SameDiff's graph machinery than its
- * arithmetic, and ND4J has no kernel that reads bf16 weights at memory speed. Here every weight matrix is read once
+ * arithmetic, and ND4J has no kernel that reads bf16 weights at memory speed; its {@code mmul} is also slower than
+ * {@link MatVec} for float32 weights at batch 1 and 16 ({@code benchmarks/kernels}), so no product of a step goes
+ * through ND4J. Here every weight matrix is read once
  * per step in its stored precision for all sequences of the batch ({@link MatVec}, split over the cores), the cache
  * once for scores and values together ({@link CachedAttention}); nothing proportional to the weights or the cache is
  * allocated or copied. The prompt itself goes through {@link LayerwiseDecoder#forward} (its matrix products reach
