@@ -14,7 +14,9 @@ import java.util.Set;
 import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.importers.safetensors.DType;
+import org.mha2mla.importers.weights.StoredCopy;
 import org.mha2mla.importers.weights.TensorSource;
+import org.mha2mla.layers.mla.Conversion;
 import org.mha2mla.importers.safetensors.SafeTensorsWriter;
 import org.mha2mla.importers.weights.Checkpoint;
 import org.mha2mla.layers.MultimodalInput;
@@ -32,7 +34,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 /**
  * Writes the trained model as a Hugging Face folder loadable exactly like the input: every tensor of the graph
  * under its hub key (model.safetensors, sharded with an index above {@link #MAX_SHARD_BYTES}), plus the input's
- * config, tokenizer, chat-template and processor files copied unchanged.
+ * config, tokenizer, chat-template and processor files copied unchanged. A converted model's folder also gets the
+ * transformers export ({@link TransformersExport}: the remote-code module and config.json's auto_map).
  */
 public final class ModelFolder {
 
@@ -55,25 +58,59 @@ public final class ModelFolder {
         return DType.F32;
     }
 
+    /** {@link #convert(Path, Path, Path, int, long, Mha2MlaConverter.Options, Path, DType)} with the authors' seed 42. */
+    public static Converted convert(Path input, Path calibration, Path imageRoot, int samples, Mha2MlaConverter.Options options,
+                                    Path out, DType dtype) {
+        return convert(input, calibration, imageRoot, samples, InstructCalibration.DEFAULT_SEED, options, out, dtype);
+    }
+
     /**
-     * {@code mha2mla convert}: the folder {@code input} converted by {@code options}, calibrated on the first
-     * {@code samples} records of the LLaVA-instruct file {@code calibration} (null: no calibration) through the
-     * folder's own processor, written to {@code out} with {@code conversion_report.json}; returns the report.
+     * {@code mha2mla convert}: the folder {@code input} converted by {@code options}, calibrated on {@code samples}
+     * records of the LLaVA-instruct file {@code calibration} (null: no calibration) drawn after a shuffle by
+     * {@code seed} ({@link InstructCalibration}) through the folder's own processor, streamed to {@code out} layer by
+     * layer (one layer converted and written at a time) with {@code conversion_report.json}.
      */
-    public static ConversionReport convert(Path input, Path calibration, Path imageRoot, int samples, Mha2MlaConverter.Options options,
-                                           Path out, DType dtype) {
-        List<MultimodalInput> calib = List.of();
-        if (calibration != null) {
-            try (ModelProcessor processor = ModelProcessor.load(input)) {
-                calib = new InstructCalibration(calibration, imageRoot, processor).load(samples);
+    public static Converted convert(Path input, Path calibration, Path imageRoot, int samples, long seed, Mha2MlaConverter.Options options,
+                                    Path out, DType dtype) {
+        long t0 = System.nanoTime();
+        try (ModelProcessor processor = calibration == null ? null : ModelProcessor.load(input);
+             VisionLanguageModel model = VlmLoader.load(input)) {
+            List<MultimodalInput> calib = calibration == null ? List.of()
+                    : new InstructCalibration(calibration, imageRoot, processor, seed).load(samples);
+            long t1 = System.nanoTime();
+            try (Conversion c = Mha2MlaConverter.stream(model, calib, options)) {
+                long t2 = System.nanoTime();
+                List<SafeTensorsWriter.Entry> entries = new ArrayList<>();
+                for (String name : c.names()) {
+                    entries.add(c.converted(name) ? new SafeTensorsWriter.Entry(name, dtype, c.shape(name), () -> c.tensor(name))
+                            : StoredCopy.entry(model.weights(), name, dtype));
+                }
+                writeFolder(entries, input, out);
+                Mha2MlaConfig target = c.finish();
+                writeConfig(input, out, target);
+                TransformersExport.write(out);
+                ConversionReport report = c.report();
+                report.write(out.resolve("conversion_report.json"));
+                double total = (System.nanoTime() - t0) / 1e9;
+                Map<String, Double> phases = new java.util.LinkedHashMap<>();
+                phases.put("opening the model and the calibration data", (t1 - t0) / 1e9);
+                phases.put("processing and embedding the samples (vision tower)", (t2 - t1) / 1e9);
+                double inPhases = 0;
+                for (Conversion.Phase p : Conversion.Phase.values()) {
+                    phases.put(p.name().toLowerCase(java.util.Locale.ROOT).replace('_', ' '), c.seconds(p));
+                    inPhases += c.seconds(p);
+                }
+                phases.put("reading and writing tensors", (System.nanoTime() - t2) / 1e9 - inPhases);
+                return new Converted(report, phases, total, c.layerPasses());
             }
         }
-        try (VisionLanguageModel model = VlmLoader.load(input)) {
-            Mha2MlaConverter.Result r = Mha2MlaConverter.convert(model, calib, options);
-            writeConverted(r.model(), input, out, dtype);
-            r.report().write(out.resolve("conversion_report.json"));
-            return r.report();
-        }
+    }
+
+    /**
+     * What {@link #convert} did: the report, seconds per phase (in order), the total, and the calibration layer passes
+     * per sample and layer.
+     */
+    public record Converted(ConversionReport report, Map<String, Double> phaseSeconds, double seconds, int layerPasses) {
     }
 
     /**
@@ -87,6 +124,11 @@ public final class ModelFolder {
         Mha2MlaConfig conversion = model.conversion();
         if (conversion == null) throw new IllegalArgumentException("the model is not converted: its config has no mha2mla section");
         write(model.weights(), Map.of(), input, out, dtype);
+        writeConfig(input, out, conversion);
+    }
+
+    /** The input's config.json with the {@code "mha2mla"} section of {@code conversion}, written into {@code out}. */
+    private static void writeConfig(Path input, Path out, Mha2MlaConfig conversion) {
         Path config = out.resolve("config.json");
         try {
             String json = Files.readString(input.resolve("config.json"));
@@ -94,6 +136,7 @@ public final class ModelFolder {
         } catch (IOException e) {
             throw new UncheckedIOException(config + ": cannot write the converted config (" + e + ")", e);
         }
+        TransformersExport.write(out);
     }
 
     /**
@@ -104,9 +147,15 @@ public final class ModelFolder {
         List<SafeTensorsWriter.Entry> entries = new ArrayList<>();
         for (String n : weights.names()) {
             INDArray a = trained.get(n);
-            long[] shape = a != null ? a.shape() : weights.info(n).shape();
-            entries.add(new SafeTensorsWriter.Entry(n, dtype, shape, a != null ? () -> a : () -> weights.get(n)));
+            if (a != null) entries.add(new SafeTensorsWriter.Entry(n, dtype, a.shape(), () -> a));
+            else if (weights.info(n).dtype().isFloating()) entries.add(StoredCopy.entry(weights, n, dtype));
+            else entries.add(new SafeTensorsWriter.Entry(n, weights.info(n).dtype(), weights.info(n).shape(), () -> weights.get(n)));
         }
+        writeFolder(entries, input, out);
+    }
+
+    /** Writes {@code entries} as (sharded) safetensors and the input's side files into {@code out}. */
+    private static void writeFolder(List<SafeTensorsWriter.Entry> entries, Path input, Path out) {
         try {
             Files.createDirectories(out);
             SafeTensorsWriter.writeSharded(out, entries, Map.of("format", "pt"), MAX_SHARD_BYTES);
@@ -122,5 +171,6 @@ public final class ModelFolder {
         } catch (IOException e) {
             throw new UncheckedIOException(out + ": cannot write the trained model (" + e + ")", e);
         }
+        if (Files.exists(out.resolve("config.json")) && TransformersExport.isConverted(out)) TransformersExport.write(out);
     }
 }

@@ -38,8 +38,15 @@ public final class ModalityCovariance {
         return visual;
     }
 
-    /** Statistics of all tokens together (for the joint baseline). */
-    public CovarianceAccumulator joint() {
+    /** Adds another accumulator's tokens (disjoint calibration samples, e.g. from another machine) into this one. */
+    public ModalityCovariance addAll(ModalityCovariance other) {
+        text.addAll(other.text);
+        visual.addAll(other.visual);
+        return this;
+    }
+
+    /** Statistics of all tokens together (for the SVD-LLM baseline). */
+    public CovarianceAccumulator allTokens() {
         return text.merge(visual);
     }
 }

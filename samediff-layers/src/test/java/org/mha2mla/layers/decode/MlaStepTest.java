@@ -36,7 +36,7 @@ class MlaStepTest {
 
     @Test
     void batchedDecodeWithPaddingOverTheLatentCacheEqualsTheFullPass() {
-        for (SvdMethod svd : new SvdMethod[] {SvdMethod.MD, SvdMethod.JOINT}) {
+        for (SvdMethod svd : new SvdMethod[] {SvdMethod.MD, SvdMethod.SVD_LLM}) {
             VisionLanguageModel model = convert("llava_next", svd);
             List<DecoderAttention.CacheTensor> cache = model.decoder().cacheTensors(0);
             assertArrayEquals(new long[] {-1, 1, -1, 2 * 3}, cache.get(0).shape());                  // c_kv: n_kv·d_kv = 6
@@ -49,7 +49,7 @@ class MlaStepTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"qwen2_5_vl, MD, 1", "qwen2_5_vl, MD, 3", "qwen2_5_vl, JOINT, 3", "llava, MD, 1", "llava, MD, 3"})
+    @CsvSource({"qwen2_5_vl, MD, 1", "qwen2_5_vl, MD, 3", "qwen2_5_vl, SVD_LLM, 3", "llava, MD, 1", "llava, MD, 3"})
     void decodeStepsEqualTheFullPass(String fixture, SvdMethod svd, int batch) {
         VisionLanguageModel model = convert(fixture, svd);
         FullPassCheck.Result r = FullPassCheck.run(model, batch, 11, 5, 11, false);
