@@ -100,6 +100,11 @@ public final class Qwen25VlModel extends AbstractVisionLanguageModel {
      */
     @Override
     public boolean isVisualToken(long id) {
+        return isVisualToken(config, id);
+    }
+
+    /** {@link #isVisualToken(long)} for a config alone (the pretraining graph has no model). */
+    public static boolean isVisualToken(Qwen25VlConfig config, long id) {
         return id == config.imageTokenId() || id == config.visionStartTokenId() || id == config.visionEndTokenId();
     }
 
