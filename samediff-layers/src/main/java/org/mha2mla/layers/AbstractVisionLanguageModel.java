@@ -4,6 +4,7 @@ import java.util.HashSet;
 import java.util.Set;
 import java.util.function.Predicate;
 
+import org.mha2mla.core.Limits;
 import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.config.TextConfig;
 import org.mha2mla.core.config.VlmConfig;
@@ -117,6 +118,16 @@ public abstract class AbstractVisionLanguageModel implements VisionLanguageModel
     }
 
     /**
+     * Refuses a prompt longer than the model's positions, or whose one-layer attention scores would not fit this
+     * machine's memory, before anything runs (the families call it first in {@link #decoderInput}).
+     */
+    protected final void requirePrompt(MultimodalInput input) {
+        TextConfig text = config.textConfig();
+        Limits.requireSequence("the prompt", input.length(), text.maxPositionEmbeddings());
+        Limits.requireAttentionMemory("the prompt", 1, text.numAttentionHeads(), input.length());
+    }
+
+    /**
      * inputs_embeds [1, L, d]: token embeddings with the rows of {@code imageFeatures} [n, d] written over the image
      * tokens in order (transformers' masked_scatter); the counts must agree.
      */
@@ -149,6 +160,7 @@ public abstract class AbstractVisionLanguageModel implements VisionLanguageModel
     @Override
     public Generation generate(MultimodalInput input, int maxNewTokens, boolean stopAtEos, CachePolicy policy,
                                Predicate<long[]> stopWhen) {
+        Limits.requireGeneration("max new tokens", input.length(), maxNewTokens, config.textConfig().maxPositionEmbeddings());
         Set<Integer> eos = new HashSet<>(config.textConfig().eosTokenIds());
         return generator(input, policy).run(decoderInput(input), maxNewTokens, eos, stopAtEos, stopWhen);
     }

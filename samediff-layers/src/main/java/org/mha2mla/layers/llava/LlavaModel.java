@@ -91,6 +91,7 @@ public class LlavaModel extends AbstractVisionLanguageModel {
     /** The decoder input for one prompt: embeddings with image features merged, positions 0..L−1, causal mask. */
     @Override
     public DecoderInput decoderInput(MultimodalInput input) {
+        requirePrompt(input);
         if (input.imageGridThw() != null) {
             throw new IllegalArgumentException(config.modelType() + " takes no image_grid_thw (that is Qwen2.5-VL's input)");
         }

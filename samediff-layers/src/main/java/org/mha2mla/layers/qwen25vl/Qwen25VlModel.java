@@ -72,6 +72,7 @@ public final class Qwen25VlModel extends AbstractVisionLanguageModel {
 
     @Override
     public DecoderInput decoderInput(MultimodalInput input) {
+        requirePrompt(input);
         if (input.imageSizes() != null) {
             throw new IllegalArgumentException("qwen2_5_vl takes image_grid_thw, not image_sizes (LLaVA-NeXT's input)");
         }
