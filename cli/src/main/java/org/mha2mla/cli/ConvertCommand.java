@@ -61,6 +61,17 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--ablations", description = "Also compute the factorisations --svd does not ask for, for the report's split/joint losses (Theorem 2.1).")
     boolean ablations;
 
+    @Option(names = "--spark", arity = "0..1", fallbackValue = "", paramLabel = "MASTER",
+            description = "Run the calibration passes on Apache Spark executors: local[N], spark://host:port, yarn; without MASTER the "
+                    + "one spark-submit set, else local[cores]. The factorisation runs here; the model folder and --calib (with its "
+                    + "images) must be at the same path on every machine.")
+    String spark;
+
+    @Option(names = "--partitions", defaultValue = "0",
+            description = "With --spark: shares the calibration samples are cut into, each held by one executor task across the "
+                    + "layers (0 = one per executor core).")
+    int partitions;
+
     @Option(names = "--progress", negatable = true, defaultValue = "true", fallbackValue = "true", description = "Show progress bars (default on).")
     boolean progress;
 
@@ -78,7 +89,17 @@ final class ConvertCommand implements Callable<Integer> {
         Mha2MlaConverter.Options options = Mha2MlaConverter.Options.builder(dKv).step(s).strategy(RopeStrategy.parse(strategy))
                 .ropeDim(ropeDim).svd(SvdMethod.parse(svd)).maxQueryRows(maxQueryRows).eps(eps).ablations(ablations).progress(progress)
                 .spillDir(out.toAbsolutePath().getParent()).build();
-        ModelFolder.Converted converted = ModelFolder.convert(model, calib, imageRoot, calibSamples, options, out, storage);
+        ModelFolder.Converted converted;
+        if (spark == null) {
+            converted = ModelFolder.convert(model, calib, imageRoot, calibSamples, options, out, storage);
+        } else {
+            if (calib == null) throw new IllegalArgumentException("--spark spreads the calibration samples: give --calib");
+            try (SparkBackend.Session session = SparkBackend.load().start(spark, partitions, "mha2mla convert " + model.getFileName())) {
+                System.err.println("calibration on Spark: " + session.describe());
+                SparkBackend.Calibration c = session.calibration(model, calib, imageRoot, calibSamples, options);
+                converted = ModelFolder.convert(model, c.samples(), c.passes(), options, out, storage);
+            }
+        }
         ConversionReport report = converted.report();
         System.out.print(report.table());
         StringBuilder phases = new StringBuilder();

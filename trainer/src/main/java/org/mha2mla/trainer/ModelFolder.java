@@ -16,6 +16,7 @@ import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.importers.safetensors.DType;
 import org.mha2mla.importers.weights.StoredCopy;
 import org.mha2mla.importers.weights.TensorSource;
+import org.mha2mla.layers.mla.CalibrationPasses;
 import org.mha2mla.layers.mla.Conversion;
 import org.mha2mla.importers.safetensors.SafeTensorsWriter;
 import org.mha2mla.importers.weights.Checkpoint;
@@ -72,8 +73,25 @@ public final class ModelFolder {
                 calib = new InstructCalibration(calibration, imageRoot, processor).load(samples);
             }
         }
+        List<MultimodalInput> loaded = calib;
+        return convert(input, loaded.size(), (model, onSample) -> Mha2MlaConverter.localPasses(model, loaded, options, onSample),
+                options, out, dtype, t0);
+    }
+
+    /**
+     * As {@link #convert(Path, Path, Path, int, Mha2MlaConverter.Options, Path, DType)} with the calibration passes over
+     * {@code samples} samples opened by {@code passes} (e.g. spread over Spark executors, which read and process the
+     * samples themselves).
+     */
+    public static Converted convert(Path input, int samples, CalibrationPasses.Opener passes, Mha2MlaConverter.Options options,
+                                    Path out, DType dtype) {
+        return convert(input, samples, passes, options, out, dtype, System.nanoTime());
+    }
+
+    private static Converted convert(Path input, int samples, CalibrationPasses.Opener passes, Mha2MlaConverter.Options options,
+                                     Path out, DType dtype, long t0) {
         long t1 = System.nanoTime();
-        try (VisionLanguageModel model = VlmLoader.load(input); Conversion c = Mha2MlaConverter.stream(model, calib, options)) {
+        try (VisionLanguageModel model = VlmLoader.load(input); Conversion c = Mha2MlaConverter.stream(model, samples, options, passes)) {
             long t2 = System.nanoTime();
             List<SafeTensorsWriter.Entry> entries = new ArrayList<>();
             for (String name : c.names()) {

@@ -28,12 +28,20 @@ public final class InstructCalibration implements CalibrationSet {
     @Override
     public List<MultimodalInput> load(int maxSamples) {
         if (maxSamples <= 0) throw new IllegalArgumentException("calibration needs at least one sample, asked for " + maxSamples);
+        return load(0, maxSamples);
+    }
+
+    /** Records {@code from} (inclusive) to {@code to} (exclusive, at most the file's count) in file order: a share of the samples. */
+    public List<MultimodalInput> load(int from, int to) {
         InstructDataset data = InstructDataset.load(json, imageRoot, 0);
+        List<InstructSample> records = data.samples();
         List<MultimodalInput> out = new ArrayList<>();
-        for (InstructSample s : data.samples()) {
-            if (out.size() == maxSamples) break;
-            out.add(encoder.encode(s, data.imageRoot()).input());
-        }
+        for (int i = from; i < Math.min(to, records.size()); i++) out.add(encoder.encode(records.get(i), data.imageRoot()).input());
         return out;
+    }
+
+    /** Records in the file: {@link #load(int)} gives min(maxSamples, count()) samples. */
+    public int count() {
+        return InstructDataset.load(json, imageRoot, 0).samples().size();
     }
 }
