@@ -14,12 +14,12 @@ import org.apache.parquet.schema.MessageTypeParser;
 /**
  * Test data for the Spark scripts, from one image: {@code DIR/pope/data/test-00000-of-00001.parquet} with DOCS rows in
  * lmms-lab/POPE's schema (yes/no object questions, answers alternating) and {@code DIR/calib.json}, SAMPLES
- * LLaVA-instruct records (every third text only, the others with the image).
- * Run: {@code java -cp "spark/target/lib/*" spark/src/test/scripts/PopeData.java DIR IMAGE.png DOCS SAMPLES}.
+ * LLaVA-instruct records (every third text only, the others with the image, resized to SIZE×SIZE if given).
+ * Run: {@code java -cp "spark/target/lib/*" spark/src/test/scripts/PopeData.java DIR IMAGE.png DOCS SAMPLES [SIZE]}.
  */
 public class PopeData {
     public static void main(String[] args) throws Exception {
-        if (args.length != 4) throw new IllegalArgumentException("usage: PopeData DIR IMAGE.png DOCS SAMPLES");
+        if (args.length != 4 && args.length != 5) throw new IllegalArgumentException("usage: PopeData DIR IMAGE.png DOCS SAMPLES [SIZE]");
         Path dir = Path.of(args[0]);
         Path image = Path.of(args[1]);
         int docs = Integer.parseInt(args[2]);
@@ -44,7 +44,16 @@ public class PopeData {
                 w.write(g);
             }
         }
-        Files.copy(image, dir.resolve("image0.png"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        if (args.length == 5) {
+            int size = Integer.parseInt(args[4]);
+            java.awt.image.BufferedImage resized = new java.awt.image.BufferedImage(size, size, java.awt.image.BufferedImage.TYPE_INT_RGB);
+            java.awt.Graphics2D g = resized.createGraphics();
+            g.drawImage(javax.imageio.ImageIO.read(image.toFile()), 0, 0, size, size, null);
+            g.dispose();
+            javax.imageio.ImageIO.write(resized, "png", dir.resolve("image0.png").toFile());
+        } else {
+            Files.copy(image, dir.resolve("image0.png"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
         StringBuilder json = new StringBuilder("[");
         for (int i = 0; i < samples; i++) {
             String object = objects[i % objects.length];

@@ -35,14 +35,15 @@ for p in java.lang java.lang.invoke java.lang.reflect java.io java.net java.nio 
 done
 export SPARK_LOCAL_IP=127.0.0.1
 spark_java() { java "${opens[@]}" -cp "$SPARK_HOME/jars/*" "$@"; }
+daemon() { exec java "${opens[@]}" -cp "$SPARK_HOME/jars/*" "$@"; }   # in a background subshell: its pid is the JVM's
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
-spark_java -Xmx512m org.apache.spark.deploy.master.Master --host 127.0.0.1 --port "$port" --webui-port $((port + 1)) \
+daemon -Xmx512m org.apache.spark.deploy.master.Master --host 127.0.0.1 --port "$port" --webui-port $((port + 1)) \
   > "$work/master.log" 2>&1 &
 pids+=($!)
-spark_java -Xmx512m org.apache.spark.deploy.worker.Worker --host 127.0.0.1 --cores 2 --memory 6g --webui-port $((port + 2)) \
+daemon -Xmx512m org.apache.spark.deploy.worker.Worker --host 127.0.0.1 --cores 2 --memory 6g --webui-port $((port + 2)) \
   --work-dir "$work/worker" "spark://127.0.0.1:$port" > "$work/worker.log" 2>&1 &
 pids+=($!)
 for i in $(seq 60); do grep -q "Registering worker" "$work/master.log" && break; sleep 1; done
