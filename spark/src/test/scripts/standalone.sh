@@ -17,7 +17,7 @@ port=${SPARK_TEST_PORT:-17077}
 # SPARK_HOME as a distribution lays it out: RELEASE and jars/ holding spark-core's runtime class path, nothing else
 # (the worker builds its executors' class path from it; the application's classes come from the submit jar).
 spark_version=$(sed -n 's:.*<spark.version>\(.*\)</spark.version>.*:\1:p' spark/pom.xml)
-export SPARK_HOME="$work/spark-home"
+export SPARK_HOME="$work/spark-home" SPARK_SCALA_VERSION=2.13   # what a distribution's bin/ scripts would set
 mkdir -p "$SPARK_HOME/jars" && touch "$SPARK_HOME/RELEASE"
 cat > "$work/spark-dist.xml" <<EOF
 <project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
@@ -60,11 +60,12 @@ submit() {
 data="$work/data"
 java -cp "$root/spark/target/lib/*" spark/src/test/scripts/PopeData.java "$data" "$model/image0.png" 6 4
 common_eval=(--model "$model" --tasks pope --data-root "$data" --max-new-tokens 6 --no-progress)
-./mha2mla eval "${common_eval[@]}" --out "$work/eval-one" > "$work/eval-one.log" 2>&1
+# The references on one ND4J thread as the executors: float32 sums over other thread counts differ in the last bits.
+OMP_NUM_THREADS=1 ./mha2mla eval "${common_eval[@]}" --out "$work/eval-one" > "$work/eval-one.log" 2>&1
 submit eval "${common_eval[@]}" --spark --partitions 3 --out "$work/eval-cluster" > "$work/eval-cluster.log" 2>&1 \
   || { tail -40 "$work/eval-cluster.log" >&2; exit 1; }
 common_convert=(--model "$model" --d-kv 4 --rope-dim 4 --calib "$data/calib.json" --calib-samples 4 --dtype f32 --no-progress)
-./mha2mla convert "${common_convert[@]}" --out "$work/convert-one" > "$work/convert-one.log" 2>&1
+OMP_NUM_THREADS=1 ./mha2mla convert "${common_convert[@]}" --out "$work/convert-one" > "$work/convert-one.log" 2>&1
 submit convert "${common_convert[@]}" --spark --out "$work/convert-cluster" > "$work/convert-cluster.log" 2>&1 \
   || { tail -40 "$work/convert-cluster.log" >&2; exit 1; }
 grep -h "on Spark:" "$work/eval-cluster.log" "$work/convert-cluster.log"
@@ -87,14 +88,15 @@ print(f"eval: results.json and the prediction log ({len(log('eval-one')) - 1} do
 ra, rb = load("convert-one/conversion_report.json"), load("convert-cluster/conversion_report.json")
 for k in ("calibration_samples", "text_tokens", "visual_tokens"):
     assert ra[k] == rb[k], f"conversion report {k}: {ra[k]} != {rb[k]}"
-worst = 0.0
+worst = {}
 for la, lb in zip(ra["layers"], rb["layers"]):
     assert la["kept_pairs"] == lb["kept_pairs"], f"layer {la['layer']}: kept pairs {la['kept_pairs']} != {lb['kept_pairs']}"
     for k in ("attention_kl", "split_loss"):
-        worst = max(worst, abs(la[k] - lb[k]) / abs(la[k]))
-assert worst <= 1e-9, f"report figures differ by {worst:.2e} (relative)"
+        worst[k] = max(worst.get(k, 0.0), abs(la[k] - lb[k]) / abs(la[k]))
+assert max(worst.values()) <= 1e-9, f"report figures differ (relative): {worst}"
 ca, cb = load("convert-one/config.json")["mha2mla"], load("convert-cluster/config.json")["mha2mla"]
 assert ca == cb, "config.json mha2mla sections differ"
-print(f"convert: kept RoPE pairs and config equal, KL and MD-SVD losses within {worst:.1e} relative")
+print("convert: kept RoPE pairs and config equal; max relative difference "
+      + ", ".join(f"{k} {v:.1e}" for k, v in worst.items()))
 EOF
 echo "standalone.sh: PASS"

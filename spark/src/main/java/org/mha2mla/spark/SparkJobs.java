@@ -34,7 +34,7 @@ import scala.runtime.BoxedUnit;
  * their own progress), the driver on the loopback address in local mode, and a long
  * {@code spark.locality.wait.process}: a calibration partition's activations live in one executor's memory across the
  * layer-by-layer jobs, so its next task waits for that executor rather than rebuilding them elsewhere (it does when the
- * executor is gone).
+ * executor is gone). Speculative execution is always off: two copies of a task would advance one share twice.
  */
 public final class SparkJobs implements SparkBackend {
 
@@ -56,6 +56,7 @@ public final class SparkJobs implements SparkBackend {
         conf.setIfMissing("spark.ui.showConsoleProgress", "false");
         conf.setIfMissing("spark.log.level", "WARN");
         conf.setIfMissing("spark.locality.wait.process", "30min");
+        conf.set("spark.speculation", "false");   // a share must never be advanced by two tasks at once
         return new Jobs(new JavaSparkContext(conf), partitions, local);
     }
 

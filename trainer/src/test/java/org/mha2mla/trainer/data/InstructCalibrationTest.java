@@ -53,4 +53,22 @@ class InstructCalibrationTest {
             assertThrows(IllegalArgumentException.class, () -> new InstructCalibration(json, null, p).load(0));
         }
     }
+
+    /** A machine's share of the samples: records [from, to) are the same prompts as in the whole set. */
+    @Test
+    void aShareIsTheSameRecordsAsInTheWholeSet(@TempDir Path tmp) throws Exception {
+        Path json = writeCalibration(tmp);
+        try (LlavaFixtureProcessor p = new LlavaFixtureProcessor(fixture())) {
+            InstructCalibration calibration = new InstructCalibration(json, null, p);
+            assertEquals(3, calibration.count());
+            List<MultimodalInput> all = calibration.load(3);
+            List<MultimodalInput> share = calibration.load(1, 5);
+            assertEquals(2, share.size());
+            for (int i = 0; i < 2; i++) {
+                assertArrayEquals(all.get(i + 1).inputIds(), share.get(i).inputIds());
+                assertEquals(all.get(i + 1).hasImage(), share.get(i).hasImage());
+            }
+            assertTrue(calibration.load(3, 4).isEmpty());
+        }
+    }
 }
