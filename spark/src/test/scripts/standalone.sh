@@ -69,7 +69,7 @@ OMP_NUM_THREADS=1 ./mha2mla convert "${common_convert[@]}" --out "$work/convert-
 submit convert "${common_convert[@]}" --spark --out "$work/convert-cluster" > "$work/convert-cluster.log" 2>&1 \
   || { tail -40 "$work/convert-cluster.log" >&2; exit 1; }
 grep -h "on Spark:" "$work/eval-cluster.log" "$work/convert-cluster.log"
-echo "executors the worker ran: $(ls "$work/worker"/app-*/ | wc -l)"
+echo "executors the worker ran: $(find "$work/worker" -mindepth 2 -maxdepth 2 -type d | wc -l) (two applications)"
 
 python3 - "$work" <<'EOF'
 import json, sys

@@ -34,10 +34,11 @@ public interface SparkBackend {
         Evaluator.DocGenerator generator(Path model, boolean progress);
 
         /**
-         * Calibration passes on the executors over the first {@code samples} records of the LLaVA-instruct file
-         * {@code calibration}, which each executor reads and processes for its share (paths the same on every machine).
+         * Calibration passes on the executors over {@code samples} records of the LLaVA-instruct file {@code calibration}
+         * drawn after a shuffle by {@code seed} (as on one machine), which each executor reads and processes for its share
+         * (paths the same on every machine).
          */
-        Calibration calibration(Path model, Path calibration, Path imageRoot, int samples, Mha2MlaConverter.Options options);
+        Calibration calibration(Path model, Path calibration, Path imageRoot, int samples, long seed, Mha2MlaConverter.Options options);
 
         /** The master and the parallelism, for the command's output. */
         String describe();

@@ -127,14 +127,15 @@ final class ExecutorState {
             shared.shares++;
         }
         try {
-            List<MultimodalInput> samples;
-            try (ModelProcessor processor = ModelProcessor.load(Path.of(spec.model()))) {
-                samples = new InstructCalibration(Path.of(spec.calibration()), spec.imageRootPath(), processor).load(task.from(), task.to());
-            }
             Mha2MlaConverter.Options options = spec.options(Path.of(SparkFiles.getRootDirectory(), "mha2mla-spill"));
             LocalCalibration passes;
-            synchronized (shared) { // the embedding runs the model's own vision tower and decoder: one share at a time
-                passes = Mha2MlaConverter.localPasses(shared.model, samples, options, () -> { });
+            try (ModelProcessor processor = ModelProcessor.load(Path.of(spec.model()))) {
+                // the whole draw, as on one machine, and this task's share of it (encoded as the passes read it)
+                List<MultimodalInput> draw = new InstructCalibration(Path.of(spec.calibration()), spec.imageRootPath(), processor, spec.seed())
+                        .load(task.to());
+                synchronized (shared) { // the embedding runs the model's own vision tower and decoder: one share at a time
+                    passes = Mha2MlaConverter.localPasses(shared.model, draw.subList(task.from(), task.to()), options, () -> { });
+                }
             }
             Share share = new Share(passes, shared);
             synchronized (ExecutorState.class) {

@@ -84,16 +84,14 @@ public final class SparkJobs implements SparkBackend {
         }
 
         @Override
-        public SparkBackend.Calibration calibration(Path model, Path calibration, Path imageRoot, int samples,
+        public SparkBackend.Calibration calibration(Path model, Path calibration, Path imageRoot, int samples, long seed,
                                                     Mha2MlaConverter.Options options) {
-            if (samples <= 0) throw new IllegalArgumentException("--calib-samples must be >= 1, got " + samples);
-            int available;
+            int n;
             try (ModelProcessor processor = ModelProcessor.load(model)) {
-                available = new InstructCalibration(calibration, imageRoot, processor).count();
+                n = new InstructCalibration(calibration, imageRoot, processor, seed).load(samples).size();   // lazy: nothing encoded
             }
-            int n = Math.min(samples, available);
             int shares = Math.min(n, partitions > 0 ? partitions : slots());
-            CalibrationSpec spec = CalibrationSpec.of(model, calibration, imageRoot, options);
+            CalibrationSpec spec = CalibrationSpec.of(model, calibration, imageRoot, seed, options);
             return new SparkBackend.Calibration(n, (input, onSample) -> new SparkCalibration(this, spec, n, shares, onSample));
         }
 

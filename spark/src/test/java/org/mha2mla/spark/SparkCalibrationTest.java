@@ -93,7 +93,7 @@ class SparkCalibrationTest {
         try (VisionLanguageModel model = VlmLoader.load(MODEL);
              LocalCalibration local = Mha2MlaConverter.localPasses(model, samples, o, () -> { });
              SparkBackend.Session session = new SparkJobs().start("local[2]", 2, "SparkCalibrationTest")) {
-            SparkBackend.Calibration c = session.calibration(MODEL, calib, null, 5, o);
+            SparkBackend.Calibration c = session.calibration(MODEL, calib, null, 5, InstructCalibration.DEFAULT_SEED, o);
             assertEquals(3, c.samples());   // 5 asked, the file has 3
             int[] steps = {0};
             try (CalibrationPasses spark = c.passes().open(model, () -> steps[0]++)) {

@@ -35,7 +35,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 /**
  * Writes the trained model as a Hugging Face folder loadable exactly like the input: every tensor of the graph
  * under its hub key (model.safetensors, sharded with an index above {@link #MAX_SHARD_BYTES}), plus the input's
- * config, tokenizer, chat-template and processor files copied unchanged.
+ * config, tokenizer, chat-template and processor files copied unchanged. A converted model's folder also gets the
+ * transformers export ({@link TransformersExport}: the remote-code module and config.json's auto_map).
  */
 public final class ModelFolder {
 
@@ -58,30 +59,33 @@ public final class ModelFolder {
         return DType.F32;
     }
 
-    /**
-     * {@code mha2mla convert}: the folder {@code input} converted by {@code options}, calibrated on the first
-     * {@code samples} records of the LLaVA-instruct file {@code calibration} (null: no calibration) through the
-     * folder's own processor, streamed to {@code out} layer by layer (one layer converted and written at a time)
-     * with {@code conversion_report.json}; returns the report.
-     */
+    /** {@link #convert(Path, Path, Path, int, long, Mha2MlaConverter.Options, Path, DType)} with the authors' seed 42. */
     public static Converted convert(Path input, Path calibration, Path imageRoot, int samples, Mha2MlaConverter.Options options,
                                     Path out, DType dtype) {
-        long t0 = System.nanoTime();
-        List<MultimodalInput> calib = List.of();
-        if (calibration != null) {
-            try (ModelProcessor processor = ModelProcessor.load(input)) {
-                calib = new InstructCalibration(calibration, imageRoot, processor).load(samples);
-            }
-        }
-        List<MultimodalInput> loaded = calib;
-        return convert(input, loaded.size(), (model, onSample) -> Mha2MlaConverter.localPasses(model, loaded, options, onSample),
-                options, out, dtype, t0);
+        return convert(input, calibration, imageRoot, samples, InstructCalibration.DEFAULT_SEED, options, out, dtype);
     }
 
     /**
-     * As {@link #convert(Path, Path, Path, int, Mha2MlaConverter.Options, Path, DType)} with the calibration passes over
-     * {@code samples} samples opened by {@code passes} (e.g. spread over Spark executors, which read and process the
-     * samples themselves).
+     * {@code mha2mla convert}: the folder {@code input} converted by {@code options}, calibrated on {@code samples}
+     * records of the LLaVA-instruct file {@code calibration} (null: no calibration) drawn after a shuffle by
+     * {@code seed} ({@link InstructCalibration}) through the folder's own processor, streamed to {@code out} layer by
+     * layer (one layer converted and written at a time) with {@code conversion_report.json}.
+     */
+    public static Converted convert(Path input, Path calibration, Path imageRoot, int samples, long seed, Mha2MlaConverter.Options options,
+                                    Path out, DType dtype) {
+        long t0 = System.nanoTime();
+        try (ModelProcessor processor = calibration == null ? null : ModelProcessor.load(input)) {
+            List<MultimodalInput> calib = calibration == null ? List.of()
+                    : new InstructCalibration(calibration, imageRoot, processor, seed).load(samples);
+            return convert(input, calib.size(), (model, onSample) -> Mha2MlaConverter.localPasses(model, calib, options, onSample),
+                    options, out, dtype, t0);
+        }
+    }
+
+    /**
+     * As {@link #convert(Path, Path, Path, int, long, Mha2MlaConverter.Options, Path, DType)} with the calibration
+     * passes over {@code samples} samples opened by {@code passes} (e.g. spread over Spark executors, which read and
+     * process their samples themselves).
      */
     public static Converted convert(Path input, int samples, CalibrationPasses.Opener passes, Mha2MlaConverter.Options options,
                                     Path out, DType dtype) {
@@ -90,30 +94,33 @@ public final class ModelFolder {
 
     private static Converted convert(Path input, int samples, CalibrationPasses.Opener passes, Mha2MlaConverter.Options options,
                                      Path out, DType dtype, long t0) {
-        long t1 = System.nanoTime();
-        try (VisionLanguageModel model = VlmLoader.load(input); Conversion c = Mha2MlaConverter.stream(model, samples, options, passes)) {
-            long t2 = System.nanoTime();
-            List<SafeTensorsWriter.Entry> entries = new ArrayList<>();
-            for (String name : c.names()) {
-                entries.add(c.converted(name) ? new SafeTensorsWriter.Entry(name, dtype, c.shape(name), () -> c.tensor(name))
-                        : StoredCopy.entry(model.weights(), name, dtype));
+        try (VisionLanguageModel model = VlmLoader.load(input)) {
+            long t1 = System.nanoTime();
+            try (Conversion c = Mha2MlaConverter.stream(model, samples, options, passes)) {
+                long t2 = System.nanoTime();
+                List<SafeTensorsWriter.Entry> entries = new ArrayList<>();
+                for (String name : c.names()) {
+                    entries.add(c.converted(name) ? new SafeTensorsWriter.Entry(name, dtype, c.shape(name), () -> c.tensor(name))
+                            : StoredCopy.entry(model.weights(), name, dtype));
+                }
+                writeFolder(entries, input, out);
+                Mha2MlaConfig target = c.finish();
+                writeConfig(input, out, target);
+                TransformersExport.write(out);
+                ConversionReport report = c.report();
+                report.write(out.resolve("conversion_report.json"));
+                double total = (System.nanoTime() - t0) / 1e9;
+                Map<String, Double> phases = new java.util.LinkedHashMap<>();
+                phases.put("opening the model and the calibration data", (t1 - t0) / 1e9);
+                phases.put("processing and embedding the samples (vision tower)", (t2 - t1) / 1e9);
+                double inPhases = 0;
+                for (Conversion.Phase p : Conversion.Phase.values()) {
+                    phases.put(p.name().toLowerCase(java.util.Locale.ROOT).replace('_', ' '), c.seconds(p));
+                    inPhases += c.seconds(p);
+                }
+                phases.put("reading and writing tensors", (System.nanoTime() - t2) / 1e9 - inPhases);
+                return new Converted(report, phases, total, c.layerPasses());
             }
-            writeFolder(entries, input, out);
-            Mha2MlaConfig target = c.finish();
-            writeConfig(input, out, target);
-            ConversionReport report = c.report();
-            report.write(out.resolve("conversion_report.json"));
-            double total = (System.nanoTime() - t0) / 1e9;
-            Map<String, Double> phases = new java.util.LinkedHashMap<>();
-            phases.put("processing the calibration data", (t1 - t0) / 1e9);
-            phases.put("embedding the samples (vision tower)", (t2 - t1) / 1e9);
-            double inPhases = 0;
-            for (Conversion.Phase p : Conversion.Phase.values()) {
-                phases.put(p.name().toLowerCase(java.util.Locale.ROOT).replace('_', ' '), c.seconds(p));
-                inPhases += c.seconds(p);
-            }
-            phases.put("reading and writing tensors", (System.nanoTime() - t2) / 1e9 - inPhases);
-            return new Converted(report, phases, total, c.layerPasses());
         }
     }
 
@@ -147,6 +154,7 @@ public final class ModelFolder {
         } catch (IOException e) {
             throw new UncheckedIOException(config + ": cannot write the converted config (" + e + ")", e);
         }
+        TransformersExport.write(out);
     }
 
     /**
@@ -181,5 +189,6 @@ public final class ModelFolder {
         } catch (IOException e) {
             throw new UncheckedIOException(out + ": cannot write the trained model (" + e + ")", e);
         }
+        if (Files.exists(out.resolve("config.json")) && TransformersExport.isConverted(out)) TransformersExport.write(out);
     }
 }

@@ -49,7 +49,7 @@ class CovarianceAccumulatorTest {
         assertEquals(6, mc.text().tokens());
         CovarianceAccumulator all = new CovarianceAccumulator(4);
         all.add(x);
-        INDArray merged = mc.joint().sum();
+        INDArray merged = mc.allTokens().sum();
         assertTrue(merged.sub(all.sum()).norm2Number().doubleValue() < 1e-12);
         INDArray v = x.getRows(0, 3, 4, 8);
         assertTrue(mc.visual().sum().sub(v.transpose().mmul(v)).norm2Number().doubleValue() < 1e-12);
@@ -76,6 +76,6 @@ class CovarianceAccumulatorTest {
         assertEquals(3, back.text().tokens());
         assertEquals(cov.visual().sum(), back.visual().sum());
         assertEquals(cov.text().sum(), back.text().sum());
-        assertEquals(cov.joint().sum(), back.addAll(new ModalityCovariance(5)).joint().sum());
+        assertEquals(cov.allTokens().sum(), back.addAll(new ModalityCovariance(5)).allTokens().sum());
     }
 }
