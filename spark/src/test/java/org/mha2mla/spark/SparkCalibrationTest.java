@@ -24,7 +24,6 @@ import org.mha2mla.core.svd.CovarianceAccumulator;
 import org.mha2mla.core.svd.ModalityCovariance;
 import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.importers.weights.Checkpoint;
-import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.VlmLoader;
 import org.mha2mla.layers.mla.CalibrationPasses;
@@ -86,12 +85,9 @@ class SparkCalibrationTest {
     void passesOnTwoExecutorSharesEqualThePassesOnOneMachine(@TempDir Path tmp) throws Exception {
         Path calib = calibration(tmp);
         Mha2MlaConverter.Options o = Mha2MlaConverter.Options.builder(4).ropeDim(4).spillDir(tmp).build();
-        List<MultimodalInput> samples;
-        try (ModelProcessor processor = ModelProcessor.load(MODEL)) {
-            samples = new InstructCalibration(calib, null, processor).load(3);
-        }
-        try (VisionLanguageModel model = VlmLoader.load(MODEL);
-             LocalCalibration local = Mha2MlaConverter.localPasses(model, samples, o, () -> { });
+        try (ModelProcessor processor = ModelProcessor.load(MODEL);
+             VisionLanguageModel model = VlmLoader.load(MODEL);
+             LocalCalibration local = Mha2MlaConverter.localPasses(model, new InstructCalibration(calib, null, processor).load(3), o, () -> { });
              SparkBackend.Session session = new SparkJobs().start("local[2]", 2, "SparkCalibrationTest")) {
             SparkBackend.Calibration c = session.calibration(MODEL, calib, null, 5, InstructCalibration.DEFAULT_SEED, o);
             assertEquals(3, c.samples());   // 5 asked, the file has 3
