@@ -35,10 +35,12 @@ public interface SparkBackend {
 
         /**
          * Calibration passes on the executors over {@code samples} records of the LLaVA-instruct file {@code calibration}
-         * drawn after a shuffle by {@code seed} (as on one machine), which each executor reads and processes for its share
-         * (paths the same on every machine).
+         * drawn after a shuffle by {@code seed} and capped at {@code maxLength} tokens, as on one machine
+         * ({@code ModelFolder.calibrationDraw}); each executor reads and processes its share (paths the same on every
+         * machine).
          */
-        Calibration calibration(Path model, Path calibration, Path imageRoot, int samples, long seed, Mha2MlaConverter.Options options);
+        Calibration calibration(Path model, Path calibration, Path imageRoot, int samples, long seed, int maxLength,
+                                Mha2MlaConverter.Options options);
 
         /** The master and the parallelism, for the command's output. */
         String describe();

@@ -11,16 +11,16 @@ import org.mha2mla.layers.mla.Mha2MlaConverter;
 
 /**
  * What an executor needs to hold its share of a conversion's calibration samples: where the model folder and the
- * LLaVA-instruct file are (the same paths on every machine), the seed of the records' shuffle, and the conversion options, less the driver's spill folder
+ * LLaVA-instruct file are (the same paths on every machine), the seed of the records' shuffle and their token cap, and the conversion options, less the driver's spill folder
  * (an executor spills under its own local directory).
  */
-record CalibrationSpec(String model, String calibration, String imageRoot, long seed, Mha2MlaConfig.Step step, RopeStrategy strategy,
+record CalibrationSpec(String model, String calibration, String imageRoot, long seed, int maxLength, Mha2MlaConfig.Step step, RopeStrategy strategy,
                        int ropeDim, int dKv, SvdMethod svd, FactorSplit split, int maxQueryRows, double eps, boolean ablations,
                        long activationBudgetBytes) implements Serializable {
 
-    static CalibrationSpec of(Path model, Path calibration, Path imageRoot, long seed, Mha2MlaConverter.Options o) {
+    static CalibrationSpec of(Path model, Path calibration, Path imageRoot, long seed, int maxLength, Mha2MlaConverter.Options o) {
         return new CalibrationSpec(model.toAbsolutePath().toString(), calibration.toAbsolutePath().toString(),
-                imageRoot == null ? null : imageRoot.toAbsolutePath().toString(), seed, o.step(), o.strategy(), o.ropeDim(), o.dKv(),
+                imageRoot == null ? null : imageRoot.toAbsolutePath().toString(), seed, maxLength, o.step(), o.strategy(), o.ropeDim(), o.dKv(),
                 o.svd(), o.split(), o.maxQueryRows(), o.eps(), o.ablations(), o.activationBudgetBytes());
     }
 

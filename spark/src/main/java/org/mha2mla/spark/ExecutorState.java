@@ -18,7 +18,7 @@ import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.VlmLoader;
 import org.mha2mla.layers.mla.LocalCalibration;
 import org.mha2mla.layers.mla.Mha2MlaConverter;
-import org.mha2mla.trainer.data.InstructCalibration;
+import org.mha2mla.trainer.ModelFolder;
 import org.mha2mla.trainer.data.ModelProcessor;
 
 /**
@@ -131,8 +131,8 @@ final class ExecutorState {
             LocalCalibration passes;
             try (ModelProcessor processor = ModelProcessor.load(Path.of(spec.model()))) {
                 // the whole draw, as on one machine, and this task's share of it (encoded as the passes read it)
-                List<MultimodalInput> draw = new InstructCalibration(Path.of(spec.calibration()), spec.imageRootPath(), processor, spec.seed())
-                        .load(task.to());
+                List<MultimodalInput> draw = ModelFolder.calibrationDraw(Path.of(spec.model()), processor, Path.of(spec.calibration()),
+                        spec.imageRootPath(), task.to(), spec.seed(), spec.maxLength(), System.out);
                 synchronized (shared) { // the embedding runs the model's own vision tower and decoder: one share at a time
                     passes = Mha2MlaConverter.localPasses(shared.model, draw.subList(task.from(), task.to()), options, () -> { });
                 }

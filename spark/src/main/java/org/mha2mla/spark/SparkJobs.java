@@ -14,7 +14,7 @@ import org.apache.spark.rdd.RDD;
 import org.mha2mla.cli.SparkBackend;
 import org.mha2mla.evaluation.run.Evaluator;
 import org.mha2mla.layers.mla.Mha2MlaConverter;
-import org.mha2mla.trainer.data.InstructCalibration;
+import org.mha2mla.trainer.ModelFolder;
 import org.mha2mla.trainer.data.ModelProcessor;
 import scala.Tuple2;
 import scala.collection.Iterator;
@@ -84,14 +84,14 @@ public final class SparkJobs implements SparkBackend {
         }
 
         @Override
-        public SparkBackend.Calibration calibration(Path model, Path calibration, Path imageRoot, int samples, long seed,
+        public SparkBackend.Calibration calibration(Path model, Path calibration, Path imageRoot, int samples, long seed, int maxLength,
                                                     Mha2MlaConverter.Options options) {
             int n;
-            try (ModelProcessor processor = ModelProcessor.load(model)) {
-                n = new InstructCalibration(calibration, imageRoot, processor, seed).load(samples).size();   // lazy: nothing encoded
+            try (ModelProcessor processor = ModelProcessor.load(model)) {   // the draw is lazy: nothing is encoded here
+                n = ModelFolder.calibrationDraw(model, processor, calibration, imageRoot, samples, seed, maxLength, System.out).size();
             }
             int shares = Math.min(n, partitions > 0 ? partitions : slots());
-            CalibrationSpec spec = CalibrationSpec.of(model, calibration, imageRoot, seed, options);
+            CalibrationSpec spec = CalibrationSpec.of(model, calibration, imageRoot, seed, maxLength, options);
             return new SparkBackend.Calibration(n, (input, onSample) -> new SparkCalibration(this, spec, n, shares, onSample));
         }
 

@@ -29,6 +29,7 @@ import org.mha2mla.layers.VlmLoader;
 import org.mha2mla.layers.mla.CalibrationPasses;
 import org.mha2mla.layers.mla.LocalCalibration;
 import org.mha2mla.layers.mla.Mha2MlaConverter;
+import org.mha2mla.trainer.ModelFolder;
 import org.mha2mla.trainer.data.InstructCalibration;
 import org.mha2mla.trainer.data.ModelProcessor;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -89,7 +90,7 @@ class SparkCalibrationTest {
              VisionLanguageModel model = VlmLoader.load(MODEL);
              LocalCalibration local = Mha2MlaConverter.localPasses(model, new InstructCalibration(calib, null, processor).load(3), o, () -> { });
              SparkBackend.Session session = new SparkJobs().start("local[2]", 2, "SparkCalibrationTest")) {
-            SparkBackend.Calibration c = session.calibration(MODEL, calib, null, 5, InstructCalibration.DEFAULT_SEED, o);
+            SparkBackend.Calibration c = session.calibration(MODEL, calib, null, 5, InstructCalibration.DEFAULT_SEED, ModelFolder.DEFAULT_CALIBRATION_LENGTH, o);
             assertEquals(3, c.samples());   // 5 asked, the file has 3
             int[] steps = {0};
             try (CalibrationPasses spark = c.passes().open(model, () -> steps[0]++)) {

@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.function.Predicate;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.mha2mla.core.Limits;
 import org.mha2mla.evaluation.benchmarks.Benchmark;
 import org.mha2mla.evaluation.benchmarks.Benchmarks;
 import org.mha2mla.evaluation.benchmarks.Doc;
@@ -54,10 +55,16 @@ public record TaskGeneration(String task, ModelFamily family, CachePolicy policy
         long t0 = System.nanoTime();
         String prompt = benchmark.prompt(doc, family);
         MultimodalInput input = encoder.encode(prompt, doc.images());
+        // The prompt must fit the model's positions; the generation budget is cut to the positions left (recorded).
+        int positions = model.config().textConfig().maxPositionEmbeddings();
+        String what = benchmark.name() + " doc " + id;
+        Limits.requireSequence(what + ": the prompt plus one answer token", input.length() + 1L, positions);
+        Limits.requireAttentionMask(what, 1, input.length(), input.length());
+        int budget = (int) Math.min(maxNewTokens, positions - (long) input.length());
         // Stopping once a stop string is out changes nothing: the text is cut at its first occurrence anyway.
         Predicate<long[]> stopWhen = stops.isEmpty() ? ids -> false
                 : ids -> stops.stream().anyMatch(encoder.decode(ids)::contains);
-        Generation g = model.generate(input, maxNewTokens, true, policy, stopWhen);
+        Generation g = model.generate(input, budget, true, policy, stopWhen);
         String raw = encoder.decode(g.tokens());
         ObjectNode e = Evaluator.JSON.createObjectNode();
         e.put("doc_id", id);
@@ -65,6 +72,7 @@ public record TaskGeneration(String task, ModelFamily family, CachePolicy policy
         e.put("raw", raw);
         e.put("input_tokens", input.length());
         e.put("new_tokens", g.tokens().length);
+        if (budget < maxNewTokens) e.put("max_new_tokens_cut_to", budget);
         e.put("kv_tokens_seen", g.cache().tokensSeen());
         e.put("kv_tokens_held", g.cache().tokensHeld());
         e.put("kv_bytes_held", g.cache().bytesHeld());

@@ -2,9 +2,9 @@ package org.mha2mla.layers.generation;
 
 /**
  * How a generation keeps its cache: stored as is (float32), stored quantized ({@link KvQuantization}), pruned to
- * a budget ({@link H2oPruning}, {@link TovaPruning}), or both. The policy is applied by {@link KvCache} after the
- * prefill and after every decode step, to whatever tensors the layers' attentions declare (GQA's key/value or
- * MLA's latent tensors alike).
+ * a budget ({@link H2oPruning}, {@link TovaPruning}), or both. The {@link Generator} applies the policy to the static
+ * cache after the prefill and after every decode step, to whatever tensors the layers' attentions declare (GQA's
+ * key/value or MLA's latent tensors alike).
  *
  * <p>A prompt normally enters the cache in one prefill pass, whose own attention reads the exact keys and values:
  * the first generated token then never sees the stored (quantized or pruned) cache, so a one-word answer cannot

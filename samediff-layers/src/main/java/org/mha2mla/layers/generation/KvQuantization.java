@@ -7,7 +7,7 @@ import org.mha2mla.layers.text.DecoderAttention.CacheTensor;
  * Quantized cache storage, per-group asymmetric as quanto/HQQ do for transformers' QuantizedCache: every cached
  * token's values (the axes of the tensor other than the sequence axis, in C order) are cut into groups of
  * {@code groupSize} consecutive values, each stored as 2/4/8-bit codes with an fp16 scale and zero point (core's
- * {@link KvQuantizer}). The cache holds the codes; the decoder is fed the dequantized floats.
+ * {@link KvQuantizer}). The cache holds the codes; attention reads them dequantized, a tile of tokens at a time.
  *
  * <p>Like transformers' QuantizedCache (the KIVI scheme), the prompt is quantized right after the prefill (whose
  * own attention used full precision), and decoded tokens wait in a full-precision residual until it would reach
