@@ -81,6 +81,17 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--overwrite", description = "Replace --out even if it is a non-empty folder convert did not write (it is kept until the new one is complete).")
     boolean overwrite;
 
+    @Option(names = "--spark", arity = "0..1", fallbackValue = "", paramLabel = "MASTER",
+            description = "Run the calibration passes on Apache Spark executors: local[N], spark://host:port, yarn; without MASTER the "
+                    + "one spark-submit set, else local[cores]. The factorisation runs here; the model folder and --calib (with its "
+                    + "images) must be at the same path on every machine.")
+    String spark;
+
+    @Option(names = "--partitions", defaultValue = "0",
+            description = "With --spark: shares the calibration samples are cut into, each held by one executor task across the "
+                    + "layers (0 = one per executor core).")
+    int partitions;
+
     @Option(names = "--progress", negatable = true, defaultValue = "true", fallbackValue = "true", description = "Show progress bars (default on).")
     boolean progress;
 
@@ -107,7 +118,17 @@ final class ConvertCommand implements Callable<Integer> {
                 .overwrite(overwrite).earlierOutput(dir -> Files.isRegularFile(dir.resolve("conversion_report.json"))).open();
         ModelFolder.Converted converted;
         try {
-            converted = ModelFolder.convert(model, calib, imageRoot, calibSamples, calibSeed, maxLength, options, folder.dir(), storage, System.out);
+            if (spark == null) {
+                converted = ModelFolder.convert(model, calib, imageRoot, calibSamples, calibSeed, maxLength, options, folder.dir(), storage,
+                        System.out);
+            } else {
+                if (calib == null) throw new IllegalArgumentException("--spark spreads the calibration samples: give --calib");
+                try (SparkBackend.Session session = SparkBackend.load().start(spark, partitions, "mha2mla convert " + model.getFileName())) {
+                    System.err.println("calibration on Spark: " + session.describe());
+                    SparkBackend.Calibration c = session.calibration(model, calib, imageRoot, calibSamples, calibSeed, maxLength, options);
+                    converted = ModelFolder.convert(model, c.samples(), c.passes(), options, folder.dir(), storage);
+                }
+            }
         } catch (RuntimeException e) {
             folder.discard();
             throw e;

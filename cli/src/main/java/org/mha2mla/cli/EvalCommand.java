@@ -83,6 +83,15 @@ final class EvalCommand implements Callable<Integer> {
             + "new results are complete); eval's own folder is always continued.")
     boolean overwrite;
 
+    @Option(names = "--spark", arity = "0..1", fallbackValue = "", paramLabel = "MASTER",
+            description = "Generate on Apache Spark executors: local[N], spark://host:port, yarn; without MASTER the one "
+                    + "spark-submit set, else local[cores]. The model folder and --data-root must be at the same path on every machine.")
+    String spark;
+
+    @Option(names = "--partitions", defaultValue = "0",
+            description = "With --spark: shares the pending docs are cut into (0 = 4 per executor core; more even out slow docs).")
+    int partitions;
+
     @Override
     public Integer call() throws Exception {
         CachePolicy policy = CachePolicyArgs.parse(kvQuant, kvGroup, kvResidual, prune, budget, recent);
@@ -95,7 +104,14 @@ final class EvalCommand implements Callable<Integer> {
         try (VisionLanguageModel vlm = VlmLoader.load(model); RequestEncoder encoder = ProcessorEncoder.load(model)) {
             ModelFamily family = ModelFamily.forModelType(vlm.config().modelType());
             EvalOptions options = new EvalOptions(model, family, dataRoot, folder.dir(), limit, maxNewTokens, policy, !noProgress);
-            new Evaluator(vlm, encoder, options).run(tasks);
+            if (spark == null) {
+                new Evaluator(vlm, encoder, options).run(tasks);
+            } else {
+                try (SparkBackend.Session session = SparkBackend.load().start(spark, partitions, "mha2mla eval " + model.getFileName())) {
+                    System.err.println("eval on Spark: " + session.describe());
+                    new Evaluator(vlm, encoder, options).run(tasks, session.generator(model, !noProgress));
+                }
+            }
         }
         Path written = folder.commit();
         System.out.print(Files.readString(written.resolve("results.md")));

@@ -134,5 +134,10 @@ class EvalCommandTest {
         r = CliCapture.run("eval", "--model", MODEL.toString(), "--tasks", "gqa", "--data-root", data.toString(), "--out", out.toString());
         assertEquals(1, r.rc());
         assertTrue(r.err().strip().startsWith("mha2mla: gqa: no dataset under"), r.err());
+        // the CLI alone (no spark module on its class path) names what --spark needs
+        r = CliCapture.run("eval", "--model", MODEL.toString(), "--tasks", "pope", "--data-root", data.toString(), "--out", out.toString(),
+                "--spark", "local[2]");
+        assertEquals(1, r.rc());
+        assertTrue(r.err().strip().startsWith("mha2mla: --spark needs the spark module on the class path"), r.err());
     }
 }

@@ -22,6 +22,7 @@ import org.mha2mla.importers.safetensors.DType;
 import org.mha2mla.importers.weights.FiniteWeights;
 import org.mha2mla.importers.weights.StoredCopy;
 import org.mha2mla.importers.weights.TensorSource;
+import org.mha2mla.layers.mla.CalibrationPasses;
 import org.mha2mla.layers.mla.Conversion;
 import org.mha2mla.importers.safetensors.SafeTensorsWriter;
 import org.mha2mla.importers.weights.Checkpoint;
@@ -87,16 +88,44 @@ public final class ModelFolder {
                                     Mha2MlaConverter.Options options, Path out, DType dtype, PrintStream log) {
         Limits.requireAtLeast("--max-length", maxLength, 2);
         long t0 = System.nanoTime();
-        VlmConfig config = HfConfigParser.read(input);
-        try (ModelProcessor processor = calibration == null ? null : ModelProcessor.load(input);
-             VisionLanguageModel model = VlmLoader.load(input)) {
+        try (ModelProcessor processor = calibration == null ? null : ModelProcessor.load(input)) {
             List<MultimodalInput> calib = calibration == null ? List.of()
-                    : capCalibration(new InstructCalibration(calibration, imageRoot, processor, seed).load(samples), calibration, maxLength,
-                            config, log);
+                    : calibrationDraw(input, processor, calibration, imageRoot, samples, seed, maxLength, log);
+            return convert(input, calib.size(), (model, onSample) -> Mha2MlaConverter.localPasses(model, calib, options, onSample),
+                    options, out, dtype, t0);
+        }
+    }
+
+    /**
+     * The calibration samples of a conversion of the folder {@code input}: {@code samples} records of {@code calibration}
+     * drawn after a shuffle by {@code seed}, encoded by {@code processor} as they are read, each capped at
+     * {@code maxLength} tokens and the model's positions (see {@link #convert}). The same list on every machine, so
+     * that a machine holding a share of the samples takes its {@code subList}.
+     */
+    public static List<MultimodalInput> calibrationDraw(Path input, ModelProcessor processor, Path calibration, Path imageRoot, int samples,
+                                                        long seed, int maxLength, PrintStream log) {
+        return capCalibration(new InstructCalibration(calibration, imageRoot, processor, seed).load(samples), calibration, maxLength,
+                HfConfigParser.read(input), log);
+    }
+
+    /**
+     * As {@link #convert(Path, Path, Path, int, long, int, Mha2MlaConverter.Options, Path, DType, PrintStream)} with the
+     * calibration passes over {@code samples} samples opened by {@code passes} (e.g. spread over Spark executors, which
+     * draw and process their share of the samples themselves with {@link #calibrationDraw}).
+     */
+    public static Converted convert(Path input, int samples, CalibrationPasses.Opener passes, Mha2MlaConverter.Options options,
+                                    Path out, DType dtype) {
+        return convert(input, samples, passes, options, out, dtype, System.nanoTime());
+    }
+
+    private static Converted convert(Path input, int samples, CalibrationPasses.Opener passes, Mha2MlaConverter.Options options,
+                                     Path out, DType dtype, long t0) {
+        try (VisionLanguageModel model = VlmLoader.load(input)) {
             long t1 = System.nanoTime();
             String where = input.toString();
             String why = "the conversion needs finite weights";
-            try (Conversion c = Mha2MlaConverter.stream(model, calib, options, name -> FiniteWeights.require(model.weights(), name, where, why))) {
+            try (Conversion c = Mha2MlaConverter.stream(model, samples, options, passes,
+                    name -> FiniteWeights.require(model.weights(), name, where, why))) {
                 long t2 = System.nanoTime();
                 List<SafeTensorsWriter.Entry> entries = new ArrayList<>();
                 for (String name : c.names()) {

@@ -12,11 +12,14 @@ package org.mha2mla.layers.generation;
  * feeds the text after it token by token through the stored cache, as a follow-up question about an image already
  * in the cache would be: the answer is then computed from the compressed image context.
  *
+ * <p>A policy and its parts are values, serializable so that an evaluation spread over machines ships it to them.
+ *
  * @param quantization null to store float32
  * @param pruning      null to keep every token
  * @param textAfterImageThroughCache prefill only up to the prompt's last visual token, decode the rest through the cache
  */
-public record CachePolicy(KvQuantization quantization, CachePruning pruning, boolean textAfterImageThroughCache) {
+public record CachePolicy(KvQuantization quantization, CachePruning pruning, boolean textAfterImageThroughCache)
+        implements java.io.Serializable {
 
     /** The plain cache: every token, float32. */
     public static final CachePolicy FULL = new CachePolicy(null, null);

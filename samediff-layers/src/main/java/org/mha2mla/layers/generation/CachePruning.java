@@ -8,7 +8,7 @@ import org.mha2mla.layers.decode.AttentionProbs;
  * along its sequence axis, so tensors that describe one token together (K and V, or MLA's c_kv, k_rope and
  * modality) stay aligned.
  */
-public interface CachePruning {
+public interface CachePruning extends java.io.Serializable {
 
     /** The per-sequence state of this rule (H2O accumulates scores) for a prompt of {@code promptLength} tokens. */
     Evictor start(int promptLength, int layers);

@@ -20,7 +20,7 @@ import org.mha2mla.layers.text.DecoderAttention.CacheTensor;
  * @param groupSize      values per group; a token row with fewer values is one group
  * @param residualLength HF's {@code residual_length} (default 128)
  */
-public record KvQuantization(int bits, int groupSize, int residualLength) {
+public record KvQuantization(int bits, int groupSize, int residualLength) implements java.io.Serializable {
 
     /** transformers' QuantizedCacheConfig defaults: q_group_size 64, residual_length 128. */
     public static final int DEFAULT_GROUP_SIZE = 64;
