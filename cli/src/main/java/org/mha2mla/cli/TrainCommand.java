@@ -92,6 +92,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--no-progress", description = "No progress bar.")
     boolean noProgress;
 
+    @Option(names = "--overwrite", description = "Replace --out even if it is a non-empty folder train did not write, or start over "
+            + "in train's own folder (the old folder is kept until the new model is complete).")
+    boolean overwrite;
+
     @Override
     public Integer call() {
         TrainOptions options = TrainOptions.builder(stage, model, data, out)
@@ -99,7 +103,8 @@ final class TrainCommand implements Callable<Integer> {
                 .warmupFraction(warmup).decayFraction(decayFraction).decay(decay).microBatchSize(batch).gradAccumulation(gradAccum)
                 .maxLength(maxLength).adam(AdamW.Config.defaults(weightDecay)).maxGradNorm(maxGradNorm).seed(seed)
                 .checkpointEvery(checkpointEvery).keepCheckpoints(keepCheckpoints).resume(resume).saveDtype(saveDtype)
-                .progress(!noProgress).build();
+                .progress(!noProgress).overwrite(overwrite).build();
+        ModelWarnings.print(model);
         Trainer.Result r;
         try (ModelProcessor processor = ModelProcessor.load(model)) {
             r = Trainer.run(options, new ChatExampleEncoder(processor));

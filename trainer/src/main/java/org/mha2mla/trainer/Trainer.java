@@ -14,6 +14,11 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
+import org.mha2mla.core.Limits;
+import org.mha2mla.core.config.Mha2MlaConfig;
+import org.mha2mla.core.config.VlmConfig;
+import org.mha2mla.importers.OutputFolder;
+import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.importers.safetensors.DType;
 import org.mha2mla.trainer.data.ExampleEncoder;
 import org.mha2mla.trainer.data.ExampleStream;
@@ -49,19 +54,32 @@ public final class Trainer {
     }
 
     public static Result run(TrainOptions o, ExampleEncoder encoder, PrintStream log) {
+        VlmConfig config = HfConfigParser.read(o.model());
+        Mha2MlaConfig conversion = HfConfigParser.readConversion(o.model());
+        InstructDataset dataset = InstructDataset.load(o.data(), o.imageRoot(), o.seed());
+        if (o.microBatchSize() > dataset.size()) {
+            throw new IllegalArgumentException("--batch " + o.microBatchSize() + " is more than the " + dataset.size() + " samples of " + o.data());
+        }
+        int maxLength = sequenceCap(o, config, log);
+        requireStageFits(o, maxLength, config, conversion);
+        OutputFolder folder = OutputFolder.of("train", o.out()).input("--model", o.model()).input("--data", o.data())
+                .input("--image-root", o.imageRoot()).resumable(true).resume(o.resume()).overwrite(o.overwrite())
+                .earlierOutput(dir -> Files.isRegularFile(dir.resolve("training").resolve("options.json"))).open();
+        Path trainingDir = folder.dir().resolve("training");
+        Path checkpointDir = trainingDir.resolve("checkpoints");
         try (TrainableModel model = TrainableModel.load(o.model())) {
             PeftStage stage = new PeftStage(model, o.freezeMask(), o.adam(), o.maxGradNorm());
             log.println(stage.summary());
             LrSchedule schedule = o.schedule();
-            ExampleStream data = new ExampleStream(InstructDataset.load(o.data(), o.imageRoot(), o.seed()), encoder,
-                    o.maxLength(), model.imageTokenId());
+            ExampleStream data = new ExampleStream(dataset, encoder, maxLength, model.imageTokenId());
 
             long step = 0;
             long tokens = 0;
             double elapsedBefore = 0;
-            Optional<Path> latest = TrainingCheckpoint.latest(o.checkpointDir());
+            Optional<Path> latest = TrainingCheckpoint.latest(checkpointDir);
             if (latest.isPresent() && !o.resume()) {
-                throw new IllegalStateException(o.checkpointDir() + " already holds a checkpoint: resume it or choose another --out");
+                throw new IllegalStateException(checkpointDir + " already holds a checkpoint: continue it with --resume, choose another --out, "
+                        + "or start over with --overwrite");
             }
             if (latest.isPresent()) {
                 TrainingCheckpoint.Loaded ckpt = TrainingCheckpoint.load(latest.get());
@@ -73,12 +91,12 @@ public final class Trainer {
                 elapsedBefore = ckpt.state().elapsedSeconds();
                 log.println("resumed from " + latest.get() + " at step " + step);
             }
-            writeOptions(o);
+            writeOptions(o, trainingDir);
 
             long stopAt = o.stopAfter() > 0 ? Math.min(o.steps(), step + o.stopAfter()) : o.steps();
             List<LossLog.Row> rows = new ArrayList<>();
             long start = System.nanoTime();
-            try (LossLog lossLog = LossLog.open(o.trainingDir().resolve("loss.csv"), step);
+            try (LossLog lossLog = LossLog.open(trainingDir.resolve("loss.csv"), step);
                  ProgressBar bar = o.progress() ? progressBar(o, step) : null) {
                 while (step < stopAt) {
                     long t0 = System.nanoTime();
@@ -105,17 +123,18 @@ public final class Trainer {
                     if ((o.checkpointEvery() > 0 && step % o.checkpointEvery() == 0) || step == stopAt) {
                         TrainingCheckpoint.State s = new TrainingCheckpoint.State(step, o.freezeMask().name(), stage.trainable(),
                                 schedule, o.adam(), o.seed(), data.state(), tokens, elapsed);
-                        TrainingCheckpoint.write(o.checkpointDir(), s, stage.trainableParams(), stage.optimizer(), o.keepCheckpoints());
+                        TrainingCheckpoint.write(checkpointDir, s, stage.trainableParams(), stage.optimizer(), o.keepCheckpoints());
                     }
                 }
-                lossLog.writeCurve(o.trainingDir().resolve("loss_curve.png"),
+                lossLog.writeCurve(trainingDir.resolve("loss_curve.png"),
                         o.freezeMask().name() + " — " + o.model().getFileName());
             }
             boolean finished = step == o.steps();
             if (finished) {
                 DType dtype = o.saveDtype() != null ? o.saveDtype() : ModelFolder.inputDtype(o.model());
-                ModelFolder.write(model.model().weights(), stage.trainableParams(), o.model(), o.out(), dtype);
-                log.println("wrote " + o.out() + " (" + dtype + "); data: " + data.summary());
+                ModelFolder.write(model.model().weights(), stage.trainableParams(), o.model(), folder.dir(), dtype);
+                Path written = folder.commit();
+                log.println("wrote " + written + " (" + dtype + "); data: " + data.summary());
             }
             return new Result(rows, step, finished, stage.summary(), data.state());
         }
@@ -139,13 +158,37 @@ public final class Trainer {
                 .setUpdateIntervalMillis(500).continuousUpdate().build().stepTo(step);
     }
 
-    private static void writeOptions(TrainOptions o) {
+    /**
+     * What the model and the options must agree on before any work: stage 2 trains the MLA parameters, so the model
+     * must be converted to MLA (otherwise only q_proj matches the preset); a micro-batch at the sequence cap must fit
+     * one attention mask array and, for one layer's attention scores, the machine's memory.
+     */
+    static void requireStageFits(TrainOptions o, int maxLength, VlmConfig config, Mha2MlaConfig conversion) {
+        if (o.trainablePatterns() == null && o.stage() == 2 && (conversion == null || !conversion.isMla())) {
+            throw new IllegalArgumentException("--stage 2 trains the MLA parameters, but " + o.model() + " is not an MLA model ("
+                    + (conversion == null ? "an original model" : "partial RoPE only") + "); convert it first with `mha2mla convert --step "
+                    + (conversion == null ? "all" : "svd") + "`");
+        }
+        String what = "--batch " + o.microBatchSize() + " at --max-length " + maxLength;
+        Limits.requireAttentionMask(what, o.microBatchSize(), maxLength, maxLength);
+        Limits.requireAttentionMemory(what, o.microBatchSize(), config.textConfig().numAttentionHeads(), maxLength);
+    }
+
+    /** The sequence cap: {@code --max-length}, lowered (and said so) to the model's max_position_embeddings. */
+    static int sequenceCap(TrainOptions o, VlmConfig config, PrintStream log) {
+        int positions = config.textConfig().maxPositionEmbeddings();
+        if (o.maxLength() <= positions) return o.maxLength();
+        log.println("--max-length " + o.maxLength() + " lowered to the model's max_position_embeddings (" + positions + ")");
+        return positions;
+    }
+
+    private static void writeOptions(TrainOptions o, Path trainingDir) {
         try {
-            Files.createDirectories(o.trainingDir());
+            Files.createDirectories(trainingDir);
             new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
-                    .writeValue(o.trainingDir().resolve("options.json").toFile(), o);
+                    .writeValue(trainingDir.resolve("options.json").toFile(), o);
         } catch (IOException e) {
-            throw new UncheckedIOException(o.trainingDir() + ": cannot write options.json", e);
+            throw new UncheckedIOException(trainingDir + ": cannot write options.json", e);
         }
     }
 }

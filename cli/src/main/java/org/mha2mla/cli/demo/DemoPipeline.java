@@ -9,7 +9,10 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
+import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 import org.mha2mla.core.config.Mha2MlaConfig;
@@ -53,7 +56,7 @@ import org.mha2mla.trainer.pretrain.WordLevelTokenizer;
  * {@code pretrain_loss.csv/png}, {@code model/golden.safetensors} for {@code mha2mla parity});</li>
  * <li>{@link #convert} and {@link #fineTune}: partial RoPE (MKL, d_r = d_h/4) → stage 1 → MD-SVD at
  * d_kv = d_h/2, d_h/4, d_h/8 → stage 2, plus the same factorisations without fine-tuning and the ablations
- * (2-norm instead of MKL, joint instead of MD-SVD, at d_kv = d_h/4) — each a model folder under {@code out/variants};</li>
+ * (2-norm instead of MKL, SVD-LLM over all tokens instead of MD-SVD, at d_kv = d_h/4) — each a model folder under {@code out/variants};</li>
  * <li>{@link #evaluate}: every variant and, with {@link Settings#baselines}, the cache baselines (int4/int2
  * quantization, H2O and TOVA pruning of the original cache; the int4/int2 latent cache), on the held-out split
  * through the lmms-eval-style {@link Evaluator};</li>
@@ -64,8 +67,16 @@ import org.mha2mla.trainer.pretrain.WordLevelTokenizer;
  */
 public final class DemoPipeline {
 
-    /** A file the demo writes first into its output folder; a folder without it is never cleared. */
+    /**
+     * A file the demo writes first into its output folder, and at the end of a run the list of every file it wrote
+     * ({@code file: <relative path>} lines): a later run removes those files and nothing else, so files the user
+     * added are kept. A folder without it is never cleared.
+     */
     static final String MARKER = "mha2mla-demo.txt";
+    /** What the demo writes at the top of its folder: what a run that stopped before listing its files owned. */
+    static final List<String> OWN_ENTRIES = List.of("data", "init", "model", "variants", "eval", "pretrain_loss.csv", "pretrain_loss.png",
+            DemoReport.RESULTS_MD, DemoReport.RESULTS_JSON, DemoReport.PLOT);
+    private static final String FILE_LINE = "file: ";
 
     /**
      * Everything a run chooses; {@link #full()} and {@link #quick()} are the two the command offers.
@@ -168,9 +179,11 @@ public final class DemoPipeline {
     /** The whole demo; returns every evaluated row (also written to results.md / results.json). */
     public List<Evaluation> run() {
         long t0 = System.nanoTime();
-        prepareOut();
+        Set<Path> before = prepareOut();
         SyntheticShapesData.Splits splits = data();
-        return convertAndEvaluate(splits, pretrain(splits, t0), t0);
+        List<Evaluation> rows = convertAndEvaluate(splits, pretrain(splits, t0), t0);
+        listWrittenFiles(before);
+        return rows;
     }
 
     /**
@@ -217,10 +230,10 @@ public final class DemoPipeline {
                     p -> fineTune(2, p, splits, "mla-2norm-md-dkv" + dKv + "-s2"));
             rows.add(steps.then(twoNorm, p -> evaluate(p, splits, "ablation-2norm", "2-norm + MD-SVD d_kv=" + dKv + ", stages 1+2",
                     CachePolicy.FULL)));
-            CompletableFuture<Path> joint = steps.then(steps.then(ropeMklS1,
-                            p -> convert(p, splits, "mla-mkl-joint-dkv" + dKv, Mha2MlaConfig.Step.SVD, RopeStrategy.MKL, dKv, SvdMethod.JOINT)),
-                    p -> fineTune(2, p, splits, "mla-mkl-joint-dkv" + dKv + "-s2"));
-            rows.add(steps.then(joint, p -> evaluate(p, splits, "ablation-joint", "MKL + joint SVD d_kv=" + dKv + ", stages 1+2",
+            CompletableFuture<Path> svdLlm = steps.then(steps.then(ropeMklS1,
+                            p -> convert(p, splits, "mla-mkl-svdllm-dkv" + dKv, Mha2MlaConfig.Step.SVD, RopeStrategy.MKL, dKv, SvdMethod.SVD_LLM)),
+                    p -> fineTune(2, p, splits, "mla-mkl-svdllm-dkv" + dKv + "-s2"));
+            rows.add(steps.then(svdLlm, p -> evaluate(p, splits, "ablation-svd-llm", "MKL + SVD-LLM d_kv=" + dKv + ", stages 1+2",
                     CachePolicy.FULL)));
 
             if (settings.baselines()) rows.addAll(baselines(steps, splits, original, main));
@@ -271,10 +284,10 @@ public final class DemoPipeline {
     }
 
     /**
-     * Creates {@code out}, or clears it when an earlier demo wrote it (so stale predictions are never resumed); a
-     * non-empty folder the demo did not write is refused rather than deleted.
+     * Creates {@code out}, or removes from it what an earlier demo wrote (so stale predictions are never resumed) and
+     * nothing else; a non-empty folder the demo did not write is refused. Returns the files left in it (the user's).
      */
-    void prepareOut() {
+    Set<Path> prepareOut() {
         try {
             if (Files.isDirectory(out)) {
                 boolean empty;
@@ -284,16 +297,67 @@ public final class DemoPipeline {
                 if (!empty && !Files.isRegularFile(out.resolve(MARKER))) {
                     throw new IllegalArgumentException(out + " is not empty and was not written by the demo; choose another --out");
                 }
-                try (Stream<Path> s = Files.walk(out)) {
-                    for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-                        if (!p.equals(out)) Files.delete(p);
-                    }
-                }
+                if (!empty) removeEarlierRun();
             }
             Files.createDirectories(out);
-            Files.writeString(out.resolve(MARKER), "written by mha2mla demo; the next demo run into this folder clears it\n");
+            Files.writeString(out.resolve(MARKER), "written by mha2mla demo; a demo run that stops early owns " + OWN_ENTRIES + "\n");
+            return filesUnder(out);
         } catch (IOException e) {
             throw new UncheckedIOException(out + ": cannot prepare the output folder (" + e.getMessage() + ")", e);
+        }
+    }
+
+    /** The files an earlier run listed in the marker, or (a run that stopped early) its own top-level entries. */
+    private void removeEarlierRun() throws IOException {
+        List<Path> listed = new ArrayList<>();
+        for (String line : Files.readAllLines(out.resolve(MARKER))) {
+            if (!line.startsWith(FILE_LINE)) continue;
+            Path p = out.resolve(line.substring(FILE_LINE.length())).normalize();
+            if (p.startsWith(out) && !p.equals(out)) listed.add(p);
+        }
+        if (listed.isEmpty()) {
+            for (String name : OWN_ENTRIES) deleteRecursively(out.resolve(name));
+        } else {
+            Set<Path> parents = new TreeSet<>(Comparator.reverseOrder());
+            for (Path p : listed) {
+                Files.deleteIfExists(p);
+                for (Path d = p.getParent(); d != null && !d.equals(out) && d.startsWith(out); d = d.getParent()) parents.add(d);
+            }
+            for (Path d : parents) {                 // deepest first: folders the demo made, once empty
+                try (Stream<Path> s = Files.list(d)) {
+                    if (s.findAny().isEmpty()) Files.delete(d);
+                } catch (java.nio.file.NoSuchFileException e) {
+                    // already gone
+                }
+            }
+        }
+        Files.delete(out.resolve(MARKER));
+    }
+
+    /** Writes the marker's list: every file under {@code out} now that was not there when the run began. */
+    private void listWrittenFiles(Set<Path> before) {
+        try {
+            StringBuilder b = new StringBuilder("written by mha2mla demo; a later demo run into this folder removes the files listed "
+                    + "below and nothing else\n");
+            for (Path p : filesUnder(out)) {
+                if (!before.contains(p) && !p.getFileName().toString().equals(MARKER)) b.append(FILE_LINE).append(out.relativize(p)).append('\n');
+            }
+            Files.writeString(out.resolve(MARKER), b.toString());
+        } catch (IOException e) {
+            throw new UncheckedIOException(out + ": cannot list the demo's files in " + MARKER + " (" + e.getMessage() + ")", e);
+        }
+    }
+
+    private static Set<Path> filesUnder(Path dir) throws IOException {
+        try (Stream<Path> s = Files.walk(dir)) {
+            return s.filter(p -> !Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)).collect(Collectors.toCollection(TreeSet::new));
+        }
+    }
+
+    private static void deleteRecursively(Path p) throws IOException {
+        if (!Files.exists(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return;
+        try (Stream<Path> s = Files.walk(p)) {
+            for (Path q : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(q);
         }
     }
 
@@ -394,7 +458,8 @@ public final class DemoPipeline {
                         int dKv, SvdMethod svd) {
         long t0 = System.nanoTime();
         Path dir = out.resolve("variants").resolve(name);
-        Mha2MlaConverter.Options options = new Mha2MlaConverter.Options(step, strategy, 0, dKv, svd, 256, 1e-6, stepBars());
+        Mha2MlaConverter.Options options = Mha2MlaConverter.Options.builder(dKv).step(step).strategy(strategy).svd(svd)
+                .progress(stepBars()).build();
         ModelFolder.convert(input, splits.calibration(), null, settings.data().calibration(), options, dir, DType.F32);
         settle();
         stepLog().printf(Locale.ROOT, "convert %-26s %s (%.1f s)%n", name, step == Mha2MlaConfig.Step.ROPE ? "partial RoPE " + strategy.id()

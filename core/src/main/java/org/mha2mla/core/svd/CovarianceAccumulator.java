@@ -8,9 +8,12 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Running XᵀX over activation chunks X [N, d] (tokens as rows), kept in float64, and the token count:
- * the statistics S = XᵀX / N of activation-aware SVD.
+ * the statistics S = XᵀX / N of activation-aware SVD. Serializable, so that sums gathered on other machines come back
+ * to be added up.
  */
-public final class CovarianceAccumulator {
+public final class CovarianceAccumulator implements java.io.Serializable {
+
+    private static final long serialVersionUID = 1L;
 
     private final int dim;
     private final INDArray sum;
@@ -71,6 +74,16 @@ public final class CovarianceAccumulator {
             throw new IllegalStateException("covariance of an empty accumulator (no tokens added)");
         }
         return sum.div(tokens);
+    }
+
+    /** Adds the tokens of {@code other} into this accumulator (disjoint samples, e.g. from another machine). */
+    public CovarianceAccumulator addAll(CovarianceAccumulator other) {
+        if (other.dim != dim) {
+            throw new IllegalArgumentException("cannot add covariances of dimension " + other.dim + " to " + dim);
+        }
+        sum.addi(other.sum);
+        tokens += other.tokens;
+        return this;
     }
 
     /** A new accumulator holding the tokens of both (the joint statistics of two modalities). */

@@ -49,12 +49,33 @@ class CovarianceAccumulatorTest {
         assertEquals(6, mc.text().tokens());
         CovarianceAccumulator all = new CovarianceAccumulator(4);
         all.add(x);
-        INDArray merged = mc.joint().sum();
+        INDArray merged = mc.allTokens().sum();
         assertTrue(merged.sub(all.sum()).norm2Number().doubleValue() < 1e-12);
         INDArray v = x.getRows(0, 3, 4, 8);
         assertTrue(mc.visual().sum().sub(v.transpose().mmul(v)).norm2Number().doubleValue() < 1e-12);
         assertThrows(IllegalArgumentException.class, () -> all.add(Nd4j.zeros(DataType.DOUBLE, 3, 5)));
         assertThrows(IllegalArgumentException.class, () -> all.add(x, new boolean[3]));
         assertThrows(IllegalStateException.class, () -> new CovarianceAccumulator(3).covariance());
+    }
+
+    /** What another machine sends back: the same float64 sums and counts, bit for bit. */
+    @Test
+    void statisticsSurviveJavaSerialization() throws Exception {
+        INDArray x = Nd4j.rand(DataType.FLOAT, 7, 5);
+        ModalityCovariance cov = new ModalityCovariance(5);
+        cov.add(x, new boolean[]{true, false, false, true, true, false, true});
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        try (java.io.ObjectOutputStream out = new java.io.ObjectOutputStream(bytes)) {
+            out.writeObject(cov);
+        }
+        ModalityCovariance back;
+        try (java.io.ObjectInputStream in = new java.io.ObjectInputStream(new java.io.ByteArrayInputStream(bytes.toByteArray()))) {
+            back = (ModalityCovariance) in.readObject();
+        }
+        assertEquals(4, back.visual().tokens());
+        assertEquals(3, back.text().tokens());
+        assertEquals(cov.visual().sum(), back.visual().sum());
+        assertEquals(cov.text().sum(), back.text().sum());
+        assertEquals(cov.allTokens().sum(), back.addAll(new ModalityCovariance(5)).allTokens().sum());
     }
 }

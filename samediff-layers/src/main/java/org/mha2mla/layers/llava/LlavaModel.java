@@ -94,6 +94,7 @@ public class LlavaModel extends AbstractVisionLanguageModel {
     /** The decoder input for one prompt: embeddings with image features merged, positions 0..L−1, causal mask. */
     @Override
     public DecoderInput decoderInput(MultimodalInput input) {
+        requirePrompt(input);
         if (input.imageGridThw() != null) {
             throw new IllegalArgumentException(config.modelType() + " takes no image_grid_thw (that is Qwen2.5-VL's input)");
         }
@@ -101,9 +102,15 @@ public class LlavaModel extends AbstractVisionLanguageModel {
         long[] ids = input.inputIds();
         int l = ids.length;
         boolean[] visual = new boolean[l];
-        for (int i = 0; i < l; i++) visual[i] = ids[i] == config.imageTokenId();
+        for (int i = 0; i < l; i++) visual[i] = isVisualToken(ids[i]);
         return new DecoderInput(inputsEmbeds(ids, features), RopeTables.forRange(config.textConfig(), 0, l), AttentionMask.causal(l, 0),
                 DecoderInput.modality(visual));
+    }
+
+    /** The image tokens (one per patch after the processor's expansion) are visual, prompt or generated. */
+    @Override
+    public boolean isVisualToken(long id) {
+        return id == config.imageTokenId();
     }
 
     @Override

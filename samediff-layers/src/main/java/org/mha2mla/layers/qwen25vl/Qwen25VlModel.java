@@ -86,6 +86,7 @@ public final class Qwen25VlModel extends AbstractVisionLanguageModel {
 
     @Override
     public DecoderInput decoderInput(MultimodalInput input) {
+        requirePrompt(input);
         if (input.imageSizes() != null) {
             throw new IllegalArgumentException("qwen2_5_vl takes image_grid_thw, not image_sizes (LLaVA-NeXT's input)");
         }
@@ -108,13 +109,24 @@ public final class Qwen25VlModel extends AbstractVisionLanguageModel {
         return p -> tables(rope.decodePositions(p, 1));
     }
 
-    /** Modality [1, L]: the image pads and, as MHA2MLA-VLM counts them, the vision start/end marks are visual. */
+    /**
+     * The image pads and, as MHA2MLA-VLM counts them, the vision start/end marks are visual — in the prompt and when
+     * generated (the authors route a generated {@code <|vision_start|>} through the visual factors too).
+     */
+    @Override
+    public boolean isVisualToken(long id) {
+        return isVisualToken(config, id);
+    }
+
+    /** {@link #isVisualToken(long)} for a config alone (the pretraining graph has no model). */
+    public static boolean isVisualToken(Qwen25VlConfig config, long id) {
+        return id == config.imageTokenId() || id == config.visionStartTokenId() || id == config.visionEndTokenId();
+    }
+
+    /** Modality [1, L] of a prompt's tokens ({@link #isVisualToken}). */
     INDArray modality(long[] ids) {
         boolean[] visual = new boolean[ids.length];
-        for (int i = 0; i < ids.length; i++) {
-            visual[i] = ids[i] == config.imageTokenId() || ids[i] == config.visionStartTokenId()
-                    || ids[i] == config.visionEndTokenId();
-        }
+        for (int i = 0; i < ids.length; i++) visual[i] = isVisualToken(ids[i]);
         return DecoderInput.modality(visual);
     }
 

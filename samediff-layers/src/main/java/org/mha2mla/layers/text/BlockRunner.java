@@ -46,6 +46,8 @@ public final class BlockRunner implements AutoCloseable {
     private final LayerwiseDecoder.Residency residency;
     private final Map<String, StoredTensor> open = new HashMap<>();
     private final Map<String, INDArray> buffers = new HashMap<>();
+    /** The key whose values each buffer holds. */
+    private final Map<String, String> holds = new HashMap<>();
     private final List<SameDiff> graphs = new ArrayList<>();
     private Listener[] listeners = new Listener[0];
     /**
@@ -126,7 +128,7 @@ public final class BlockRunner implements AutoCloseable {
                     throw new IllegalArgumentException("weight '" + key + "' has shape " + Arrays.toString(t.shape()) + " but "
                             + placeholder + " has " + Arrays.toString(expected));
                 }
-                feed.put(placeholder, widened(local, t));
+                feed.put(placeholder, widened(local, key, t));
             }
             SameDiff sd = block.sd();
             sd.getSessions().computeIfAbsent(Thread.currentThread().getId(), id -> SameDiff.getInferenceFactory().create(sd))
@@ -161,14 +163,22 @@ public final class BlockRunner implements AutoCloseable {
         }
     }
 
-    /** The float32 array a weight is widened into, shared by the weights of every block with the same local name. */
-    private INDArray widened(String local, StoredTensor t) {
+    /**
+     * The float32 array a weight is widened into, shared by the weights of every block with the same local name; a
+     * buffer that already holds {@code key} (consecutive runs of one block, as calibration's passes over one layer) is
+     * not widened again.
+     */
+    private INDArray widened(String local, String key, StoredTensor t) {
         INDArray buffer = buffers.get(local);
         if (buffer == null || !Arrays.equals(buffer.shape(), t.shape())) {
             buffer = Nd4j.createUninitialized(DataType.FLOAT, t.shape());
             buffers.put(local, buffer);
+        } else if (key.equals(holds.get(local))) {
+            return buffer;
         }
+        holds.remove(local);
         t.widenInto(buffer);
+        holds.put(local, key);
         return buffer;
     }
 
@@ -181,6 +191,7 @@ public final class BlockRunner implements AutoCloseable {
         open.values().forEach(StoredTensor::close);
         open.clear();
         buffers.clear();
+        holds.clear();
         activations.close();
         activations = new ArrayCacheMemoryMgr();
     }

@@ -129,8 +129,24 @@ public final class LayerwiseDecoder implements AutoCloseable {
         }
     }
 
-    private String embedKey() {
+    /** Whether stored weights stay open between passes. */
+    public Residency residency() {
+        return runner.residency();
+    }
+
+    /** Key of the token embedding table, e.g. {@code model.embed_tokens.weight}. */
+    public String embedKey() {
         return modelPrefix + "embed_tokens.weight";
+    }
+
+    /** Key of the final norm's weight, e.g. {@code model.norm.weight}. */
+    public String normKey() {
+        return modelPrefix + "norm.weight";
+    }
+
+    /** Key of the lm_head weight (the embedding table's when the config ties them). */
+    public String lmHeadKey() {
+        return lmHeadKey;
     }
 
     /** A layer graph's cache tensor output, e.g. {@code present.key}. */
@@ -192,7 +208,7 @@ public final class LayerwiseDecoder implements AutoCloseable {
         SDVariable modality = sd.placeHolder(TextDecoder.MODALITY, DataType.FLOAT, -1, -1);
         DecoderAttention attn = attention.create(sd, layer);
         DecoderLayer decoderLayer = new DecoderLayer(sd, config, layerKey(layer), attn);
-        DecoderAttention.Result r = decoderLayer.forward(TextDecoder.layerScope(layer), x, cos, sin, mask, modality, null);
+        DecoderAttention.Result r = decoderLayer.forward(TextDecoder.layerScope(layer), x, cos, sin, mask, modality);
         sd.identity(OUT, r.output());
         sd.identity(PROBS, r.probs());
         List<DecoderAttention.CacheTensor> specs = attn.cacheTensors();

@@ -25,10 +25,12 @@ import org.mha2mla.layers.Fixtures;
 import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.VlmLoader;
-import org.mha2mla.layers.generation.GreedyGenerator;
+import org.mha2mla.layers.generation.CachePolicy;
+import org.mha2mla.layers.generation.Generator;
 import org.mha2mla.layers.qwen25vl.Qwen25VlModel;
 import org.mha2mla.layers.text.RopeTables;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The converter and the converted models on the three transformers fixtures, calibrated on their golden inputs
@@ -48,7 +50,7 @@ class Mha2MlaConverterTest {
     /** The fixture converted with the defaults (MKL, d_r = d_h/4, MD-SVD) at d_kv = d_h/4, shared by the tests. */
     static Mha2MlaConverter.Result defaultConversion(String fixture) {
         return DEFAULT.computeIfAbsent(fixture, f -> Mha2MlaConverter.convert(original(f), calibration(f),
-                Mha2MlaConverter.Options.defaults(Math.max(1, original(f).config().textConfig().headDim() / 4))));
+                Mha2MlaConverter.Options.builder(Math.max(1, original(f).config().textConfig().headDim() / 4)).ablations(true).build()));
     }
 
     static List<MultimodalInput> calibration(String fixture) {
@@ -137,9 +139,8 @@ class Mha2MlaConverterTest {
         Mha2MlaConverter.Result r = defaultConversion(fixture);
         VisionLanguageModel mla = r.model();
         MultimodalInput prompt = Fixtures.input(fixture, "c0");
-        GreedyGenerator generator = new GreedyGenerator(mla.graph(), mla.stepRope(prompt));
-        GreedyGenerator.Prefill pre = generator.prefill(mla.decoderInput(prompt));
-        INDArray stepLogits = pre.lastLogits();
+        Generator.Session session = mla.generator(prompt, CachePolicy.FULL).start(mla.decoderInput(prompt), prompt.length() + 6);
+        INDArray stepLogits = Nd4j.create(session.logits(), new long[]{1, session.logits().length}, 'c');
         List<Long> ids = new ArrayList<>();
         double worst = 0;
         for (int n = 0; n < 6; n++) {
@@ -150,7 +151,8 @@ class Mha2MlaConverterTest {
             long token = argmax(last);
             assertEquals(token, argmax(stepLogits), fixture + " step " + n);
             ids.add(token);
-            stepLogits = generator.step(token, pre.cache());
+            float[] next = session.step(token);
+            stepLogits = Nd4j.create(next, new long[]{1, next.length}, 'c');
         }
         System.out.printf("%s absorbed decode vs full graph: max relative logits difference %.2e over 6 steps, ids %s%n", fixture, worst, ids);
         assertTrue(worst <= 1e-4, fixture + ": " + worst);
@@ -179,6 +181,33 @@ class Mha2MlaConverterTest {
             assertEquals(l.splitLoss(), l.chosenLoss());
             assertTrue(l.attentionKl() > 0 && Double.isFinite(l.attentionKl()), l.toString());
         }
+        // Without --ablations only the chosen factorisation is computed: no joint figures.
+        Mha2MlaConverter.Result plain = Mha2MlaConverter.convert(m, calibration(fixture),
+                Mha2MlaConverter.Options.defaults(Math.max(1, t.headDim() / 4)));
+        for (int l = 0; l < t.numHiddenLayers(); l++) {
+            ConversionReport.Layer a = plain.report().layers().get(l);
+            assertTrue(Double.isNaN(a.jointLoss()), a.toString());
+            assertEquals(r.report().layers().get(l).chosenLoss(), a.chosenLoss(), 1e-9 * a.chosenLoss());
+        }
+    }
+
+    /** Calibration activations kept on disk (a budget of 0 bytes) give the same conversion bit for bit. */
+    @Test
+    void activationsSpilledToDiskGiveTheSameConversion(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) {
+        VisionLanguageModel m = original("qwen2_5_vl");
+        Mha2MlaConverter.Options o = Mha2MlaConverter.Options.defaults(4);
+        Mha2MlaConverter.Result inMemory = Mha2MlaConverter.convert(m, calibration("qwen2_5_vl"), o);
+        Mha2MlaConverter.Result spilled = Mha2MlaConverter.convert(m, calibration("qwen2_5_vl"),
+                o.toBuilder().activationBudgetBytes(0).spillDir(tmp).build());
+        assertEquals(inMemory.conversion(), spilled.conversion());
+        for (String name : inMemory.model().weights().names()) {
+            assertEquals(inMemory.model().weights().get(name), spilled.model().weights().get(name), name);
+        }
+        try (java.util.stream.Stream<java.nio.file.Path> left = java.nio.file.Files.list(tmp)) {
+            assertEquals(0, left.count(), "the activation files are deleted");
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     @Test
@@ -203,10 +232,10 @@ class Mha2MlaConverterTest {
     @Test
     void jointAndWeightBaselinesShareOneFactorPairAndLoseMore() {
         VisionLanguageModel m = original("llava_next");
-        Mha2MlaConverter.Options o = Mha2MlaConverter.Options.defaults(2).with(RopeStrategy.TWO_NORM);
+        Mha2MlaConverter.Options o = Mha2MlaConverter.Options.builder(2).strategy(RopeStrategy.TWO_NORM).ablations(true).build();
         Mha2MlaConverter.Result md = Mha2MlaConverter.convert(m, calibration("llava_next"), o);
-        Mha2MlaConverter.Result joint = Mha2MlaConverter.convert(m, calibration("llava_next"), o.with(SvdMethod.JOINT));
-        Mha2MlaConverter.Result weight = Mha2MlaConverter.convert(m, calibration("llava_next"), o.with(SvdMethod.WEIGHT));
+        Mha2MlaConverter.Result joint = Mha2MlaConverter.convert(m, calibration("llava_next"), o.with(SvdMethod.SVD_LLM));
+        Mha2MlaConverter.Result weight = Mha2MlaConverter.convert(m, calibration("llava_next"), o.with(SvdMethod.SVD_JOINT));
         assertFalse(joint.conversion().decoupled());
         SameDiffNames names = new SameDiffNames(joint.model());
         assertTrue(names.has("language_model.model.layers.0.self_attn.kv_down_proj.weight"));
