@@ -3,12 +3,12 @@
 # (see MlaDecodeBenchmark.java and README.md). Run from anywhere:
 #   benchmarks/mla-decode/run.sh                                   # batch 1 (1K/4K/16K/32K) and batch 16 (1K/4K/16K)
 #   benchmarks/mla-decode/run.sh --batch 16 --context 16384 --steps 3   # one configuration, no anchor
-# ANCHOR=path/to/anchor_decode_torch.py (default /work/shared/bench/anchor_decode_torch.py); NO_ANCHOR=1 skips it.
+# ANCHOR=path/to/anchor_decode_torch.py (default benchmarks/mla-decode/anchor_decode_torch.py); NO_ANCHOR=1 skips it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mvn -o -q -pl samediff-layers -am compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
 CP="samediff-layers/target/classes:$(cat samediff-layers/target/classpath.txt)"
-ANCHOR="${ANCHOR:-/work/shared/bench/anchor_decode_torch.py}"
+ANCHOR="${ANCHOR:-benchmarks/mla-decode/anchor_decode_torch.py}"
 bench() {
   java --add-modules jdk.incubator.vector ${JAVA_OPTS:-} -Xmx6g -Dorg.bytedeco.javacpp.maxbytes=8G -Dorg.bytedeco.javacpp.maxphysicalbytes=14G \
     -cp "$CP" benchmarks/mla-decode/MlaDecodeBenchmark.java "$@" 2>&1 | grep -v "^WARNING: Using incubator"
