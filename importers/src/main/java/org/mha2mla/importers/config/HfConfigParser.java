@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.mha2mla.core.config.ClipVisionConfig;
 import org.mha2mla.importers.FileKind;
+import org.mha2mla.importers.family.FamilySpecs;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mha2mla.core.config.LlavaConfig;
@@ -184,12 +185,9 @@ public final class HfConfigParser {
 
     private static VlmConfig parse(JsonFields root) {
         String type = root.string("model_type", null);
+        if (!FamilySpecs.supports(type)) throw root.error("model_type", "is '" + type + "'; supported: " + FamilySpecs.known());
         try {
-            return switch (type) {
-                case "llava", "llava_next" -> llava(root, type);
-                case "qwen2_5_vl" -> qwen25Vl(root);
-                default -> throw root.error("model_type", "is '" + type + "'; supported: llava, llava_next, qwen2_5_vl");
-            };
+            return FamilySpecs.of(type).parseConfig(root);
         } catch (ConfigException e) {
             throw e;
         } catch (IllegalArgumentException e) {
@@ -200,7 +198,8 @@ public final class HfConfigParser {
 
     // ---- LLaVA family (transformers LlavaConfig / LlavaNextConfig) ----
 
-    private static LlavaConfig llava(JsonFields root, String type) {
+    /** config.json of model_type {@code type} (llava, llava_next), for {@code LlavaFamily}. */
+    public static LlavaConfig llava(JsonFields root, String type) {
         JsonFields text = root.object("text_config");
         JsonFields vision = root.object("vision_config");
         // LlavaConfig builds LlamaConfig(**text_config) (model_type defaults to llama) and, when
@@ -289,7 +288,8 @@ public final class HfConfigParser {
 
     // ---- Qwen2.5-VL (transformers Qwen2_5_VLConfig) ----
 
-    private static Qwen25VlConfig qwen25Vl(JsonFields root) {
+    /** config.json of model_type qwen2_5_vl, for {@code Qwen25VlFamily}. */
+    public static Qwen25VlConfig qwen25Vl(JsonFields root) {
         // Hub files are flat (text fields at top level); transformers 5 writes a nested text_config.
         JsonFields t = root.has("text_config") ? root.object("text_config") : root;
         int hidden = t.positive("hidden_size", 8192);
