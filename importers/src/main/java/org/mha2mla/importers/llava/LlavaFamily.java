@@ -9,7 +9,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mha2mla.core.config.ClipVisionConfig;
 import org.mha2mla.core.config.LlavaConfig;
 import org.mha2mla.core.config.VlmConfig;
-import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.importers.config.JsonFields;
 import org.mha2mla.importers.family.FamilySpec;
 import org.mha2mla.importers.image.Resampler;
@@ -60,7 +59,7 @@ public final class LlavaFamily implements FamilySpec {
 
     @Override
     public VlmConfig parseConfig(JsonFields root) {
-        return HfConfigParser.llava(root, modelType());
+        return LlavaConfigParser.parse(root, modelType());
     }
 
     @Override

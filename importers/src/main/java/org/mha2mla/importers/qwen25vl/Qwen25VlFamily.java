@@ -9,7 +9,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mha2mla.core.config.Qwen25VlConfig;
 import org.mha2mla.core.config.Qwen25VlVisionConfig;
 import org.mha2mla.core.config.VlmConfig;
-import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.importers.config.JsonFields;
 import org.mha2mla.importers.family.FamilySpec;
 import org.mha2mla.importers.image.Resampler;
@@ -53,7 +52,7 @@ public final class Qwen25VlFamily implements FamilySpec {
 
     @Override
     public VlmConfig parseConfig(JsonFields root) {
-        return HfConfigParser.qwen25Vl(root);
+        return Qwen25VlConfigParser.parse(root);
     }
 
     @Override
