@@ -33,6 +33,7 @@ import java.util.function.UnaryOperator;
  *                 ^language_model.lm_head → lm_head
  *   qwen2(_5)_vl: ^visual → model.visual, ^model(?!\.(language_model|visual)) → model.language_model
  * </pre>
+ * Each family's {@code FamilySpec.keyLayout()} holds its renames ({@link Rules}); the methods here take a model_type.
  * {@link #canonical} detects the layout of a checkpoint and presents hub names (a renaming view, no copies);
  * {@link #toNew}/{@link #newLayout} go the other way for writing checkpoints newer transformers expect.
  * LLaVA's CLIP tower is canonically {@code vision_tower.vision_model.…} (as on the hub); the spelling without
