@@ -55,7 +55,7 @@ public final class Mha2Mla {
 
     /**
      * Opens a Hugging Face folder (config.json, safetensors, tokenizer and processor files), original or converted by this
-     * project, of a supported {@code model_type} (llava, llava_next, qwen2_5_vl). Weights are mapped, not read; close
+     * project, of a registered {@code model_type} ({@code FamilySpecs.modelTypes()}). Weights are mapped, not read; close
      * the model after use.
      */
     public static Model load(Path dir) {
