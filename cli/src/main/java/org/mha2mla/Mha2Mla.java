@@ -370,8 +370,8 @@ public final class Mha2Mla {
     public static Evaluation evaluate(List<String> tasks, EvalOptions options, boolean overwrite, Evaluator.DocGenerator generator) {
         OutputFolder folder = OutputFolder.of("eval", options.out()).input("--model", options.model()).input("--data-root", options.dataRoot())
                 .resumable(true).overwrite(overwrite).earlierOutput(Mha2Mla::earlierEvalOutput).open();
-        EvalOptions here = new EvalOptions(options.model(), options.family(), options.dataRoot(), folder.dir(), options.limit(),
-                options.maxNewTokens(), options.policy(), options.progress());
+        EvalOptions here = EvalOptions.builder(options.model(), options.dataRoot(), folder.dir()).family(options.family())
+                .limit(options.limit()).maxNewTokens(options.maxNewTokens()).policy(options.policy()).progress(options.progress()).build();
         List<TaskResult> results;
         try (VisionLanguageModel vlm = VlmLoader.load(options.model()); RequestEncoder encoder = ProcessorEncoder.load(options.model())) {
             Evaluator evaluator = new Evaluator(vlm, encoder, here);
