@@ -49,6 +49,8 @@ public final class BlockRunner implements AutoCloseable {
     /** The key whose values each buffer holds. */
     private final Map<String, String> holds = new HashMap<>();
     private final List<SameDiff> graphs = new ArrayList<>();
+    /** The graph of the last run, the one graph that keeps its session. */
+    private SameDiff lastRun;
     private Listener[] listeners = new Listener[0];
     /**
      * The one cache of activation arrays of every block graph. SameDiff gives each graph (per thread) a cache of its
@@ -131,6 +133,11 @@ public final class BlockRunner implements AutoCloseable {
                 feed.put(placeholder, widened(local, key, t));
             }
             SameDiff sd = block.sd();
+            // A SameDiff session keeps an op context per op, which holds that op's last input and output arrays: a
+            // graph that stayed with its session would keep one pass's activations alive (hundreds of MB per 7B
+            // decoder layer). Only the graph that ran last keeps its session.
+            if (lastRun != null && lastRun != sd) lastRun.getSessions().clear();
+            lastRun = sd;
             sd.getSessions().computeIfAbsent(Thread.currentThread().getId(), id -> SameDiff.getInferenceFactory().create(sd))
                     .setMmgr(activations);
             return sd.output(feed, outputs);
@@ -192,6 +199,8 @@ public final class BlockRunner implements AutoCloseable {
         open.clear();
         buffers.clear();
         holds.clear();
+        if (lastRun != null) lastRun.getSessions().clear();
+        lastRun = null;
         activations.close();
         activations = new ArrayCacheMemoryMgr();
     }
