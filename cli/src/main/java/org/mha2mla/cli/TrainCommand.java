@@ -6,6 +6,7 @@ import java.util.concurrent.Callable;
 
 import org.mha2mla.importers.safetensors.DType;
 import org.mha2mla.trainer.AdamW;
+import org.mha2mla.trainer.GradientSource;
 import org.mha2mla.trainer.LrSchedule;
 import org.mha2mla.trainer.TrainOptions;
 import org.mha2mla.trainer.Trainer;
@@ -92,6 +93,24 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--no-progress", description = "No progress bar.")
     boolean noProgress;
 
+    @Option(names = "--gradients", defaultValue = "AUTO", converter = GradientsConverter.class,
+            description = "Gradient source: graph (the whole decoder as one graph), layers (one layer at a time, for models "
+                    + "larger than memory) or auto (graph while the decoder's float32 weights fit a quarter of the memory; "
+                    + "default ${DEFAULT-VALUE}).")
+    GradientSource.Kind gradients;
+
+    /** {@code auto}, {@code graph}, {@code layers} in any case. */
+    static final class GradientsConverter implements picocli.CommandLine.ITypeConverter<GradientSource.Kind> {
+        @Override
+        public GradientSource.Kind convert(String value) {
+            try {
+                return GradientSource.Kind.valueOf(value.toUpperCase(java.util.Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new picocli.CommandLine.TypeConversionException("--gradients must be auto, graph or layers, not '" + value + "'");
+            }
+        }
+    }
+
     @Override
     public Integer call() {
         TrainOptions options = TrainOptions.builder(stage, model, data, out)
@@ -99,7 +118,7 @@ final class TrainCommand implements Callable<Integer> {
                 .warmupFraction(warmup).decayFraction(decayFraction).decay(decay).microBatchSize(batch).gradAccumulation(gradAccum)
                 .maxLength(maxLength).adam(AdamW.Config.defaults(weightDecay)).maxGradNorm(maxGradNorm).seed(seed)
                 .checkpointEvery(checkpointEvery).keepCheckpoints(keepCheckpoints).resume(resume).saveDtype(saveDtype)
-                .progress(!noProgress).build();
+                .progress(!noProgress).gradients(gradients).build();
         Trainer.Result r;
         try (ModelProcessor processor = ModelProcessor.load(model)) {
             r = Trainer.run(options, new ChatExampleEncoder(processor));

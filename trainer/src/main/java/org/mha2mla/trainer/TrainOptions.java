@@ -33,12 +33,14 @@ import org.mha2mla.importers.safetensors.DType;
  * @param resume            continue from {@code out/training/checkpoints} if a checkpoint is there
  * @param saveDtype         storage dtype of the output model.safetensors; null: that of the input model
  * @param progress          show a progress bar on stderr
+ * @param gradients         the gradient source: the whole graph, layer by layer, or chosen by the model's size
+ *                          ({@link GradientSource.Kind#choose})
  */
 public record TrainOptions(int stage, List<String> trainablePatterns, Path model, Path data, Path imageRoot, Path out,
                            long steps, long stopAfter, double lr, double minLr, double warmupFraction, double decayFraction,
                            LrSchedule.Decay decay, int microBatchSize, int gradAccumulation, int maxLength, AdamW.Config adam,
                            double maxGradNorm, long seed, long checkpointEvery, int keepCheckpoints, boolean resume,
-                           DType saveDtype, boolean progress) {
+                           DType saveDtype, boolean progress, GradientSource.Kind gradients) {
 
     public TrainOptions {
         if (trainablePatterns == null && stage != 1 && stage != 2) {
@@ -96,6 +98,7 @@ public record TrainOptions(int stage, List<String> trainablePatterns, Path model
         b.resume = resume;
         b.saveDtype = saveDtype;
         b.progress = progress;
+        b.gradients = gradients;
         return b;
     }
 
@@ -125,6 +128,7 @@ public record TrainOptions(int stage, List<String> trainablePatterns, Path model
         private boolean resume;
         private DType saveDtype;
         private boolean progress = true;
+        private GradientSource.Kind gradients = GradientSource.Kind.AUTO;
 
         private Builder(int stage, Path model, Path data, Path out) {
             this.stage = stage;
@@ -154,12 +158,13 @@ public record TrainOptions(int stage, List<String> trainablePatterns, Path model
         public Builder resume(boolean v) { resume = v; return this; }
         public Builder saveDtype(DType v) { saveDtype = v; return this; }
         public Builder progress(boolean v) { progress = v; return this; }
+        public Builder gradients(GradientSource.Kind v) { gradients = v; return this; }
         public Builder out(Path v) { out = v; return this; }
 
         public TrainOptions build() {
             return new TrainOptions(stage, trainablePatterns, model, data, imageRoot, out, steps, stopAfter, lr, minLr,
                     warmupFraction, decayFraction, decay, microBatchSize, gradAccumulation, maxLength, adam, maxGradNorm, seed,
-                    checkpointEvery, keepCheckpoints, resume, saveDtype, progress);
+                    checkpointEvery, keepCheckpoints, resume, saveDtype, progress, gradients);
         }
     }
 }

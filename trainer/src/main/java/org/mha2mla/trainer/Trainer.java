@@ -7,24 +7,23 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.Optional;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
 import org.mha2mla.importers.safetensors.DType;
+import org.mha2mla.layers.VisionLanguageModel;
+import org.mha2mla.layers.VlmLoader;
 import org.mha2mla.trainer.data.ExampleEncoder;
 import org.mha2mla.trainer.data.ExampleStream;
 import org.mha2mla.trainer.data.InstructDataset;
-import org.mha2mla.trainer.data.TrainingExample;
 
 /**
  * {@code mha2mla train}: one PEFT stage from a model folder and a LLaVA-instruct file to a trained model folder.
- * The loop, as nanoGPT's: take the step's examples, LR from the schedule, one {@link PeftStage#step}, log,
- * checkpoint now and then. {@code out/} becomes a model folder loadable like the input; {@code out/training/}
- * holds checkpoints, {@code loss.csv}, {@code loss_curve.png} and {@code options.json}.
+ * The stage's gradients come from the source {@link TrainOptions#gradients} names ({@link GradientSource.Kind#choose}:
+ * the whole graph for models that fit, layer by layer for the rest), the updates from {@link TrainingLoop}; a resumed run
+ * continues bitwise where its checkpoint stopped. {@code out/} becomes a model folder loadable like the input;
+ * {@code out/training/} holds checkpoints, {@code loss.csv}, {@code loss_curve.png} and {@code options.json}.
  */
 public final class Trainer {
 
@@ -49,76 +48,50 @@ public final class Trainer {
     }
 
     public static Result run(TrainOptions o, ExampleEncoder encoder, PrintStream log) {
-        try (TrainableModel model = TrainableModel.load(o.model())) {
-            PeftStage stage = new PeftStage(model, o.freezeMask(), o.adam(), o.maxGradNorm());
-            log.println(stage.summary());
-            LrSchedule schedule = o.schedule();
-            ExampleStream data = new ExampleStream(InstructDataset.load(o.data(), o.imageRoot(), o.seed()), encoder,
-                    o.maxLength(), model.imageTokenId());
-
-            long step = 0;
-            long tokens = 0;
-            double elapsedBefore = 0;
-            Optional<Path> latest = TrainingCheckpoint.latest(o.checkpointDir());
-            if (latest.isPresent() && !o.resume()) {
-                throw new IllegalStateException(o.checkpointDir() + " already holds a checkpoint: resume it or choose another --out");
+        FreezeMask mask = o.freezeMask();
+        try (VisionLanguageModel model = VlmLoader.load(o.model())) {
+            GradientSource.Kind kind = o.gradients().choose(model, mask);
+            try (GradientSource source = kind.open(model, mask)) {
+                return run(o, encoder, log, model, mask, kind, source);
             }
-            if (latest.isPresent()) {
-                TrainingCheckpoint.Loaded ckpt = TrainingCheckpoint.load(latest.get());
-                checkResumable(ckpt, stage, schedule, o);
-                stage.restore(ckpt);
-                data.restore(ckpt.state().data());
-                step = ckpt.state().step();
-                tokens = ckpt.state().tokens();
-                elapsedBefore = ckpt.state().elapsedSeconds();
-                log.println("resumed from " + latest.get() + " at step " + step);
-            }
-            writeOptions(o);
-
-            long stopAt = o.stopAfter() > 0 ? Math.min(o.steps(), step + o.stopAfter()) : o.steps();
-            List<LossLog.Row> rows = new ArrayList<>();
-            long start = System.nanoTime();
-            try (LossLog lossLog = LossLog.open(o.trainingDir().resolve("loss.csv"), step);
-                 ProgressBar bar = o.progress() ? progressBar(o, step) : null) {
-                while (step < stopAt) {
-                    long t0 = System.nanoTime();
-                    List<MicroBatch> batches = new ArrayList<>();
-                    for (int a = 0; a < o.gradAccumulation(); a++) {
-                        List<TrainingExample> examples = new ArrayList<>();
-                        for (int b = 0; b < o.microBatchSize(); b++) examples.add(data.next());
-                        batches.add(MicroBatch.of(model, examples));
-                    }
-                    double lr = schedule.lr(step);
-                    PeftStage.StepResult r = stage.step(batches, lr);
-                    step++;
-                    if (r.skipped()) log.println(GradientClipping.skipWarning(o.freezeMask().name() + " update " + step, r.loss(), r.nonFinite()));
-                    tokens += r.tokens();
-                    double seconds = (System.nanoTime() - t0) / 1e9;
-                    double elapsed = elapsedBefore + (System.nanoTime() - start) / 1e9;
-                    LossLog.Row row = new LossLog.Row(step, r.loss(), lr, r.gradNorm(), r.tokens(), r.tokens() / seconds, elapsed);
-                    lossLog.append(row);
-                    rows.add(row);
-                    if (bar != null) {
-                        bar.stepTo(step);
-                        bar.setExtraMessage(String.format(Locale.ROOT, "loss %.4f lr %.2e %.0f tok/s", r.loss(), lr, row.tokensPerSecond()));
-                    }
-                    if ((o.checkpointEvery() > 0 && step % o.checkpointEvery() == 0) || step == stopAt) {
-                        TrainingCheckpoint.State s = new TrainingCheckpoint.State(step, o.freezeMask().name(), stage.trainable(),
-                                schedule, o.adam(), o.seed(), data.state(), tokens, elapsed);
-                        TrainingCheckpoint.write(o.checkpointDir(), s, stage.trainableParams(), stage.optimizer(), o.keepCheckpoints());
-                    }
-                }
-                lossLog.writeCurve(o.trainingDir().resolve("loss_curve.png"),
-                        o.freezeMask().name() + " — " + o.model().getFileName());
-            }
-            boolean finished = step == o.steps();
-            if (finished) {
-                DType dtype = o.saveDtype() != null ? o.saveDtype() : ModelFolder.inputDtype(o.model());
-                ModelFolder.write(model.model().weights(), stage.trainableParams(), o.model(), o.out(), dtype);
-                log.println("wrote " + o.out() + " (" + dtype + "); data: " + data.summary());
-            }
-            return new Result(rows, step, finished, stage.summary(), data.state());
         }
+    }
+
+    private static Result run(TrainOptions o, ExampleEncoder encoder, PrintStream log, VisionLanguageModel model, FreezeMask mask,
+                              GradientSource.Kind kind, GradientSource source) {
+        PeftStage stage = new PeftStage(source, mask, o.adam(), o.maxGradNorm());
+        log.println(stage.summary() + "; gradients " + kind.description());
+        ExampleStream data = new ExampleStream(InstructDataset.load(o.data(), o.imageRoot(), o.seed()), encoder,
+                o.maxLength(), model.config().imageTokenId());
+
+        TrainingLoop.Start start = TrainingLoop.Start.FRESH;
+        Optional<Path> latest = TrainingCheckpoint.latest(o.checkpointDir());
+        if (latest.isPresent() && !o.resume()) {
+            throw new IllegalStateException(o.checkpointDir() + " already holds a checkpoint: resume it or choose another --out");
+        }
+        if (latest.isPresent()) {
+            TrainingCheckpoint.Loaded ckpt = TrainingCheckpoint.load(latest.get());
+            checkResumable(ckpt, stage, o.schedule(), o);
+            stage.restore(ckpt);
+            data.restore(ckpt.state().data());
+            start = new TrainingLoop.Start(ckpt.state().step(), ckpt.state().tokens(), ckpt.state().elapsedSeconds());
+            log.println("resumed from " + latest.get() + " at step " + start.step());
+        }
+        writeOptions(o);
+
+        TrainingLoop.Settings settings = TrainingLoop.Settings.builder(mask.name(), o.steps(), total -> o.schedule(),
+                        o.trainingDir().resolve("loss.csv"))
+                .stopAfter(o.stopAfter()).microBatchSize(o.microBatchSize()).gradAccumulation(o.gradAccumulation())
+                .curve(o.trainingDir().resolve("loss_curve.png"), mask.name() + " — " + o.model().getFileName())
+                .checkpoints(o.checkpointDir(), o.checkpointEvery(), o.keepCheckpoints()).adam(o.adam()).seed(o.seed())
+                .progress(o.progress()).build();
+        TrainingLoop.Result r = TrainingLoop.run(stage, data, settings, start, log);
+        if (r.finished()) {
+            DType dtype = o.saveDtype() != null ? o.saveDtype() : ModelFolder.inputDtype(o.model());
+            ModelFolder.write(model.weights(), stage.trainableParams(), o.model(), o.out(), dtype);
+            log.println("wrote " + o.out() + " (" + dtype + "); data: " + data.summary());
+        }
+        return new Result(r.rows(), r.step(), r.finished(), stage.summary(), data.state());
     }
 
     /** A resumed run must train the same parameters on the same schedule and data order, or the losses diverge. */
@@ -132,11 +105,6 @@ public final class Trainer {
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(ckpt.dir() + ": cannot resume with these options: " + String.join("; ", problems));
         }
-    }
-
-    private static ProgressBar progressBar(TrainOptions o, long step) {
-        return new ProgressBarBuilder().setTaskName(o.freezeMask().name()).setInitialMax(o.steps())
-                .setUpdateIntervalMillis(500).continuousUpdate().build().stepTo(step);
     }
 
     private static void writeOptions(TrainOptions o) {
