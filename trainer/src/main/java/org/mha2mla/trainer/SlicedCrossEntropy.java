@@ -35,6 +35,14 @@ public final class SlicedCrossEntropy {
      * ∂/∂rows into {@code gradient} [S, d].
      */
     public static double lossAndGradient(INDArray rows, int[] labels, StoredTensor head, INDArray gradient) {
+        long vocab = head.rows();
+        long d = head.cols();
+        return lossAndGradient(rows, labels, head, gradient, (int) Math.max(1, ROW_BLOCK_BYTES / (4 * vocab)),
+                (int) Math.max(1, Math.min(vocab, SLICE_BYTES / (4 * d))));
+    }
+
+    /** As above with {@code block} rows and {@code slice} head rows at a time. */
+    static double lossAndGradient(INDArray rows, int[] labels, StoredTensor head, INDArray gradient, int blockRows, int slice) {
         long s = rows.size(0);
         long d = rows.size(1);
         long vocab = head.rows();
@@ -42,8 +50,7 @@ public final class SlicedCrossEntropy {
             throw new IllegalArgumentException("lm_head " + java.util.Arrays.toString(head.shape()) + " against rows [" + s + ", " + d
                     + "], " + labels.length + " labels and a gradient " + java.util.Arrays.toString(gradient.shape()));
         }
-        int slice = (int) Math.max(1, Math.min(vocab, SLICE_BYTES / (4 * d)));
-        int block = (int) Math.max(1, Math.min(s, ROW_BLOCK_BYTES / (4 * vocab)));
+        int block = (int) Math.min(s, blockRows);
         INDArray w = Nd4j.createUninitialized(DataType.FLOAT, slice, d);
         double sum = 0;
         for (long r0 = 0; r0 < s; r0 += block) {

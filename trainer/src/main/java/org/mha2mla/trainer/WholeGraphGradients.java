@@ -21,7 +21,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * Gradients of a whole model as one SameDiff graph whose variables are its weights under their checkpoint keys: the
  * parameters the {@link FreezeMask} selects stay variables (the graph's own arrays are the trained ones), every other
  * one becomes a SameDiff constant (bitwise unchanged, and with {@code LinearMatmul} no weight gradient formed for it),
- * and the masked cross-entropy is added on the logits. One backward pass per micro-batch over activations of every
+ * and the masked cross-entropy is added on the supervised positions' final hidden states ({@link MaskedCrossEntropy}). One backward pass per micro-batch over activations of every
  * layer at once: the fast source while the float32 copies and the activations fit in memory.
  */
 public final class WholeGraphGradients implements GradientSource {
@@ -34,13 +34,12 @@ public final class WholeGraphGradients implements GradientSource {
 
     /**
      * @param sd      a graph holding every parameter as a variable named with its key
-     * @param logits  its logits [B, L, vocab]
+     * @param decoder its text decoder: the loss reads the final hidden states and the lm_head weight
      * @param batcher turns examples into the graph's placeholders
      */
-    public WholeGraphGradients(SameDiff sd, SDVariable logits, long vocab, FreezeMask mask,
-                               Function<List<TrainingExample>, MicroBatch> batcher) {
+    public WholeGraphGradients(SameDiff sd, TextDecoder decoder, FreezeMask mask, Function<List<TrainingExample>, MicroBatch> batcher) {
         this.sd = sd;
-        this.vocab = vocab;
+        this.vocab = decoder.config().vocabSize();
         this.batcher = batcher;
         List<String> names = new ArrayList<>();
         for (SDVariable v : sd.variables()) {
@@ -53,15 +52,15 @@ public final class WholeGraphGradients implements GradientSource {
         for (String n : mask.trainable(names)) trainable.put(n, sd.getVariable(n).getArr());
         for (String n : names) if (!trainable.containsKey(n)) frozen.add(sd.getVariable(n));
         if (!frozen.isEmpty()) sd.convertToConstants(frozen);
-        MaskedCrossEntropy.build(sd, logits, vocab);
+        MaskedCrossEntropy.build(sd, sd.getVariable(TextDecoder.hiddenState(decoder.numLayers())), decoder.lmHeadWeight(),
+                decoder.config().hiddenSize());
         GradientGraph.build(sd);
     }
 
     /** The text decoder of {@code model} as one graph ({@link VisionLanguageModel#graph}); images enter as inference. */
     public static WholeGraphGradients decoder(VisionLanguageModel model, FreezeMask mask) {
         TextDecoder graph = model.graph();
-        return new WholeGraphGradients(graph.sameDiff(), graph.sameDiff().getVariable(TextDecoder.LOGITS),
-                model.config().textConfig().vocabSize(), mask, examples -> MicroBatch.of(model, examples));
+        return new WholeGraphGradients(graph.sameDiff(), graph, mask, examples -> MicroBatch.of(model, examples));
     }
 
     public SameDiff sameDiff() {
@@ -88,7 +87,7 @@ public final class WholeGraphGradients implements GradientSource {
         MicroBatch mb = (MicroBatch) batch;
         Map<String, INDArray> targets = MaskedCrossEntropy.feed(mb.targets(), vocab);
         OutAndGrad og = sd.calculateGradientsAndOutputs(feed(mb, targets), List.of(MaskedCrossEntropy.PER_POSITION), trainable.keySet());
-        double sum = MaskedCrossEntropy.supervisedSum(og.getOutputs().get(MaskedCrossEntropy.PER_POSITION), mb.targets());
+        double sum = MaskedCrossEntropy.supervisedSum(og.getOutputs().get(MaskedCrossEntropy.PER_POSITION));
         for (String n : trainable.keySet()) {
             INDArray g = og.getGradients().get(n);
             if (g == null) {
@@ -105,7 +104,7 @@ public final class WholeGraphGradients implements GradientSource {
         MicroBatch mb = (MicroBatch) batch;
         Map<String, INDArray> targets = MaskedCrossEntropy.feed(mb.targets(), vocab);
         Map<String, INDArray> out = sd.output(feed(mb, targets), MaskedCrossEntropy.PER_POSITION);
-        double sum = MaskedCrossEntropy.supervisedSum(out.get(MaskedCrossEntropy.PER_POSITION), mb.targets());
+        double sum = MaskedCrossEntropy.supervisedSum(out.get(MaskedCrossEntropy.PER_POSITION));
         release(out, targets);
         return sum;
     }

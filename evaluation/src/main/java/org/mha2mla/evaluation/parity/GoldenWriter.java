@@ -17,7 +17,8 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Writes a golden file that {@link GoldenParity} (and {@code mha2mla parity}) reads: per case {@code cN.input_ids},
- * {@code cN.pixel_values}, {@code cN.image_grid_thw}, {@code cN.logits} [L, vocab] and {@code cN.generated_ids}, from any
+ * {@code cN.pixel_values}, {@code cN.image_sizes} / {@code cN.image_grid_thw} (as the input has them), {@code cN.logits}
+ * [L, vocab] and {@code cN.generated_ids}, from any
  * way of computing a prompt's logits. The demo records its pretraining graph's logits this way, so that parity checks
  * the saved folder, loaded by the inference path, against what was trained.
  */
@@ -49,6 +50,10 @@ public final class GoldenWriter {
             }
             out.put("c" + c + ".input_ids", Nd4j.createFromArray(in.inputIds()));
             if (in.pixelValues() != null) out.put("c" + c + ".pixel_values", in.pixelValues());
+            if (in.imageSizes() != null) {
+                long[] sizes = Arrays.stream(in.imageSizes()).flatMapToInt(Arrays::stream).asLongStream().toArray();
+                out.put("c" + c + ".image_sizes", Nd4j.createFromArray(sizes));
+            }
             if (in.imageGridThw() != null) {
                 long[] grid = Arrays.stream(in.imageGridThw()).flatMapToInt(Arrays::stream).asLongStream().toArray();
                 out.put("c" + c + ".image_grid_thw", Nd4j.createFromArray(grid));

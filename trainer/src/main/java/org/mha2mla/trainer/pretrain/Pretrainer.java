@@ -128,8 +128,7 @@ public final class Pretrainer {
             }
             Qwen25VlTrainingGraph g = new Qwen25VlTrainingGraph(qwen, weights);
             graphs.add(g);
-            sources.add(new WholeGraphGradients(weights, g.logits(), qwen.textConfig().vocabSize(), FreezeMask.all(),
-                    examples -> batch(g, examples)));
+            sources.add(new WholeGraphGradients(weights, g.decoder(), FreezeMask.all(), examples -> batch(g, examples)));
         }
         this.graph = graphs.get(0);
         this.source = new ReplicatedGradients(sources);
