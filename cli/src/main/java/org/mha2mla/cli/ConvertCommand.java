@@ -55,8 +55,11 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--eps", defaultValue = "1e-6", description = "Covariance ridge eps·mean(diag S) of the activation-aware SVD (default ${DEFAULT-VALUE}).")
     double eps;
 
-    @Option(names = "--dtype", defaultValue = "f32", description = "Storage of the written weights: f32, bf16, f16 (default ${DEFAULT-VALUE}; f32 keeps the converted factors exact).")
+    @Option(names = "--dtype", description = "Storage of the written weights: f32, bf16, f16 (default: the input's; f32 keeps the converted factors exact).")
     String dtype;
+
+    @Option(names = "--ablations", description = "Also compute the factorisations --svd does not ask for, for the report's split/joint losses (Theorem 2.1).")
+    boolean ablations;
 
     @Option(names = "--progress", negatable = true, defaultValue = "true", fallbackValue = "true", description = "Show progress bars (default on).")
     boolean progress;
@@ -65,17 +68,24 @@ final class ConvertCommand implements Callable<Integer> {
     public Integer call() {
         Mha2MlaConfig.Step s = Mha2MlaConfig.Step.parse(step);
         if (s.producesMla() && dKv <= 0) throw new IllegalArgumentException("--d-kv N is required for --step " + s.id());
-        DType storage = switch (dtype.toLowerCase(Locale.ROOT)) {
+        DType storage = dtype == null ? ModelFolder.inputDtype(model) : switch (dtype.toLowerCase(Locale.ROOT)) {
             case "f32", "float32" -> DType.F32;
             case "bf16", "bfloat16" -> DType.BF16;
             case "f16", "float16" -> DType.F16;
             default -> throw new IllegalArgumentException("--dtype '" + dtype + "': expected f32, bf16 or f16");
         };
         if (Files.exists(out.resolve("config.json"))) throw new IllegalArgumentException(out + " already holds a model (config.json); choose another --out");
-        Mha2MlaConverter.Options options = new Mha2MlaConverter.Options(s, RopeStrategy.parse(strategy), ropeDim, dKv, SvdMethod.parse(svd),
-                maxQueryRows, eps, progress);
-        ConversionReport report = ModelFolder.convert(model, calib, imageRoot, calibSamples, options, out, storage);
+        Mha2MlaConverter.Options options = Mha2MlaConverter.Options.builder(dKv).step(s).strategy(RopeStrategy.parse(strategy))
+                .ropeDim(ropeDim).svd(SvdMethod.parse(svd)).maxQueryRows(maxQueryRows).eps(eps).ablations(ablations).progress(progress)
+                .spillDir(out.toAbsolutePath().getParent()).build();
+        ModelFolder.Converted converted = ModelFolder.convert(model, calib, imageRoot, calibSamples, options, out, storage);
+        ConversionReport report = converted.report();
         System.out.print(report.table());
+        StringBuilder phases = new StringBuilder();
+        converted.phaseSeconds().forEach((phase, sec) -> phases.append(phases.length() == 0 ? "" : ", ")
+                .append(String.format(Locale.ROOT, "%s %.1f s", phase, sec)));
+        System.out.printf(Locale.ROOT, "%.1f s: %s; %d calibration layer pass%s per sample and layer%n", converted.seconds(), phases,
+                converted.layerPasses(), converted.layerPasses() == 1 ? "" : "es");
         System.out.println("wrote " + out + " (" + storage + ") and " + out.resolve("conversion_report.json"));
         return 0;
     }

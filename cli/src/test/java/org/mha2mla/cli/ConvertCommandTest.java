@@ -87,7 +87,7 @@ class ConvertCommandTest {
         Path golden = tmp.resolve("converted_golden.safetensors");
         try (VisionLanguageModel original = VlmLoader.load(LLAVA)) {
             List<MultimodalInput> samples = new InstructCalibration(calib, null, processor).load(3);
-            Mha2MlaConverter.Options o = new Mha2MlaConverter.Options(Mha2MlaConfig.Step.ALL, RopeStrategy.MKL, 4, 4, SvdMethod.MD, 256, 1e-6, false);
+            Mha2MlaConverter.Options o = Mha2MlaConverter.Options.builder(4).step(Mha2MlaConfig.Step.ALL).strategy(RopeStrategy.MKL).ropeDim(4).svd(SvdMethod.MD).build();
             VisionLanguageModel mla = Mha2MlaConverter.convert(original, samples, o).model();
             Map<String, INDArray> cases = new LinkedHashMap<>();
             for (int c = 0; c < 2; c++) {
@@ -101,7 +101,7 @@ class ConvertCommandTest {
         }
         Path model = tmp.resolve("mla");
         int rc = Main.run("convert", "--model", LLAVA.toString(), "--out", model.toString(), "--d-kv", "4", "--rope-dim", "4",
-                "--calib", calib.toString(), "--calib-samples", "3", "--no-progress");
+                "--calib", calib.toString(), "--calib-samples", "3", "--dtype", "f32", "--ablations", "--no-progress");
         assertEquals(0, rc, stdout() + err);
         String table = stdout();
         assertTrue(table.contains("split/jnt") && table.contains("3 calibration samples"), table);

@@ -15,6 +15,7 @@ import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.importers.safetensors.DType;
 import org.mha2mla.importers.weights.TensorSource;
+import org.mha2mla.layers.mla.Conversion;
 import org.mha2mla.importers.safetensors.SafeTensorsWriter;
 import org.mha2mla.importers.weights.Checkpoint;
 import org.mha2mla.layers.MultimodalInput;
@@ -58,22 +59,47 @@ public final class ModelFolder {
     /**
      * {@code mha2mla convert}: the folder {@code input} converted by {@code options}, calibrated on the first
      * {@code samples} records of the LLaVA-instruct file {@code calibration} (null: no calibration) through the
-     * folder's own processor, written to {@code out} with {@code conversion_report.json}; returns the report.
+     * folder's own processor, streamed to {@code out} layer by layer (one layer converted and written at a time)
+     * with {@code conversion_report.json}; returns the report.
      */
-    public static ConversionReport convert(Path input, Path calibration, Path imageRoot, int samples, Mha2MlaConverter.Options options,
-                                           Path out, DType dtype) {
+    public static Converted convert(Path input, Path calibration, Path imageRoot, int samples, Mha2MlaConverter.Options options,
+                                    Path out, DType dtype) {
+        long t0 = System.nanoTime();
         List<MultimodalInput> calib = List.of();
         if (calibration != null) {
             try (ModelProcessor processor = ModelProcessor.load(input)) {
                 calib = new InstructCalibration(calibration, imageRoot, processor).load(samples);
             }
         }
-        try (VisionLanguageModel model = VlmLoader.load(input)) {
-            Mha2MlaConverter.Result r = Mha2MlaConverter.convert(model, calib, options);
-            writeConverted(r.model(), input, out, dtype);
-            r.report().write(out.resolve("conversion_report.json"));
-            return r.report();
+        long t1 = System.nanoTime();
+        try (VisionLanguageModel model = VlmLoader.load(input); Conversion c = Mha2MlaConverter.stream(model, calib, options)) {
+            long t2 = System.nanoTime();
+            List<SafeTensorsWriter.Entry> entries = new ArrayList<>();
+            for (String name : c.names()) entries.add(new SafeTensorsWriter.Entry(name, dtype, c.shape(name), () -> c.tensor(name)));
+            writeFolder(entries, input, out);
+            Mha2MlaConfig target = c.finish();
+            writeConfig(input, out, target);
+            ConversionReport report = c.report();
+            report.write(out.resolve("conversion_report.json"));
+            double total = (System.nanoTime() - t0) / 1e9;
+            Map<String, Double> phases = new java.util.LinkedHashMap<>();
+            phases.put("processing the calibration data", (t1 - t0) / 1e9);
+            phases.put("embedding the samples (vision tower)", (t2 - t1) / 1e9);
+            double inPhases = 0;
+            for (Conversion.Phase p : Conversion.Phase.values()) {
+                phases.put(p.name().toLowerCase(java.util.Locale.ROOT).replace('_', ' '), c.seconds(p));
+                inPhases += c.seconds(p);
+            }
+            phases.put("reading and writing tensors", (System.nanoTime() - t2) / 1e9 - inPhases);
+            return new Converted(report, phases, total, c.layerPasses());
         }
+    }
+
+    /**
+     * What {@link #convert} did: the report, seconds per phase (in order), the total, and the calibration layer passes
+     * per sample and layer.
+     */
+    public record Converted(ConversionReport report, Map<String, Double> phaseSeconds, double seconds, int layerPasses) {
     }
 
     /**
@@ -87,6 +113,11 @@ public final class ModelFolder {
         Mha2MlaConfig conversion = model.conversion();
         if (conversion == null) throw new IllegalArgumentException("the model is not converted: its config has no mha2mla section");
         write(model.weights(), Map.of(), input, out, dtype);
+        writeConfig(input, out, conversion);
+    }
+
+    /** The input's config.json with the {@code "mha2mla"} section of {@code conversion}, written into {@code out}. */
+    private static void writeConfig(Path input, Path out, Mha2MlaConfig conversion) {
         Path config = out.resolve("config.json");
         try {
             String json = Files.readString(input.resolve("config.json"));
@@ -107,6 +138,11 @@ public final class ModelFolder {
             long[] shape = a != null ? a.shape() : weights.info(n).shape();
             entries.add(new SafeTensorsWriter.Entry(n, dtype, shape, a != null ? () -> a : () -> weights.get(n)));
         }
+        writeFolder(entries, input, out);
+    }
+
+    /** Writes {@code entries} as (sharded) safetensors and the input's side files into {@code out}. */
+    private static void writeFolder(List<SafeTensorsWriter.Entry> entries, Path input, Path out) {
         try {
             Files.createDirectories(out);
             SafeTensorsWriter.writeSharded(out, entries, Map.of("format", "pt"), MAX_SHARD_BYTES);

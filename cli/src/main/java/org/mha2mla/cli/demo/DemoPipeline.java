@@ -400,7 +400,8 @@ public final class DemoPipeline {
                         int dKv, SvdMethod svd) {
         long t0 = System.nanoTime();
         Path dir = out.resolve("variants").resolve(name);
-        Mha2MlaConverter.Options options = new Mha2MlaConverter.Options(step, strategy, 0, dKv, svd, 256, 1e-6, stepBars());
+        Mha2MlaConverter.Options options = Mha2MlaConverter.Options.builder(dKv).step(step).strategy(strategy).svd(svd)
+                .progress(stepBars()).build();
         ModelFolder.convert(input, splits.calibration(), null, settings.data().calibration(), options, dir, DType.F32);
         settle();
         stepLog().printf(Locale.ROOT, "convert %-26s %s (%.1f s)%n", name, step == Mha2MlaConfig.Step.ROPE ? "partial RoPE " + strategy.id()

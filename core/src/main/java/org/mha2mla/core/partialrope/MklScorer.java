@@ -7,7 +7,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * the pair ({@link KlScorer#pairKl}, causal), averaged over the (multimodal) calibration samples, then
  * averaged over the query heads of each GQA group onto their KV head. Keep the top r per KV head.
  */
-public final class MklScorer {
+public final class MklScorer implements java.io.Serializable {
+
+    private static final long serialVersionUID = 1L;
 
     private final int numHeads;
     private final int kvHeads;
@@ -44,6 +46,20 @@ public final class MklScorer {
             }
         }
         samples[layer]++;
+    }
+
+    /** Adds another scorer's samples (statistics of disjoint samples, e.g. from another machine) into this one. */
+    public MklScorer merge(MklScorer other) {
+        if (other.sum.length != sum.length || other.numHeads != numHeads || other.kvHeads != kvHeads || other.headDim != headDim) {
+            throw new IllegalArgumentException("cannot merge MKL scores of different model shapes");
+        }
+        for (int l = 0; l < sum.length; l++) {
+            for (int h = 0; h < numHeads; h++) {
+                for (int p = 0; p < sum[l][h].length; p++) sum[l][h][p] += other.sum[l][h][p];
+            }
+            samples[l] += other.samples[l];
+        }
+        return this;
     }
 
     /** Samples accumulated for a layer. */

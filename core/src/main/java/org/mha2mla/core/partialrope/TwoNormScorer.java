@@ -15,7 +15,9 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  *
  * <p>Pair norms are invariant under the RoPE rotation, so q/k may be given before or after it.
  */
-public final class TwoNormScorer {
+public final class TwoNormScorer implements java.io.Serializable {
+
+    private static final long serialVersionUID = 1L;
 
     private final int numHeads;
     private final int kvHeads;
@@ -55,6 +57,19 @@ public final class TwoNormScorer {
         add(qSum[layer], qm);
         add(kSum[layer], km);
         samples[layer]++;
+    }
+
+    /** Adds another scorer's samples (statistics of disjoint samples, e.g. from another machine) into this one. */
+    public TwoNormScorer merge(TwoNormScorer other) {
+        if (other.qSum.length != qSum.length || other.numHeads != numHeads || other.kvHeads != kvHeads || other.headDim != headDim) {
+            throw new IllegalArgumentException("cannot merge 2-norm scores of different model shapes");
+        }
+        for (int l = 0; l < qSum.length; l++) {
+            add(qSum[l], other.qSum[l]);
+            add(kSum[l], other.kSum[l]);
+            samples[l] += other.samples[l];
+        }
+        return this;
     }
 
     /** Samples accumulated for a layer. */

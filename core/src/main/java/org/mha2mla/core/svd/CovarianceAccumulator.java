@@ -73,6 +73,16 @@ public final class CovarianceAccumulator {
         return sum.div(tokens);
     }
 
+    /** Adds the tokens of {@code other} into this accumulator (disjoint samples, e.g. from another machine). */
+    public CovarianceAccumulator addAll(CovarianceAccumulator other) {
+        if (other.dim != dim) {
+            throw new IllegalArgumentException("cannot add covariances of dimension " + other.dim + " to " + dim);
+        }
+        sum.addi(other.sum);
+        tokens += other.tokens;
+        return this;
+    }
+
     /** A new accumulator holding the tokens of both (the joint statistics of two modalities). */
     public CovarianceAccumulator merge(CovarianceAccumulator other) {
         if (other.dim != dim) {

@@ -38,6 +38,13 @@ public final class ModalityCovariance {
         return visual;
     }
 
+    /** Adds another accumulator's tokens (disjoint calibration samples, e.g. from another machine) into this one. */
+    public ModalityCovariance addAll(ModalityCovariance other) {
+        text.addAll(other.text);
+        visual.addAll(other.visual);
+        return this;
+    }
+
     /** Statistics of all tokens together (for the joint baseline). */
     public CovarianceAccumulator joint() {
         return text.merge(visual);

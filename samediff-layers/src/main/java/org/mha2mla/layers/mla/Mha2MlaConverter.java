@@ -1,7 +1,6 @@
 package org.mha2mla.layers.mla;
 
-import java.util.ArrayList;
-import java.util.HashMap;
+import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -9,88 +8,193 @@ import java.util.Map;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import org.mha2mla.core.config.Mha2MlaConfig;
-import org.mha2mla.core.config.TextConfig;
-import org.mha2mla.core.mla.GqaLayerWeights;
-import org.mha2mla.core.mla.LatentProjections;
-import org.mha2mla.core.mla.MlaWeights;
-import org.mha2mla.core.partialrope.PartialRope;
-import org.mha2mla.core.partialrope.RopeSelection;
 import org.mha2mla.core.partialrope.RopeStrategy;
-import org.mha2mla.core.svd.CovarianceAccumulator;
-import org.mha2mla.core.svd.JointSvd;
-import org.mha2mla.core.svd.LowRankFactors;
 import org.mha2mla.core.svd.MdSvd;
-import org.mha2mla.core.svd.ModalityCovariance;
-import org.mha2mla.core.svd.ModalityFactors;
 import org.mha2mla.core.svd.SvdMethod;
-import org.mha2mla.core.svd.TruncationLoss;
-import org.mha2mla.core.svd.WeightSvd;
+import org.mha2mla.importers.weights.ArraySource;
 import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.VisionLanguageModel;
-import org.mha2mla.importers.weights.ArraySource;
-import org.mha2mla.importers.weights.TensorSource;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * MHA/GQA → MLA conversion of a loaded model (MHA2MLA-VLM), in the paper's order:
+ * MHA/GQA → MLA conversion of a model (MHA2MLA-VLM), in the paper's order:
  * <ol>
  *   <li><b>rope</b>: choose the kept RoPE pairs of every (layer, KV head) — high, low, uniform, head-wise 2-norm or MKL
  *       scores from the calibration samples — giving a partial-RoPE model with the original weights;</li>
  *   <li><b>svd</b>: factorise [W_k,nope; W_v] of every layer at rank n_kv·d_kv from the per-modality statistics of the
  *       k/v input over the calibration tokens (MD-SVD, or the joint / weight-only baselines), giving an MLA model;</li>
- *   <li><b>all</b>: both in one go.</li>
+ *   <li><b>all</b>: both in one go, calibrated as the two steps apart are: pair scores on the original model's
+ *       activations, the factorisation on the partial-RoPE model's.</li>
  * </ol>
- * The converted model is the same architecture over a new weight graph: the attention tensors are new arrays
- * (partial RoPE: copies; MLA: {@link MlaWeights}), every other tensor (embeddings, MLP, norms, vision tower) is the
- * input's own array, shared. Calibration runs the input model on each sample once (twice for MKL and 2-norm: the KL
- * of the chosen selection needs the selection).
+ * The work runs layer by layer ({@link Conversion}): {@link #stream} hands out the converted tensors one at a time for
+ * a writer (a 7B model converts in the memory of one layer), {@link #convert} collects them into a model in memory.
  */
 public final class Mha2MlaConverter {
 
-    /**
-     * @param ropeDim      d_r per KV head; 0 for the default d_h/4
-     * @param dKv          latent dims per KV head (rank n_kv·d_kv); ignored for step rope
-     * @param maxQueryRows query positions per sample that KL terms average over (0: all)
-     * @param eps          covariance ridge eps·mean(diag S) of activation-aware SVD
-     */
-    public record Options(Mha2MlaConfig.Step step, RopeStrategy strategy, int ropeDim, int dKv, SvdMethod svd, int maxQueryRows,
-                          double eps, boolean progress) {
+    /** How to convert; {@link #defaults} then the named setters of a {@link Builder}. */
+    public static final class Options {
+        private final Mha2MlaConfig.Step step;
+        private final RopeStrategy strategy;
+        private final int ropeDim;
+        private final int dKv;
+        private final SvdMethod svd;
+        private final int maxQueryRows;
+        private final double eps;
+        private final boolean ablations;
+        private final boolean progress;
+        private final long activationBudgetBytes;
+        private final Path spillDir;
 
-        public Options {
-            if (step == null || strategy == null || svd == null) throw new IllegalArgumentException("step, strategy and svd are required");
-            if (ropeDim < 0 || maxQueryRows < 0 || !(eps >= 0)) {
-                throw new IllegalArgumentException("d_r " + ropeDim + ", max query rows " + maxQueryRows + " and eps " + eps + " must be >= 0");
+        private Options(Builder b) {
+            if (b.step == null || b.strategy == null || b.svd == null) throw new IllegalArgumentException("step, strategy and svd are required");
+            if (b.ropeDim < 0 || b.maxQueryRows < 0 || !(b.eps >= 0) || b.activationBudgetBytes < 0) {
+                throw new IllegalArgumentException("d_r " + b.ropeDim + ", max query rows " + b.maxQueryRows + ", eps " + b.eps
+                        + " and the activation budget " + b.activationBudgetBytes + " must be >= 0");
             }
+            this.step = b.step;
+            this.strategy = b.strategy;
+            this.ropeDim = b.ropeDim;
+            this.dKv = b.dKv;
+            this.svd = b.svd;
+            this.maxQueryRows = b.maxQueryRows;
+            this.eps = b.eps;
+            this.ablations = b.ablations;
+            this.progress = b.progress;
+            this.activationBudgetBytes = b.activationBudgetBytes;
+            this.spillDir = b.spillDir;
         }
 
-        /** MKL, d_r = d_h/4, MD-SVD, both steps, 256 query rows, eps 1e-6, no progress bar. */
+        /** MKL, d_r = d_h/4, MD-SVD at {@code dKv}, both steps, 256 KL query rows, eps 1e-6, no ablations, no progress bar. */
         public static Options defaults(int dKv) {
-            return new Options(Mha2MlaConfig.Step.ALL, RopeStrategy.MKL, 0, dKv, SvdMethod.MD, 256, MdSvd.DEFAULT_EPS, false);
+            return builder(dKv).build();
+        }
+
+        public static Builder builder(int dKv) {
+            return new Builder(dKv);
+        }
+
+        public Builder toBuilder() {
+            Builder b = new Builder(dKv);
+            b.step = step;
+            b.strategy = strategy;
+            b.ropeDim = ropeDim;
+            b.svd = svd;
+            b.maxQueryRows = maxQueryRows;
+            b.eps = eps;
+            b.ablations = ablations;
+            b.progress = progress;
+            b.activationBudgetBytes = activationBudgetBytes;
+            b.spillDir = spillDir;
+            return b;
         }
 
         public Options with(Mha2MlaConfig.Step s) {
-            return new Options(s, strategy, ropeDim, dKv, svd, maxQueryRows, eps, progress);
+            return toBuilder().step(s).build();
         }
 
         public Options with(RopeStrategy s) {
-            return new Options(step, s, ropeDim, dKv, svd, maxQueryRows, eps, progress);
+            return toBuilder().strategy(s).build();
         }
 
         public Options with(SvdMethod s) {
-            return new Options(step, strategy, ropeDim, dKv, s, maxQueryRows, eps, progress);
+            return toBuilder().svd(s).build();
         }
 
         public Options withRopeDim(int d) {
-            return new Options(step, strategy, d, dKv, svd, maxQueryRows, eps, progress);
+            return toBuilder().ropeDim(d).build();
         }
 
         public Options withProgress(boolean p) {
-            return new Options(step, strategy, ropeDim, dKv, svd, maxQueryRows, eps, p);
+            return toBuilder().progress(p).build();
+        }
+
+        public Mha2MlaConfig.Step step() {
+            return step;
+        }
+
+        public RopeStrategy strategy() {
+            return strategy;
+        }
+
+        /** d_r per KV head; 0 for the default d_h/4. */
+        public int ropeDim() {
+            return ropeDim;
+        }
+
+        /** Latent dims per KV head (rank n_kv·d_kv); ignored for step rope. */
+        public int dKv() {
+            return dKv;
+        }
+
+        public SvdMethod svd() {
+            return svd;
+        }
+
+        /** Query positions per sample that the KL terms average over (0: all). */
+        public int maxQueryRows() {
+            return maxQueryRows;
+        }
+
+        /** Covariance ridge eps·mean(diag S) of activation-aware SVD. */
+        public double eps() {
+            return eps;
+        }
+
+        /** Also compute the factorisations not chosen, for the report's split/joint losses (Theorem 2.1 figures). */
+        public boolean ablations() {
+            return ablations;
+        }
+
+        public boolean progress() {
+            return progress;
+        }
+
+        /** The most the calibration samples' activations may take in memory per stream; beyond it they go to disk. */
+        public long activationBudgetBytes() {
+            return activationBudgetBytes;
+        }
+
+        /** Where activations beyond the budget go. */
+        public Path spillDir() {
+            return spillDir;
+        }
+
+        /** Named setters with the defaults of {@link #defaults}. */
+        public static final class Builder {
+            private Mha2MlaConfig.Step step = Mha2MlaConfig.Step.ALL;
+            private RopeStrategy strategy = RopeStrategy.MKL;
+            private int ropeDim;
+            private final int dKv;
+            private SvdMethod svd = SvdMethod.MD;
+            private int maxQueryRows = 256;
+            private double eps = MdSvd.DEFAULT_EPS;
+            private boolean ablations;
+            private boolean progress;
+            private long activationBudgetBytes = 2L << 30;
+            private Path spillDir = Path.of(System.getProperty("java.io.tmpdir"));
+
+            private Builder(int dKv) {
+                this.dKv = dKv;
+            }
+
+            public Builder step(Mha2MlaConfig.Step v) { step = v; return this; }
+            public Builder strategy(RopeStrategy v) { strategy = v; return this; }
+            public Builder ropeDim(int v) { ropeDim = v; return this; }
+            public Builder svd(SvdMethod v) { svd = v; return this; }
+            public Builder maxQueryRows(int v) { maxQueryRows = v; return this; }
+            public Builder eps(double v) { eps = v; return this; }
+            public Builder ablations(boolean v) { ablations = v; return this; }
+            public Builder progress(boolean v) { progress = v; return this; }
+            public Builder activationBudgetBytes(long v) { activationBudgetBytes = v; return this; }
+            public Builder spillDir(Path v) { spillDir = v; return this; }
+
+            public Options build() {
+                return new Options(this);
+            }
         }
     }
 
-    /** The converted model (same architecture, new weight graph), its config section and the per-layer report. */
+    /** The converted model (same architecture, its weights in memory), its config section and the per-layer report. */
     public record Result(VisionLanguageModel model, Mha2MlaConfig conversion, ConversionReport report) {
     }
 
@@ -98,235 +202,32 @@ public final class Mha2MlaConverter {
     }
 
     /**
-     * Converts {@code input}. Step {@code all} is exactly step rope followed by step svd: the factorisation is
-     * calibrated on the partial-RoPE model's activations, as it is when the two steps run apart (with stage-1
-     * training between them).
+     * Converts {@code input} layer by layer; the caller pulls the converted tensors in {@link Conversion#names()} order
+     * (e.g. writing them to shards), then calls {@link Conversion#finish()}, and closes it.
      */
+    public static Conversion stream(VisionLanguageModel input, List<MultimodalInput> calibration, Options o) {
+        Conversion.validate(input, calibration.size(), o);
+        long steps = (long) input.config().textConfig().numHiddenLayers() * calibration.size() * Conversion.passes(o.step());
+        ProgressBar bar = o.progress() && steps > 0 ? new ProgressBarBuilder().setTaskName("convert").setInitialMax(steps)
+                .setUpdateIntervalMillis(500).continuousUpdate().build() : null;
+        try {
+            LocalCalibration passes = new LocalCalibration(input, calibration, o.step(), Conversion.ropeDim(input, o), o.maxQueryRows(),
+                    o.activationBudgetBytes(), o.spillDir(), bar == null ? () -> { } : bar::step);
+            return new Conversion(input, passes, o, bar);
+        } catch (RuntimeException e) {
+            if (bar != null) bar.close();
+            throw e;
+        }
+    }
+
+    /** Converts {@code input} into a model held in memory (every tensor float32): small models and tests. */
     public static Result convert(VisionLanguageModel input, List<MultimodalInput> calibration, Options o) {
-        Mha2MlaConfig existing = input.conversion();
-        if (o.step() == Mha2MlaConfig.Step.SVD) {
-            if (existing == null || existing.isMla()) {
-                throw new IllegalArgumentException("step svd factorises a partial-RoPE model (written by convert --step rope), but this model is "
-                        + (existing == null ? "an original one: use --step all, or --step rope first" : "already MLA (" + existing + ")"));
-            }
-            return svdStep(input, calibration, o, Mha2MlaConfig.Step.SVD);
+        try (Conversion c = stream(input, calibration, o)) {
+            Map<String, INDArray> tensors = new LinkedHashMap<>();
+            for (String name : c.names()) tensors.put(name, c.converted(name) ? c.tensor(name) : c.tensor(name).dup());
+            Mha2MlaConfig target = c.finish();
+            VisionLanguageModel model = input.with(target, new ArraySource(tensors, "converted " + input.weights().description()));
+            return new Result(model, target, c.report());
         }
-        if (existing != null) {
-            throw new IllegalArgumentException("step " + o.step().id() + " converts an original model, but this one is already converted ("
-                    + existing + ")" + (existing.isMla() ? "" : ": use --step svd to continue it"));
-        }
-        if (o.step() == Mha2MlaConfig.Step.ALL) {
-            TextConfig text = input.config().textConfig();
-            checkRank(text, ropeDim(o, text), o.dKv());   // before any calibration pass
-            if (calibration.isEmpty()) throw new IllegalArgumentException("the SVD step needs calibration samples, got none");
-        }
-        Result rope = ropeStep(input, calibration, o);
-        if (o.step() == Mha2MlaConfig.Step.ROPE) return rope;
-        Result mla = svdStep(rope.model(), calibration, o, Mha2MlaConfig.Step.ALL);
-        List<ConversionReport.Layer> layers = new ArrayList<>();
-        for (int l = 0; l < mla.report().layers().size(); l++) {
-            ConversionReport.Layer f = mla.report().layers().get(l);
-            layers.add(new ConversionReport.Layer(l, f.keptPairs(), rope.report().layers().get(l).attentionKl(), f.splitLoss(),
-                    f.jointLoss(), f.chosenLoss(), f.kvEnergy()));
-        }
-        ConversionReport r = mla.report();
-        return new Result(mla.model(), mla.conversion(), new ConversionReport(mla.conversion(), r.samples(), r.textTokens(), r.visualTokens(),
-                layers, rope.report().originalCacheBytesPerToken(), r.convertedCacheBytesPerToken()));
-    }
-
-    private static int ropeDim(Options o, TextConfig text) {
-        return o.ropeDim() > 0 ? o.ropeDim() : Math.max(2, text.headDim() / 4);
-    }
-
-    /** Step rope: choose the pairs (scoring on the calibration samples when the strategy needs it) and measure their KL. */
-    private static Result ropeStep(VisionLanguageModel input, List<MultimodalInput> calibration, Options o) {
-        VisionLanguageModel m = input;
-        TextConfig text = m.config().textConfig();
-        int layers = text.numHiddenLayers();
-        int dH = text.headDim();
-        RopeStrategy strategy = o.strategy();
-        int ropeDim = ropeDim(o, text);
-        boolean scored = strategy.needsScores();
-        if (calibration.isEmpty() && scored) {
-            throw new IllegalArgumentException(strategy.id() + " scoring needs calibration samples, got none");
-        }
-        RopeSelection selection = scored ? null : PartialRope.select(strategy, layers, text.numKeyValueHeads(), dH, ropeDim, null);
-        CalibrationStatistics kl = null;
-        int passes = calibration.isEmpty() ? 0 : scored ? 2 : 1;
-        try (ProgressBar bar = progress(o, "partial RoPE", (long) passes * calibration.size())) {
-            CalibrationStatistics stats = new CalibrationStatistics(m, false, scored ? strategy : null, selection, o.maxQueryRows());
-            run(stats, calibration, bar);
-            kl = stats;
-            if (scored) {
-                selection = PartialRope.select(strategy, layers, text.numKeyValueHeads(), dH, ropeDim, stats.scores());
-                kl = new CalibrationStatistics(m, false, null, selection, o.maxQueryRows());
-                run(kl, calibration, bar);
-            }
-        }
-        Mha2MlaConfig target = Mha2MlaConfig.partialRope(strategy, selection);
-        List<ConversionReport.Layer> report = new ArrayList<>();
-        for (int l = 0; l < layers; l++) {
-            report.add(new ConversionReport.Layer(l, keptPairs(selection, l), kl.selectionKl(l), Double.NaN, Double.NaN, Double.NaN, Double.NaN));
-        }
-        VisionLanguageModel model = m.with(target, convertWeights(m, text, target, Map.of()));
-        return new Result(model, target, new ConversionReport(target, calibration.size(), kl.textTokens(), kl.visualTokens(), report,
-                m.kvCacheBytesPerToken(), model.kvCacheBytesPerToken()));
-    }
-
-    /** Step svd: factorise every layer of a partial-RoPE model from its own activations on the calibration samples. */
-    private static Result svdStep(VisionLanguageModel input, List<MultimodalInput> calibration, Options o, Mha2MlaConfig.Step label) {
-        VisionLanguageModel m = input;
-        TextConfig text = m.config().textConfig();
-        int layers = text.numHiddenLayers();
-        Mha2MlaConfig existing = input.conversion();
-        RopeSelection selection = existing.selection(text.headDim());
-        checkRank(text, existing.ropeDim(), o.dKv());
-        if (calibration.isEmpty()) throw new IllegalArgumentException("the SVD step needs calibration samples, got none");
-        int rank = text.numKeyValueHeads() * o.dKv();
-        CalibrationStatistics stats = new CalibrationStatistics(m, true, null, null, o.maxQueryRows());
-        try (ProgressBar bar = progress(o, "calibration", calibration.size())) {
-            run(stats, calibration, bar);
-        }
-        Mha2MlaConfig target = existing.withMla(label, o.dKv(), o.svd());
-        List<ConversionReport.Layer> report = new ArrayList<>();
-        Map<Integer, MlaWeights> converted = new HashMap<>();
-        try (ProgressBar bar = progress(o, "factorisation", layers)) {
-            for (int l = 0; l < layers; l++) {
-                GqaLayerWeights gqa = gqaWeights(m, text, l);
-                INDArray w = MlaWeights.kvWeight(gqa, selection, l);
-                ModalityCovariance cov = stats.covariance(l);
-                CovarianceAccumulator all = cov.joint();
-                boolean bothModalities = cov.text().tokens() > 0 && cov.visual().tokens() > 0;
-                if (o.svd() == SvdMethod.MD && !bothModalities) {
-                    throw new IllegalArgumentException("MD-SVD needs calibration tokens of both modalities, got " + cov.text().tokens()
-                            + " text and " + cov.visual().tokens() + " visual tokens: add samples with images, or use --svd joint");
-                }
-                ModalityFactors split = bothModalities ? MdSvd.factorize(w, cov, rank, o.eps()) : null;
-                LowRankFactors joint = JointSvd.factorize(w, all, rank, o.eps());
-                double splitLoss = split == null ? Double.NaN
-                        : TruncationLoss.onStatistics(w, split.text(), cov.text()) + TruncationLoss.onStatistics(w, split.visual(), cov.visual());
-                double jointLoss = TruncationLoss.onStatistics(w, joint, all);
-                LowRankFactors weightOnly = o.svd() == SvdMethod.WEIGHT ? WeightSvd.factorize(w, rank) : null;
-                MlaWeights weights = switch (o.svd()) {
-                    case MD -> MlaWeights.build(gqa, selection, l, split.text(), split.visual());
-                    case JOINT -> MlaWeights.build(gqa, selection, l, joint, null);
-                    case WEIGHT -> MlaWeights.build(gqa, selection, l, weightOnly, null);
-                };
-                double chosen = switch (o.svd()) {
-                    case MD -> splitLoss;
-                    case JOINT -> jointLoss;
-                    case WEIGHT -> TruncationLoss.onStatistics(w, weightOnly, all);
-                };
-                double energy = w.mmul(all.sum()).muli(w).sumNumber().doubleValue();   // tr(W XᵀX Wᵀ) = ‖WX‖²
-                converted.put(l, weights);
-                report.add(new ConversionReport.Layer(l, keptPairs(selection, l), Double.NaN, splitLoss, jointLoss, chosen, energy));
-                if (bar != null) bar.step();
-            }
-        }
-        VisionLanguageModel model = m.with(target, convertWeights(m, text, target, converted));
-        return new Result(model, target, new ConversionReport(target, calibration.size(), stats.textTokens(), stats.visualTokens(),
-                report, m.kvCacheBytesPerToken(), model.kvCacheBytesPerToken()));
-    }
-
-    private static void run(CalibrationStatistics stats, List<MultimodalInput> calibration, ProgressBar bar) {
-        for (MultimodalInput sample : calibration) {
-            stats.add(sample);
-            if (bar != null) bar.step();
-        }
-    }
-
-    private static ProgressBar progress(Options o, String task, long max) {
-        if (!o.progress() || max == 0) return null;
-        return new ProgressBarBuilder().setTaskName(task).setInitialMax(max).setUpdateIntervalMillis(500).continuousUpdate().build();
-    }
-
-    private static int[][] keptPairs(RopeSelection s, int layer) {
-        int[][] kept = new int[s.kvHeads()][];
-        for (int j = 0; j < kept.length; j++) kept[j] = s.keptPairs(layer, j);
-        return kept;
-    }
-
-    private static void checkRank(TextConfig text, int ropeDim, int dKv) {
-        int nKv = text.numKeyValueHeads();
-        int rows = nKv * (2 * text.headDim() - ropeDim);
-        int max = Math.min(rows, text.hiddenSize());
-        if (dKv <= 0 || (long) nKv * dKv > max) {
-            throw new IllegalArgumentException("d_kv = " + dKv + " gives latent rank n_kv·d_kv = " + (long) nKv * dKv + ", outside [1, "
-                    + max + "] (min of hidden_size " + text.hiddenSize() + " and the " + rows + " rows of [W_k,nope; W_v]); d_kv ≤ "
-                    + max / nKv);
-        }
-    }
-
-    /** Layer l's q/k/v projections (and biases) in float32. */
-    private static GqaLayerWeights gqaWeights(VisionLanguageModel m, TextConfig text, int layer) {
-        TensorSource w = m.weights();
-        String key = DecoderAttentions.key(m.decoderPrefix(), layer);
-        return new GqaLayerWeights(array(w, key + ".q_proj.weight"), optional(w, key + ".q_proj.bias"),
-                array(w, key + ".k_proj.weight"), optional(w, key + ".k_proj.bias"),
-                array(w, key + ".v_proj.weight"), optional(w, key + ".v_proj.bias"),
-                text.numAttentionHeads(), text.numKeyValueHeads(), text.headDim());
-    }
-
-    private static INDArray array(TensorSource w, String name) {
-        if (!w.contains(name)) throw new IllegalArgumentException("weight '" + name + "' is missing from the model");
-        return w.get(name);
-    }
-
-    private static INDArray optional(TensorSource w, String name) {
-        return w.contains(name) ? w.get(name) : null;
-    }
-
-    /**
-     * The converted model's weights, in the input's key order: each layer's q/k/v tensors replaced by the MLA tensors
-     * (at the position of its q_proj.weight) or, for partial RoPE, copied (stage 1 trains them in place); every other
-     * tensor as float32 (the input's array where it is one).
-     */
-    private static TensorSource convertWeights(VisionLanguageModel m, TextConfig text, Mha2MlaConfig target, Map<Integer, MlaWeights> mla) {
-        Map<String, INDArray> out = new LinkedHashMap<>();
-        Map<String, Integer> attentionPrefix = new HashMap<>();
-        for (int l = 0; l < text.numHiddenLayers(); l++) attentionPrefix.put(DecoderAttentions.key(m.decoderPrefix(), l) + ".", l);
-        TensorSource w = m.weights();
-        for (String name : w.names()) {
-            Integer layer = layerOf(name, attentionPrefix);
-            if (layer == null) {
-                out.put(name, w.get(name));
-                continue;
-            }
-            String key = DecoderAttentions.key(m.decoderPrefix(), layer);
-            String local = name.substring(key.length() + 1);
-            boolean qkv = local.startsWith("q_proj.") || local.startsWith("k_proj.") || local.startsWith("v_proj.");
-            if (target.isMla() && qkv) {
-                if (local.equals("q_proj.weight")) addMla(out, key, mla.get(layer));
-                continue;
-            }
-            out.put(name, w.get(name).dup());
-        }
-        return new ArraySource(out, "converted " + w.description());
-    }
-
-    private static Integer layerOf(String name, Map<String, Integer> prefixes) {
-        int cut = name.indexOf(".self_attn.");
-        if (cut < 0) return null;
-        return prefixes.get(name.substring(0, cut + ".self_attn.".length()));
-    }
-
-    private static void addMla(Map<String, INDArray> out, String key, MlaWeights w) {
-        put(out, key + ".q_proj.weight", w.qProj());
-        put(out, key + ".q_proj.bias", w.qBias());
-        put(out, key + ".k_rope_proj.weight", w.kRopeProj());
-        put(out, key + ".k_rope_proj.bias", w.kRopeBias());
-        String[] suffixes = w.decoupled() ? MlaAttention.MODALITIES : new String[]{""};
-        for (int m = 0; m < suffixes.length; m++) {
-            LatentProjections p = w.latent(m == 1);
-            put(out, key + ".kv_down_proj" + suffixes[m] + ".weight", p.kvDown());
-            put(out, key + ".k_up_proj" + suffixes[m] + ".weight", p.kUp());
-            put(out, key + ".v_up_proj" + suffixes[m] + ".weight", p.vUp());
-        }
-        put(out, key + ".k_nope_bias", w.kNopeBias());
-        put(out, key + ".v_bias", w.vBias());
-    }
-
-    private static void put(Map<String, INDArray> out, String name, INDArray a) {
-        if (a != null) out.put(name, a.castTo(DataType.FLOAT).dup('c'));
     }
 }

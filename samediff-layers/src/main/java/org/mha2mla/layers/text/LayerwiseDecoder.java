@@ -77,6 +77,8 @@ public final class LayerwiseDecoder implements AutoCloseable {
     private final LayerGraph[] graphs;
     private final Map<String, StoredTensor> open = new HashMap<>();
     private final Map<String, INDArray> buffers = new HashMap<>();
+    /** The layer whose weights the buffers hold (−1: none), so consecutive passes of one layer widen it once. */
+    private int widenedLayer = -1;
 
     private record LayerGraph(SameDiff sd, DecoderAttention attention) {
     }
@@ -234,31 +236,40 @@ public final class LayerwiseDecoder implements AutoCloseable {
         feed.put(TextDecoder.SIN, in.rope().sin());
         feed.put(TextDecoder.ATTENTION_MASK, in.attentionMask());
         feed.put(TextDecoder.MODALITY, in.modality());
-        List<StoredTensor> released = new ArrayList<>();
-        for (String key : layerKeys.get(layer)) {
-            StoredTensor t = stored(key);
-            if (residency == Residency.RELEASE) released.add(t);
-            feed.put(key, widened(key.substring(layerKey(layer).length() + 1), t));
-        }
+        if (widenedLayer != layer) widen(layer);
+        for (String key : layerKeys.get(layer)) feed.put(key, buffers.get(local(layer, key)));
         List<String> outputs = new ArrayList<>(extra.size() + 1);
         outputs.add(OUT);
         outputs.addAll(extra);
-        try {
-            return g.sd().output(feed, outputs.toArray(new String[0]));
-        } finally {
-            released.forEach(StoredTensor::close);
-        }
+        return g.sd().output(feed, outputs.toArray(new String[0]));
     }
 
-    /** The float32 array a layer weight is widened into, shared by the same weight of every layer. */
-    private INDArray widened(String local, StoredTensor t) {
-        INDArray buffer = buffers.get(local);
-        if (buffer == null || !Arrays.equals(buffer.shape(), t.shape())) {
-            buffer = Nd4j.createUninitialized(DataType.FLOAT, t.shape());
-            buffers.put(local, buffer);
+    /**
+     * Widens layer {@code layer}'s weights into the float32 buffers, shared by the same weight of every layer (one
+     * layer's worth of float32 in all); with {@link Residency#RELEASE} the stored tensors are released right after.
+     */
+    private void widen(int layer) {
+        widenedLayer = -1;
+        for (String key : layerKeys.get(layer)) {
+            StoredTensor t = stored(key);
+            try {
+                String local = local(layer, key);
+                INDArray buffer = buffers.get(local);
+                if (buffer == null || !Arrays.equals(buffer.shape(), t.shape())) {
+                    buffer = Nd4j.createUninitialized(DataType.FLOAT, t.shape());
+                    buffers.put(local, buffer);
+                }
+                t.widenInto(buffer);
+            } finally {
+                if (residency == Residency.RELEASE) t.close();
+            }
         }
-        t.widenInto(buffer);
-        return buffer;
+        widenedLayer = layer;
+    }
+
+    /** A layer weight's key without the layer prefix, e.g. {@code self_attn.q_proj.weight}. */
+    private String local(int layer, String key) {
+        return key.substring(layerKey(layer).length() + 1);
     }
 
     /**
@@ -349,5 +360,6 @@ public final class LayerwiseDecoder implements AutoCloseable {
         open.values().forEach(StoredTensor::close);
         open.clear();
         buffers.clear();
+        widenedLayer = -1;
     }
 }

@@ -48,7 +48,7 @@ class Mha2MlaConverterTest {
     /** The fixture converted with the defaults (MKL, d_r = d_h/4, MD-SVD) at d_kv = d_h/4, shared by the tests. */
     static Mha2MlaConverter.Result defaultConversion(String fixture) {
         return DEFAULT.computeIfAbsent(fixture, f -> Mha2MlaConverter.convert(original(f), calibration(f),
-                Mha2MlaConverter.Options.defaults(Math.max(1, original(f).config().textConfig().headDim() / 4))));
+                Mha2MlaConverter.Options.builder(Math.max(1, original(f).config().textConfig().headDim() / 4)).ablations(true).build()));
     }
 
     static List<MultimodalInput> calibration(String fixture) {
@@ -179,6 +179,33 @@ class Mha2MlaConverterTest {
             assertEquals(l.splitLoss(), l.chosenLoss());
             assertTrue(l.attentionKl() > 0 && Double.isFinite(l.attentionKl()), l.toString());
         }
+        // Without --ablations only the chosen factorisation is computed: no joint figures.
+        Mha2MlaConverter.Result plain = Mha2MlaConverter.convert(m, calibration(fixture),
+                Mha2MlaConverter.Options.defaults(Math.max(1, t.headDim() / 4)));
+        for (int l = 0; l < t.numHiddenLayers(); l++) {
+            ConversionReport.Layer a = plain.report().layers().get(l);
+            assertTrue(Double.isNaN(a.jointLoss()), a.toString());
+            assertEquals(r.report().layers().get(l).chosenLoss(), a.chosenLoss(), 1e-9 * a.chosenLoss());
+        }
+    }
+
+    /** Calibration activations kept on disk (a budget of 0 bytes) give the same conversion bit for bit. */
+    @Test
+    void activationsSpilledToDiskGiveTheSameConversion(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) {
+        VisionLanguageModel m = original("qwen2_5_vl");
+        Mha2MlaConverter.Options o = Mha2MlaConverter.Options.defaults(4);
+        Mha2MlaConverter.Result inMemory = Mha2MlaConverter.convert(m, calibration("qwen2_5_vl"), o);
+        Mha2MlaConverter.Result spilled = Mha2MlaConverter.convert(m, calibration("qwen2_5_vl"),
+                o.toBuilder().activationBudgetBytes(0).spillDir(tmp).build());
+        assertEquals(inMemory.conversion(), spilled.conversion());
+        for (String name : inMemory.model().weights().names()) {
+            assertEquals(inMemory.model().weights().get(name), spilled.model().weights().get(name), name);
+        }
+        try (java.util.stream.Stream<java.nio.file.Path> left = java.nio.file.Files.list(tmp)) {
+            assertEquals(0, left.count(), "the activation files are deleted");
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     @Test
@@ -203,7 +230,7 @@ class Mha2MlaConverterTest {
     @Test
     void jointAndWeightBaselinesShareOneFactorPairAndLoseMore() {
         VisionLanguageModel m = original("llava_next");
-        Mha2MlaConverter.Options o = Mha2MlaConverter.Options.defaults(2).with(RopeStrategy.TWO_NORM);
+        Mha2MlaConverter.Options o = Mha2MlaConverter.Options.builder(2).strategy(RopeStrategy.TWO_NORM).ablations(true).build();
         Mha2MlaConverter.Result md = Mha2MlaConverter.convert(m, calibration("llava_next"), o);
         Mha2MlaConverter.Result joint = Mha2MlaConverter.convert(m, calibration("llava_next"), o.with(SvdMethod.JOINT));
         Mha2MlaConverter.Result weight = Mha2MlaConverter.convert(m, calibration("llava_next"), o.with(SvdMethod.WEIGHT));
