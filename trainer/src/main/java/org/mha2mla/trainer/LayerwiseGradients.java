@@ -21,6 +21,9 @@ import org.mha2mla.trainer.data.TrainingExample;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.array.SingleThreadArrayHolder;
+import org.nd4j.autodiff.samediff.internal.InferenceSession;
+import org.nd4j.autodiff.samediff.internal.SessionMemMgr;
+import org.nd4j.autodiff.samediff.internal.memory.ArrayCacheMemoryMgr;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -45,7 +48,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * tensors, one layer's frozen weights in float32, one layer's activations, and h_i of every layer.
  *
  * <p>Trains tensors of the decoder layers only; a mask that selects anything else needs {@link WholeGraphGradients}.
- * Not thread-safe.
+ * Not thread-safe: one pass at a time, on one thread (the layer graphs run on the allocator of the thread that built them).
  */
 public final class LayerwiseGradients implements GradientSource {
 
@@ -56,6 +59,8 @@ public final class LayerwiseGradients implements GradientSource {
     /** The gradient arriving at a layer's output [B, L, d]. */
     static final String GRAD_OUT = "grad_out";
     static final String LOSS = "vjp";
+    /** Share of ND4J's memory limit that released activations may stay cached in, for all layer graphs together. */
+    static final double SESSION_CACHE_FRACTION = 0.1;
 
     private final VisionLanguageModel model;
     private final TextConfig config;
@@ -65,6 +70,8 @@ public final class LayerwiseGradients implements GradientSource {
     private final List<List<String>> layerKeys = new ArrayList<>();
     private final SameDiff[] graphs;
     private final Map<String, INDArray> buffers = new HashMap<>();
+    /** The memory of every layer graph's executions (see {@link #shareMemory}). */
+    private final SessionMemMgr memory = new ArrayCacheMemoryMgr(SESSION_CACHE_FRACTION, 1024, 2.0);
     /** The lowest layer with a trainable tensor: the backward pass stops there. */
     private final int lowest;
 
@@ -271,8 +278,32 @@ public final class LayerwiseGradients implements GradientSource {
         SDVariable gradOut = sd.placeHolder(GRAD_OUT, DataType.FLOAT, -1, -1, d);
         sd.setLossVariables(sd.sum(LOSS, out.mul(gradOut)));
         GradientGraph.build(sd, X);
+        shareMemory(sd, memory);
+        shareMemory(sd.getFunction("grad"), memory);
         graphs[layer] = sd;
         return sd;
+    }
+
+    /**
+     * Makes {@code sd} run on this thread with {@code memory} as its allocator. SameDiff gives every graph (and its
+     * gradient function) a session per thread whose allocator keeps released activations for reuse, up to a quarter of
+     * ND4J's memory limit each: with a graph per layer, and its gradient graph, that is up to 2·L caches, which at 7B
+     * width grow to gigabytes each and together past the machine. One allocator for all layers bounds the cache once
+     * ({@link #SESSION_CACHE_FRACTION}), and the layers, whose activations have the same shapes, reuse each other's
+     * arrays. The session map is private in SameDiff M2.1; the session is put there as SameDiff would create it.
+     */
+    @SuppressWarnings("unchecked")
+    private static void shareMemory(SameDiff sd, SessionMemMgr memory) {
+        try {
+            java.lang.reflect.Field f = SameDiff.class.getDeclaredField("sessions");
+            f.setAccessible(true);
+            Map<Long, InferenceSession> sessions = (Map<Long, InferenceSession>) f.get(sd);
+            InferenceSession session = new InferenceSession(sd);
+            session.setMmgr(memory);
+            sessions.put(Thread.currentThread().getId(), session);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            throw new IllegalStateException("cannot give a layer graph its allocator (ND4J version without SameDiff.sessions?): " + e, e);
+        }
     }
 
     /**
@@ -341,5 +372,6 @@ public final class LayerwiseGradients implements GradientSource {
     public void close() {
         buffers.clear();
         Arrays.fill(graphs, null);
+        memory.close();
     }
 }
