@@ -42,6 +42,7 @@ public final class AdamW {
     private final Map<String, INDArray> m = new LinkedHashMap<>();
     private final Map<String, INDArray> v = new LinkedHashMap<>();
     private long step;
+    private final Map<String, INDArray> scratch = new java.util.HashMap<>();
 
     /** Zero moments for every parameter of {@code shapes}. */
     public AdamW(Config config, Map<String, long[]> shapes) {
@@ -87,7 +88,12 @@ public final class AdamW {
         return saved;
     }
 
-    /** One update of every parameter in place; {@code grads} are the (clipped, averaged) gradients by name. */
+    /**
+     * One update of every parameter in place; {@code grads} are the (clipped, averaged) gradients by name. Allocates
+     * nothing: the moments and parameters change in place through BLAS axpy and element-wise ops on one scratch array
+     * per parameter shape (at 7B width the temporaries of a naive update would be gigabytes per update, which ND4J
+     * frees only when the JVM collects their wrappers).
+     */
     public void update(Map<String, INDArray> params, Map<String, INDArray> grads, double lr) {
         step++;
         double b1 = config.beta1();
@@ -101,13 +107,29 @@ public final class AdamW {
             if (p == null || g == null) throw new IllegalArgumentException("no parameter or gradient for '" + name + "'");
             INDArray mt = e.getValue();
             INDArray vt = v.get(name);
+            INDArray scratch = scratch(p);
             if (p.rank() >= 2 && config.weightDecay() > 0) {
                 p.muli(1 - lr * config.weightDecay());
             }
-            mt.muli(b1).addi(g.mul(1 - b1));
-            vt.muli(b2).addi(g.mul(g).muli(1 - b2));
-            INDArray denom = Transforms.sqrt(vt, true).divi(bc2Sqrt).addi(config.eps());
-            p.subi(mt.div(denom).muli(stepSize));
+            mt.muli(b1);
+            Nd4j.getBlasWrapper().level1().axpy(mt.length(), 1 - b1, g, mt);         // m ← β1·m + (1−β1)·g
+            vt.muli(b2);
+            scratch.assign(g).muli(g);
+            Nd4j.getBlasWrapper().level1().axpy(vt.length(), 1 - b2, scratch, vt);   // v ← β2·v + (1−β2)·g²
+            Transforms.sqrt(scratch.assign(vt), false).divi(bc2Sqrt).addi(config.eps()); // √v/√(1−β2ᵗ) + ε
+            scratch.rdivi(mt);                                                       // m / (…)
+            Nd4j.getBlasWrapper().level1().axpy(p.length(), -stepSize, scratch, p);
         }
+    }
+
+    /** A reused array of {@code p}'s shape for the update's intermediate values. */
+    private INDArray scratch(INDArray p) {
+        String key = Arrays.toString(p.shape());
+        INDArray s = scratch.get(key);
+        if (s == null) {
+            s = Nd4j.createUninitialized(DataType.FLOAT, p.shape());
+            scratch.put(key, s);
+        }
+        return s;
     }
 }

@@ -74,18 +74,19 @@ public interface GradientSource extends AutoCloseable {
         LAYERS;
 
         /**
-         * The source for training {@code trainable} of a model whose decoder has {@code decoderParameters} parameters,
-         * on a machine of {@code physicalBytes} memory: the whole graph holds float32 copies of every decoder weight
-         * (4 bytes each), the layer-by-layer source one layer of them. AUTO takes the whole graph, the faster one (no
-         * recomputation, one graph), while those copies take at most a quarter of the machine's memory (24 GB: models
-         * of up to 1.5 B decoder parameters, e.g. every fixture and the demo; a 7B model or a 2-layer model of 7B width
-         * goes layer by layer), and also when a trainable tensor lies outside the decoder layers, which only the whole
-         * graph can train.
+         * The source for training a model whose decoder has {@code decoderParameters} parameters on a machine of
+         * {@code physicalBytes} memory: the whole graph holds float32 copies of every decoder weight (4 bytes each) and
+         * every layer's activations at once, the layer-by-layer source one layer of them. AUTO takes the whole graph,
+         * the faster one (no recomputation, one graph), while those copies take at most an eighth of the machine's
+         * memory, and also when a trainable tensor lies outside the decoder layers, which only the whole graph can
+         * train. On 24 GB that is up to 0.77 B decoder parameters: the fixtures, the demo and the benchmark models go
+         * through the graph, 7B models layer by layer; measured at the boundary, a 2-layer model of Qwen2.5-VL-7B's
+         * widths (1.56 B decoder parameters) peaked at 18.2 GB resident through the graph and 13.4 GB layer by layer.
          */
         public Kind choose(long decoderParameters, long physicalBytes, boolean onlyDecoderLayersTrain) {
             if (this != AUTO) return this;
             if (!onlyDecoderLayersTrain) return GRAPH;
-            return 4L * decoderParameters <= physicalBytes / 4 ? GRAPH : LAYERS;
+            return 4L * decoderParameters <= physicalBytes / 8 ? GRAPH : LAYERS;
         }
 
         /** {@link #choose} for {@code model} and {@code mask} on this machine. */

@@ -12,6 +12,7 @@ import java.util.Map;
 import java.util.Set;
 
 import org.mha2mla.core.config.Mha2MlaConfig;
+import org.mha2mla.core.tensor.StoredTensor;
 import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.importers.safetensors.DType;
 import org.mha2mla.importers.weights.TensorSource;
@@ -132,13 +133,35 @@ public final class ModelFolder {
      * files to {@code out}; tensors are read one at a time.
      */
     public static void write(TensorSource weights, Map<String, INDArray> trained, Path input, Path out, DType dtype) {
+        // An untrained tensor is widened from its stored dtype when the writer reaches it and freed when the writer asks
+        // for the next one: one float32 copy alive at a time (ND4J would free it only when the JVM collects it, and a
+        // 7B model's embedding table alone is 2.2 GB in float32).
+        INDArray[] read = new INDArray[1];
         List<SafeTensorsWriter.Entry> entries = new ArrayList<>();
         for (String n : weights.names()) {
             INDArray a = trained.get(n);
             long[] shape = a != null ? a.shape() : weights.info(n).shape();
-            entries.add(new SafeTensorsWriter.Entry(n, dtype, shape, a != null ? () -> a : () -> weights.get(n)));
+            entries.add(new SafeTensorsWriter.Entry(n, dtype, shape, a != null ? () -> a : () -> {
+                close(read[0]);
+                if (!weights.info(n).dtype().isFloating()) {
+                    read[0] = weights.get(n);
+                } else {
+                    try (StoredTensor t = weights.stored(n)) {
+                        read[0] = t.floats();
+                    }
+                }
+                return read[0];
+            }));
         }
-        writeFolder(entries, input, out);
+        try {
+            writeFolder(entries, input, out);
+        } finally {
+            close(read[0]);
+        }
+    }
+
+    private static void close(INDArray a) {
+        if (a != null && !a.wasClosed() && a.closeable()) a.close();
     }
 
     /** Writes {@code entries} as (sharded) safetensors and the input's side files into {@code out}. */
