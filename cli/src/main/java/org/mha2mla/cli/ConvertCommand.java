@@ -7,6 +7,7 @@ import java.util.concurrent.Callable;
 
 import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.partialrope.RopeStrategy;
+import org.mha2mla.core.svd.FactorSplit;
 import org.mha2mla.core.svd.SvdMethod;
 import org.mha2mla.importers.safetensors.DType;
 import org.mha2mla.layers.mla.ConversionReport;
@@ -34,8 +35,13 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--strategy", defaultValue = "mkl", description = "Partial-RoPE pair selection: mkl, 2norm, high, low, uniform (default ${DEFAULT-VALUE}).")
     String strategy;
 
-    @Option(names = "--svd", defaultValue = "md", description = "Factorisation: md (modality-decoupled), joint, weight (default ${DEFAULT-VALUE}).")
+    @Option(names = "--svd", defaultValue = "md", description = "Factorisation: md (MD-SVD, per modality), svd-llm (activation-aware, all tokens), "
+            + "svd-joint (plain weight SVD, the authors' svd_init_method: joint) (default ${DEFAULT-VALUE}).")
     String svd;
+
+    @Option(names = "--factor-split", defaultValue = "authors", description = "Scale of the factors: authors (S = XᵀX/(tokens·samples), "
+            + "weight SVD W_up = UΣ, as the MHA2MLA-VLM code) or balanced (S = XᵀX/tokens, Σ^½ on each side) (default ${DEFAULT-VALUE}).")
+    String factorSplit;
 
     @Option(names = "--step", defaultValue = "all", description = "rope (partial RoPE only), svd (factorise a partial-RoPE model), all (default ${DEFAULT-VALUE}).")
     String step;
@@ -46,8 +52,12 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--image-root", description = "Folder the calibration image paths are relative to (default: the JSON's folder).")
     Path imageRoot;
 
-    @Option(names = "--calib-samples", defaultValue = "32", description = "Calibration records to use, from the start of the file (default ${DEFAULT-VALUE}).")
+    @Option(names = "--calib-samples", defaultValue = "512", description = "Calibration records to use, drawn after a seeded shuffle "
+            + "(default ${DEFAULT-VALUE}, the authors'; all when the file has fewer).")
     int calibSamples;
+
+    @Option(names = "--calib-seed", defaultValue = "42", description = "Seed of the calibration shuffle (default ${DEFAULT-VALUE}, the authors').")
+    long calibSeed;
 
     @Option(names = "--max-query-rows", defaultValue = "256", description = "Query positions per sample the MKL/KL terms average over; 0 = all (default ${DEFAULT-VALUE}).")
     int maxQueryRows;
@@ -76,9 +86,9 @@ final class ConvertCommand implements Callable<Integer> {
         };
         if (Files.exists(out.resolve("config.json"))) throw new IllegalArgumentException(out + " already holds a model (config.json); choose another --out");
         Mha2MlaConverter.Options options = Mha2MlaConverter.Options.builder(dKv).step(s).strategy(RopeStrategy.parse(strategy))
-                .ropeDim(ropeDim).svd(SvdMethod.parse(svd)).maxQueryRows(maxQueryRows).eps(eps).ablations(ablations).progress(progress)
-                .spillDir(out.toAbsolutePath().getParent()).build();
-        ModelFolder.Converted converted = ModelFolder.convert(model, calib, imageRoot, calibSamples, options, out, storage);
+                .ropeDim(ropeDim).svd(SvdMethod.parse(svd)).split(FactorSplit.parse(factorSplit)).maxQueryRows(maxQueryRows).eps(eps)
+                .ablations(ablations).progress(progress).spillDir(out.toAbsolutePath().getParent()).build();
+        ModelFolder.Converted converted = ModelFolder.convert(model, calib, imageRoot, calibSamples, calibSeed, options, out, storage);
         ConversionReport report = converted.report();
         System.out.print(report.table());
         StringBuilder phases = new StringBuilder();

@@ -49,7 +49,7 @@ final class InspectCommand implements Callable<Integer> {
         Mha2MlaConfig m = s.conversion();
         if (m != null) {
             System.out.printf("mha2mla           step %s, partial RoPE %s with d_r %d%s%n", m.step().id(), m.strategy().id(), m.ropeDim(),
-                    m.isMla() ? String.format(", MLA d_kv %d per KV head, %s SVD%s", m.dKv(), m.svd().id(),
+                    m.isMla() ? String.format(", MLA d_kv %d per KV head, %s (--svd %s)%s", m.dKv(), m.svd().label(), m.svd().id(),
                             m.decoupled() ? " (modality-decoupled)" : "") : " (full K/V cache)");
         }
         if (m == null || !m.isMla()) {

@@ -11,7 +11,7 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "mha2mla", mixinStandardHelpOptions = true, version = "mha2mla 0.1.0",
         description = "Convert vision-language models from MHA/GQA to Multi-Head Latent Attention (DL4J SameDiff).",
-        subcommands = {DemoCommand.class, InspectCommand.class, ParityCommand.class, GenerateCommand.class, ConvertCommand.class,
+        subcommands = {DemoCommand.class, InitCommand.class, InspectCommand.class, ParityCommand.class, GenerateCommand.class, ConvertCommand.class,
                 TrainCommand.class, ScoreCommand.class, EvalCommand.class})
 public final class Main implements Runnable {
 

@@ -130,21 +130,21 @@ class ConvertCommandTest {
                 "--no-progress"), stdout() + err);
         assertEquals(Mha2MlaConfig.Step.ROPE, HfConfigParser.readConversion(rope).step());
         Path mla = tmp.resolve("mla");
-        assertEquals(0, Main.run("convert", "--model", rope.toString(), "--out", mla.toString(), "--step", "svd", "--svd", "joint",
+        assertEquals(0, Main.run("convert", "--model", rope.toString(), "--out", mla.toString(), "--step", "svd", "--svd", "svd-llm",
                 "--d-kv", "8", "--calib", calib.toString(), "--no-progress"), stdout() + err);
         Mha2MlaConfig c = HfConfigParser.readConversion(mla);
         assertEquals(Mha2MlaConfig.Step.SVD, c.step());
         assertEquals(RopeStrategy.HIGH, c.strategy());
-        assertEquals(SvdMethod.JOINT, c.svd());
+        assertEquals(SvdMethod.SVD_LLM, c.svd());
         try (VisionLanguageModel m = VlmLoader.load(mla)) {
-            assertEquals(3L * (4 * 8 + 4 * 4) * 4, m.kvCacheBytesPerToken());   // joint: c_kv + k_rope, no modality tag
+            assertEquals(3L * (4 * 8 + 4 * 4) * 4, m.kvCacheBytesPerToken());   // svd-llm: c_kv + k_rope, no modality tag
         }
         out.reset();
         assertEquals(0, Main.run("inspect", mla.toString()));
         // 3 layers · 4 KV heads · (d_kv 8 + d_r 4) = 144 values against 3 · 2 · 4 · 16 = 384 (MHA: the same)
         assertTrue(stdout().contains("KV cache / token  144 values = 288 bytes at 16-bit (576 at float32)\n"), stdout());
         assertTrue(stdout().contains("KV reduction      -62.50% vs the original cache, -62.50% vs the MHA-equivalent"), stdout());
-        assertTrue(stdout().contains("MLA d_kv 8 per KV head, joint SVD"), stdout());
+        assertTrue(stdout().contains("MLA d_kv 8 per KV head, SVD-LLM (--svd svd-llm)"), stdout());
     }
 
     @Test

@@ -12,9 +12,9 @@ import java.util.Map;
 import java.util.Set;
 
 import org.mha2mla.core.config.Mha2MlaConfig;
-import org.mha2mla.core.tensor.StoredTensor;
 import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.importers.safetensors.DType;
+import org.mha2mla.importers.weights.StoredCopy;
 import org.mha2mla.importers.weights.TensorSource;
 import org.mha2mla.layers.mla.Conversion;
 import org.mha2mla.importers.safetensors.SafeTensorsWriter;
@@ -34,7 +34,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 /**
  * Writes the trained model as a Hugging Face folder loadable exactly like the input: every tensor of the graph
  * under its hub key (model.safetensors, sharded with an index above {@link #MAX_SHARD_BYTES}), plus the input's
- * config, tokenizer, chat-template and processor files copied unchanged.
+ * config, tokenizer, chat-template and processor files copied unchanged. A converted model's folder also gets the
+ * transformers export ({@link TransformersExport}: the remote-code module and config.json's auto_map).
  */
 public final class ModelFolder {
 
@@ -57,42 +58,51 @@ public final class ModelFolder {
         return DType.F32;
     }
 
-    /**
-     * {@code mha2mla convert}: the folder {@code input} converted by {@code options}, calibrated on the first
-     * {@code samples} records of the LLaVA-instruct file {@code calibration} (null: no calibration) through the
-     * folder's own processor, streamed to {@code out} layer by layer (one layer converted and written at a time)
-     * with {@code conversion_report.json}; returns the report.
-     */
+    /** {@link #convert(Path, Path, Path, int, long, Mha2MlaConverter.Options, Path, DType)} with the authors' seed 42. */
     public static Converted convert(Path input, Path calibration, Path imageRoot, int samples, Mha2MlaConverter.Options options,
                                     Path out, DType dtype) {
+        return convert(input, calibration, imageRoot, samples, InstructCalibration.DEFAULT_SEED, options, out, dtype);
+    }
+
+    /**
+     * {@code mha2mla convert}: the folder {@code input} converted by {@code options}, calibrated on {@code samples}
+     * records of the LLaVA-instruct file {@code calibration} (null: no calibration) drawn after a shuffle by
+     * {@code seed} ({@link InstructCalibration}) through the folder's own processor, streamed to {@code out} layer by
+     * layer (one layer converted and written at a time) with {@code conversion_report.json}.
+     */
+    public static Converted convert(Path input, Path calibration, Path imageRoot, int samples, long seed, Mha2MlaConverter.Options options,
+                                    Path out, DType dtype) {
         long t0 = System.nanoTime();
-        List<MultimodalInput> calib = List.of();
-        if (calibration != null) {
-            try (ModelProcessor processor = ModelProcessor.load(input)) {
-                calib = new InstructCalibration(calibration, imageRoot, processor).load(samples);
+        try (ModelProcessor processor = calibration == null ? null : ModelProcessor.load(input);
+             VisionLanguageModel model = VlmLoader.load(input)) {
+            List<MultimodalInput> calib = calibration == null ? List.of()
+                    : new InstructCalibration(calibration, imageRoot, processor, seed).load(samples);
+            long t1 = System.nanoTime();
+            try (Conversion c = Mha2MlaConverter.stream(model, calib, options)) {
+                long t2 = System.nanoTime();
+                List<SafeTensorsWriter.Entry> entries = new ArrayList<>();
+                for (String name : c.names()) {
+                    entries.add(c.converted(name) ? new SafeTensorsWriter.Entry(name, dtype, c.shape(name), () -> c.tensor(name))
+                            : StoredCopy.entry(model.weights(), name, dtype));
+                }
+                writeFolder(entries, input, out);
+                Mha2MlaConfig target = c.finish();
+                writeConfig(input, out, target);
+                TransformersExport.write(out);
+                ConversionReport report = c.report();
+                report.write(out.resolve("conversion_report.json"));
+                double total = (System.nanoTime() - t0) / 1e9;
+                Map<String, Double> phases = new java.util.LinkedHashMap<>();
+                phases.put("opening the model and the calibration data", (t1 - t0) / 1e9);
+                phases.put("processing and embedding the samples (vision tower)", (t2 - t1) / 1e9);
+                double inPhases = 0;
+                for (Conversion.Phase p : Conversion.Phase.values()) {
+                    phases.put(p.name().toLowerCase(java.util.Locale.ROOT).replace('_', ' '), c.seconds(p));
+                    inPhases += c.seconds(p);
+                }
+                phases.put("reading and writing tensors", (System.nanoTime() - t2) / 1e9 - inPhases);
+                return new Converted(report, phases, total, c.layerPasses());
             }
-        }
-        long t1 = System.nanoTime();
-        try (VisionLanguageModel model = VlmLoader.load(input); Conversion c = Mha2MlaConverter.stream(model, calib, options)) {
-            long t2 = System.nanoTime();
-            List<SafeTensorsWriter.Entry> entries = new ArrayList<>();
-            for (String name : c.names()) entries.add(new SafeTensorsWriter.Entry(name, dtype, c.shape(name), () -> c.tensor(name)));
-            writeFolder(entries, input, out);
-            Mha2MlaConfig target = c.finish();
-            writeConfig(input, out, target);
-            ConversionReport report = c.report();
-            report.write(out.resolve("conversion_report.json"));
-            double total = (System.nanoTime() - t0) / 1e9;
-            Map<String, Double> phases = new java.util.LinkedHashMap<>();
-            phases.put("processing the calibration data", (t1 - t0) / 1e9);
-            phases.put("embedding the samples (vision tower)", (t2 - t1) / 1e9);
-            double inPhases = 0;
-            for (Conversion.Phase p : Conversion.Phase.values()) {
-                phases.put(p.name().toLowerCase(java.util.Locale.ROOT).replace('_', ' '), c.seconds(p));
-                inPhases += c.seconds(p);
-            }
-            phases.put("reading and writing tensors", (System.nanoTime() - t2) / 1e9 - inPhases);
-            return new Converted(report, phases, total, c.layerPasses());
         }
     }
 
@@ -126,6 +136,7 @@ public final class ModelFolder {
         } catch (IOException e) {
             throw new UncheckedIOException(config + ": cannot write the converted config (" + e + ")", e);
         }
+        TransformersExport.write(out);
     }
 
     /**
@@ -133,35 +144,14 @@ public final class ModelFolder {
      * files to {@code out}; tensors are read one at a time.
      */
     public static void write(TensorSource weights, Map<String, INDArray> trained, Path input, Path out, DType dtype) {
-        // An untrained tensor is widened from its stored dtype when the writer reaches it and freed when the writer asks
-        // for the next one: one float32 copy alive at a time (ND4J would free it only when the JVM collects it, and a
-        // 7B model's embedding table alone is 2.2 GB in float32).
-        INDArray[] read = new INDArray[1];
         List<SafeTensorsWriter.Entry> entries = new ArrayList<>();
         for (String n : weights.names()) {
             INDArray a = trained.get(n);
-            long[] shape = a != null ? a.shape() : weights.info(n).shape();
-            entries.add(new SafeTensorsWriter.Entry(n, dtype, shape, a != null ? () -> a : () -> {
-                close(read[0]);
-                if (!weights.info(n).dtype().isFloating()) {
-                    read[0] = weights.get(n);
-                } else {
-                    try (StoredTensor t = weights.stored(n)) {
-                        read[0] = t.floats();
-                    }
-                }
-                return read[0];
-            }));
+            if (a != null) entries.add(new SafeTensorsWriter.Entry(n, dtype, a.shape(), () -> a));
+            else if (weights.info(n).dtype().isFloating()) entries.add(StoredCopy.entry(weights, n, dtype));
+            else entries.add(new SafeTensorsWriter.Entry(n, weights.info(n).dtype(), weights.info(n).shape(), () -> weights.get(n)));
         }
-        try {
-            writeFolder(entries, input, out);
-        } finally {
-            close(read[0]);
-        }
-    }
-
-    private static void close(INDArray a) {
-        if (a != null && !a.wasClosed() && a.closeable()) a.close();
+        writeFolder(entries, input, out);
     }
 
     /** Writes {@code entries} as (sharded) safetensors and the input's side files into {@code out}. */
@@ -181,5 +171,6 @@ public final class ModelFolder {
         } catch (IOException e) {
             throw new UncheckedIOException(out + ": cannot write the trained model (" + e + ")", e);
         }
+        if (Files.exists(out.resolve("config.json")) && TransformersExport.isConverted(out)) TransformersExport.write(out);
     }
 }

@@ -42,6 +42,7 @@ class ModelFolderTest {
                     ModelFolder.writeConverted(r.model(), in, out, DType.F32);
                     assertEquals(r.conversion(), HfConfigParser.readConversion(out));
                     assertTrue(Files.exists(out.resolve("tokenizer.json")) && Files.exists(out.resolve("chat_template.jinja")));
+                    assertTrue(Files.exists(out.resolve(TransformersExport.MODULE_FILE)), "transformers export of " + out);
                     try (Checkpoint saved = Checkpoint.open(out)) {
                         String attn = fixture.equals("llava") ? "language_model.model.layers.1.self_attn." : "model.layers.1.self_attn.";
                         assertEquals(r.conversion().isMla(), saved.contains(attn + "kv_down_proj.visual.weight"));

@@ -55,7 +55,7 @@ import org.mha2mla.trainer.pretrain.WordLevelTokenizer;
  * {@code pretrain_loss.csv/png}, {@code model/golden.safetensors} for {@code mha2mla parity});</li>
  * <li>{@link #convert} and {@link #fineTune}: partial RoPE (MKL, d_r = d_h/4) → stage 1 → MD-SVD at
  * d_kv = d_h/2, d_h/4, d_h/8 → stage 2, plus the same factorisations without fine-tuning and the ablations
- * (2-norm instead of MKL, joint instead of MD-SVD, at d_kv = d_h/4) — each a model folder under {@code out/variants};</li>
+ * (2-norm instead of MKL, SVD-LLM over all tokens instead of MD-SVD, at d_kv = d_h/4) — each a model folder under {@code out/variants};</li>
  * <li>{@link #evaluate}: every variant and, with {@link Settings#baselines}, the cache baselines (int4/int2
  * quantization, H2O and TOVA pruning of the original cache; the int4/int2 latent cache), on the held-out split
  * through the lmms-eval-style {@link Evaluator};</li>
@@ -219,10 +219,10 @@ public final class DemoPipeline {
                     p -> fineTune(2, p, splits, "mla-2norm-md-dkv" + dKv + "-s2"));
             rows.add(steps.then(twoNorm, p -> evaluate(p, splits, "ablation-2norm", "2-norm + MD-SVD d_kv=" + dKv + ", stages 1+2",
                     CachePolicy.FULL)));
-            CompletableFuture<Path> joint = steps.then(steps.then(ropeMklS1,
-                            p -> convert(p, splits, "mla-mkl-joint-dkv" + dKv, Mha2MlaConfig.Step.SVD, RopeStrategy.MKL, dKv, SvdMethod.JOINT)),
-                    p -> fineTune(2, p, splits, "mla-mkl-joint-dkv" + dKv + "-s2"));
-            rows.add(steps.then(joint, p -> evaluate(p, splits, "ablation-joint", "MKL + joint SVD d_kv=" + dKv + ", stages 1+2",
+            CompletableFuture<Path> svdLlm = steps.then(steps.then(ropeMklS1,
+                            p -> convert(p, splits, "mla-mkl-svdllm-dkv" + dKv, Mha2MlaConfig.Step.SVD, RopeStrategy.MKL, dKv, SvdMethod.SVD_LLM)),
+                    p -> fineTune(2, p, splits, "mla-mkl-svdllm-dkv" + dKv + "-s2"));
+            rows.add(steps.then(svdLlm, p -> evaluate(p, splits, "ablation-svd-llm", "MKL + SVD-LLM d_kv=" + dKv + ", stages 1+2",
                     CachePolicy.FULL)));
 
             if (settings.baselines()) rows.addAll(baselines(steps, splits, original, main));

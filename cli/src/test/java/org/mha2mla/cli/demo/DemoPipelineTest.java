@@ -72,7 +72,7 @@ class DemoPipelineTest {
         expected.put("mla-dkv4-noft", 4.0 * (8 + 4 + 1));
         expected.put("mla-dkv4", 4.0 * (8 + 4 + 1));
         expected.put("ablation-2norm", 4.0 * (8 + 8 + 1));
-        expected.put("ablation-joint", 4.0 * (8 + 8));
+        expected.put("ablation-svd-llm", 4.0 * (8 + 8));
         expected.put("original-int4", 2 * (16 + 2 * 4.0));
         expected.put("original-int2", 2 * (8 + 2 * 4.0));
         expected.put("mla-dkv8-int4", 2 * (4 + 4.0) + (1 + 4));

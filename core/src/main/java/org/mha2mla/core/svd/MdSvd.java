@@ -32,6 +32,10 @@ import org.nd4j.linalg.factory.Nd4j;
  * </ul>
  * Singular directions with σ_d² ≤ 1e-13 · σ_{d,1}² inside the rank are dropped (zero row of W_down, zero
  * column of W_up) rather than divided by.
+ *
+ * <p>Scale ({@link FactorSplit}): with {@link FactorSplit#AUTHORS} S is XᵀX / (N·n) over n calibration samples, as
+ * the authors' {@code run_svd_init.py} divides it; D, Σ_d and so the factors change scale (W_up by n^-¼, W_down by
+ * n^¼), the product and the loss do not. {@link FactorSplit#BALANCED} keeps the per-token S = XᵀX / N.
  */
 public final class MdSvd {
 
@@ -41,32 +45,53 @@ public final class MdSvd {
     private MdSvd() {
     }
 
-    /** Per-modality factors of W [rows, d] with the default ridge. */
+    /** Per-modality factors of W [rows, d] with the default ridge, balanced (per-token S). */
     public static ModalityFactors factorize(INDArray w, ModalityCovariance stats, int rank) {
         return factorize(w, stats, rank, DEFAULT_EPS);
     }
 
-    /** Per-modality factors of W [rows, d]: one factor pair from the text statistics, one from the visual. */
+    /** Per-modality factors of W [rows, d], balanced (per-token S): one pair from the text statistics, one from the visual. */
     public static ModalityFactors factorize(INDArray w, ModalityCovariance stats, int rank, double eps) {
-        return new ModalityFactors(
-                factorize(w, stats.text(), rank, eps),
-                factorize(w, stats.visual(), rank, eps));
+        return factorize(w, stats, rank, eps, FactorSplit.BALANCED, 1);
     }
 
-    /** Factors for the tokens of one accumulator (one modality, or all tokens for the joint baseline). */
+    /**
+     * Per-modality factors of W [rows, d] scaled by {@code split}; {@code samples} is the number n of calibration
+     * samples the statistics came from (both modalities are divided by the same n, as the authors do).
+     */
+    public static ModalityFactors factorize(INDArray w, ModalityCovariance stats, int rank, double eps, FactorSplit split, long samples) {
+        return new ModalityFactors(
+                factorize(w, stats.text(), rank, eps, split, samples),
+                factorize(w, stats.visual(), rank, eps, split, samples));
+    }
+
+    /** Factors for the tokens of one accumulator (one modality, or all tokens for SVD-LLM), balanced. */
     public static LowRankFactors factorize(INDArray w, CovarianceAccumulator stats, int rank, double eps) {
+        return factorize(w, stats, rank, eps, FactorSplit.BALANCED, 1);
+    }
+
+    /**
+     * Factors for the tokens of one accumulator, S = XᵀX / N ({@link FactorSplit#BALANCED}) or XᵀX / (N·n)
+     * ({@link FactorSplit#AUTHORS}, n = {@code samples}).
+     */
+    public static LowRankFactors factorize(INDArray w, CovarianceAccumulator stats, int rank, double eps, FactorSplit split, long samples) {
         if (stats.tokens() == 0) {
             throw new IllegalArgumentException("no calibration tokens for this modality: cannot build S = XᵀX/N");
         }
-        return factorize(w, stats.covariance(), stats.tokens(), rank, eps);
+        if (split == FactorSplit.BALANCED) {
+            return factorize(w, stats.covariance(), stats.tokens(), rank, eps);
+        }
+        if (samples <= 0) throw new IllegalArgumentException("the authors' scale divides S by the calibration samples, got " + samples);
+        // S/n with the loss weight N·n: N·n·tr(E (S/n) Eᵀ) is the same ‖EX‖² as N·tr(E S Eᵀ)
+        return factorize(w, stats.covariance().divi(samples), stats.tokens() * samples, rank, eps);
     }
 
     /**
      * Alg. 1 for one covariance.
      *
      * @param w          [rows, d]: [W_k on the NoPE dims; W_v]
-     * @param covariance S = XᵀX / N [d, d]
-     * @param tokens     N, to express the loss as a sum over tokens
+     * @param covariance S = XᵀX / N [d, d] (or XᵀX / (N·n) for the authors' scale)
+     * @param tokens     the divisor of XᵀX in S (N, or N·n), to express the loss as a sum over tokens
      * @param rank       latent size r = n_kv · d_kv
      * @param eps        ridge: S + eps · mean(diag S) · I
      */

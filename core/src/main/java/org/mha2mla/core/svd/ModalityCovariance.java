@@ -45,8 +45,8 @@ public final class ModalityCovariance {
         return this;
     }
 
-    /** Statistics of all tokens together (for the joint baseline). */
-    public CovarianceAccumulator joint() {
+    /** Statistics of all tokens together (for the SVD-LLM baseline). */
+    public CovarianceAccumulator allTokens() {
         return text.merge(visual);
     }
 }

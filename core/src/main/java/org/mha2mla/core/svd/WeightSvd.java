@@ -7,8 +7,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Baseline: plain truncated SVD of the weight, minimising ‖W − W_up W_down‖_F with no regard to the
- * activations (MHA2MLA's "joint" SVD of [W_k; W_v]). Factors are split symmetrically:
+ * Baseline {@code svd-joint}: plain truncated SVD of the weight, minimising ‖W − W_up W_down‖_F with no regard to
+ * the activations — MHA2MLA's SVD_joint of [W_k,nope; W_v], the authors' {@code svd_init_method: joint}. Factors
+ * ({@link FactorSplit}): W_up = U_r Σ_r, W_down = V_rᵀ as the authors' {@code SVD()} returns them, or balanced
  * W_up = U_r Σ_r^{1/2}, W_down = Σ_r^{1/2} V_rᵀ.
  */
 public final class WeightSvd {
@@ -16,8 +17,13 @@ public final class WeightSvd {
     private WeightSvd() {
     }
 
-    /** Rank-r factors of W [rows, d]; truncationLoss = ‖W − W_up W_down‖²_F = Σ_{i>r} σ_i². */
+    /** Balanced rank-r factors of W [rows, d]; truncationLoss = ‖W − W_up W_down‖²_F = Σ_{i>r} σ_i². */
     public static LowRankFactors factorize(INDArray w, int rank) {
+        return factorize(w, rank, FactorSplit.BALANCED);
+    }
+
+    /** Rank-r factors of W [rows, d] split as {@code split} says; truncationLoss = Σ_{i>r} σ_i². */
+    public static LowRankFactors factorize(INDArray w, int rank, FactorSplit split) {
         if (w.rank() != 2) {
             throw new IllegalArgumentException("expected a weight matrix [rows, d], got " + Arrays.toString(w.shape()));
         }
@@ -28,13 +34,14 @@ public final class WeightSvd {
         Svd svd = LinearAlgebra.svd(w);
         double[] s = svd.s().toDoubleVector();
         Svd top = svd.truncate(rank);
-        double[] root = new double[rank];
+        double[] upScale = new double[rank];
+        double[] downScale = new double[rank];
         for (int i = 0; i < rank; i++) {
-            root[i] = Math.sqrt(s[i]);
+            upScale[i] = split == FactorSplit.AUTHORS ? s[i] : Math.sqrt(s[i]);
+            downScale[i] = split == FactorSplit.AUTHORS ? 1.0 : Math.sqrt(s[i]);
         }
-        INDArray rootRow = Nd4j.createFromArray(root);
-        INDArray wUp = top.u().mulRowVector(rootRow);
-        INDArray wDown = top.v().mulRowVector(rootRow).transpose().dup();
+        INDArray wUp = top.u().mulRowVector(Nd4j.createFromArray(upScale));
+        INDArray wDown = top.v().mulRowVector(Nd4j.createFromArray(downScale)).transpose().dup();
         double[] discarded = Arrays.copyOfRange(s, rank, s.length);
         double loss = 0;
         for (double x : discarded) {

@@ -215,6 +215,25 @@ public final class StoredTensor implements AutoCloseable {
         }
     }
 
+    /** Widens the flat (row-major) elements [from, from + count) into dst[offset …], across chunk boundaries. */
+    public void elementsInto(long from, int count, float[] dst, int offset) {
+        checkOpen();
+        if (from < 0 || count < 0 || from + count > numel()) {
+            throw new IndexOutOfBoundsException(name + ": elements [" + from + ", " + (from + count) + ") of " + numel());
+        }
+        Kernels k = Kernels.get();
+        long chunkElements = (long) rowsPerChunk * cols;
+        int done = 0;
+        while (done < count) {
+            long e = from + done;
+            int c = (int) (e / chunkElements);
+            long local = e - c * chunkElements;
+            int n = (int) Math.min(count - done, chunkElements - local);
+            k.widen(chunks[c], local, precision, dst, offset + done, n);
+            done += n;
+        }
+    }
+
     /** Widens rows [from, from + count) into dst[offset …] (count·cols floats), e.g. embedding rows. */
     public void rowsInto(long from, int count, float[] dst, int offset) {
         checkOpen();

@@ -30,7 +30,7 @@ class Mha2MlaConfigTest {
         assertEquals(4, rope.ropeDim());
         Mha2MlaConfig md = rope.withMla(Mha2MlaConfig.Step.SVD, 6, SvdMethod.MD);
         assertTrue(md.isMla() && md.decoupled());
-        assertFalse(rope.withMla(Mha2MlaConfig.Step.ALL, 6, SvdMethod.JOINT).decoupled());
+        assertFalse(rope.withMla(Mha2MlaConfig.Step.ALL, 6, SvdMethod.SVD_LLM).decoupled());
         assertArrayEquals(new int[] {1, 2}, md.selection(8).keptPairs(0, 1));
         md.requireMatches(text(2, 2, 8));
         int[][][] copy = md.keptPairs();

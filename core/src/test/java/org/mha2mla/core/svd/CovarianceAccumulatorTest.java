@@ -49,7 +49,7 @@ class CovarianceAccumulatorTest {
         assertEquals(6, mc.text().tokens());
         CovarianceAccumulator all = new CovarianceAccumulator(4);
         all.add(x);
-        INDArray merged = mc.joint().sum();
+        INDArray merged = mc.allTokens().sum();
         assertTrue(merged.sub(all.sum()).norm2Number().doubleValue() < 1e-12);
         INDArray v = x.getRows(0, 3, 4, 8);
         assertTrue(mc.visual().sum().sub(v.transpose().mmul(v)).norm2Number().doubleValue() < 1e-12);

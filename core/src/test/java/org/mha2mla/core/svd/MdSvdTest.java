@@ -188,7 +188,7 @@ class MdSvdTest {
         assertEquals(900, stats.visual().tokens());
         for (int rank : new int[] {4, 8, 16}) {
             ModalityFactors split = MdSvd.factorize(w, stats, rank, 1e-12);
-            LowRankFactors joint = JointSvd.factorize(w, stats, rank, 1e-12);
+            LowRankFactors joint = SvdLlm.factorize(w, stats, rank, 1e-12);
             double splitLoss = TruncationLoss.direct(w, split.text(), text) + TruncationLoss.direct(w, split.visual(), visual);
             double jointLoss = TruncationLoss.direct(w, joint, text) + TruncationLoss.direct(w, joint, visual);
             assertTrue(splitLoss <= jointLoss, "rank " + rank + ": split " + splitLoss + " > joint " + jointLoss);

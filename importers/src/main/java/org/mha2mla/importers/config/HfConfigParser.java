@@ -109,7 +109,7 @@ public final class HfConfigParser {
             Mha2MlaConfig.Step step = Mha2MlaConfig.Step.parse(m.string("step", null));
             RopeStrategy strategy = RopeStrategy.parse(m.string("strategy", null));
             int ropeDim = m.integer("d_r", null);
-            SvdMethod svd = step.producesMla() ? SvdMethod.parse(m.string("svd", null)) : null;
+            SvdMethod svd = step.producesMla() ? SvdMethod.fromConfig(m.string("svd", null)) : null;
             int dKv = step.producesMla() ? m.integer("d_kv", null) : 0;
             if (svd != null && m.has("decoupled") && m.bool("decoupled", false) != svd.decoupled()) {
                 throw m.error("decoupled", "is " + m.bool("decoupled", false) + " but svd '" + svd.id() + "' is "

@@ -21,13 +21,21 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.ArrayDeque;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.function.LongConsumer;
 import java.util.function.Supplier;
 import java.util.regex.Pattern;
 
@@ -41,6 +49,10 @@ import java.util.regex.Pattern;
  * <p>Floating tensors are stored in the requested dtype (F32, F16, BF16 or F64); F16 and BF16 round to nearest
  * even (as torch's .half() / .bfloat16()). Integer and boolean ND4J arrays keep their own dtype (LONG → I64,
  * INT → I32, SHORT → I16, BYTE → I8, UBYTE → U8, BOOL → BOOL).
+ *
+ * <p>A tensor comes either as an ND4J array, asked for when its bytes are written ({@link Entry#Entry(String, DType,
+ * long[], Supplier)}), or as a {@link ChunkedTensor} whose chunks are encoded straight into the file, several at
+ * once on {@link Options#threads} threads ({@link Entry#chunked}); a chunked tensor is never held whole.
  */
 public final class SafeTensorsWriter {
     public static final String INDEX_FILE = "model.safetensors.index.json";
@@ -52,12 +64,26 @@ public final class SafeTensorsWriter {
     }
 
     /**
-     * One tensor to write. The data is only asked for when its bytes are written, so a whole model can be
-     * streamed from a checkpoint one tensor at a time; the supplied array must have {@code shape}.
+     * One tensor to write, from exactly one of {@code data} or {@code chunks}. The data is only asked for when its
+     * bytes are written, so a whole model can be streamed from a checkpoint one tensor at a time; the supplied array
+     * must have {@code shape}.
      */
-    public record Entry(String name, DType dtype, long[] shape, Supplier<INDArray> data) {
+    public record Entry(String name, DType dtype, long[] shape, Supplier<INDArray> data, ChunkedTensor chunks) {
         public Entry {
             shape = shape.clone();
+            if ((data == null) == (chunks == null)) {
+                throw new SafeTensorsException("tensor '" + name + "': give either an array supplier or a chunked source");
+            }
+        }
+
+        /** A tensor from an ND4J array. */
+        public Entry(String name, DType dtype, long[] shape, Supplier<INDArray> data) {
+            this(name, dtype, shape, data, null);
+        }
+
+        /** A tensor whose bytes {@code chunks} encodes chunk by chunk. */
+        public static Entry chunked(String name, DType dtype, long[] shape, ChunkedTensor chunks) {
+            return new Entry(name, dtype, shape, null, chunks);
         }
 
         @Override
@@ -65,10 +91,83 @@ public final class SafeTensorsWriter {
             return shape.clone();
         }
 
+        public long numel() {
+            long n = 1;
+            for (long s : shape) n = Math.multiplyExact(n, s);
+            return n;
+        }
+
         public long byteLength() {
             long n = dtype.size();
             for (long s : shape) n = Math.multiplyExact(n, s);
             return n;
+        }
+    }
+
+    /**
+     * How files are written: the threads that encode {@link ChunkedTensor} chunks (default: one per core), a callback
+     * told of every block of bytes written (for progress bars), and the order of tensors inside each file.
+     */
+    public static final class Options {
+        /** One thread per core, no progress callback, tensors in list order. */
+        public static final Options DEFAULT = builder().build();
+
+        private final int threads;
+        private final LongConsumer bytesWritten;
+        private final boolean sortedByName;
+
+        private Options(Builder b) {
+            this.threads = b.threads;
+            this.bytesWritten = b.bytesWritten;
+            this.sortedByName = b.sortedByName;
+        }
+
+        public static Builder builder() {
+            return new Builder();
+        }
+
+        public int threads() {
+            return threads;
+        }
+
+        public boolean sortedByName() {
+            return sortedByName;
+        }
+
+        public static final class Builder {
+            private int threads = Runtime.getRuntime().availableProcessors();
+            private LongConsumer bytesWritten = n -> { };
+            private boolean sortedByName;
+
+            private Builder() {
+            }
+
+            /** Threads that encode chunks of chunked tensors (1: the writing thread does it). */
+            public Builder threads(int threads) {
+                if (threads < 1) throw new SafeTensorsException("writer threads must be at least 1, got " + threads);
+                this.threads = threads;
+                return this;
+            }
+
+            /** Called with the size of every block of tensor bytes once it is written. */
+            public Builder bytesWritten(LongConsumer bytesWritten) {
+                this.bytesWritten = bytesWritten;
+                return this;
+            }
+
+            /**
+             * Orders the tensors of each file by name, as the Python safetensors library does for tensors of one
+             * dtype (it sorts by dtype, then name); shards are still cut in list order, as save_pretrained cuts
+             * them in state-dict order.
+             */
+            public Builder sortedByName(boolean sortedByName) {
+                this.sortedByName = sortedByName;
+                return this;
+            }
+
+            public Options build() {
+                return new Options(this);
+            }
         }
     }
 
@@ -106,18 +205,33 @@ public final class SafeTensorsWriter {
 
     /** Writes one file from entries (atomically), header and data in list order. */
     public static void write(Path file, List<Entry> entries, Map<String, String> metadata) {
+        write(file, entries, metadata, Options.DEFAULT);
+    }
+
+    /** Writes one file from entries (atomically), header and data in list order or, if the options say so, by name. */
+    public static void write(Path file, List<Entry> entries, Map<String, String> metadata, Options options) {
+        if (options.sortedByName) {
+            entries = new ArrayList<>(entries);
+            entries.sort(Comparator.comparing(Entry::name));
+        }
         byte[] header = header(file, entries, metadata);
         Path dir = file.toAbsolutePath().getParent();
         Path tmp = null;
+        ExecutorService pool = null;
         try {
             Files.createDirectories(dir);
             tmp = Files.createTempFile(dir, "." + file.getFileName() + ".", ".tmp");
+            if (options.threads > 1 && entries.stream().anyMatch(e -> e.chunks() != null)) pool = encoderPool(options.threads);
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
                 ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
                 writeFully(ch, len);
                 writeFully(ch, ByteBuffer.wrap(header));
                 ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK_ELEMS * 8).order(ByteOrder.LITTLE_ENDIAN);
-                for (Entry e : entries) writeData(ch, buf, e, file);
+                ByteBuffer[] ring = new ByteBuffer[pool == null ? 1 : 2 * options.threads];
+                for (Entry e : entries) {
+                    if (e.chunks() != null) writeChunked(ch, e, file, pool, ring, options);
+                    else writeData(ch, buf, e, file, options.bytesWritten);
+                }
                 ch.force(true);
             }
             moveAtomically(tmp, file);
@@ -125,6 +239,7 @@ public final class SafeTensorsWriter {
         } catch (IOException e) {
             throw new SafeTensorsException(file + ": write failed (" + e + ")", e);
         } finally {
+            if (pool != null) pool.shutdownNow();
             if (tmp != null) {
                 try {
                     Files.deleteIfExists(tmp);
@@ -136,10 +251,13 @@ public final class SafeTensorsWriter {
     }
 
     /**
-     * Writes {@code dir/model-0000i-of-0000n.safetensors} shards of at most {@code maxShardBytes} each (a
-     * larger tensor gets a shard of its own, as in huggingface_hub's split_torch_state_dict_into_shards) and
-     * {@code model.safetensors.index.json}. With a single shard it writes {@code model.safetensors} and no index,
-     * as save_pretrained does. Shard or index files of an earlier save that the new one does not use are removed.
+     * Writes {@code dir/model-0000i-of-0000n.safetensors} shards of at most {@code maxShardBytes} each and
+     * {@code model.safetensors.index.json}, cut as huggingface_hub's split_torch_state_dict_into_shards (which
+     * save_pretrained uses) cuts them: tensors in list order, a tensor never split, a shard closed when the next
+     * tensor would take it over the limit, and a tensor larger than the limit put in a shard of its own (the shard
+     * being filled stays open for the tensors after it). With a single shard it writes {@code model.safetensors} and
+     * no index, as save_pretrained does. Shard or index files of an earlier save that the new one does not use are
+     * removed.
      *
      * @return the index file, or model.safetensors when one shard sufficed
      */
@@ -149,34 +267,27 @@ public final class SafeTensorsWriter {
     }
 
     public static Path writeSharded(Path dir, List<Entry> entries, Map<String, String> metadata, long maxShardBytes) {
-        if (maxShardBytes <= 0) throw new SafeTensorsException(dir + ": maxShardBytes must be positive, got " + maxShardBytes);
-        List<List<Entry>> shards = new ArrayList<>();
-        List<Entry> current = new ArrayList<>();
-        long currentBytes = 0, total = 0;
-        for (Entry e : entries) {
-            long b = e.byteLength();
-            total += b;
-            if (!current.isEmpty() && currentBytes + b > maxShardBytes) {
-                shards.add(current);
-                current = new ArrayList<>();
-                currentBytes = 0;
-            }
-            current.add(e);
-            currentBytes += b;
-        }
-        if (!current.isEmpty() || shards.isEmpty()) shards.add(current);
+        return writeSharded(dir, entries, metadata, maxShardBytes, Options.DEFAULT);
+    }
+
+    /** As {@link #writeSharded(Path, List, Map, long)}, with the given threads, progress callback and file order. */
+    public static Path writeSharded(Path dir, List<Entry> entries, Map<String, String> metadata, long maxShardBytes,
+                                    Options options) {
+        List<List<Entry>> shards = shards(entries, maxShardBytes, dir);
+        long total = 0;
+        for (Entry e : entries) total += e.byteLength();
 
         Set<String> written = new HashSet<>();
         Path result;
         if (shards.size() == 1) {
             result = dir.resolve(SINGLE_FILE);
-            write(result, shards.get(0), metadata);
+            write(result, shards.get(0), metadata, options);
             written.add(SINGLE_FILE);
         } else {
             Map<String, String> weightMap = new TreeMap<>(); // transformers writes the index with sort_keys=True
             for (int i = 0; i < shards.size(); i++) {
                 String name = String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size());
-                write(dir.resolve(name), shards.get(i), metadata);
+                write(dir.resolve(name), shards.get(i), metadata, options);
                 written.add(name);
                 for (Entry e : shards.get(i)) weightMap.put(e.name(), name);
             }
@@ -186,6 +297,34 @@ public final class SafeTensorsWriter {
         }
         removeStale(dir, written);
         return result;
+    }
+
+    /**
+     * The shards of {@link #writeSharded}: huggingface_hub's split_state_dict_into_shards_factory (an oversized tensor
+     * is appended as a shard of its own ahead of the one being filled; a shard closes when the next tensor would
+     * overflow it). Always at least one shard, empty for no entries.
+     */
+    static List<List<Entry>> shards(List<Entry> entries, long maxShardBytes, Path where) {
+        if (maxShardBytes <= 0) throw new SafeTensorsException(where + ": maxShardBytes must be positive, got " + maxShardBytes);
+        List<List<Entry>> shards = new ArrayList<>();
+        List<Entry> current = new ArrayList<>();
+        long currentBytes = 0;
+        for (Entry e : entries) {
+            long b = e.byteLength();
+            if (b > maxShardBytes) {
+                shards.add(List.of(e));
+                continue;
+            }
+            if (currentBytes + b > maxShardBytes) {
+                shards.add(current);
+                current = new ArrayList<>();
+                currentBytes = 0;
+            }
+            current.add(e);
+            currentBytes += b;
+        }
+        if (!current.isEmpty() || shards.isEmpty()) shards.add(current);
+        return shards;
     }
 
     private static void writeIndex(Path index, long totalSize, Map<String, String> weightMap) {
@@ -266,7 +405,76 @@ public final class SafeTensorsWriter {
         return out;
     }
 
-    private static void writeData(FileChannel ch, ByteBuffer buf, Entry e, Path file) throws IOException {
+    /** Daemon threads, so a failed write never keeps the JVM alive. */
+    private static ExecutorService encoderPool(int threads) {
+        return Executors.newFixedThreadPool(threads, r -> {
+            Thread t = new Thread(r, "safetensors-encoder");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /**
+     * Streams a chunked tensor: with a pool, up to {@code ring.length} (2 · threads) chunks are encoded ahead into a
+     * ring of buffers while the finished ones are written in order; without one, chunk after chunk on this thread.
+     * The ring's buffers are reused from tensor to tensor of the file (direct memory is freed only by a GC).
+     */
+    private static void writeChunked(FileChannel ch, Entry e, Path file, ExecutorService pool, ByteBuffer[] ring,
+                                     Options options) throws IOException {
+        long numel = e.numel();
+        if (numel == 0) return;
+        ChunkedTensor src = e.chunks();
+        int per = src.chunkElements();
+        if (per <= 0) throw new SafeTensorsException(file + ": tensor '" + e.name() + "' has chunks of " + per + " elements");
+        long chunks = (numel + per - 1) / per;
+        int chunkBytes = Math.multiplyExact((int) Math.min(per, numel), e.dtype().size());
+        int slots = (int) Math.min(ring.length, chunks);
+        for (int i = 0; i < slots; i++) {
+            if (ring[i] == null || ring[i].capacity() < chunkBytes) {
+                ring[i] = ByteBuffer.allocateDirect(chunkBytes).order(ByteOrder.LITTLE_ENDIAN);
+            }
+        }
+        ArrayDeque<Future<ByteBuffer>> pending = new ArrayDeque<>();
+        long next = 0;
+        try {
+            for (long done = 0; done < chunks; done++) {
+                while (next < chunks && next - done < slots) {
+                    long index = next++;
+                    ByteBuffer buf = ring[(int) (index % slots)];
+                    if (pool == null) pending.add(CompletableFuture.completedFuture(encode(e, src, index, numel, buf, file)));
+                    else pending.add(pool.submit(() -> encode(e, src, index, numel, buf, file)));
+                }
+                ByteBuffer b = pending.removeFirst().get();
+                long bytes = b.remaining();
+                writeFully(ch, b);
+                options.bytesWritten.accept(bytes);
+            }
+        } catch (ExecutionException ex) {
+            Throwable c = ex.getCause();
+            if (c instanceof RuntimeException r) throw r;
+            throw new SafeTensorsException(file + ": tensor '" + e.name() + "': encoding a chunk failed (" + c + ")", c);
+        } catch (InterruptedException ex) {
+            Thread.currentThread().interrupt();
+            throw new SafeTensorsException(file + ": interrupted while writing tensor '" + e.name() + "'", ex);
+        } finally {
+            for (Future<ByteBuffer> f : pending) f.cancel(true);
+        }
+    }
+
+    /** Encodes chunk {@code index} into {@code buf} and checks that exactly its bytes were produced. */
+    private static ByteBuffer encode(Entry e, ChunkedTensor src, long index, long numel, ByteBuffer buf, Path file) {
+        long start = index * src.chunkElements();
+        int count = (int) Math.min(src.chunkElements(), numel - start);
+        buf.clear().limit(count * e.dtype().size());
+        src.encodeChunk(index, start, count, e.dtype(), buf);
+        if (buf.hasRemaining()) {
+            throw new SafeTensorsException(file + ": tensor '" + e.name() + "' chunk " + index + ": the source wrote "
+                    + buf.position() + " bytes, expected " + buf.limit());
+        }
+        return buf.flip();
+    }
+
+    private static void writeData(FileChannel ch, ByteBuffer buf, Entry e, Path file, LongConsumer bytesWritten) throws IOException {
         long numel = 1;
         for (long s : e.shape()) numel *= s;
         if (numel == 0) return;
@@ -292,7 +500,9 @@ public final class SafeTensorsWriter {
                 }
             }
             buf.flip();
+            long bytes = buf.remaining();
             writeFully(ch, buf);
+            bytesWritten.accept(bytes);
         }
     }
 

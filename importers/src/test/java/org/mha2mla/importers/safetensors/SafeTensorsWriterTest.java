@@ -233,4 +233,93 @@ class SafeTensorsWriterTest {
             assertEquals(bf16.readFloat32("visual.merger.mlp.0.weight"), b.castTo(DataType.FLOAT));
         }
     }
+
+    /** F32 chunks whose element i holds the value i: the file must read back 0, 1, 2, … whatever the thread count. */
+    private static ChunkedTensor counting(int chunk) {
+        return new ChunkedTensor() {
+            @Override
+            public int chunkElements() {
+                return chunk;
+            }
+
+            @Override
+            public void encodeChunk(long index, long start, int count, DType dtype, ByteBuffer out) {
+                assertEquals(index * chunk, start);
+                for (int i = 0; i < count; i++) out.putFloat(start + i);
+            }
+        };
+    }
+
+    @Test
+    void chunkedTensorsStreamInOrderWhateverTheThreadCount(@TempDir Path dir) throws Exception {
+        INDArray small = Nd4j.createFromArray(new float[]{1.5f, -2f, 3.25f});
+        List<SafeTensorsWriter.Entry> entries = List.of(
+                SafeTensorsWriter.Entry.chunked("big", DType.F32, new long[]{105, 100}, counting(1000)), // 11 chunks, the last 500
+                new SafeTensorsWriter.Entry("small", DType.F32, new long[]{3}, () -> small),
+                SafeTensorsWriter.Entry.chunked("empty", DType.F32, new long[]{0, 4}, counting(7)));
+        long[] reported = new long[1];
+        Path one = dir.resolve("one.safetensors");
+        Path four = dir.resolve("four.safetensors");
+        SafeTensorsWriter.write(one, entries, Map.of(), SafeTensorsWriter.Options.builder().threads(1).build());
+        SafeTensorsWriter.write(four, entries, Map.of(), SafeTensorsWriter.Options.builder().threads(4)
+                .bytesWritten(n -> reported[0] += n).build());
+        assertArrayEquals(Files.readAllBytes(one), Files.readAllBytes(four));
+        assertEquals(105 * 100 * 4 + 3 * 4, reported[0], "every tensor byte is reported once");
+        try (SafeTensorsFile f = SafeTensorsFile.open(four)) {
+            float[] big = f.readFloat32("big").reshape(10_500).toFloatVector();
+            for (int i = 0; i < big.length; i++) assertEquals(i, big[i], 0f, "element " + i);
+            assertArrayEquals(small.toFloatVector(), f.readFloat32("small").toFloatVector(), 0f);
+            assertArrayEquals(new long[]{0, 4}, f.info("empty").shape());
+        }
+    }
+
+    @Test
+    void aChunkOfTheWrongLengthNamesTheTensor(@TempDir Path dir) {
+        ChunkedTensor short1 = new ChunkedTensor() {
+            @Override
+            public int chunkElements() {
+                return 8;
+            }
+
+            @Override
+            public void encodeChunk(long index, long start, int count, DType dtype, ByteBuffer out) {
+                for (int i = 0; i < count - 1; i++) out.putFloat(0f);
+            }
+        };
+        for (int threads : new int[]{1, 2}) {
+            Path file = dir.resolve("bad" + threads + ".safetensors");
+            SafeTensorsException e = assertThrows(SafeTensorsException.class, () -> SafeTensorsWriter.write(file,
+                    List.of(SafeTensorsWriter.Entry.chunked("w", DType.F32, new long[]{20}, short1)), Map.of(),
+                    SafeTensorsWriter.Options.builder().threads(threads).build()));
+            assertTrue(e.getMessage().contains("'w'") && e.getMessage().contains("chunk 0"), e.getMessage());
+            assertFalse(Files.exists(file), "no file under the real name after a failed write");
+        }
+    }
+
+    /**
+     * huggingface_hub's split_state_dict_into_shards_factory with sizes [40, 200, 40, 40, 60] and a 100-byte limit: the
+     * 200-byte tensor is appended as a shard of its own while [a, b] stays open; c would overflow [a, b]; d fills c's shard
+     * to exactly the limit.
+     */
+    @Test
+    void anOversizedTensorGetsItsOwnShardAsHuggingFaceHubCutsThem(@TempDir Path dir) throws Exception {
+        Map<String, INDArray> in = new LinkedHashMap<>();
+        in.put("z.a", Nd4j.ones(DataType.FLOAT, 10));   // 40 bytes
+        in.put("y.big", Nd4j.ones(DataType.FLOAT, 50)); // 200 bytes > limit
+        in.put("x.b", Nd4j.ones(DataType.FLOAT, 10));   // 40: [a, b] = 80
+        in.put("w.c", Nd4j.ones(DataType.FLOAT, 10));   // 80 + 40 > 100: closes [a, b]
+        in.put("v.d", Nd4j.ones(DataType.FLOAT, 15));   // 40 + 60 = 100: fits beside c
+        Path index = SafeTensorsWriter.writeSharded(dir, SafeTensorsWriter.entries(in, DType.F32), Map.of("format", "pt"), 100,
+                SafeTensorsWriter.Options.builder().sortedByName(true).build());
+        JsonNode wm = new ObjectMapper().readTree(index.toFile()).get("weight_map");
+        assertEquals("model-00001-of-00003.safetensors", wm.get("y.big").asText());
+        assertEquals("model-00002-of-00003.safetensors", wm.get("z.a").asText());
+        assertEquals("model-00002-of-00003.safetensors", wm.get("x.b").asText());
+        assertEquals("model-00003-of-00003.safetensors", wm.get("w.c").asText());
+        assertEquals("model-00003-of-00003.safetensors", wm.get("v.d").asText());
+        try (SafeTensorsFile f = SafeTensorsFile.open(dir.resolve("model-00002-of-00003.safetensors"))) {
+            assertEquals(List.of("x.b", "z.a"), List.copyOf(f.names()), "each file's tensors in name order");
+            assertEquals(0, f.info("x.b").begin());
+        }
+    }
 }

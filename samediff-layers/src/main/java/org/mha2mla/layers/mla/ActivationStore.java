@@ -69,7 +69,8 @@ final class ActivationStore implements AutoCloseable {
         if (h.length() != lengths[s] * width) {
             throw new IllegalArgumentException("sample " + s + ": " + h.length() + " values, expected " + lengths[s] + " × " + width);
         }
-        INDArray c = h.castTo(DataType.FLOAT).dup('c').reshape(1, lengths[s], width);
+        INDArray c = Nd4j.createUninitialized(DataType.FLOAT, 1, lengths[s], width);
+        c.assign(h.reshape(1, lengths[s], width));
         if (memory != null) {
             memory[s] = c;
             return;

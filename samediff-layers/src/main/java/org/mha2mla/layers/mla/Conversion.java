@@ -16,11 +16,13 @@ import org.mha2mla.core.mla.MlaWeights;
 import org.mha2mla.core.partialrope.PartialRope;
 import org.mha2mla.core.partialrope.RopeSelection;
 import org.mha2mla.core.partialrope.RopeStrategy;
-import org.mha2mla.core.svd.JointSvd;
+import org.mha2mla.core.svd.CovarianceAccumulator;
+import org.mha2mla.core.svd.FactorSplit;
 import org.mha2mla.core.svd.LowRankFactors;
 import org.mha2mla.core.svd.MdSvd;
 import org.mha2mla.core.svd.ModalityCovariance;
 import org.mha2mla.core.svd.ModalityFactors;
+import org.mha2mla.core.svd.SvdLlm;
 import org.mha2mla.core.svd.SvdMethod;
 import org.mha2mla.core.svd.TruncationLoss;
 import org.mha2mla.core.svd.WeightSvd;
@@ -332,26 +334,30 @@ public final class Conversion implements AutoCloseable {
         SvdMethod method = options.svd();
         if (method == SvdMethod.MD && !both) {
             throw new IllegalArgumentException("MD-SVD needs calibration tokens of both modalities, got " + cov.text().tokens()
-                    + " text and " + cov.visual().tokens() + " visual tokens: add samples with images, or use --svd joint");
+                    + " text and " + cov.visual().tokens() + " visual tokens: add samples with images, or use --svd svd-llm");
         }
         double eps = options.eps();
-        ModalityFactors split = method == SvdMethod.MD || (options.ablations() && both) ? MdSvd.factorize(w, cov, rank, eps) : null;
-        LowRankFactors joint = method == SvdMethod.JOINT || options.ablations() ? JointSvd.factorize(w, cov.joint(), rank, eps) : null;
-        LowRankFactors weightOnly = method == SvdMethod.WEIGHT ? WeightSvd.factorize(w, rank) : null;
+        FactorSplit factorSplit = options.split();
+        long samples = passes.samples();
+        CovarianceAccumulator all = cov.allTokens();
+        ModalityFactors split = method == SvdMethod.MD || (options.ablations() && both)
+                ? MdSvd.factorize(w, cov, rank, eps, factorSplit, samples) : null;
+        LowRankFactors svdLlm = method == SvdMethod.SVD_LLM || options.ablations() ? SvdLlm.factorize(w, all, rank, eps, factorSplit, samples) : null;
+        LowRankFactors weightOnly = method == SvdMethod.SVD_JOINT ? WeightSvd.factorize(w, rank, factorSplit) : null;
         double splitLoss = split == null ? Double.NaN
                 : TruncationLoss.onStatistics(w, split.text(), cov.text()) + TruncationLoss.onStatistics(w, split.visual(), cov.visual());
-        double jointLoss = joint == null ? Double.NaN : TruncationLoss.onStatistics(w, joint, cov.joint());
+        double jointLoss = svdLlm == null ? Double.NaN : TruncationLoss.onStatistics(w, svdLlm, all);
         MlaWeights weights = switch (method) {
             case MD -> MlaWeights.build(gqa, selection, l, split.text(), split.visual());
-            case JOINT -> MlaWeights.build(gqa, selection, l, joint, null);
-            case WEIGHT -> MlaWeights.build(gqa, selection, l, weightOnly, null);
+            case SVD_LLM -> MlaWeights.build(gqa, selection, l, svdLlm, null);
+            case SVD_JOINT -> MlaWeights.build(gqa, selection, l, weightOnly, null);
         };
         double chosen = switch (method) {
             case MD -> splitLoss;
-            case JOINT -> jointLoss;
-            case WEIGHT -> TruncationLoss.onStatistics(w, weightOnly, cov.joint());
+            case SVD_LLM -> jointLoss;
+            case SVD_JOINT -> TruncationLoss.onStatistics(w, weightOnly, all);
         };
-        double energy = w.mmul(cov.joint().sum()).muli(w).sumNumber().doubleValue();   // tr(W XᵀX Wᵀ) = ‖WX‖²
+        double energy = w.mmul(all.sum()).muli(w).sumNumber().doubleValue();   // tr(W XᵀX Wᵀ) = ‖WX‖²
         addMla(DecoderAttentions.key(input.decoderPrefix(), l), weights);
         return new ConversionReport.Layer(l, keptPairs(l), kl, splitLoss, jointLoss, chosen, energy);
     }

@@ -9,6 +9,7 @@ import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.partialrope.RopeStrategy;
+import org.mha2mla.core.svd.FactorSplit;
 import org.mha2mla.core.svd.MdSvd;
 import org.mha2mla.core.svd.SvdMethod;
 import org.mha2mla.importers.weights.ArraySource;
@@ -22,7 +23,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  *   <li><b>rope</b>: choose the kept RoPE pairs of every (layer, KV head) — high, low, uniform, head-wise 2-norm or MKL
  *       scores from the calibration samples — giving a partial-RoPE model with the original weights;</li>
  *   <li><b>svd</b>: factorise [W_k,nope; W_v] of every layer at rank n_kv·d_kv from the per-modality statistics of the
- *       k/v input over the calibration tokens (MD-SVD, or the joint / weight-only baselines), giving an MLA model;</li>
+ *       k/v input over the calibration tokens (MD-SVD, or the SVD-LLM / SVD_joint baselines), giving an MLA model;</li>
  *   <li><b>all</b>: both in one go, calibrated as the two steps apart are: pair scores on the original model's
  *       activations, the factorisation on the partial-RoPE model's.</li>
  * </ol>
@@ -40,13 +41,16 @@ public final class Mha2MlaConverter {
         private final SvdMethod svd;
         private final int maxQueryRows;
         private final double eps;
+        private final FactorSplit split;
         private final boolean ablations;
         private final boolean progress;
         private final long activationBudgetBytes;
         private final Path spillDir;
 
         private Options(Builder b) {
-            if (b.step == null || b.strategy == null || b.svd == null) throw new IllegalArgumentException("step, strategy and svd are required");
+            if (b.step == null || b.strategy == null || b.svd == null || b.split == null) {
+                throw new IllegalArgumentException("step, strategy, svd and split are required");
+            }
             if (b.ropeDim < 0 || b.maxQueryRows < 0 || !(b.eps >= 0) || b.activationBudgetBytes < 0) {
                 throw new IllegalArgumentException("d_r " + b.ropeDim + ", max query rows " + b.maxQueryRows + ", eps " + b.eps
                         + " and the activation budget " + b.activationBudgetBytes + " must be >= 0");
@@ -58,13 +62,14 @@ public final class Mha2MlaConverter {
             this.svd = b.svd;
             this.maxQueryRows = b.maxQueryRows;
             this.eps = b.eps;
+            this.split = b.split;
             this.ablations = b.ablations;
             this.progress = b.progress;
             this.activationBudgetBytes = b.activationBudgetBytes;
             this.spillDir = b.spillDir;
         }
 
-        /** MKL, d_r = d_h/4, MD-SVD at {@code dKv}, both steps, 256 KL query rows, eps 1e-6, no ablations, no progress bar. */
+        /** MKL, d_r = d_h/4, MD-SVD at {@code dKv} split as the authors', both steps, 256 KL query rows, eps 1e-6, no ablations, no progress bar. */
         public static Options defaults(int dKv) {
             return builder(dKv).build();
         }
@@ -81,6 +86,7 @@ public final class Mha2MlaConverter {
             b.svd = svd;
             b.maxQueryRows = maxQueryRows;
             b.eps = eps;
+            b.split = split;
             b.ablations = ablations;
             b.progress = progress;
             b.activationBudgetBytes = activationBudgetBytes;
@@ -140,6 +146,15 @@ public final class Mha2MlaConverter {
             return eps;
         }
 
+        /** How the factors share the singular values ({@link FactorSplit}; the authors' by default). */
+        public FactorSplit split() {
+            return split;
+        }
+
+        public Options with(FactorSplit s) {
+            return toBuilder().split(s).build();
+        }
+
         /** Also compute the factorisations not chosen, for the report's split/joint losses (Theorem 2.1 figures). */
         public boolean ablations() {
             return ablations;
@@ -168,6 +183,7 @@ public final class Mha2MlaConverter {
             private SvdMethod svd = SvdMethod.MD;
             private int maxQueryRows = 256;
             private double eps = MdSvd.DEFAULT_EPS;
+            private FactorSplit split = FactorSplit.AUTHORS;
             private boolean ablations;
             private boolean progress;
             private long activationBudgetBytes = 2L << 30;
@@ -183,6 +199,7 @@ public final class Mha2MlaConverter {
             public Builder svd(SvdMethod v) { svd = v; return this; }
             public Builder maxQueryRows(int v) { maxQueryRows = v; return this; }
             public Builder eps(double v) { eps = v; return this; }
+            public Builder split(FactorSplit v) { split = v; return this; }
             public Builder ablations(boolean v) { ablations = v; return this; }
             public Builder progress(boolean v) { progress = v; return this; }
             public Builder activationBudgetBytes(long v) { activationBudgetBytes = v; return this; }

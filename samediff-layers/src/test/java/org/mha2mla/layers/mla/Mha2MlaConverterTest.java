@@ -232,8 +232,8 @@ class Mha2MlaConverterTest {
         VisionLanguageModel m = original("llava_next");
         Mha2MlaConverter.Options o = Mha2MlaConverter.Options.builder(2).strategy(RopeStrategy.TWO_NORM).ablations(true).build();
         Mha2MlaConverter.Result md = Mha2MlaConverter.convert(m, calibration("llava_next"), o);
-        Mha2MlaConverter.Result joint = Mha2MlaConverter.convert(m, calibration("llava_next"), o.with(SvdMethod.JOINT));
-        Mha2MlaConverter.Result weight = Mha2MlaConverter.convert(m, calibration("llava_next"), o.with(SvdMethod.WEIGHT));
+        Mha2MlaConverter.Result joint = Mha2MlaConverter.convert(m, calibration("llava_next"), o.with(SvdMethod.SVD_LLM));
+        Mha2MlaConverter.Result weight = Mha2MlaConverter.convert(m, calibration("llava_next"), o.with(SvdMethod.SVD_JOINT));
         assertFalse(joint.conversion().decoupled());
         SameDiffNames names = new SameDiffNames(joint.model());
         assertTrue(names.has("language_model.model.layers.0.self_attn.kv_down_proj.weight"));

@@ -42,7 +42,7 @@ class MlaAttentionTest {
     void batchedChunkedDecodeOverTheLatentCacheEqualsTheFullPass() {
         VisionLanguageModel original = VlmLoader.load(Fixtures.dir("llava_next"));
         List<org.mha2mla.layers.MultimodalInput> calib = List.of(Fixtures.input("llava_next", "c0"), Fixtures.input("llava_next", "c1"));
-        for (SvdMethod svd : new SvdMethod[] {SvdMethod.MD, SvdMethod.JOINT}) {
+        for (SvdMethod svd : new SvdMethod[] {SvdMethod.MD, SvdMethod.SVD_LLM}) {
             Mha2MlaConverter.Result r = Mha2MlaConverter.convert(original, calib, Mha2MlaConverter.Options.defaults(3).with(svd));
             TextDecoder decoder = r.model().graph();
             TextConfig t = decoder.config();

@@ -36,21 +36,36 @@ class InstructCalibrationTest {
     }
 
     @Test
-    void recordsBecomeProcessedPromptsInFileOrder(@TempDir Path tmp) throws Exception {
+    void recordsAreDrawnAfterASeededShuffleAndBecomeProcessedPrompts(@TempDir Path tmp) throws Exception {
         Path json = writeCalibration(tmp);
         long[] golden;
         try (SafeTensorsFile g = SafeTensorsFile.open(fixture().resolve("golden.safetensors"));
              LlavaFixtureProcessor p = new LlavaFixtureProcessor(fixture())) {
             golden = g.readLongs("c0.input_ids");
-            List<MultimodalInput> two = new InstructCalibration(json, null, p).load(2);
+            // the order is Collections.shuffle(0..n−1, new Random(seed)); seed 42 (the default) puts record b first
+            assertArrayEquals(new int[] {1, 0, 2}, InstructCalibration.order(3, 42));
+            int[] other = InstructCalibration.order(3, 7);
+            List<MultimodalInput> all = new InstructCalibration(json, null, p).load(10);
+            assertEquals(3, all.size());
+            List<MultimodalInput> two = new InstructCalibration(json, null, p, 7).load(2);
             assertEquals(2, two.size());
-            // record a: the golden prompt (transformers' processor output) followed by the reply "red</s>"
-            assertArrayEquals(golden, Arrays.copyOf(two.get(0).inputIds(), golden.length));
-            assertTrue(two.get(0).hasImage());
-            assertEquals(LlavaFixtureProcessor.IMAGE_TOKENS, Arrays.stream(two.get(0).inputIds()).filter(t -> t == 3).count());
-            assertFalse(two.get(1).hasImage());
-            assertEquals(3, new InstructCalibration(json, tmp, p).load(10).size());
+            for (int i = 0; i < 2; i++) {
+                MultimodalInput expected = all.get(indexOf(InstructCalibration.order(3, 42), other[i]));
+                assertArrayEquals(expected.inputIds(), two.get(i).inputIds(), "seed 7, sample " + i);
+            }
+            // record a (second at seed 42): the golden prompt (transformers' processor output) followed by the reply "red</s>"
+            MultimodalInput a = all.get(1);
+            assertArrayEquals(golden, Arrays.copyOf(a.inputIds(), golden.length));
+            assertTrue(a.hasImage());
+            assertEquals(LlavaFixtureProcessor.IMAGE_TOKENS, Arrays.stream(a.inputIds()).filter(t -> t == 3).count());
+            assertFalse(all.get(0).hasImage());
+            assertArrayEquals(a.inputIds(), all.get(1).inputIds(), "a sample read twice is encoded alike");
             assertThrows(IllegalArgumentException.class, () -> new InstructCalibration(json, null, p).load(0));
         }
+    }
+
+    private static int indexOf(int[] order, int record) {
+        for (int i = 0; i < order.length; i++) if (order[i] == record) return i;
+        throw new AssertionError("record " + record + " missing from " + Arrays.toString(order));
     }
 }

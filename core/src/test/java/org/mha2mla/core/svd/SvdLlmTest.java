@@ -7,7 +7,7 @@ import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
-class JointSvdTest {
+class SvdLlmTest {
 
     @Test
     void jointEqualsAlgorithm1OnAllTokensTogether() {
@@ -20,7 +20,7 @@ class JointSvdTest {
         boolean[] vis = new boolean[300];
         java.util.Arrays.fill(vis, true);
         stats.add(visual, vis);
-        LowRankFactors joint = JointSvd.factorize(w, stats, 5, 0.0);
+        LowRankFactors joint = SvdLlm.factorize(w, stats, 5, 0.0);
 
         // Second route: covariance of the concatenated activations, Alg. 1 via commons-math.
         INDArray all = Nd4j.vstack(text, visual);
@@ -30,6 +30,6 @@ class JointSvdTest {
         assertTrue(rel < 1e-9, "joint vs Alg. 1 on all tokens: " + rel);
         double direct = TruncationLoss.direct(w, joint, all);
         assertEquals(direct, joint.truncationLoss(), 1e-8 * direct);
-        assertEquals(500, stats.joint().tokens());
+        assertEquals(500, stats.allTokens().tokens());
     }
 }

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Real-size runs: every command on random-weight checkpoints of the three paper models (made by `mha2mla init` from the
+# hub configs bundled with the project), each under /usr/bin/time -v; prints one line per step with the wall time,
+# the peak resident set (RSS, anonymous + file-mapped pages) and the command's own figures. Usage:
+#   benchmarks/scale/run.sh [MODELS_DIR] [qwen|next|llava ...]      (default /work/models, all three)
+# Needs ~17 GB of disk per model folder plus one converted folder at a time (deleted after its runs).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+MODELS=${1:-/work/models}; shift || true
+WHICH=${*:-qwen next llava}
+OUT=target/scale; mkdir -p "$OUT"
+[ -f cli/target/mha2mla-cli.jar ] || mvn -q -o -DskipTests package
+CP="cli/target/mha2mla-cli.jar"
+DATA="$OUT/data"
+[ -f "$DATA/calibration.json" ] || java -cp "$CP" benchmarks/scale/ScaleData.java "$DATA"
+IMAGE=$(ls "$DATA"/images/* | head -1)
+export MHA2MLA_JAVA_OPTS="${MHA2MLA_JAVA_OPTS:--Xmx6g}"
+
+step() {   # step NAME LOGFILE -- command...: runs it under /usr/bin/time -v and prints wall, peak RSS and the tail
+  local name=$1 log=$2; shift 3
+  /usr/bin/time -v "$@" > "$log" 2>&1; local rc=$?
+  local wall rss
+  wall=$(grep "Elapsed (wall clock)" "$log" | awk '{print $NF}')
+  rss=$(grep "Maximum resident set size" "$log" | awk '{printf "%.1f GB", $NF/1048576}')
+  printf '%-28s rc %d  wall %-9s peak RSS %-8s | %s\n' "$name" "$rc" "$wall" "$rss" "$(grep -v '^\s' "$log" | grep -E "$FIGURES" | tail -2 | tr '\n' ' ')"
+}
+FIGURES='tokens/s|prefill|decode|vision|parameters|KV cache|calibration layer pass|s:|update|results|accuracy|samples/s|ms'
+
+for m in $WHICH; do
+  case $m in
+    qwen)  DIR=$MODELS/qwen2.5-vl-7b-instruct; DKV=64 ;;
+    next)  DIR=$MODELS/llama3-llava-next-8b;   DKV=32 ;;
+    llava) DIR=$MODELS/llava-1.5-7b;           DKV=16 ;;
+  esac
+  [ -d "$DIR" ] || { echo "$DIR missing: ./mha2mla init --config <name> --out $DIR"; continue; }
+  echo "== $m ($DIR), $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GB, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  step "inspect" "$OUT/$m-inspect.log" -- ./mha2mla inspect "$DIR"
+  step "generate 448² image, 16 tok" "$OUT/$m-generate.log" -- ./mha2mla generate --model "$DIR" --image "$IMAGE" \
+      --prompt "What shapes are in the image?" --max-new-tokens 16
+  for s in 2norm mkl; do
+    rm -rf "$OUT/$m-mla-$s"
+    step "convert all $s d_kv $DKV" "$OUT/$m-convert-$s.log" -- ./mha2mla convert --model "$DIR" --out "$OUT/$m-mla-$s" \
+        --step all --strategy $s --d-kv $DKV --calib "$DATA/calibration.json" --calib-samples 8 --no-progress
+  done
+  rm -rf "$OUT/$m-mla-2norm"
+  rm -rf "$OUT/$m-s2"
+  step "train --stage 2 --steps 2" "$OUT/$m-train.log" -- ./mha2mla train --stage 2 --model "$OUT/$m-mla-mkl" \
+      --data "$DATA/train.json" --out "$OUT/$m-s2" --steps 2 --batch 1 --no-progress
+  rm -rf "$OUT/$m-s2" "$OUT/$m-eval"
+  step "eval --limit 2" "$OUT/$m-eval.log" -- ./mha2mla eval --model "$DIR" --tasks synthetic_shapes --data-root "$DATA" \
+      --limit 2 --out "$OUT/$m-eval"
+  rm -rf "$OUT/$m-mla-mkl" "$OUT/$m-eval"
+done
