@@ -64,6 +64,11 @@ public interface GradientSource extends AutoCloseable {
     @Override
     void close();
 
+    /** The machine's physical memory in bytes (what the memory rules of the trainer are fractions of). */
+    static long physicalMemory() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getTotalMemorySize();
+    }
+
     /** Which source the {@code train} command uses ({@code --gradients}). */
     enum Kind {
         /** {@link #GRAPH} when the whole graph fits the machine comfortably, else {@link #LAYERS} (see {@link #choose}). */
@@ -101,8 +106,7 @@ public interface GradientSource extends AutoCloseable {
                 decoder += n;
                 if (mask.isTrainable(key) && !key.startsWith(layers)) onlyLayers = false;
             }
-            long physical = ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getTotalMemorySize();
-            return choose(decoder, physical, onlyLayers);
+            return choose(decoder, physicalMemory(), onlyLayers);
         }
 
         /** The source of this kind (AUTO chooses first) training what {@code mask} selects of {@code model}. */

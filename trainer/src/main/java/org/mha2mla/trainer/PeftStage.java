@@ -22,7 +22,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * </pre>
  * The gradient buffers and the AdamW moments are allocated once and reused by every update.
  */
-public final class PeftStage {
+public final class PeftStage implements AutoCloseable {
 
     /** What one update did. */
     public record StepResult(double loss, double gradNorm, double lr, int tokens, int supervisedTokens, List<String> nonFinite) {
@@ -41,6 +41,11 @@ public final class PeftStage {
 
     /** @param source computes the gradients of the parameters {@code mask} selects (it froze the others) */
     public PeftStage(GradientSource source, FreezeMask mask, AdamW.Config adam, double maxGradNorm) {
+        this(source, mask, adam, maxGradNorm, null);
+    }
+
+    /** As above, with the optimizer's moments in {@code momentFile} (null: in memory; see {@link AdamW#momentsOnDisk}). */
+    public PeftStage(GradientSource source, FreezeMask mask, AdamW.Config adam, double maxGradNorm, java.nio.file.Path momentFile) {
         this.source = source;
         this.mask = mask;
         this.maxGradNorm = maxGradNorm;
@@ -49,7 +54,7 @@ public final class PeftStage {
             grads.put(n, p.ulike());
             shapes.put(n, p.shape());
         });
-        this.optimizer = new AdamW(adam, shapes);
+        this.optimizer = new AdamW(adam, shapes, momentFile);
         this.summary = mask.name() + ": " + mask.summary(source.parameterSizes());
     }
 
@@ -153,5 +158,16 @@ public final class PeftStage {
     /** e.g. {@code stage1: trainable 24,576 / total 262,144 (9.38%)}. */
     public String summary() {
         return summary;
+    }
+
+    /** Trainable parameters (elements). */
+    public long trainableParameters() {
+        return source.trainable().values().stream().mapToLong(INDArray::length).sum();
+    }
+
+    /** Releases the optimizer's moment file, if it has one. */
+    @Override
+    public void close() {
+        optimizer.close();
     }
 }

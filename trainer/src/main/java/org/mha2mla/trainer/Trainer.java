@@ -52,15 +52,26 @@ public final class Trainer {
         try (VisionLanguageModel model = VlmLoader.load(o.model())) {
             GradientSource.Kind kind = o.gradients().choose(model, mask);
             try (GradientSource source = kind.open(model, mask)) {
-                return run(o, encoder, log, model, mask, kind, source);
+                return trainWithSource(o, encoder, log, model, mask, kind, source);
             }
         }
     }
 
-    private static Result run(TrainOptions o, ExampleEncoder encoder, PrintStream log, VisionLanguageModel model, FreezeMask mask,
-                              GradientSource.Kind kind, GradientSource source) {
-        PeftStage stage = new PeftStage(source, mask, o.adam(), o.maxGradNorm());
-        log.println(stage.summary() + "; gradients " + kind.description());
+    /** The stage over {@code source}, with the optimizer's moments on disk when they would not fit ({@link AdamW#momentsOnDisk}). */
+    private static Result trainWithSource(TrainOptions o, ExampleEncoder encoder, PrintStream log, VisionLanguageModel model,
+                                          FreezeMask mask, GradientSource.Kind kind, GradientSource source) {
+        long trainable = source.trainable().values().stream().mapToLong(a -> a.length()).sum();
+        Path moments = AdamW.momentsOnDisk(trainable, GradientSource.physicalMemory()) ? o.trainingDir().resolve("adamw-moments.f32") : null;
+        try (PeftStage stage = new PeftStage(source, mask, o.adam(), o.maxGradNorm(), moments)) {
+            log.println(stage.summary() + "; gradients " + kind.description()
+                    + (moments == null ? "" : String.format(java.util.Locale.ROOT, "; AdamW moments on disk (%.1f GB, %s)", 8e-9 * trainable, moments)));
+            return trainStage(o, encoder, log, model, mask, stage);
+        }
+    }
+
+    /** Resume, the loop, and the trained folder. */
+    private static Result trainStage(TrainOptions o, ExampleEncoder encoder, PrintStream log, VisionLanguageModel model, FreezeMask mask,
+                                     PeftStage stage) {
         ExampleStream data = new ExampleStream(InstructDataset.load(o.data(), o.imageRoot(), o.seed()), encoder,
                 o.maxLength(), model.config().imageTokenId());
 
