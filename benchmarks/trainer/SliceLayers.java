@@ -16,7 +16,7 @@ import org.mha2mla.importers.weights.Checkpoint;
  * A model of the same widths with only the first N decoder layers: every tensor of a Hugging Face folder except the
  * decoder layers from N on, in its stored dtype, with config.json's num_hidden_layers (and max_window_layers) set to N
  * and the side files copied. Used to measure a real-width model's training memory and time in a few minutes
- * (README.md, "Real width").
+ * (README.md, "Memory").
  *
  *   java -cp ... benchmarks/trainer/SliceLayers.java --model DIR --layers 2 --out DIR
  */

@@ -85,8 +85,7 @@ public interface GradientSource extends AutoCloseable {
          * the faster one (no recomputation, one graph), while those copies take at most an eighth of the machine's
          * memory, and also when a trainable tensor lies outside the decoder layers, which only the whole graph can
          * train. On 24 GB that is up to 0.77 B decoder parameters: the fixtures, the demo and the benchmark models go
-         * through the graph, 7B models layer by layer; measured at the boundary, a 2-layer model of Qwen2.5-VL-7B's
-         * widths (1.56 B decoder parameters) peaked at 18.2 GB resident through the graph and 13.4 GB layer by layer.
+         * through the graph, 7B models layer by layer (peak memory of both at the boundary: benchmarks/trainer/README.md).
          */
         public Kind choose(long decoderParameters, long physicalBytes, boolean onlyDecoderLayersTrain) {
             if (this != AUTO) return this;

@@ -19,8 +19,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * after every update ({@link #updated}).
  *
  * <p>Why: ND4J runs a small model's many small ops faster on one OpenMP thread than on two, so on two cores two graphs
- * on half a batch each beat one graph on the whole batch (the demo, 2 cores: shards of 16 took 1.13 s per update where
- * one batch of 32 took 1.48 s; the cores share memory bandwidth).
+ * on half a batch each beat one graph on the whole batch (figures in benchmarks/pretrain/README.md).
  */
 public final class ReplicatedGradients implements GradientSource {
 
@@ -54,7 +53,7 @@ public final class ReplicatedGradients implements GradientSource {
         updated();
     }
 
-    /** Replicas for {@code cpus} cores: one per core, at most 2 (measured on the demo's model; see the class comment). */
+    /** Replicas for {@code cpus} cores: one per core, at most 2 (the cores share memory bandwidth; see the class comment). */
     public static int replicasFor(int cpus) {
         return Math.min(2, Math.max(1, cpus));
     }

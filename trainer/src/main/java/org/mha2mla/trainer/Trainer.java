@@ -65,13 +65,16 @@ public final class Trainer {
         try (PeftStage stage = new PeftStage(source, mask, o.adam(), o.maxGradNorm(), moments)) {
             log.println(stage.summary() + "; gradients " + kind.description()
                     + (moments == null ? "" : String.format(java.util.Locale.ROOT, "; AdamW moments on disk (%.1f GB, %s)", 8e-9 * trainable, moments)));
-            return trainStage(o, encoder, log, model, mask, stage);
+            return trainStage(o, encoder, log, model, mask, stage, kind == GradientSource.Kind.LAYERS);
         }
     }
 
-    /** Resume, the loop, and the trained folder. */
+    /**
+     * Resume, the loop, and the trained folder; {@code collectGarbage} (for the layer-by-layer source, whose per-layer
+     * passes leave the most off-heap garbage) as {@link TrainingLoop.Settings#collectGarbage}.
+     */
     private static Result trainStage(TrainOptions o, ExampleEncoder encoder, PrintStream log, VisionLanguageModel model, FreezeMask mask,
-                                     PeftStage stage) {
+                                     PeftStage stage, boolean collectGarbage) {
         ExampleStream data = new ExampleStream(InstructDataset.load(o.data(), o.imageRoot(), o.seed()), encoder,
                 o.maxLength(), model.config().imageTokenId());
 
@@ -95,7 +98,7 @@ public final class Trainer {
                 .stopAfter(o.stopAfter()).microBatchSize(o.microBatchSize()).gradAccumulation(o.gradAccumulation())
                 .curve(o.trainingDir().resolve("loss_curve.png"), mask.name() + " — " + o.model().getFileName())
                 .checkpoints(o.checkpointDir(), o.checkpointEvery(), o.keepCheckpoints()).adam(o.adam()).seed(o.seed())
-                .progress(o.progress()).build();
+                .progress(o.progress()).collectGarbage(collectGarbage).build();
         TrainingLoop.Result r = TrainingLoop.run(stage, data, settings, start, log);
         if (r.finished()) {
             DType dtype = o.saveDtype() != null ? o.saveDtype() : ModelFolder.inputDtype(o.model());

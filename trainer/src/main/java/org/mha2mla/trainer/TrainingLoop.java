@@ -77,10 +77,10 @@ public final class TrainingLoop {
      * @param stopAfter       stop (with a checkpoint) after this many updates of this invocation; 0: run to the end
      * @param schedule        the LR schedule of a run of a given length
      * @param checkpointDir   where checkpoints go; null: none
-     * @param collectGarbage  a full collection after every update: SameDiff's intermediate arrays live off-heap and go
-     *                        back only when the JVM collects their wrappers, which a big, quiet heap rarely does (the
-     *                        demo's pretraining, 30 updates: with it 1129 ms/update and 4.2 GB peak resident, without
-     *                        1087–1249 ms and 11.7 GB, plus several 6–7 s updates)
+     * @param collectGarbage  a full collection before every update's passes: SameDiff's intermediate arrays live off-heap
+     *                        and go back only when the JVM collects their wrappers, which a big, quiet heap rarely does;
+     *                        before the passes, so the first also returns the heap garbage of loading the model (figures:
+     *                        benchmarks/trainer/README.md, "Collecting garbage every update")
      */
     public record Settings(String name, long steps, long stopAfter, int microBatchSize, int gradAccumulation,
                            LongFunction<LrSchedule> schedule, Horizon horizon, Path lossCsv, Path lossPng, String curveTitle,
@@ -170,6 +170,8 @@ public final class TrainingLoop {
                     for (int b = 0; b < s.microBatchSize(); b++) examples.add(data.next());
                     batches.add(stage.batch(examples));
                 }
+                // One full collection per update, before its passes (see collectGarbage).
+                if (s.collectGarbage()) System.gc();
                 double lr = schedule.lr(step);
                 PeftStage.StepResult r = stage.step(batches, lr);
                 batches.forEach(GradientSource.Batch::release);
@@ -177,7 +179,6 @@ public final class TrainingLoop {
                 if (r.skipped()) log.println(GradientClipping.skipWarning(s.name() + " update " + step, r.loss(), r.nonFinite()));
                 tokens += r.tokens();
                 tokensNow += r.tokens();
-                if (s.collectGarbage()) System.gc();
                 double took = (System.nanoTime() - t0) / 1e9;
                 seconds.add(took);
                 double elapsed = start.elapsedSeconds() + (System.nanoTime() - begin) / 1e9;
