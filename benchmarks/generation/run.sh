@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Decode-step cost and logit fidelity of every cache policy (see GenerationBenchmark.java for the flags). Run from anywhere:
 #   benchmarks/generation/run.sh                            # the tiny llava test fixture, 256-token prompt, 32 steps
-#   benchmarks/generation/run.sh --model DIR --prompt 512   # any LLaVA-1.5 folder
+#   benchmarks/generation/run.sh --model DIR --prompt 512   # any model folder (text prompt)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mvn -o -q -pl samediff-layers -am compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
 CP="samediff-layers/target/classes:$(cat samediff-layers/target/classpath.txt)"
-exec java -Xmx4g -cp "$CP" benchmarks/generation/GenerationBenchmark.java "$@"
+exec java --add-modules jdk.incubator.vector -Xmx4g -cp "$CP" benchmarks/generation/GenerationBenchmark.java "$@"

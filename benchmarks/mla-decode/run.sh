@@ -1,10 +1,31 @@
 #!/usr/bin/env bash
-# Decode steps/s of a Qwen2.5-VL-7B-shaped layer: original GQA vs absorbed MLA (see MlaDecodeBenchmark.java). Run from anywhere:
-#   benchmarks/mla-decode/run.sh                                  # batch 1 and 16, contexts 1K/4K/16K
-#   benchmarks/mla-decode/run.sh --batch 16 --context 16384 --steps 3
+# Decode steps/s of a Qwen2.5-VL-7B-shaped layer, GQA vs absorbed MLA, beside the PyTorch anchor run in the same script
+# (see MlaDecodeBenchmark.java and README.md). Run from anywhere:
+#   benchmarks/mla-decode/run.sh                                   # batch 1 (1K/4K/16K/32K) and batch 16 (1K/4K/16K)
+#   benchmarks/mla-decode/run.sh --batch 16 --context 16384 --steps 3   # one configuration, no anchor
+# ANCHOR=path/to/anchor_decode_torch.py (default /work/shared/bench/anchor_decode_torch.py); NO_ANCHOR=1 skips it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mvn -o -q -pl samediff-layers -am compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
 CP="samediff-layers/target/classes:$(cat samediff-layers/target/classpath.txt)"
-exec java ${JAVA_OPTS:-} -Xmx4g -Dorg.bytedeco.javacpp.maxbytes=14G -Dorg.bytedeco.javacpp.maxphysicalbytes=18G -cp "$CP" \
-  benchmarks/mla-decode/MlaDecodeBenchmark.java "$@"
+ANCHOR="${ANCHOR:-/work/shared/bench/anchor_decode_torch.py}"
+bench() {
+  java --add-modules jdk.incubator.vector ${JAVA_OPTS:-} -Xmx6g -Dorg.bytedeco.javacpp.maxbytes=8G -Dorg.bytedeco.javacpp.maxphysicalbytes=14G \
+    -cp "$CP" benchmarks/mla-decode/MlaDecodeBenchmark.java "$@" 2>&1 | grep -v "^WARNING: Using incubator"
+}
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(uptime | sed 's/.*load/load/')"
+if [ $# -gt 0 ] || [ -n "${NO_ANCHOR:-}" ] || [ ! -f "$ANCHOR" ]; then
+  [ $# -eq 0 ] && [ ! -f "$ANCHOR" ] && echo "(no anchor at $ANCHOR)"
+  bench "$@"
+else
+  out="$(mktemp)"
+  trap 'rm -f "$out"' EXIT
+  for b in 1 16; do
+    ctx=$([ "$b" = 1 ] && echo 1024,4096,16384,32768 || echo 1024,4096,16384)
+    echo "== PyTorch anchor, batch $b: /usr/bin/python3 $ANCHOR 64 $b"
+    /usr/bin/python3 "$ANCHOR" 64 "$b" | tee "$out"
+    echo "== project, batch $b ($(uptime | sed 's/.*load/load/'))"
+    bench --batch "$b" --context "$ctx" --anchor "$out"
+  done
+fi
+echo "$(uptime | sed 's/.*load/load/')"

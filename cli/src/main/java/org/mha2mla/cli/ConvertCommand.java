@@ -5,10 +5,12 @@ import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
+import org.mha2mla.core.Limits;
 import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.partialrope.RopeStrategy;
 import org.mha2mla.core.svd.FactorSplit;
 import org.mha2mla.core.svd.SvdMethod;
+import org.mha2mla.importers.OutputFolder;
 import org.mha2mla.importers.safetensors.DType;
 import org.mha2mla.layers.mla.ConversionReport;
 import org.mha2mla.layers.mla.Mha2MlaConverter;
@@ -71,6 +73,25 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--ablations", description = "Also compute the factorisations --svd does not ask for, for the report's split/joint losses (Theorem 2.1).")
     boolean ablations;
 
+    @Option(names = "--max-length", defaultValue = "" + ModelFolder.DEFAULT_CALIBRATION_LENGTH,
+            description = "Tokens per calibration sample; longer samples are cut (and said so), or refused when the cut would split an image "
+                    + "(default ${DEFAULT-VALUE}, at most the model's max_position_embeddings).")
+    int maxLength;
+
+    @Option(names = "--overwrite", description = "Replace --out even if it is a non-empty folder convert did not write (it is kept until the new one is complete).")
+    boolean overwrite;
+
+    @Option(names = "--spark", arity = "0..1", fallbackValue = "", paramLabel = "MASTER",
+            description = "Run the calibration passes on Apache Spark executors: local[N], spark://host:port, yarn; without MASTER the "
+                    + "one spark-submit set, else local[cores]. The factorisation runs here; the model folder and --calib (with its "
+                    + "images) must be at the same path on every machine.")
+    String spark;
+
+    @Option(names = "--partitions", defaultValue = "0",
+            description = "With --spark: shares the calibration samples are cut into, each held by one executor task across the "
+                    + "layers (0 = one per executor core).")
+    int partitions;
+
     @Option(names = "--progress", negatable = true, defaultValue = "true", fallbackValue = "true", description = "Show progress bars (default on).")
     boolean progress;
 
@@ -78,17 +99,41 @@ final class ConvertCommand implements Callable<Integer> {
     public Integer call() {
         Mha2MlaConfig.Step s = Mha2MlaConfig.Step.parse(step);
         if (s.producesMla() && dKv <= 0) throw new IllegalArgumentException("--d-kv N is required for --step " + s.id());
+        Limits.requireAtLeast("--rope-dim", ropeDim, 0);
+        Limits.requireAtLeast("--calib-samples", calibSamples, 1);
+        Limits.requireAtLeast("--max-query-rows", maxQueryRows, 0);
+        Limits.requireAtLeast("--max-length", maxLength, 2);
+        Limits.requirePositive("--eps", eps);
+        ModelWarnings.print(model);
         DType storage = dtype == null ? ModelFolder.inputDtype(model) : switch (dtype.toLowerCase(Locale.ROOT)) {
             case "f32", "float32" -> DType.F32;
             case "bf16", "bfloat16" -> DType.BF16;
             case "f16", "float16" -> DType.F16;
             default -> throw new IllegalArgumentException("--dtype '" + dtype + "': expected f32, bf16 or f16");
         };
-        if (Files.exists(out.resolve("config.json"))) throw new IllegalArgumentException(out + " already holds a model (config.json); choose another --out");
         Mha2MlaConverter.Options options = Mha2MlaConverter.Options.builder(dKv).step(s).strategy(RopeStrategy.parse(strategy))
                 .ropeDim(ropeDim).svd(SvdMethod.parse(svd)).split(FactorSplit.parse(factorSplit)).maxQueryRows(maxQueryRows).eps(eps)
                 .ablations(ablations).progress(progress).spillDir(out.toAbsolutePath().getParent()).build();
-        ModelFolder.Converted converted = ModelFolder.convert(model, calib, imageRoot, calibSamples, calibSeed, options, out, storage);
+        OutputFolder folder = OutputFolder.of("convert", out).input("--model", model).input("--calib", calib).input("--image-root", imageRoot)
+                .overwrite(overwrite).earlierOutput(dir -> Files.isRegularFile(dir.resolve("conversion_report.json"))).open();
+        ModelFolder.Converted converted;
+        try {
+            if (spark == null) {
+                converted = ModelFolder.convert(model, calib, imageRoot, calibSamples, calibSeed, maxLength, options, folder.dir(), storage,
+                        System.out);
+            } else {
+                if (calib == null) throw new IllegalArgumentException("--spark spreads the calibration samples: give --calib");
+                try (SparkBackend.Session session = SparkBackend.load().start(spark, partitions, "mha2mla convert " + model.getFileName())) {
+                    System.err.println("calibration on Spark: " + session.describe());
+                    SparkBackend.Calibration c = session.calibration(model, calib, imageRoot, calibSamples, calibSeed, maxLength, options);
+                    converted = ModelFolder.convert(model, c.samples(), c.passes(), options, folder.dir(), storage);
+                }
+            }
+        } catch (RuntimeException e) {
+            folder.discard();
+            throw e;
+        }
+        Path written = folder.commit();
         ConversionReport report = converted.report();
         System.out.print(report.table());
         StringBuilder phases = new StringBuilder();
@@ -96,7 +141,7 @@ final class ConvertCommand implements Callable<Integer> {
                 .append(String.format(Locale.ROOT, "%s %.1f s", phase, sec)));
         System.out.printf(Locale.ROOT, "%.1f s: %s; %d calibration layer pass%s per sample and layer%n", converted.seconds(), phases,
                 converted.layerPasses(), converted.layerPasses() == 1 ? "" : "es");
-        System.out.println("wrote " + out + " (" + storage + ") and " + out.resolve("conversion_report.json"));
+        System.out.println("wrote " + written + " (" + storage + ") and " + written.resolve("conversion_report.json"));
         return 0;
     }
 }

@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 import org.mha2mla.cli.demo.DemoPipeline;
+import org.mha2mla.core.Limits;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -30,7 +31,7 @@ final class DemoCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         DemoPipeline.Settings s = quick ? DemoPipeline.Settings.quick() : DemoPipeline.Settings.full();
-        if (steps != null) s = s.withSteps(steps);
+        if (steps != null) s = s.withSteps((int) Limits.requireBetween("--steps", steps, 1, 100_000));
         if (baselines) s = s.withBaselines(true);
         new DemoPipeline(out, s, seed, System.out).run();
         return 0;

@@ -1,9 +1,14 @@
 package org.mha2mla.cli;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+
+import org.mha2mla.core.Limits;
 
 import org.mha2mla.evaluation.benchmarks.ModelFamily;
 import org.mha2mla.evaluation.run.CachePolicyArgs;
@@ -11,6 +16,7 @@ import org.mha2mla.evaluation.run.EvalOptions;
 import org.mha2mla.evaluation.run.Evaluator;
 import org.mha2mla.evaluation.run.RequestEncoder;
 import org.mha2mla.evaluation.run.ProcessorEncoder;
+import org.mha2mla.importers.OutputFolder;
 import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.VlmLoader;
 import org.mha2mla.layers.generation.CachePolicy;
@@ -73,17 +79,53 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--no-progress", description = "No progress bar.")
     boolean noProgress;
 
+    @Option(names = "--overwrite", description = "Replace --out even if it is a non-empty folder eval did not write (kept until the "
+            + "new results are complete); eval's own folder is always continued.")
+    boolean overwrite;
+
+    @Option(names = "--spark", arity = "0..1", fallbackValue = "", paramLabel = "MASTER",
+            description = "Generate on Apache Spark executors: local[N], spark://host:port, yarn; without MASTER the one "
+                    + "spark-submit set, else local[cores]. The model folder and --data-root must be at the same path on every machine.")
+    String spark;
+
+    @Option(names = "--partitions", defaultValue = "0",
+            description = "With --spark: shares the pending docs are cut into (0 = 4 per executor core; more even out slow docs).")
+    int partitions;
+
     @Override
     public Integer call() throws Exception {
         CachePolicy policy = CachePolicyArgs.parse(kvQuant, kvGroup, kvResidual, prune, budget, recent);
         if (textThroughCache) policy = policy.withTextAfterImageThroughCache();
+        Limits.requireAtLeast("--limit", limit, 0);
+        Limits.requireAtLeast("--max-new-tokens", maxNewTokens, 0);
+        ModelWarnings.print(model);
+        OutputFolder folder = OutputFolder.of("eval", out).input("--model", model).input("--data-root", dataRoot).resumable(true)
+                .overwrite(overwrite).earlierOutput(EvalCommand::earlierEvalOutput).open();
         try (VisionLanguageModel vlm = VlmLoader.load(model); RequestEncoder encoder = ProcessorEncoder.load(model)) {
             ModelFamily family = ModelFamily.forModelType(vlm.config().modelType());
-            EvalOptions options = new EvalOptions(model, family, dataRoot, out, limit, maxNewTokens, policy, !noProgress);
-            new Evaluator(vlm, encoder, options).run(tasks);
+            EvalOptions options = new EvalOptions(model, family, dataRoot, folder.dir(), limit, maxNewTokens, policy, !noProgress);
+            if (spark == null) {
+                new Evaluator(vlm, encoder, options).run(tasks);
+            } else {
+                try (SparkBackend.Session session = SparkBackend.load().start(spark, partitions, "mha2mla eval " + model.getFileName())) {
+                    System.err.println("eval on Spark: " + session.describe());
+                    new Evaluator(vlm, encoder, options).run(tasks, session.generator(model, !noProgress));
+                }
+            }
         }
-        System.out.print(Files.readString(out.resolve("results.md")));
-        System.out.println("wrote " + out.resolve("results.json"));
+        Path written = folder.commit();
+        System.out.print(Files.readString(written.resolve("results.md")));
+        System.out.println("wrote " + written.resolve("results.json"));
         return 0;
+    }
+
+    /** A folder written by eval before folders carried a marker: only its result files and logs. */
+    static boolean earlierEvalOutput(Path dir) {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.map(p -> p.getFileName().toString())
+                    .allMatch(n -> Set.of("predictions", "samples", "results.json", "results.md").contains(n));
+        } catch (IOException e) {
+            return false;
+        }
     }
 }

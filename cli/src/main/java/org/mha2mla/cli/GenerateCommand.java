@@ -6,6 +6,8 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 
+import org.mha2mla.core.Limits;
+import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.importers.image.RgbImage;
 import org.mha2mla.importers.processor.ProcessedPrompt;
 import org.mha2mla.importers.processor.VlmProcessor;
@@ -38,11 +40,16 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (maxNewTokens < 1) throw new IllegalArgumentException("--max-new-tokens must be at least 1, got " + maxNewTokens);
+        // The KV cache is sized for prompt + new tokens: bounded by the model's positions before anything is allocated.
+        int positions = HfConfigParser.read(model).textConfig().maxPositionEmbeddings();
+        Limits.requireBetween("--max-new-tokens", maxNewTokens, 1, positions - 1L);
+        ModelWarnings.print(model);
         List<RgbImage> images = image == null ? List.of() : List.of(RgbImage.load(image));
         try (VlmProcessor processor = VlmProcessor.load(model); VisionLanguageModel vlm = VlmLoader.load(model)) {
             String text = raw ? prompt : processor.userPrompt(prompt, images.size());
             ProcessedPrompt input = processor.process(text, images);
+            Limits.requireGeneration("--max-new-tokens", input.length(), maxNewTokens, positions);
+            Limits.requireAttentionMask("the prompt", 1, input.length(), input.length());
             long start = System.nanoTime();
             long[] ids = vlm.generate(MultimodalInput.of(input), maxNewTokens, true);
             double seconds = (System.nanoTime() - start) / 1e9;

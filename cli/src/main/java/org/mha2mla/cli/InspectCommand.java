@@ -46,6 +46,7 @@ final class InspectCommand implements Callable<Integer> {
             System.out.printf("parameters        %-15s %,d%n", e.getKey(), e.getValue());
         }
         System.out.printf("parameters        %-15s %,d (stored as %s)%n", "total", s.totalParameters(), s.parametersByDtype().keySet());
+        for (String w : s.audit().warnings(s.weights(), c)) System.err.println("mha2mla: warning: " + w);
         Mha2MlaConfig m = s.conversion();
         if (m != null) {
             System.out.printf("mha2mla           step %s, partial RoPE %s with d_r %d%s%n", m.step().id(), m.strategy().id(), m.ropeDim(),

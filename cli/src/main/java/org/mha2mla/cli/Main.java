@@ -27,6 +27,10 @@ public final class Main implements Runnable {
         System.exit(run(args));
     }
 
+    /** Exit codes: 0 success, 1 an error (one line on stderr), 2 a usage error, 3 a parity failure. */
+    public static final int ERROR = 1;
+    public static final int USAGE = 2;
+
     /** Runs the command line and returns its exit code (tests call this instead of main). */
     public static int run(String... args) {
         CommandLine cli = new CommandLine(new Main());
@@ -38,18 +42,33 @@ public final class Main implements Runnable {
             } else {
                 commandLine.getErr().println("mha2mla: " + oneLine(e));
             }
-            return 1;
+            return ERROR;
+        });
+        // A mistyped option or value: one line that says what and where to look, not the whole usage text.
+        cli.setParameterExceptionHandler((e, args2) -> {
+            CommandLine c = e.getCommandLine();
+            c.getErr().println("mha2mla: " + oneLine(e) + " (see `" + c.getCommandSpec().qualifiedName() + " --help`)");
+            return USAGE;
         });
         return cli.execute(args);
     }
 
-    /** The most specific message in the cause chain, with the exception type when it has none. */
-    static String oneLine(Throwable e) {
+    /**
+     * One line for the user: the most specific message, then the causes that add something ("x: cannot read y
+     * (NoSuchFileException: y/a.parquet)"), so a wrapper never hides why it failed.
+     */
+    public static String oneLine(Throwable e) {
         Throwable t = e;
-        while (t.getCause() != null && (t.getMessage() == null || t instanceof java.util.concurrent.ExecutionException)) {
+        while (t.getCause() != null && (t.getMessage() == null || t instanceof java.util.concurrent.ExecutionException
+                || t instanceof java.util.concurrent.CompletionException || t.getMessage().equals(t.getCause().toString()))) {
             t = t.getCause();
         }
-        String message = t.getMessage();
-        return message == null ? t.getClass().getSimpleName() : message.replace('\n', ' ');
+        StringBuilder b = new StringBuilder(t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage());
+        for (Throwable c = t.getCause(); c != null && c != c.getCause(); c = c.getCause()) {
+            String m = c.getMessage();
+            if (m == null || m.isBlank() || b.indexOf(m.strip()) >= 0) continue;
+            b.append(" (").append(c.getClass().getSimpleName()).append(": ").append(m.strip()).append(')');
+        }
+        return b.toString().replaceAll("\\s*\\R\\s*", " ");
     }
 }

@@ -1,5 +1,6 @@
 package org.mha2mla.cli;
 
+import org.mha2mla.core.Limits;
 import org.mha2mla.evaluation.parity.GoldenParity;
 import org.mha2mla.importers.safetensors.SafeTensorsFile;
 import org.mha2mla.layers.VisionLanguageModel;
@@ -25,6 +26,9 @@ final class ParityCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        // A negative or NaN tolerance would fail a matching model; an infinite one would pass any.
+        Limits.requireFiniteAtLeast("--tol", tolerance, 0);
+        ModelWarnings.print(model);
         boolean allPass = true;
         try (VisionLanguageModel vlm = VlmLoader.load(model); SafeTensorsFile file = SafeTensorsFile.open(golden)) {
             System.out.printf("%-5s %6s %-6s %16s  %s%n", "case", "tokens", "input", "max|Δ logits|", "greedy ids");

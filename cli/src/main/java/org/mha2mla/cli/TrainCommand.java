@@ -95,7 +95,7 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--gradients", defaultValue = "AUTO", converter = GradientsConverter.class,
             description = "Gradient source: graph (the whole decoder as one graph), layers (one layer at a time, for models "
-                    + "larger than memory) or auto (graph while the decoder's float32 weights fit a quarter of the memory; "
+                    + "larger than memory) or auto (graph while the decoder's float32 weights fit an eighth of the memory; "
                     + "default ${DEFAULT-VALUE}).")
     GradientSource.Kind gradients;
 
@@ -111,6 +111,10 @@ final class TrainCommand implements Callable<Integer> {
         }
     }
 
+    @Option(names = "--overwrite", description = "Replace --out even if it is a non-empty folder train did not write, or start over "
+            + "in train's own folder (the old folder is kept until the new model is complete).")
+    boolean overwrite;
+
     @Override
     public Integer call() {
         TrainOptions options = TrainOptions.builder(stage, model, data, out)
@@ -118,7 +122,8 @@ final class TrainCommand implements Callable<Integer> {
                 .warmupFraction(warmup).decayFraction(decayFraction).decay(decay).microBatchSize(batch).gradAccumulation(gradAccum)
                 .maxLength(maxLength).adam(AdamW.Config.defaults(weightDecay)).maxGradNorm(maxGradNorm).seed(seed)
                 .checkpointEvery(checkpointEvery).keepCheckpoints(keepCheckpoints).resume(resume).saveDtype(saveDtype)
-                .progress(!noProgress).gradients(gradients).build();
+                .progress(!noProgress).gradients(gradients).overwrite(overwrite).build();
+        ModelWarnings.print(model);
         Trainer.Result r;
         try (ModelProcessor processor = ModelProcessor.load(model)) {
             r = Trainer.run(options, new ChatExampleEncoder(processor));

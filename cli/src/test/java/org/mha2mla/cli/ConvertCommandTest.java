@@ -1,6 +1,7 @@
 package org.mha2mla.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
@@ -24,6 +25,7 @@ import org.mha2mla.core.svd.SvdMethod;
 import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.importers.safetensors.DType;
 import org.mha2mla.importers.safetensors.SafeTensorsWriter;
+import org.mha2mla.importers.weights.Checkpoint;
 import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.VlmLoader;
@@ -145,6 +147,94 @@ class ConvertCommandTest {
         assertTrue(stdout().contains("KV cache / token  144 values = 288 bytes at 16-bit (576 at float32)\n"), stdout());
         assertTrue(stdout().contains("KV reduction      -62.50% vs the original cache, -62.50% vs the MHA-equivalent"), stdout());
         assertTrue(stdout().contains("MLA d_kv 8 per KV head, SVD-LLM (--svd svd-llm)"), stdout());
+    }
+
+    /** convert into a user's folder is refused and leaves it as it was; --overwrite replaces it only once the new one is done. */
+    @Test
+    void convertNeverOverwritesAFolderItDidNotCreate(@TempDir Path tmp) throws Exception {
+        Path user = TrainCommandTest.userModel(tmp.resolve("user-model"));
+        Files.writeString(user.resolve("model-00001-of-00002.safetensors"), "the user's shard");
+        Map<String, Integer> before = TrainCommandTest.snapshot(user);
+        assertEquals(1, Main.run("convert", "--model", LLAVA.toString(), "--out", user.toString(), "--step", "rope", "--strategy", "high",
+                "--no-progress"));
+        assertTrue(err.toString(StandardCharsets.UTF_8).strip().endsWith("was not written by `mha2mla convert`; choose another --out or "
+                + "pass --overwrite to replace it"), err.toString());
+        // A folder of user files without a config.json (the old check looked for config.json only): refused, kept.
+        Path notes = Files.createDirectories(tmp.resolve("notes"));
+        Files.writeString(notes.resolve("tokenizer.json"), "{}");
+        Files.writeString(notes.resolve("model-00001-of-00002.safetensors"), "the user's shard");
+        err.reset();
+        assertEquals(1, Main.run("convert", "--model", LLAVA.toString(), "--out", notes.toString(), "--step", "rope", "--strategy", "high",
+                "--no-progress"));
+        assertEquals("mha2mla: --out " + notes + " is not empty (model-00001-of-00002.safetensors, tokenizer.json) and was not written by "
+                + "`mha2mla convert`; choose another --out or pass --overwrite to replace it", err.toString(StandardCharsets.UTF_8).strip());
+        assertEquals("the user's shard", Files.readString(notes.resolve("model-00001-of-00002.safetensors")));
+        assertEquals("{}", Files.readString(notes.resolve("tokenizer.json")));
+        Path link = Files.createSymbolicLink(tmp.resolve("link"), user);
+        err.reset();
+        assertEquals(1, Main.run("convert", "--model", user.toString(), "--out", link.toString(), "--step", "rope", "--strategy", "high",
+                "--overwrite", "--no-progress"));
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("is --model " + user + " (after resolving links"), err.toString());
+        // A conversion that fails (no calibration for MKL) leaves the folder and no temporary sibling.
+        err.reset();
+        assertEquals(1, Main.run("convert", "--model", LLAVA.toString(), "--out", user.toString(), "--step", "rope", "--strategy", "mkl",
+                "--overwrite", "--no-progress"));
+        assertEquals(before, TrainCommandTest.snapshot(user));
+        assertFalse(Files.exists(tmp.resolve(".user-model.mha2mla-partial")));
+        // With --overwrite a successful conversion replaces the folder as a whole.
+        assertEquals(0, Main.run("convert", "--model", LLAVA.toString(), "--out", user.toString(), "--step", "rope", "--strategy", "high",
+                "--overwrite", "--no-progress"), err.toString());
+        assertTrue(Files.isRegularFile(user.resolve("conversion_report.json")));
+        assertFalse(Files.exists(user.resolve("model-00001-of-00002.safetensors")));
+        // convert's own finished output: refused without --overwrite, as before.
+        err.reset();
+        assertEquals(1, Main.run("convert", "--model", LLAVA.toString(), "--out", user.toString(), "--step", "rope", "--strategy", "high",
+                "--no-progress"));
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("holds the output of an earlier `mha2mla convert`"), err.toString());
+    }
+
+    /** A NaN weight is named with its tensor before any calibration (it surfaced as "score of pair 0 is NaN"). */
+    @Test
+    void nanWeightsNameTheTensor(@TempDir Path tmp) throws Exception {
+        Path model = TrainCommandTest.userModel(tmp.resolve("nan-model"));
+        Map<String, INDArray> tensors = new LinkedHashMap<>();
+        String poisoned = null;
+        try (Checkpoint c = Checkpoint.open(model)) {
+            for (String n : c.names()) {
+                INDArray a = c.info(n).dtype().isFloating() ? c.get(n) : Nd4j.createFromArray(c.getLongs(n));
+                if (poisoned == null && n.endsWith("layers.0.self_attn.k_proj.weight")) {
+                    a.putScalar(3, Float.NaN);
+                    poisoned = n;
+                }
+                tensors.put(n, a);
+            }
+        }
+        SafeTensorsWriter.write(model.resolve("model.safetensors"), tensors, Map.of("format", "pt"), DType.F32);
+        assertEquals(1, Main.run("convert", "--model", model.toString(), "--out", tmp.resolve("o").toString(), "--step", "rope",
+                "--strategy", "high", "--no-progress"));
+        String e = err.toString(StandardCharsets.UTF_8).strip();
+        assertTrue(e.startsWith("mha2mla: " + model + ": weight '") && e.contains("layers.0.self_attn.k_proj.weight' holds 1 NaN and 0 infinite "
+                + "values (of 4096); the conversion needs finite weights"), e);
+        assertFalse(Files.exists(tmp.resolve("o")));
+    }
+
+    /** Calibration samples are capped at --max-length: text is cut (said on stdout), a cut through an image is refused. */
+    @Test
+    void calibrationSamplesAreCappedAtMaxLength(@TempDir Path tmp) throws Exception {
+        Path calib = calibration(tmp);
+        assertEquals(0, Main.run("convert", "--model", LLAVA.toString(), "--out", tmp.resolve("a").toString(), "--step", "rope",
+                "--calib", calib.toString(), "--max-length", "24", "--no-progress"), err.toString());
+        for (int i = 0; i < 3; i++) {
+            assertTrue(stdout().matches("(?s).*calibration: sample " + i + " has \\d+ tokens, cut to 24 \\(--max-length 24, max_position_embeddings 512\\).*"),
+                    stdout());
+        }
+        assertEquals(1, Main.run("convert", "--model", LLAVA.toString(), "--out", tmp.resolve("b").toString(), "--step", "rope",
+                "--calib", calib.toString(), "--max-length", "8", "--no-progress"));
+        String e = err.toString(StandardCharsets.UTF_8).strip();
+        // samples are numbered in calibration order (records shuffled by --calib-seed): the first with an image is refused
+        int firstImage = InstructCalibration.order(3, InstructCalibration.DEFAULT_SEED)[0] == 1 ? 1 : 0;
+        assertTrue(e.startsWith("mha2mla: " + calib + ": calibration sample " + firstImage + " has ") && e.contains("tokens with image tokens past position 8 "
+                + "(--max-length 8, max_position_embeddings 512); shorten the record or raise --max-length"), e);
     }
 
     @Test

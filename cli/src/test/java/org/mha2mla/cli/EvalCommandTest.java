@@ -1,10 +1,12 @@
 package org.mha2mla.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -91,6 +93,38 @@ class EvalCommandTest {
         assertTrue(r.out().contains("| 216.0 | 14.1% |"), r.out());
     }
 
+    /** A file that is not parquet is named by its path (parquet-mr said "LocalInputFile@67207d8a is not a Parquet file"). */
+    @Test
+    void anUnreadableParquetFileIsNamedByItsPath(@TempDir Path root) throws Exception {
+        Path file = root.resolve("pope/data/test-00000-of-00001.parquet");
+        Files.createDirectories(file.getParent());
+        Files.writeString(file, "this is not parquet, just text long enough to have a footer");
+        CliCapture.Result r = CliCapture.run("eval", "--model", MODEL.toString(), "--tasks", "pope", "--data-root", root.toString(),
+                "--out", root.resolve("out").toString(), "--no-progress");
+        assertEquals(1, r.rc());
+        String e = r.err().strip();
+        assertEquals(1, e.lines().count(), e);
+        assertTrue(e.startsWith("mha2mla: " + file + ": not a readable Parquet file (RuntimeException: the file is not a Parquet file."), e);
+        assertFalse(e.contains("LocalInputFile@"), e);
+    }
+
+    /** eval's --out follows the output policy: a user's folder is refused and left as it was. */
+    @Test
+    void aFolderEvalDidNotWriteIsRefused(@TempDir Path out) throws Exception {
+        Files.writeString(out.resolve("thesis.tex"), "mine");
+        CliCapture.Result r = CliCapture.run("eval", "--model", MODEL.toString(), "--tasks", "pope", "--data-root", data.toString(),
+                "--limit", "1", "--out", out.toString(), "--no-progress");
+        assertEquals(1, r.rc());
+        assertEquals("mha2mla: --out " + out + " is not empty (thesis.tex) and was not written by `mha2mla eval`; choose another --out or "
+                + "pass --overwrite to replace it", r.err().strip());
+        assertEquals(List.of(out.resolve("thesis.tex")), Files.list(out).toList());
+        r = CliCapture.run("eval", "--model", MODEL.toString(), "--tasks", "pope", "--data-root", data.toString(), "--limit", "1",
+                "--max-new-tokens", "2", "--out", out.toString(), "--no-progress", "--overwrite");
+        assertEquals(0, r.rc(), r.err());
+        assertTrue(Files.isRegularFile(out.resolve("results.json")));
+        assertFalse(Files.exists(out.resolve("thesis.tex")));
+    }
+
     @Test
     void badOptionsAreOneLineErrors(@TempDir Path out) {
         CliCapture.Result r = CliCapture.run("eval", "--model", MODEL.toString(), "--tasks", "pope", "--data-root", data.toString(),
@@ -100,5 +134,10 @@ class EvalCommandTest {
         r = CliCapture.run("eval", "--model", MODEL.toString(), "--tasks", "gqa", "--data-root", data.toString(), "--out", out.toString());
         assertEquals(1, r.rc());
         assertTrue(r.err().strip().startsWith("mha2mla: gqa: no dataset under"), r.err());
+        // the CLI alone (no spark module on its class path) names what --spark needs
+        r = CliCapture.run("eval", "--model", MODEL.toString(), "--tasks", "pope", "--data-root", data.toString(), "--out", out.toString(),
+                "--spark", "local[2]");
+        assertEquals(1, r.rc());
+        assertTrue(r.err().strip().startsWith("mha2mla: --spark needs the spark module on the class path"), r.err());
     }
 }

@@ -19,10 +19,11 @@ public final class ModelInspector {
 
     /**
      * Parameter counts per component (vision tower, projector/merger, language model) and per storage dtype;
-     * {@code conversion} is config.json's mha2mla section, null for an original model.
+     * {@code conversion} is config.json's mha2mla section, null for an original model; {@code audit} compares the
+     * tensors with config.json (unused, missing and mis-shaped tensors) and {@code weights} names the file audited.
      */
     public record Summary(VlmConfig config, Mha2MlaConfig conversion, Map<String, Long> parametersByComponent,
-                          Map<DType, Long> parametersByDtype) {
+                          Map<DType, Long> parametersByDtype, WeightsAudit audit, String weights) {
         public long totalParameters() {
             return parametersByComponent.values().stream().mapToLong(Long::longValue).sum();
         }
@@ -36,14 +37,15 @@ public final class ModelInspector {
         Map<String, Long> byComponent = new LinkedHashMap<>();
         for (String c : new String[] {"vision tower", "projector", "language model"}) byComponent.put(c, 0L);
         Map<DType, Long> byDtype = new TreeMap<>();
+        Mha2MlaConfig conversion = HfConfigParser.readConversion(modelDir);
         try (Checkpoint ckpt = Checkpoint.open(modelDir)) {
             for (String name : ckpt.names()) {
                 long n = ckpt.info(name).numel();
                 byComponent.merge(component(name), n, Long::sum);
                 byDtype.merge(ckpt.info(name).dtype(), n, Long::sum);
             }
+            return new Summary(config, conversion, byComponent, byDtype, WeightsAudit.of(ckpt, config, conversion), ckpt.description());
         }
-        return new Summary(config, HfConfigParser.readConversion(modelDir), byComponent, byDtype);
     }
 
     /** Component of a checkpoint key in either the hub or the transformers-5 layout. */

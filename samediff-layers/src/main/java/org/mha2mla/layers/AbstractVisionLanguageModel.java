@@ -4,13 +4,14 @@ import java.util.HashSet;
 import java.util.Set;
 import java.util.function.Predicate;
 
+import org.mha2mla.core.Limits;
 import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.config.TextConfig;
 import org.mha2mla.core.config.VlmConfig;
 import org.mha2mla.importers.weights.TensorSource;
+import org.mha2mla.layers.decode.DecodeStep;
 import org.mha2mla.layers.generation.CachePolicy;
 import org.mha2mla.layers.generation.Generation;
-import org.mha2mla.layers.generation.GreedyGenerator;
 import org.mha2mla.layers.mla.DecoderAttentions;
 import org.mha2mla.layers.text.DecoderAttention;
 import org.mha2mla.layers.text.LayerwiseDecoder;
@@ -22,8 +23,9 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * What every family shares: the weights, the conversion, the text decoder over them (layer by layer, or as one
- * graph on demand), the merge of image features into the token embeddings, and greedy generation. A family adds its
- * vision tower, its RoPE positions and its key names.
+ * graph on demand), the merge of image features into the token embeddings, and greedy generation (layer-by-layer
+ * prefill, then the eager {@link DecodeStep} over a static cache). A family adds its vision tower, its RoPE positions,
+ * its key names and which tokens are visual.
  */
 public abstract class AbstractVisionLanguageModel implements VisionLanguageModel {
 
@@ -35,6 +37,7 @@ public abstract class AbstractVisionLanguageModel implements VisionLanguageModel
     private final DecoderAttention.Factory attention;
     private final LayerwiseDecoder decoder;
     private TextDecoder graph;
+    private DecodeStep decodeStep;
 
     /**
      * @param weights       every tensor under canonical (hub) keys; closed with the model
@@ -104,14 +107,13 @@ public abstract class AbstractVisionLanguageModel implements VisionLanguageModel
     }
 
     /**
-     * A SameDiff graph over float32 copies of the tensors whose keys start with one of {@code prefixes} (a vision
-     * tower and its projector), holding each array once.
+     * Refuses a prompt longer than the model's positions, or whose one-layer attention scores would not fit this
+     * machine's memory, before anything runs (the families call it first in {@link #decoderInput}).
      */
-    protected final SameDiff weightGraph(String... prefixes) {
-        return Params.load(TensorSource.subset(weights, k -> {
-            for (String p : prefixes) if (k.startsWith(p)) return true;
-            return false;
-        }));
+    protected final void requirePrompt(MultimodalInput input) {
+        TextConfig text = config.textConfig();
+        Limits.requireSequence("the prompt", input.length(), text.maxPositionEmbeddings());
+        Limits.requireAttentionMemory("the prompt", 1, text.numAttentionHeads(), input.length());
     }
 
     /**
@@ -138,11 +140,18 @@ public abstract class AbstractVisionLanguageModel implements VisionLanguageModel
     }
 
     @Override
+    public synchronized DecodeStep decodeStep() {
+        if (decodeStep == null) decodeStep = DecodeStep.of(decoder, conversion);
+        return decodeStep;
+    }
+
+    /** Prefill layer by layer, then the eager decode step over the static cache ({@link org.mha2mla.layers.generation.Generator}). */
+    @Override
     public Generation generate(MultimodalInput input, int maxNewTokens, boolean stopAtEos, CachePolicy policy,
                                Predicate<long[]> stopWhen) {
+        Limits.requireGeneration("max new tokens", input.length(), maxNewTokens, config.textConfig().maxPositionEmbeddings());
         Set<Integer> eos = new HashSet<>(config.textConfig().eosTokenIds());
-        GreedyGenerator generator = new GreedyGenerator(graph(), stepRope(input), policy);
-        return generator.run(decoderInput(input), maxNewTokens, eos, stopAtEos, stopWhen);
+        return generator(input, policy).run(decoderInput(input), maxNewTokens, eos, stopAtEos, stopWhen);
     }
 
     @Override

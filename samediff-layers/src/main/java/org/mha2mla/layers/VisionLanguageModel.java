@@ -7,7 +7,9 @@ import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.config.VlmConfig;
 import org.mha2mla.importers.weights.TensorSource;
 import org.mha2mla.layers.generation.CachePolicy;
+import org.mha2mla.layers.decode.DecodeStep;
 import org.mha2mla.layers.generation.Generation;
+import org.mha2mla.layers.generation.Generator;
 import org.mha2mla.layers.text.DecoderAttention;
 import org.mha2mla.layers.text.DecoderInput;
 import org.mha2mla.layers.text.LayerwiseDecoder;
@@ -64,6 +66,20 @@ public interface VisionLanguageModel extends AutoCloseable {
 
     /** The RoPE tables [1, 1, 1, d_h] of the token generated at sequence position p after {@code input}. */
     LongFunction<RopeTables> stepRope(MultimodalInput input);
+
+    /**
+     * Whether token {@code id} is visual: the family's one rule for every token's modality, prompt or generated
+     * ({@link #decoderInput} and generation both use it), which MLA's per-modality factors follow.
+     */
+    boolean isVisualToken(long id);
+
+    /** The eager decode step over this model's decoder weights, built on first use. */
+    DecodeStep decodeStep();
+
+    /** Greedy generation after {@code input} (its RoPE positions and the model's token modalities) with a cache policy. */
+    default Generator generator(MultimodalInput input, CachePolicy policy) {
+        return new Generator(decodeStep(), stepRope(input), this::isVisualToken, policy);
+    }
 
     /** The same architecture over {@code weights} with the attention {@code conversion} describes (null: original). */
     VisionLanguageModel with(Mha2MlaConfig conversion, TensorSource weights);

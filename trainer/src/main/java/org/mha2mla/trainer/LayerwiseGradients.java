@@ -4,26 +4,26 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 import org.mha2mla.core.config.TextConfig;
 import org.mha2mla.core.tensor.StoredTensor;
 import org.mha2mla.importers.weights.TensorSource;
 import org.mha2mla.layers.VisionLanguageModel;
+import org.mha2mla.layers.text.BlockRunner;
 import org.mha2mla.layers.text.DecoderAttention;
 import org.mha2mla.layers.text.DecoderInput;
 import org.mha2mla.layers.text.DecoderLayer;
 import org.mha2mla.layers.text.GradientGraph;
+import org.mha2mla.layers.text.LayerwiseDecoder;
 import org.mha2mla.layers.text.TextDecoder;
 import org.mha2mla.trainer.data.TrainingExample;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.autodiff.samediff.array.SingleThreadArrayHolder;
-import org.nd4j.autodiff.samediff.internal.InferenceSession;
-import org.nd4j.autodiff.samediff.internal.SessionMemMgr;
-import org.nd4j.autodiff.samediff.internal.memory.ArrayCacheMemoryMgr;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -40,9 +40,10 @@ import org.nd4j.linalg.factory.Nd4j;
  *             (a vector–Jacobian product)
  * </pre>
  * Each layer is a graph of its own built by the same builders as the whole decoder ({@link DecoderLayer} and the
- * model's attention), in which the layer's trainable tensors are SameDiff variables over float32 masters held here
- * (the optimizer updates them in place) and its frozen tensors are placeholders, widened from their stored dtype into
- * float32 buffers shared by all layers and released (unmapped) after use. Frozen linears form no weight gradient
+ * model's attention) and run by a {@link BlockRunner}, as the inference path's layers are: the layer's trainable tensors
+ * are SameDiff variables over float32 masters held here (the optimizer updates them in place) and its frozen tensors are
+ * placeholders, widened from their stored dtype into float32 buffers shared by all layers and released (unmapped) after
+ * use; every layer graph and its gradient function allocate from the runner's one activation cache. Frozen linears form no weight gradient
  * ({@code LinearMatmul}); the embeddings, the final norm and the lm_head stay frozen, and the vision tower runs as
  * inference ({@link MicroBatch#of}). Memory: the masters and the optimizer's three float32 copies of the trainable
  * tensors, one layer's frozen weights in float32, one layer's activations, and h_i of every layer.
@@ -59,7 +60,10 @@ public final class LayerwiseGradients implements GradientSource {
     /** The gradient arriving at a layer's output [B, L, d]. */
     static final String GRAD_OUT = "grad_out";
     static final String LOSS = "vjp";
-    /** Share of ND4J's memory limit that released activations may stay cached in, for all layer graphs together. */
+    /**
+     * Share of JavaCPP's memory limit that released activations may stay cached in, for all layer graphs together (less
+     * than inference's: the inputs of every layer are held besides).
+     */
     static final double SESSION_CACHE_FRACTION = 0.1;
 
     private final VisionLanguageModel model;
@@ -68,10 +72,9 @@ public final class LayerwiseGradients implements GradientSource {
     private final Map<String, Long> sizes = new LinkedHashMap<>();
     private final Map<String, INDArray> trainable = new LinkedHashMap<>();
     private final List<List<String>> layerKeys = new ArrayList<>();
-    private final SameDiff[] graphs;
-    private final Map<String, INDArray> buffers = new HashMap<>();
-    /** The memory of every layer graph's executions (see {@link #shareMemory}). */
-    private final SessionMemMgr memory = new ArrayCacheMemoryMgr(SESSION_CACHE_FRACTION, 1024, 2.0);
+    private final BlockRunner.Block[] graphs;
+    /** Feeds each layer graph its frozen weights in float32 and gives all of them one activation cache. */
+    private final BlockRunner runner;
     /** The lowest layer with a trainable tensor: the backward pass stops there. */
     private final int lowest;
 
@@ -103,7 +106,8 @@ public final class LayerwiseGradients implements GradientSource {
             }
         }
         this.lowest = low;
-        this.graphs = new SameDiff[layers];
+        this.graphs = new BlockRunner.Block[layers];
+        this.runner = new BlockRunner(weights, LayerwiseDecoder.Residency.RELEASE, SESSION_CACHE_FRACTION);
     }
 
     /** The decoder layer of a key under {@code prefix + "layers.N."}, or −1. */
@@ -183,12 +187,7 @@ public final class LayerwiseGradients implements GradientSource {
 
     /** Layer i's output on {@code h}. */
     private INDArray forward(int layer, INDArray h, DecoderInput in) {
-        List<StoredTensor> open = new ArrayList<>();
-        try {
-            return graph(layer).output(feed(layer, h, in, open), OUT).get(OUT);
-        } finally {
-            open.forEach(StoredTensor::close);
-        }
+        return runner.run(graph(layer), inputs(h, in), OUT).get(OUT);
     }
 
     /**
@@ -197,18 +196,12 @@ public final class LayerwiseGradients implements GradientSource {
      */
     private INDArray backward(int layer, INDArray h, DecoderInput in, INDArray gradOut, Map<String, INDArray> grads,
                               boolean inputGradient) {
-        List<StoredTensor> open = new ArrayList<>();
-        Map<String, INDArray> out;
         List<String> wanted = new ArrayList<>();
         for (String key : layerKeys.get(layer)) if (trainable.containsKey(key)) wanted.add(key);
         if (inputGradient) wanted.add(X);
-        try {
-            Map<String, INDArray> feed = feed(layer, h, in, open);
-            feed.put(GRAD_OUT, gradOut);
-            out = graph(layer).calculateGradients(feed, wanted);
-        } finally {
-            open.forEach(StoredTensor::close);
-        }
+        Map<String, INDArray> feed = inputs(h, in);
+        feed.put(GRAD_OUT, gradOut);
+        Map<String, INDArray> out = runner.gradients(graph(layer), feed, wanted);
         for (String key : wanted) {
             if (key.equals(X)) continue;
             INDArray g = out.get(key);
@@ -221,48 +214,29 @@ public final class LayerwiseGradients implements GradientSource {
         return inputGradient ? out.get(X) : null;
     }
 
-    /** The placeholders of layer i: the pass's inputs and its frozen weights, widened from their stored dtype. */
-    private Map<String, INDArray> feed(int layer, INDArray h, DecoderInput in, List<StoredTensor> open) {
+    /** The placeholders of a layer graph besides its frozen weights: hidden states, RoPE tables, mask and modality. */
+    private static Map<String, INDArray> inputs(INDArray h, DecoderInput in) {
         Map<String, INDArray> feed = new HashMap<>();
         feed.put(X, h);
         feed.put(TextDecoder.COS, in.rope().cos());
         feed.put(TextDecoder.SIN, in.rope().sin());
         feed.put(TextDecoder.ATTENTION_MASK, in.attentionMask());
         feed.put(TextDecoder.MODALITY, in.modality());
-        String prefix = layerPrefix + layer + ".";
-        for (String key : layerKeys.get(layer)) {
-            if (trainable.containsKey(key)) continue;
-            StoredTensor t = model.weights().stored(key);
-            open.add(t);
-            feed.put(key, widened(key.substring(prefix.length()), t));
-        }
         return feed;
-    }
-
-    /** The float32 array a frozen layer weight is widened into, shared by the same weight of every layer. */
-    private INDArray widened(String local, StoredTensor t) {
-        INDArray buffer = buffers.get(local);
-        if (buffer == null || !Arrays.equals(buffer.shape(), t.shape())) {
-            buffer = Nd4j.createUninitialized(DataType.FLOAT, t.shape());
-            buffers.put(local, buffer);
-        }
-        t.widenInto(buffer);
-        return buffer;
     }
 
     /**
      * Layer i's graph: {@link DecoderLayer} over its weights (trainable ones as variables over the masters, frozen ones
      * as placeholders), and the loss Σ out ⊙ grad_out whose gradient is the layer's vector–Jacobian product.
      */
-    private SameDiff graph(int layer) {
+    private BlockRunner.Block graph(int layer) {
         if (graphs[layer] != null) return graphs[layer];
-        SameDiff sd = SameDiff.create();
-        // The default ThreadSafeArrayHolder would keep a second copy of every master.
-        sd.setArrayHolders(new SingleThreadArrayHolder(), new SingleThreadArrayHolder(), false);
-        for (String key : layerKeys.get(layer)) {
-            if (trainable.containsKey(key)) sd.var(key, trainable.get(key));
-            else sd.placeHolder(key, DataType.FLOAT, model.weights().info(key).shape());
-        }
+        String key = layerPrefix + layer;
+        Set<String> frozen = new HashSet<>(layerKeys.get(layer));
+        frozen.removeAll(trainable.keySet());
+        BlockRunner.Block block = runner.block(key + ".", frozen::contains);
+        SameDiff sd = block.sd();
+        for (String k : layerKeys.get(layer)) if (trainable.containsKey(k)) sd.var(k, trainable.get(k));
         long d = config.hiddenSize();
         int dH = config.headDim();
         SDVariable x = sd.placeHolder(X, DataType.FLOAT, -1, -1, d);
@@ -271,39 +245,14 @@ public final class LayerwiseGradients implements GradientSource {
         SDVariable mask = sd.placeHolder(TextDecoder.ATTENTION_MASK, DataType.FLOAT, -1, -1, -1, -1);
         SDVariable modality = sd.placeHolder(TextDecoder.MODALITY, DataType.FLOAT, -1, -1);
         DecoderAttention attention = model.attention().create(sd, layer);
-        String key = layerPrefix + layer;
         DecoderAttention.Result r = new DecoderLayer(sd, config, key, attention)
-                .forward(TextDecoder.layerScope(layer), x, cos, sin, mask, modality, null);
+                .forward(TextDecoder.layerScope(layer), x, cos, sin, mask, modality);
         SDVariable out = sd.identity(OUT, r.output());
         SDVariable gradOut = sd.placeHolder(GRAD_OUT, DataType.FLOAT, -1, -1, d);
         sd.setLossVariables(sd.sum(LOSS, out.mul(gradOut)));
         GradientGraph.build(sd, X);
-        shareMemory(sd, memory);
-        shareMemory(sd.getFunction("grad"), memory);
-        graphs[layer] = sd;
-        return sd;
-    }
-
-    /**
-     * Makes {@code sd} run on this thread with {@code memory} as its allocator. SameDiff gives every graph (and its
-     * gradient function) a session per thread whose allocator keeps released activations for reuse, up to a quarter of
-     * ND4J's memory limit each: with a graph per layer, and its gradient graph, that is up to 2·L caches, which at 7B
-     * width grow to gigabytes each and together past the machine. One allocator for all layers bounds the cache once
-     * ({@link #SESSION_CACHE_FRACTION}), and the layers, whose activations have the same shapes, reuse each other's
-     * arrays. The session map is private in SameDiff M2.1; the session is put there as SameDiff would create it.
-     */
-    @SuppressWarnings("unchecked")
-    private static void shareMemory(SameDiff sd, SessionMemMgr memory) {
-        try {
-            java.lang.reflect.Field f = SameDiff.class.getDeclaredField("sessions");
-            f.setAccessible(true);
-            Map<Long, InferenceSession> sessions = (Map<Long, InferenceSession>) f.get(sd);
-            InferenceSession session = new InferenceSession(sd);
-            session.setMmgr(memory);
-            sessions.put(Thread.currentThread().getId(), session);
-        } catch (ReflectiveOperationException | RuntimeException e) {
-            throw new IllegalStateException("cannot give a layer graph its allocator (ND4J version without SameDiff.sessions?): " + e, e);
-        }
+        graphs[layer] = block;
+        return block;
     }
 
     /**
@@ -370,8 +319,7 @@ public final class LayerwiseGradients implements GradientSource {
 
     @Override
     public void close() {
-        buffers.clear();
         Arrays.fill(graphs, null);
-        memory.close();
+        runner.close();
     }
 }

@@ -5,6 +5,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
+import org.mha2mla.core.Limits;
 import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.text.AttentionMask;
 import org.mha2mla.layers.text.DecoderInput;
@@ -39,6 +40,7 @@ public record MicroBatch(Map<String, INDArray> feed, long[][] targets, int token
         if (examples.isEmpty()) throw new IllegalArgumentException("empty micro-batch");
         int b = examples.size();
         int length = examples.stream().mapToInt(TrainingExample::length).max().orElseThrow();
+        Limits.requireAttentionMask("micro-batch of " + b + " examples of up to " + length + " tokens", b, length, length);
         INDArray[] embeds = new INDArray[b];
         INDArray[] cos = new INDArray[b];
         INDArray[] sin = new INDArray[b];

@@ -1,21 +1,28 @@
 package org.mha2mla.trainer;
 
 import java.io.IOException;
+import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
+import org.mha2mla.core.Limits;
 import org.mha2mla.core.config.Mha2MlaConfig;
+import org.mha2mla.core.config.TextConfig;
+import org.mha2mla.core.config.VlmConfig;
 import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.importers.safetensors.DType;
+import org.mha2mla.importers.weights.FiniteWeights;
 import org.mha2mla.importers.weights.StoredCopy;
 import org.mha2mla.importers.weights.TensorSource;
+import org.mha2mla.layers.mla.CalibrationPasses;
 import org.mha2mla.layers.mla.Conversion;
 import org.mha2mla.importers.safetensors.SafeTensorsWriter;
 import org.mha2mla.importers.weights.Checkpoint;
@@ -29,6 +36,7 @@ import org.mha2mla.trainer.data.ModelProcessor;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.VariableType;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -58,32 +66,71 @@ public final class ModelFolder {
         return DType.F32;
     }
 
-    /** {@link #convert(Path, Path, Path, int, long, Mha2MlaConverter.Options, Path, DType)} with the authors' seed 42. */
+    /** The default cap of a calibration sample in tokens ({@code convert --max-length}), as GPTQ/AWQ-style calibration uses. */
+    public static final int DEFAULT_CALIBRATION_LENGTH = 2048;
+
+    /** {@link #convert(Path, Path, Path, int, long, int, Mha2MlaConverter.Options, Path, DType, PrintStream)} with the authors' seed 42, 2048 tokens per sample. */
     public static Converted convert(Path input, Path calibration, Path imageRoot, int samples, Mha2MlaConverter.Options options,
                                     Path out, DType dtype) {
-        return convert(input, calibration, imageRoot, samples, InstructCalibration.DEFAULT_SEED, options, out, dtype);
+        return convert(input, calibration, imageRoot, samples, InstructCalibration.DEFAULT_SEED, DEFAULT_CALIBRATION_LENGTH, options, out,
+                dtype, System.out);
     }
 
     /**
      * {@code mha2mla convert}: the folder {@code input} converted by {@code options}, calibrated on {@code samples}
      * records of the LLaVA-instruct file {@code calibration} (null: no calibration) drawn after a shuffle by
-     * {@code seed} ({@link InstructCalibration}) through the folder's own processor, streamed to {@code out} layer by
-     * layer (one layer converted and written at a time) with {@code conversion_report.json}.
+     * {@code seed} ({@link InstructCalibration}) through the folder's own processor, each capped at {@code maxLength}
+     * tokens (and the model's {@code max_position_embeddings}: a longer one is cut, said in {@code log}, or refused when
+     * the cut would split its image tokens), streamed to {@code out} layer by layer (one layer converted and written at
+     * a time) with {@code conversion_report.json}. A NaN or infinite input weight is refused, named.
      */
-    public static Converted convert(Path input, Path calibration, Path imageRoot, int samples, long seed, Mha2MlaConverter.Options options,
-                                    Path out, DType dtype) {
+    public static Converted convert(Path input, Path calibration, Path imageRoot, int samples, long seed, int maxLength,
+                                    Mha2MlaConverter.Options options, Path out, DType dtype, PrintStream log) {
+        Limits.requireAtLeast("--max-length", maxLength, 2);
         long t0 = System.nanoTime();
-        try (ModelProcessor processor = calibration == null ? null : ModelProcessor.load(input);
-             VisionLanguageModel model = VlmLoader.load(input)) {
+        try (ModelProcessor processor = calibration == null ? null : ModelProcessor.load(input)) {
             List<MultimodalInput> calib = calibration == null ? List.of()
-                    : new InstructCalibration(calibration, imageRoot, processor, seed).load(samples);
+                    : calibrationDraw(input, processor, calibration, imageRoot, samples, seed, maxLength, log);
+            return convert(input, calib.size(), (model, onSample) -> Mha2MlaConverter.localPasses(model, calib, options, onSample),
+                    options, out, dtype, t0);
+        }
+    }
+
+    /**
+     * The calibration samples of a conversion of the folder {@code input}: {@code samples} records of {@code calibration}
+     * drawn after a shuffle by {@code seed}, encoded by {@code processor} as they are read, each capped at
+     * {@code maxLength} tokens and the model's positions (see {@link #convert}). The same list on every machine, so
+     * that a machine holding a share of the samples takes its {@code subList}.
+     */
+    public static List<MultimodalInput> calibrationDraw(Path input, ModelProcessor processor, Path calibration, Path imageRoot, int samples,
+                                                        long seed, int maxLength, PrintStream log) {
+        return capCalibration(new InstructCalibration(calibration, imageRoot, processor, seed).load(samples), calibration, maxLength,
+                HfConfigParser.read(input), log);
+    }
+
+    /**
+     * As {@link #convert(Path, Path, Path, int, long, int, Mha2MlaConverter.Options, Path, DType, PrintStream)} with the
+     * calibration passes over {@code samples} samples opened by {@code passes} (e.g. spread over Spark executors, which
+     * draw and process their share of the samples themselves with {@link #calibrationDraw}).
+     */
+    public static Converted convert(Path input, int samples, CalibrationPasses.Opener passes, Mha2MlaConverter.Options options,
+                                    Path out, DType dtype) {
+        return convert(input, samples, passes, options, out, dtype, System.nanoTime());
+    }
+
+    private static Converted convert(Path input, int samples, CalibrationPasses.Opener passes, Mha2MlaConverter.Options options,
+                                     Path out, DType dtype, long t0) {
+        try (VisionLanguageModel model = VlmLoader.load(input)) {
             long t1 = System.nanoTime();
-            try (Conversion c = Mha2MlaConverter.stream(model, calib, options)) {
+            String where = input.toString();
+            String why = "the conversion needs finite weights";
+            try (Conversion c = Mha2MlaConverter.stream(model, samples, options, passes,
+                    name -> FiniteWeights.require(model.weights(), name, where, why))) {
                 long t2 = System.nanoTime();
                 List<SafeTensorsWriter.Entry> entries = new ArrayList<>();
                 for (String name : c.names()) {
                     entries.add(c.converted(name) ? new SafeTensorsWriter.Entry(name, dtype, c.shape(name), () -> c.tensor(name))
-                            : StoredCopy.entry(model.weights(), name, dtype));
+                            : StoredCopy.entry(model.weights(), name, dtype, where, why));
                 }
                 writeFolder(entries, input, out);
                 Mha2MlaConfig target = c.finish();
@@ -111,6 +158,44 @@ public final class ModelFolder {
      * per sample and layer.
      */
     public record Converted(ConversionReport report, Map<String, Double> phaseSeconds, double seconds, int layerPasses) {
+    }
+
+    /**
+     * Calibration samples cut to {@code min(maxLength, max_position_embeddings)} tokens as they are read (the list stays
+     * lazy: one sample in memory at a time); a sample whose image tokens reach past the cap is refused (a partial image
+     * cannot be fed); each cut is said in one line.
+     */
+    static List<MultimodalInput> capCalibration(List<MultimodalInput> samples, Path file, int maxLength, VlmConfig config, PrintStream log) {
+        TextConfig text = config.textConfig();
+        int cap = Math.min(maxLength, text.maxPositionEmbeddings());
+        return new java.util.AbstractList<>() {
+            @Override
+            public MultimodalInput get(int i) {
+                MultimodalInput in = samples.get(i);
+                if (in.length() > cap) {
+                    long[] ids = in.inputIds();
+                    for (int t = cap; t < ids.length; t++) {
+                        if (ids[t] == config.imageTokenId()) {
+                            throw new IllegalArgumentException(file + ": calibration sample " + i + " has " + ids.length + " tokens with image "
+                                    + "tokens past position " + cap + " (--max-length " + maxLength + ", max_position_embeddings "
+                                    + text.maxPositionEmbeddings() + "); shorten the record or raise --max-length");
+                        }
+                    }
+                    log.println("calibration: sample " + i + " has " + ids.length + " tokens, cut to " + cap + " (--max-length " + maxLength
+                            + ", max_position_embeddings " + text.maxPositionEmbeddings() + ")");
+                    in = new MultimodalInput(Arrays.copyOf(ids, cap), in.pixelValues(), in.imageSizes(), in.imageGridThw());
+                }
+                String what = file + ": calibration sample " + i;
+                Limits.requireAttentionMask(what, 1, in.length(), in.length());
+                Limits.requireAttentionMemory(what, 1, text.numAttentionHeads(), in.length());
+                return in;
+            }
+
+            @Override
+            public int size() {
+                return samples.size();
+            }
+        };
     }
 
     /**

@@ -3,6 +3,7 @@ package org.mha2mla.trainer;
 import java.nio.file.Path;
 import java.util.List;
 
+import org.mha2mla.core.Limits;
 import org.mha2mla.importers.safetensors.DType;
 
 /**
@@ -35,24 +36,38 @@ import org.mha2mla.importers.safetensors.DType;
  * @param progress          show a progress bar on stderr
  * @param gradients         the gradient source: the whole graph, layer by layer, or chosen by the model's size
  *                          ({@link GradientSource.Kind#choose})
+ * @param overwrite         replace {@code out} even when it is a non-empty folder {@code train} did not write
+ *                          ({@link org.mha2mla.importers.OutputFolder}); it is kept until the new model is complete
  */
 public record TrainOptions(int stage, List<String> trainablePatterns, Path model, Path data, Path imageRoot, Path out,
                            long steps, long stopAfter, double lr, double minLr, double warmupFraction, double decayFraction,
                            LrSchedule.Decay decay, int microBatchSize, int gradAccumulation, int maxLength, AdamW.Config adam,
                            double maxGradNorm, long seed, long checkpointEvery, int keepCheckpoints, boolean resume,
-                           DType saveDtype, boolean progress, GradientSource.Kind gradients) {
+                           DType saveDtype, boolean progress, GradientSource.Kind gradients, boolean overwrite) {
 
     public TrainOptions {
         if (trainablePatterns == null && stage != 1 && stage != 2) {
-            throw new IllegalArgumentException("stage must be 1 or 2 (or give trainable patterns), got " + stage);
+            throw new IllegalArgumentException("--stage must be 1 or 2 (or give --trainable patterns), got " + stage);
         }
-        if (steps <= 0 || stopAfter < 0 || microBatchSize < 1 || gradAccumulation < 1 || keepCheckpoints < 1 || checkpointEvery < 0) {
-            throw new IllegalArgumentException("need steps > 0, stopAfter >= 0, micro-batch, accumulation and kept checkpoints >= 1, "
-                    + "checkpointEvery >= 0; got " + steps + ", " + stopAfter + ", " + microBatchSize + ", " + gradAccumulation + ", "
-                    + keepCheckpoints + ", " + checkpointEvery);
+        Limits.requireAtLeast("--steps", steps, 1);
+        Limits.requireAtLeast("--stop-after", stopAfter, 0);
+        Limits.requireAtLeast("--batch", microBatchSize, 1);
+        Limits.requireAtLeast("--grad-accum", gradAccumulation, 1);
+        Limits.requireAtLeast("--keep-checkpoints", keepCheckpoints, 1);
+        Limits.requireAtLeast("--checkpoint-every", checkpointEvery, 0);
+        Limits.requireAtLeast("--max-length", maxLength, 2);
+        // A non-finite rate writes a model of NaN/Inf weights with exit code 0.
+        Limits.requirePositive("--lr", lr);
+        Limits.requireFinite("--min-lr", minLr, 0, lr);
+        Limits.requireFinite("--warmup", warmupFraction, 0, 1);
+        Limits.requireFinite("--decay-fraction", decayFraction, 0, 1);
+        if (warmupFraction + decayFraction > 1) {
+            throw new IllegalArgumentException("--warmup " + warmupFraction + " plus --decay-fraction " + decayFraction + " exceed the run (at most 1)");
         }
-        if (model.toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) {
-            throw new IllegalArgumentException("--out must differ from --model (" + model + ")");
+        Limits.requireFiniteAtLeast("--weight-decay", adam.weightDecay(), 0);
+        Limits.requireFiniteAtLeast("--max-grad-norm", maxGradNorm, 0);
+        if (saveDtype != null && saveDtype != DType.F32 && saveDtype != DType.F16 && saveDtype != DType.BF16) {
+            throw new IllegalArgumentException("--save-dtype " + saveDtype + ": expected F32, F16 or BF16 (weights are floating point)");
         }
     }
 
@@ -99,6 +114,7 @@ public record TrainOptions(int stage, List<String> trainablePatterns, Path model
         b.saveDtype = saveDtype;
         b.progress = progress;
         b.gradients = gradients;
+        b.overwrite = overwrite;
         return b;
     }
 
@@ -129,6 +145,7 @@ public record TrainOptions(int stage, List<String> trainablePatterns, Path model
         private DType saveDtype;
         private boolean progress = true;
         private GradientSource.Kind gradients = GradientSource.Kind.AUTO;
+        private boolean overwrite;
 
         private Builder(int stage, Path model, Path data, Path out) {
             this.stage = stage;
@@ -159,12 +176,13 @@ public record TrainOptions(int stage, List<String> trainablePatterns, Path model
         public Builder saveDtype(DType v) { saveDtype = v; return this; }
         public Builder progress(boolean v) { progress = v; return this; }
         public Builder gradients(GradientSource.Kind v) { gradients = v; return this; }
+        public Builder overwrite(boolean v) { overwrite = v; return this; }
         public Builder out(Path v) { out = v; return this; }
 
         public TrainOptions build() {
             return new TrainOptions(stage, trainablePatterns, model, data, imageRoot, out, steps, stopAfter, lr, minLr,
                     warmupFraction, decayFraction, decay, microBatchSize, gradAccumulation, maxLength, adam, maxGradNorm, seed,
-                    checkpointEvery, keepCheckpoints, resume, saveDtype, progress, gradients);
+                    checkpointEvery, keepCheckpoints, resume, saveDtype, progress, gradients, overwrite);
         }
     }
 }

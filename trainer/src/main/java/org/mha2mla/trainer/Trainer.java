@@ -11,6 +11,11 @@ import java.util.Optional;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import org.mha2mla.core.Limits;
+import org.mha2mla.core.config.Mha2MlaConfig;
+import org.mha2mla.core.config.VlmConfig;
+import org.mha2mla.importers.OutputFolder;
+import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.importers.safetensors.DType;
 import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.VlmLoader;
@@ -48,40 +53,70 @@ public final class Trainer {
     }
 
     public static Result run(TrainOptions o, ExampleEncoder encoder, PrintStream log) {
+        VlmConfig config = HfConfigParser.read(o.model());
+        Mha2MlaConfig conversion = HfConfigParser.readConversion(o.model());
+        InstructDataset dataset = InstructDataset.load(o.data(), o.imageRoot(), o.seed());
+        if (o.microBatchSize() > dataset.size()) {
+            throw new IllegalArgumentException("--batch " + o.microBatchSize() + " is more than the " + dataset.size() + " samples of " + o.data());
+        }
+        int maxLength = sequenceCap(o, config, log);
+        requireStageFits(o, maxLength, config, conversion);
+        OutputFolder folder = OutputFolder.of("train", o.out()).input("--model", o.model()).input("--data", o.data())
+                .input("--image-root", o.imageRoot()).resumable(true).resume(o.resume()).overwrite(o.overwrite())
+                .earlierOutput(dir -> Files.isRegularFile(dir.resolve("training").resolve("options.json"))).open();
+        Job job = new Job(o, encoder, log, dataset, maxLength, folder.dir());
         FreezeMask mask = o.freezeMask();
+        Result r;
         try (VisionLanguageModel model = VlmLoader.load(o.model())) {
             GradientSource.Kind kind = o.gradients().choose(model, mask);
             try (GradientSource source = kind.open(model, mask)) {
-                return trainWithSource(o, encoder, log, model, mask, kind, source);
+                r = trainWithSource(job, model, mask, kind, source);
             }
+        }
+        // After the stage closed: its moment file (if any) is gone before the folder moves into place.
+        if (r.finished()) log.println("wrote " + folder.commit());
+        return r;
+    }
+
+    /** One invocation's inputs: the options, the data and the folder being written ({@code dir}: --out or its partial sibling). */
+    private record Job(TrainOptions o, ExampleEncoder encoder, PrintStream log, InstructDataset dataset, int maxLength, Path dir) {
+        Path trainingDir() {
+            return dir.resolve("training");
+        }
+
+        Path checkpointDir() {
+            return trainingDir().resolve("checkpoints");
         }
     }
 
     /** The stage over {@code source}, with the optimizer's moments on disk when they would not fit ({@link AdamW#momentsOnDisk}). */
-    private static Result trainWithSource(TrainOptions o, ExampleEncoder encoder, PrintStream log, VisionLanguageModel model,
-                                          FreezeMask mask, GradientSource.Kind kind, GradientSource source) {
+    private static Result trainWithSource(Job job, VisionLanguageModel model, FreezeMask mask, GradientSource.Kind kind,
+                                          GradientSource source) {
+        TrainOptions o = job.o();
         long trainable = source.trainable().values().stream().mapToLong(a -> a.length()).sum();
-        Path moments = AdamW.momentsOnDisk(trainable, GradientSource.physicalMemory()) ? o.trainingDir().resolve("adamw-moments.f32") : null;
+        Path moments = AdamW.momentsOnDisk(trainable, GradientSource.physicalMemory()) ? job.trainingDir().resolve("adamw-moments.f32") : null;
         try (PeftStage stage = new PeftStage(source, mask, o.adam(), o.maxGradNorm(), moments)) {
-            log.println(stage.summary() + "; gradients " + kind.description()
+            job.log().println(stage.summary() + "; gradients " + kind.description()
                     + (moments == null ? "" : String.format(java.util.Locale.ROOT, "; AdamW moments on disk (%.1f GB, %s)", 8e-9 * trainable, moments)));
-            return trainStage(o, encoder, log, model, mask, stage, kind == GradientSource.Kind.LAYERS);
+            return trainStage(job, model, mask, stage, kind == GradientSource.Kind.LAYERS);
         }
     }
 
     /**
-     * Resume, the loop, and the trained folder; {@code collectGarbage} (for the layer-by-layer source, whose per-layer
-     * passes leave the most off-heap garbage) as {@link TrainingLoop.Settings#collectGarbage}.
+     * Resume, the loop, and the trained model written into the job's folder; {@code collectGarbage} (for the
+     * layer-by-layer source, whose per-layer passes leave the most off-heap garbage) as
+     * {@link TrainingLoop.Settings#collectGarbage}.
      */
-    private static Result trainStage(TrainOptions o, ExampleEncoder encoder, PrintStream log, VisionLanguageModel model, FreezeMask mask,
-                                     PeftStage stage, boolean collectGarbage) {
-        ExampleStream data = new ExampleStream(InstructDataset.load(o.data(), o.imageRoot(), o.seed()), encoder,
-                o.maxLength(), model.config().imageTokenId());
+    private static Result trainStage(Job job, VisionLanguageModel model, FreezeMask mask, PeftStage stage, boolean collectGarbage) {
+        TrainOptions o = job.o();
+        PrintStream log = job.log();
+        ExampleStream data = new ExampleStream(job.dataset(), job.encoder(), job.maxLength(), model.config().imageTokenId());
 
         TrainingLoop.Start start = TrainingLoop.Start.FRESH;
-        Optional<Path> latest = TrainingCheckpoint.latest(o.checkpointDir());
+        Optional<Path> latest = TrainingCheckpoint.latest(job.checkpointDir());
         if (latest.isPresent() && !o.resume()) {
-            throw new IllegalStateException(o.checkpointDir() + " already holds a checkpoint: resume it or choose another --out");
+            throw new IllegalStateException(job.checkpointDir() + " already holds a checkpoint: continue it with --resume, choose another --out, "
+                    + "or start over with --overwrite");
         }
         if (latest.isPresent()) {
             TrainingCheckpoint.Loaded ckpt = TrainingCheckpoint.load(latest.get());
@@ -91,19 +126,19 @@ public final class Trainer {
             start = new TrainingLoop.Start(ckpt.state().step(), ckpt.state().tokens(), ckpt.state().elapsedSeconds());
             log.println("resumed from " + latest.get() + " at step " + start.step());
         }
-        writeOptions(o);
+        writeOptions(o, job.trainingDir());
 
         TrainingLoop.Settings settings = TrainingLoop.Settings.builder(mask.name(), o.steps(), total -> o.schedule(),
-                        o.trainingDir().resolve("loss.csv"))
+                        job.trainingDir().resolve("loss.csv"))
                 .stopAfter(o.stopAfter()).microBatchSize(o.microBatchSize()).gradAccumulation(o.gradAccumulation())
-                .curve(o.trainingDir().resolve("loss_curve.png"), mask.name() + " — " + o.model().getFileName())
-                .checkpoints(o.checkpointDir(), o.checkpointEvery(), o.keepCheckpoints()).adam(o.adam()).seed(o.seed())
+                .curve(job.trainingDir().resolve("loss_curve.png"), mask.name() + " — " + o.model().getFileName())
+                .checkpoints(job.checkpointDir(), o.checkpointEvery(), o.keepCheckpoints()).adam(o.adam()).seed(o.seed())
                 .progress(o.progress()).collectGarbage(collectGarbage).build();
         TrainingLoop.Result r = TrainingLoop.run(stage, data, settings, start, log);
         if (r.finished()) {
             DType dtype = o.saveDtype() != null ? o.saveDtype() : ModelFolder.inputDtype(o.model());
-            ModelFolder.write(model.weights(), stage.trainableParams(), o.model(), o.out(), dtype);
-            log.println("wrote " + o.out() + " (" + dtype + "); data: " + data.summary());
+            ModelFolder.write(model.weights(), stage.trainableParams(), o.model(), job.dir(), dtype);
+            log.println("trained model saved (" + dtype + "); data: " + data.summary());
         }
         return new Result(r.rows(), r.step(), r.finished(), stage.summary(), data.state());
     }
@@ -121,13 +156,37 @@ public final class Trainer {
         }
     }
 
-    private static void writeOptions(TrainOptions o) {
+    /**
+     * What the model and the options must agree on before any work: stage 2 trains the MLA parameters, so the model
+     * must be converted to MLA (otherwise only q_proj matches the preset); a micro-batch at the sequence cap must fit
+     * one attention mask array and, for one layer's attention scores, the machine's memory.
+     */
+    static void requireStageFits(TrainOptions o, int maxLength, VlmConfig config, Mha2MlaConfig conversion) {
+        if (o.trainablePatterns() == null && o.stage() == 2 && (conversion == null || !conversion.isMla())) {
+            throw new IllegalArgumentException("--stage 2 trains the MLA parameters, but " + o.model() + " is not an MLA model ("
+                    + (conversion == null ? "an original model" : "partial RoPE only") + "); convert it first with `mha2mla convert --step "
+                    + (conversion == null ? "all" : "svd") + "`");
+        }
+        String what = "--batch " + o.microBatchSize() + " at --max-length " + maxLength;
+        Limits.requireAttentionMask(what, o.microBatchSize(), maxLength, maxLength);
+        Limits.requireAttentionMemory(what, o.microBatchSize(), config.textConfig().numAttentionHeads(), maxLength);
+    }
+
+    /** The sequence cap: {@code --max-length}, lowered (and said so) to the model's max_position_embeddings. */
+    static int sequenceCap(TrainOptions o, VlmConfig config, PrintStream log) {
+        int positions = config.textConfig().maxPositionEmbeddings();
+        if (o.maxLength() <= positions) return o.maxLength();
+        log.println("--max-length " + o.maxLength() + " lowered to the model's max_position_embeddings (" + positions + ")");
+        return positions;
+    }
+
+    private static void writeOptions(TrainOptions o, Path trainingDir) {
         try {
-            Files.createDirectories(o.trainingDir());
+            Files.createDirectories(trainingDir);
             new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
-                    .writeValue(o.trainingDir().resolve("options.json").toFile(), o);
+                    .writeValue(trainingDir.resolve("options.json").toFile(), o);
         } catch (IOException e) {
-            throw new UncheckedIOException(o.trainingDir() + ": cannot write options.json", e);
+            throw new UncheckedIOException(trainingDir + ": cannot write options.json", e);
         }
     }
 }

@@ -9,7 +9,10 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
+import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 import org.mha2mla.core.config.Mha2MlaConfig;
@@ -66,8 +69,16 @@ import org.mha2mla.trainer.pretrain.WordLevelTokenizer;
  */
 public final class DemoPipeline {
 
-    /** A file the demo writes first into its output folder; a folder without it is never cleared. */
+    /**
+     * A file the demo writes first into its output folder, and at the end of a run the list of every file it wrote
+     * ({@code file: <relative path>} lines): a later run removes those files and nothing else, so files the user
+     * added are kept. A folder without it is never cleared.
+     */
     static final String MARKER = "mha2mla-demo.txt";
+    /** What the demo writes at the top of its folder: what a run that stopped before listing its files owned. */
+    static final List<String> OWN_ENTRIES = List.of("data", "init", "model", "variants", "eval", "pretrain_loss.csv", "pretrain_loss.png",
+            DemoReport.RESULTS_MD, DemoReport.RESULTS_JSON, DemoReport.PLOT);
+    private static final String FILE_LINE = "file: ";
 
     /**
      * Everything a run chooses; {@link #full()} and {@link #quick()} are the two the command offers.
@@ -170,9 +181,11 @@ public final class DemoPipeline {
     /** The whole demo; returns every evaluated row (also written to results.md / results.json). */
     public List<Evaluation> run() {
         long t0 = System.nanoTime();
-        prepareOut();
+        Set<Path> before = prepareOut();
         SyntheticShapesData.Splits splits = data();
-        return convertAndEvaluate(splits, pretrain(splits, t0), t0);
+        List<Evaluation> rows = convertAndEvaluate(splits, pretrain(splits, t0), t0);
+        listWrittenFiles(before);
+        return rows;
     }
 
     /**
@@ -273,10 +286,10 @@ public final class DemoPipeline {
     }
 
     /**
-     * Creates {@code out}, or clears it when an earlier demo wrote it (so stale predictions are never resumed); a
-     * non-empty folder the demo did not write is refused rather than deleted.
+     * Creates {@code out}, or removes from it what an earlier demo wrote (so stale predictions are never resumed) and
+     * nothing else; a non-empty folder the demo did not write is refused. Returns the files left in it (the user's).
      */
-    void prepareOut() {
+    Set<Path> prepareOut() {
         try {
             if (Files.isDirectory(out)) {
                 boolean empty;
@@ -286,16 +299,67 @@ public final class DemoPipeline {
                 if (!empty && !Files.isRegularFile(out.resolve(MARKER))) {
                     throw new IllegalArgumentException(out + " is not empty and was not written by the demo; choose another --out");
                 }
-                try (Stream<Path> s = Files.walk(out)) {
-                    for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-                        if (!p.equals(out)) Files.delete(p);
-                    }
-                }
+                if (!empty) removeEarlierRun();
             }
             Files.createDirectories(out);
-            Files.writeString(out.resolve(MARKER), "written by mha2mla demo; the next demo run into this folder clears it\n");
+            Files.writeString(out.resolve(MARKER), "written by mha2mla demo; a demo run that stops early owns " + OWN_ENTRIES + "\n");
+            return filesUnder(out);
         } catch (IOException e) {
             throw new UncheckedIOException(out + ": cannot prepare the output folder (" + e.getMessage() + ")", e);
+        }
+    }
+
+    /** The files an earlier run listed in the marker, or (a run that stopped early) its own top-level entries. */
+    private void removeEarlierRun() throws IOException {
+        List<Path> listed = new ArrayList<>();
+        for (String line : Files.readAllLines(out.resolve(MARKER))) {
+            if (!line.startsWith(FILE_LINE)) continue;
+            Path p = out.resolve(line.substring(FILE_LINE.length())).normalize();
+            if (p.startsWith(out) && !p.equals(out)) listed.add(p);
+        }
+        if (listed.isEmpty()) {
+            for (String name : OWN_ENTRIES) deleteRecursively(out.resolve(name));
+        } else {
+            Set<Path> parents = new TreeSet<>(Comparator.reverseOrder());
+            for (Path p : listed) {
+                Files.deleteIfExists(p);
+                for (Path d = p.getParent(); d != null && !d.equals(out) && d.startsWith(out); d = d.getParent()) parents.add(d);
+            }
+            for (Path d : parents) {                 // deepest first: folders the demo made, once empty
+                try (Stream<Path> s = Files.list(d)) {
+                    if (s.findAny().isEmpty()) Files.delete(d);
+                } catch (java.nio.file.NoSuchFileException e) {
+                    // already gone
+                }
+            }
+        }
+        Files.delete(out.resolve(MARKER));
+    }
+
+    /** Writes the marker's list: every file under {@code out} now that was not there when the run began. */
+    private void listWrittenFiles(Set<Path> before) {
+        try {
+            StringBuilder b = new StringBuilder("written by mha2mla demo; a later demo run into this folder removes the files listed "
+                    + "below and nothing else\n");
+            for (Path p : filesUnder(out)) {
+                if (!before.contains(p) && !p.getFileName().toString().equals(MARKER)) b.append(FILE_LINE).append(out.relativize(p)).append('\n');
+            }
+            Files.writeString(out.resolve(MARKER), b.toString());
+        } catch (IOException e) {
+            throw new UncheckedIOException(out + ": cannot list the demo's files in " + MARKER + " (" + e.getMessage() + ")", e);
+        }
+    }
+
+    private static Set<Path> filesUnder(Path dir) throws IOException {
+        try (Stream<Path> s = Files.walk(dir)) {
+            return s.filter(p -> !Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)).collect(Collectors.toCollection(TreeSet::new));
+        }
+    }
+
+    private static void deleteRecursively(Path p) throws IOException {
+        if (!Files.exists(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return;
+        try (Stream<Path> s = Files.walk(p)) {
+            for (Path q : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(q);
         }
     }
 
@@ -311,24 +375,22 @@ public final class DemoPipeline {
 
     /**
      * What the full settings do after pretraining (the conversions, the 7 fine-tuning runs, 10 evaluations and the
-     * golden logits), in pretraining updates of the same machine, measured: 216 and 194 in two runs on a 2-core machine
-     * at 1.36 and 1.43 s/update (294 s, 277 s), 165 on one at 1.1 s/update (181 s). Each update too many here costs a
-     * 15-minute run its budget, each too few costs the model an update (PyTorch from the demo's initial weights, mean
-     * of 3–4 visiting orders: 63.5% after 350 updates, 67% after 400, 72.5% after 500). These are updates of one graph
-     * and steps run one after another.
+     * golden logits), in pretraining updates of the same machine, with one graph per update and the steps run one
+     * after another. Each update too many here costs a 15-minute run its budget, each too few costs the model an update;
+     * the measurements behind the figure are in benchmarks/pretrain/README.md ("The reserve after pretraining").
      */
     static final double AFTER_PRETRAINING_UPDATES = 220;
 
     /**
-     * The same with {@code replicas} graphs per update and as many threads for the steps after it ({@link StepPool}):
-     * a two-replica update is ~1.4× faster (957 against 1352 ms in the demo), which made the one-thread steps 318 such
-     * updates (304 s); two threads cut the steps from 397 s to 242 s (same machine, a 25-update model). In full runs
-     * everything after the pretraining loop (steps, report, saving and golden logits) took 265 s = 212 updates of
-     * 1.25 s on one machine, but 183–186 s = 279 updates of 0.66 s and 239 s = 300 updates of 0.80 s on another (the
-     * ratio differs between CPUs; a reserve of 215 overran that machine's budget by 53 s), hence 310.
+     * The same with two graphs per update and two threads for the steps after it ({@link StepPool}): a two-replica
+     * update is faster, but the steps gain more from two threads than the update does, and the ratio differs between
+     * CPUs; the largest measured, with a margin (benchmarks/pretrain/README.md).
      */
+    static final double AFTER_PRETRAINING_UPDATES_REPLICATED = 310;
+
+    /** {@link #AFTER_PRETRAINING_UPDATES} for {@code replicas} graphs per update. */
     static double afterPretrainingUpdates(int replicas) {
-        return replicas == 1 ? AFTER_PRETRAINING_UPDATES : 310;
+        return replicas == 1 ? AFTER_PRETRAINING_UPDATES : AFTER_PRETRAINING_UPDATES_REPLICATED;
     }
 
     /** The pretrained model folder and the updates it took. */

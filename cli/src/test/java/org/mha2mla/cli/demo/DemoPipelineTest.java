@@ -129,5 +129,36 @@ class DemoPipelineTest {
         assertTrue(Files.isRegularFile(foreign.resolve("notes.txt")));
         new DemoPipeline(out, micro(), 5, new PrintStream(new ByteArrayOutputStream())).prepareOut();
         assertFalse(Files.exists(out.resolve("results.json")));
+        assertFalse(Files.exists(out.resolve("variants")));
+        // What the user added after the run stays: the hand-made evaluation and the notes.
+        assertTrue(Files.isRegularFile(byHand.resolve("results.json")));
+        assertEquals("mine", Files.readString(foreign.resolve("notes.txt")));
+    }
+
+    /** A rerun removes the files the marker lists and nothing else; a run that stopped early owns only its own entries. */
+    @Test
+    void aRerunRemovesOnlyTheFilesTheDemoWrote(@TempDir Path out) throws Exception {
+        Files.createDirectories(out.resolve("variants/a"));
+        Files.writeString(out.resolve("variants/a/model.safetensors"), "demo");
+        Files.writeString(out.resolve("variants/a/my-notes.txt"), "user");
+        Files.writeString(out.resolve("results.md"), "demo");
+        Files.writeString(out.resolve("todo.txt"), "user");
+        Files.writeString(out.resolve(DemoPipeline.MARKER), "written by mha2mla demo\nfile: variants/a/model.safetensors\nfile: results.md\n"
+                + "file: ../outside.txt\n");
+        Files.writeString(out.resolveSibling("outside.txt"), "user");
+        new DemoPipeline(out, micro(), 5, new PrintStream(new ByteArrayOutputStream())).prepareOut();
+        assertFalse(Files.exists(out.resolve("variants/a/model.safetensors")));
+        assertFalse(Files.exists(out.resolve("results.md")));
+        assertEquals("user", Files.readString(out.resolve("variants/a/my-notes.txt")));
+        assertEquals("user", Files.readString(out.resolve("todo.txt")));
+        assertEquals("user", Files.readString(out.resolveSibling("outside.txt")), "a listed path outside the folder is never removed");
+
+        // The marker of a run that stopped early lists no files: the demo's own top-level entries go, the rest stays.
+        Files.createDirectories(out.resolve("model"));
+        Files.writeString(out.resolve("model/config.json"), "demo");
+        new DemoPipeline(out, micro(), 5, new PrintStream(new ByteArrayOutputStream())).prepareOut();
+        assertFalse(Files.exists(out.resolve("model")));
+        assertFalse(Files.exists(out.resolve("variants")), "a run that stopped early owns its top-level entries whole");
+        assertEquals("user", Files.readString(out.resolve("todo.txt")));
     }
 }

@@ -8,9 +8,12 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Running XᵀX over activation chunks X [N, d] (tokens as rows), kept in float64, and the token count:
- * the statistics S = XᵀX / N of activation-aware SVD.
+ * the statistics S = XᵀX / N of activation-aware SVD. Serializable, so that sums gathered on other machines come back
+ * to be added up.
  */
-public final class CovarianceAccumulator {
+public final class CovarianceAccumulator implements java.io.Serializable {
+
+    private static final long serialVersionUID = 1L;
 
     private final int dim;
     private final INDArray sum;

@@ -5,9 +5,12 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 /**
  * Per-layer activation statistics split by modality: every token goes to the text or the visual
  * accumulator according to its modality flag (visual = image tokens, and for Qwen2.5-VL also the vision
- * start/end tokens, as the MHA2MLA-VLM reference does).
+ * start/end tokens, as the MHA2MLA-VLM reference does). Serializable, so that the statistics of samples on other
+ * machines come back to be added up ({@link #addAll}).
  */
-public final class ModalityCovariance {
+public final class ModalityCovariance implements java.io.Serializable {
+
+    private static final long serialVersionUID = 1L;
 
     private final CovarianceAccumulator text;
     private final CovarianceAccumulator visual;

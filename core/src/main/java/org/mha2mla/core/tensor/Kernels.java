@@ -5,7 +5,9 @@ import java.nio.ByteBuffer;
 /**
  * The few loops the hot paths run outside ND4J, on little-endian buffers of stored weights (mapped safetensors or
  * ND4J's own memory) and on float arrays: widening 16-bit storage to float32, matrix-vector products that read a
- * weight in its stored precision, dot products and axpy. ND4J has no fast kernel for these: a BFLOAT16 matrix-
+ * weight in its stored precision, dot products and axpy, and the loops of a decode step's attention (blocks of dot
+ * products, weighted row sums, the softmax's max and exponentials) and MLP (SwiGLU). ND4J has no fast kernel for
+ * these (its per-op cost alone exceeds their work at decode sizes): a BFLOAT16 matrix-
  * vector product runs at about 1 GB/s there, and its float32 one through OpenBLAS at about half the memory bandwidth
  * (figures in {@code benchmarks/kernels/README.md}).
  *
@@ -34,6 +36,35 @@ public interface Kernels {
 
     /** y[yOffset + i] += alpha · x[xOffset + i], i < n. */
     void axpy(float alpha, float[] x, int xOffset, float[] y, int yOffset, int n);
+
+    /**
+     * Dot products of every row of {@code a} with every row of {@code b} (rows of {@code k} floats): for i < m, j < n,
+     * {@code out[oOffset + i·oRow + j·oCol] = alpha · Σ_c a[aOffset + i·aStride + c] · b[bOffset + j·bStride + c]},
+     * added to what {@code out} holds when {@code accumulate}. The attention scores of a decode step (a few query
+     * heads against a tile of cached keys) and small products with widened weights.
+     */
+    void dots(float[] a, int aOffset, int aStride, int m, float[] b, int bOffset, int bStride, int n, int k,
+              float alpha, boolean accumulate, float[] out, int oOffset, int oRow, int oCol);
+
+    /**
+     * Weighted sums of rows: for i < m and c < k, {@code out[oOffset + i·oStride + c] += Σ_j p[pOffset + i·pStride + j]
+     * · b[bOffset + j·bStride + c]} over j < n. The attention-weighted values of a decode step (probabilities of a few
+     * heads over a tile of cached rows).
+     */
+    void weightedRows(float[] p, int pOffset, int pStride, int m, float[] b, int bOffset, int bStride, int n, int k,
+                      float[] out, int oOffset, int oStride);
+
+    /** max_i x[offset + i], i < n (n ≥ 1). */
+    float max(float[] x, int offset, int n);
+
+    /** x[offset + i] = exp(x[offset + i] − shift) for i < n; returns the sum of the new values. */
+    float expShift(float[] x, int offset, int n, float shift);
+
+    /** x[offset + i] *= alpha, i < n. */
+    void scale(float alpha, float[] x, int offset, int n);
+
+    /** out[oOffset + i] = silu(gate[gOffset + i]) · up[uOffset + i] with silu(g) = g·σ(g) = g / (1 + e^−g), i < n (SwiGLU). */
+    void siluMul(float[] gate, int gOffset, float[] up, int uOffset, float[] out, int oOffset, int n);
 
     /** The Vector API implementation when {@code jdk.incubator.vector} is present, else the plain loops. */
     static Kernels get() {

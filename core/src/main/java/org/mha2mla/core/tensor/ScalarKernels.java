@@ -59,4 +59,55 @@ final class ScalarKernels implements Kernels {
     public void axpy(float alpha, float[] x, int xOffset, float[] y, int yOffset, int n) {
         for (int i = 0; i < n; i++) y[yOffset + i] += alpha * x[xOffset + i];
     }
+
+    @Override
+    public void dots(float[] a, int aOffset, int aStride, int m, float[] b, int bOffset, int bStride, int n, int k,
+                     float alpha, boolean accumulate, float[] out, int oOffset, int oRow, int oCol) {
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                float s = alpha * dot(a, aOffset + i * aStride, b, bOffset + j * bStride, k);
+                int o = oOffset + i * oRow + j * oCol;
+                out[o] = accumulate ? out[o] + s : s;
+            }
+        }
+    }
+
+    @Override
+    public void weightedRows(float[] p, int pOffset, int pStride, int m, float[] b, int bOffset, int bStride, int n, int k,
+                             float[] out, int oOffset, int oStride) {
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) axpy(p[pOffset + i * pStride + j], b, bOffset + j * bStride, out, oOffset + i * oStride, k);
+        }
+    }
+
+    @Override
+    public float max(float[] x, int offset, int n) {
+        float m = x[offset];
+        for (int i = 1; i < n; i++) m = Math.max(m, x[offset + i]);
+        return m;
+    }
+
+    @Override
+    public float expShift(float[] x, int offset, int n, float shift) {
+        float sum = 0;
+        for (int i = 0; i < n; i++) {
+            float e = (float) Math.exp(x[offset + i] - shift);
+            x[offset + i] = e;
+            sum += e;
+        }
+        return sum;
+    }
+
+    @Override
+    public void scale(float alpha, float[] x, int offset, int n) {
+        for (int i = 0; i < n; i++) x[offset + i] *= alpha;
+    }
+
+    @Override
+    public void siluMul(float[] gate, int gOffset, float[] up, int uOffset, float[] out, int oOffset, int n) {
+        for (int i = 0; i < n; i++) {
+            float g = gate[gOffset + i];
+            out[oOffset + i] = g / (1f + (float) Math.exp(-g)) * up[uOffset + i];
+        }
+    }
 }

@@ -57,4 +57,25 @@ class CovarianceAccumulatorTest {
         assertThrows(IllegalArgumentException.class, () -> all.add(x, new boolean[3]));
         assertThrows(IllegalStateException.class, () -> new CovarianceAccumulator(3).covariance());
     }
+
+    /** What another machine sends back: the same float64 sums and counts, bit for bit. */
+    @Test
+    void statisticsSurviveJavaSerialization() throws Exception {
+        INDArray x = Nd4j.rand(DataType.FLOAT, 7, 5);
+        ModalityCovariance cov = new ModalityCovariance(5);
+        cov.add(x, new boolean[]{true, false, false, true, true, false, true});
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        try (java.io.ObjectOutputStream out = new java.io.ObjectOutputStream(bytes)) {
+            out.writeObject(cov);
+        }
+        ModalityCovariance back;
+        try (java.io.ObjectInputStream in = new java.io.ObjectInputStream(new java.io.ByteArrayInputStream(bytes.toByteArray()))) {
+            back = (ModalityCovariance) in.readObject();
+        }
+        assertEquals(4, back.visual().tokens());
+        assertEquals(3, back.text().tokens());
+        assertEquals(cov.visual().sum(), back.visual().sum());
+        assertEquals(cov.text().sum(), back.text().sum());
+        assertEquals(cov.allTokens().sum(), back.addAll(new ModalityCovariance(5)).allTokens().sum());
+    }
 }

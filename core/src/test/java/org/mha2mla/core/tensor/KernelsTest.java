@@ -112,6 +112,132 @@ class KernelsTest {
         }
     }
 
+    /**
+     * Blocks of dot products for every shape class the kernel has (4×4 blocks, 4-row and 1-row remainders, column
+     * remainders, vector tails) with row strides, output strides, scaling and accumulation, against float64.
+     */
+    @Test
+    void dotsAgreeWithFloat64ForEveryBlockShape() {
+        SplittableRandom rnd = new SplittableRandom(13);
+        for (Kernels kernels : new Kernels[]{vector, scalar}) {
+            for (int k : new int[]{1, 6, 16, 32, 47, 128, 256}) {
+                for (int[] mn : new int[][]{{1, 1}, {3, 5}, {4, 4}, {7, 9}, {8, 13}, {28, 6}}) {
+                    int m = mn[0], n = mn[1];
+                    int aStride = k + 3, bStride = k + 5;
+                    float[] a = gaussian(rnd, 2 + m * aStride);
+                    float[] b = gaussian(rnd, 1 + n * bStride);
+                    int oRow = 1, oCol = m + 2;           // the output transposed, as the MLA value projection writes it
+                    float[] out = gaussian(rnd, 4 + n * oCol);
+                    float[] before = out.clone();
+                    for (boolean accumulate : new boolean[]{false, true}) {
+                        System.arraycopy(before, 0, out, 0, out.length);
+                        kernels.dots(a, 2, aStride, m, b, 1, bStride, n, k, 0.25f, accumulate, out, 4, oRow, oCol);
+                        for (int i = 0; i < m; i++) {
+                            for (int j = 0; j < n; j++) {
+                                double ref = 0, mag = 0;
+                                for (int c = 0; c < k; c++) {
+                                    double t = (double) a[2 + i * aStride + c] * b[1 + j * bStride + c];
+                                    ref += t;
+                                    mag += Math.abs(t);
+                                }
+                                int o = 4 + i * oRow + j * oCol;
+                                double expected = 0.25 * ref + (accumulate ? before[o] : 0);
+                                assertEquals(expected, out[o], 1e-6 * (mag + Math.abs(before[o])) + 1e-30,
+                                        kernels.getClass().getSimpleName() + " k " + k + " m " + m + " n " + n + " (" + i + ", " + j + ")");
+                            }
+                        }
+                        for (int o = 0; o < 4; o++) assertEquals(before[o], out[o], "elements before the output stay untouched");
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void weightedRowsAgreeWithFloat64ForEveryBlockShape() {
+        SplittableRandom rnd = new SplittableRandom(17);
+        for (Kernels kernels : new Kernels[]{vector, scalar}) {
+            for (int k : new int[]{1, 6, 16, 47, 64, 128, 256, 300}) {
+                for (int[] mn : new int[][]{{1, 1}, {3, 5}, {4, 4}, {7, 9}, {28, 13}}) {
+                    int m = mn[0], n = mn[1];
+                    int pStride = n + 2, bStride = k + 3, oStride = k + 1;
+                    float[] p = gaussian(rnd, 1 + m * pStride);
+                    float[] b = gaussian(rnd, 2 + n * bStride);
+                    float[] out = gaussian(rnd, 3 + m * oStride);
+                    float[] before = out.clone();
+                    kernels.weightedRows(p, 1, pStride, m, b, 2, bStride, n, k, out, 3, oStride);
+                    for (int i = 0; i < m; i++) {
+                        for (int c = 0; c < k; c++) {
+                            double ref = before[3 + i * oStride + c], mag = Math.abs(ref);
+                            for (int j = 0; j < n; j++) {
+                                double t = (double) p[1 + i * pStride + j] * b[2 + j * bStride + c];
+                                ref += t;
+                                mag += Math.abs(t);
+                            }
+                            assertEquals(ref, out[3 + i * oStride + c], 1e-6 * mag + 1e-30,
+                                    kernels.getClass().getSimpleName() + " k " + k + " m " + m + " n " + n + " (" + i + ", " + c + ")");
+                        }
+                    }
+                    for (int o = 0; o < 3; o++) assertEquals(before[o], out[o], "elements before the output stay untouched");
+                }
+            }
+        }
+    }
+
+    /** max, exp(x − shift) with its sum, scale and SiLU-gated products against Math in float64. */
+    @Test
+    void softmaxAndActivationLoopsAgreeWithFloat64() {
+        SplittableRandom rnd = new SplittableRandom(19);
+        for (Kernels kernels : new Kernels[]{vector, scalar}) {
+            for (int n : new int[]{1, 7, 16, 33, 1000}) {
+                float[] x = gaussian(rnd, n + 2);
+                for (int i = 0; i < x.length; i++) x[i] *= 8;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int i = 0; i < n; i++) max = Math.max(max, x[2 + i]);
+                assertEquals(max, kernels.max(x, 2, n), "max n " + n);
+
+                float[] e = x.clone();
+                float sum = kernels.expShift(e, 2, n, max);
+                double refSum = 0;
+                for (int i = 0; i < n; i++) {
+                    double ref = Math.exp((double) x[2 + i] - max);
+                    refSum += ref;
+                    assertEquals(ref, e[2 + i], 2e-6 * ref + 1e-30, "exp n " + n + " element " + i);
+                }
+                assertEquals(refSum, sum, 1e-5 * refSum, "exp sum n " + n);
+                assertEquals(x[0], e[0], "elements before the range stay untouched");
+
+                float[] s = x.clone();
+                kernels.scale(-0.5f, s, 2, n);
+                for (int i = 0; i < n; i++) assertEquals(-0.5f * x[2 + i], s[2 + i], "scale element " + i);
+
+                float[] up = gaussian(rnd, n + 1);
+                float[] out = new float[n + 3];
+                kernels.siluMul(x, 2, up, 1, out, 3, n);
+                for (int i = 0; i < n; i++) {
+                    double g = x[2 + i];
+                    double ref = g / (1 + Math.exp(-g)) * up[1 + i];
+                    assertEquals(ref, out[3 + i], 2e-6 * Math.abs(ref) + 1e-30, "silu·up n " + n + " element " + i);
+                }
+            }
+        }
+        float[] big = new float[40];   // vector lanes and the scalar tail
+        for (int i = 0; i < big.length; i++) big[i] = i % 2 == 0 ? -200f : 200f;
+        float[] ones = new float[40];
+        java.util.Arrays.fill(ones, 1f);
+        float[] out = new float[40];
+        vector.siluMul(big, 0, ones, 0, out, 0, 40);
+        for (int i = 0; i < 40; i++) {
+            assertEquals(i % 2 == 0 ? 0f : 200f, out[i], 0f, "silu(±200) at " + i + ": 0 for a large negative gate, not NaN");
+        }
+    }
+
+    private static float[] gaussian(SplittableRandom rnd, int n) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = (float) rnd.nextGaussian();
+        return v;
+    }
+
     /** n random normal values stored in precision p (rounded to it), little-endian. */
     static ByteBuffer random(int n, Precision p, SplittableRandom rnd) {
         ByteBuffer b = ByteBuffer.allocateDirect(n * p.bytes()).order(ByteOrder.LITTLE_ENDIAN);

@@ -8,7 +8,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.TreeSet;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -19,7 +20,9 @@ import java.util.regex.Pattern;
  * greedy ids. The model is fed the golden processor outputs, so only the model is under test.
  */
 public final class GoldenParity {
-    private static final Pattern CASE_KEY = Pattern.compile("^(c\\d+)\\.input_ids$");
+    private static final Pattern CASE_KEY = Pattern.compile("^c(\\d{1,9})\\.(.+)$");
+    /** What every case holds: the model input, and the two outputs it is compared on. */
+    private static final List<String> REQUIRED = List.of("input_ids", "logits", "generated_ids");
 
     /** Per-case outcome; {@code maxAbsLogitDiff} is over every position and vocabulary entry. */
     public record CaseResult(String name, int length, boolean hasImage, double maxAbsLogitDiff,
@@ -36,18 +39,30 @@ public final class GoldenParity {
     private GoldenParity() {
     }
 
-    /** Case names (c0, c1, …) in numeric order. */
+    /**
+     * Case names (c0, c1, …) in numeric order: every {@code cN.*} key names a case, and each case must hold
+     * {@code input_ids}, {@code logits} and {@code generated_ids} (a case missing one is an error, never skipped).
+     */
     public static List<String> caseNames(SafeTensorsFile golden) {
-        TreeSet<Integer> ids = new TreeSet<>();
+        TreeMap<Integer, List<String>> keys = new TreeMap<>();
         for (String name : golden.names()) {
             Matcher m = CASE_KEY.matcher(name);
-            if (m.matches()) ids.add(Integer.parseInt(m.group(1).substring(1)));
+            if (m.matches()) keys.computeIfAbsent(Integer.parseInt(m.group(1)), k -> new ArrayList<>()).add(m.group(2));
         }
-        if (ids.isEmpty()) {
+        if (keys.isEmpty()) {
             throw new IllegalArgumentException(golden.path() + ": no cases (expected keys like c0.input_ids)");
         }
         List<String> out = new ArrayList<>();
-        for (int id : ids) out.add("c" + id);
+        for (Map.Entry<Integer, List<String>> e : keys.entrySet()) {
+            String c = "c" + e.getKey();
+            for (String required : REQUIRED) {
+                if (!e.getValue().contains(required)) {
+                    throw new IllegalArgumentException(golden.path() + ": case " + c + " has no " + c + "." + required + " (it has "
+                            + String.join(", ", e.getValue()) + ")");
+                }
+            }
+            out.add(c);
+        }
         return out;
     }
 

@@ -1,5 +1,7 @@
 package org.mha2mla.evaluation.run;
 
+import org.mha2mla.core.Limits;
+
 import java.util.Locale;
 
 import org.mha2mla.layers.generation.Budget;
@@ -24,6 +26,9 @@ public final class CachePolicyArgs {
      * @param recent   H2O's recent-window share of the budget
      */
     public static CachePolicy parse(String kvQuant, int group, int residual, String prune, String budget, double recent) {
+        Limits.requireAtLeast("--kv-group", group, 1);
+        Limits.requireAtLeast("--kv-residual", residual, 0);
+        Limits.requireFinite("--recent", recent, 0, 1);
         KvQuantization q = null;
         if (kvQuant != null && !kvQuant.equalsIgnoreCase("none")) {
             String k = kvQuant.toLowerCase(Locale.ROOT);

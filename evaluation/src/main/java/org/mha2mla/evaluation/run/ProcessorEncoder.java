@@ -1,14 +1,12 @@
 package org.mha2mla.evaluation.run;
 
 import java.awt.image.BufferedImage;
-import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-import javax.imageio.ImageIO;
 
 import org.mha2mla.importers.image.RgbImage;
 import org.mha2mla.importers.processor.VlmProcessor;
@@ -47,7 +45,7 @@ public final class ProcessorEncoder implements RequestEncoder {
 
     private static RgbImage decode(byte[] bytes, String name) {
         try {
-            BufferedImage img = ImageIO.read(new ByteArrayInputStream(bytes));
+            BufferedImage img = RgbImage.decode(bytes, name);
             if (img == null) throw new IllegalArgumentException(name + ": " + bytes.length + " bytes that are no image ImageIO can read");
             return RgbImage.of(img, name);
         } catch (IOException e) {

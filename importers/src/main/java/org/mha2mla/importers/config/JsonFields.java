@@ -69,6 +69,20 @@ public final class JsonFields {
         return v.intValue();
     }
 
+    /** An integer of at least 1 (sizes and counts: layers, heads, widths); 0 and negatives name the field. */
+    public int positive(String field, Integer fallback) {
+        int v = integer(field, fallback);
+        if (v < 1) throw error(field, "must be a positive integer, got " + v);
+        return v;
+    }
+
+    /** A finite number greater than 0 (epsilons, RoPE bases). */
+    public double positiveNumber(String field, Double fallback) {
+        double v = number(field, fallback);
+        if (!Double.isFinite(v) || v <= 0) throw error(field, "must be a finite number greater than 0, got " + v);
+        return v;
+    }
+
     public Integer optionalInteger(String field) {
         return has(field) ? integer(field, null) : null;
     }

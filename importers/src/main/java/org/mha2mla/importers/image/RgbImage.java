@@ -9,7 +9,11 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
+import java.util.Iterator;
+
 import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
 
 /**
  * An 8-bit RGB image, what PIL's {@code Image.convert("RGB")} gives transformers' image processors: rows of
@@ -17,6 +21,13 @@ import javax.imageio.ImageIO;
  * image, as PIL and torchvision do, so their rounding to uint8 between steps is reproduced.
  */
 public final class RgbImage {
+
+    /**
+     * The largest image decoded, in pixels: Pillow's decompression-bomb error threshold ({@code 2 × MAX_IMAGE_PIXELS}
+     * = 2 × 89,478,485), which transformers' processors meet when they open an image. A PNG of a few kilobytes can
+     * declare 50,000 × 50,000 pixels (7.5 GB decoded).
+     */
+    public static final long MAX_PIXELS = 2L * 89_478_485;
 
     private final int width;
     private final int height;
@@ -44,12 +55,39 @@ public final class RgbImage {
         if (!Files.isRegularFile(file)) throw new ImageException(file + ": image file not found");
         BufferedImage img;
         try {
-            img = ImageIO.read(file.toFile());
+            img = decode(file.toFile(), file.toString());
         } catch (IOException | RuntimeException e) {
+            if (e instanceof ImageException) throw (ImageException) e;
             throw new ImageException(file + ": corrupt or unsupported image (" + e.getMessage() + ")", e);
         }
         if (img == null) throw new ImageException(file + ": not an image format ImageIO can decode (PNG, JPEG, BMP, GIF)");
         return of(img, file.toString());
+    }
+
+    /**
+     * {@code ImageIO.read} of a file, stream or byte array ({@code input}), with the size the header declares checked
+     * against {@link #MAX_PIXELS} before any pixel is decoded; null when no reader knows the format.
+     */
+    public static BufferedImage decode(Object input, String source) throws IOException {
+        Object in = input instanceof byte[] b ? new java.io.ByteArrayInputStream(b) : input;
+        try (ImageInputStream stream = ImageIO.createImageInputStream(in)) {
+            if (stream == null) return null;
+            Iterator<ImageReader> readers = ImageIO.getImageReaders(stream);
+            if (!readers.hasNext()) return null;
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(stream, true, true);
+                long w = reader.getWidth(0);
+                long h = reader.getHeight(0);
+                if (w * h > MAX_PIXELS) {
+                    throw new ImageException(source + ": the image declares " + w + " × " + h + " = " + w * h + " pixels, more than "
+                            + MAX_PIXELS + " (Pillow's decompression-bomb limit)");
+                }
+                return reader.read(0, reader.getDefaultReadParam());
+            } finally {
+                reader.dispose();
+            }
+        }
     }
 
     /**

@@ -1,5 +1,6 @@
 package org.mha2mla.importers.init;
 
+import org.mha2mla.importers.OutputFolder;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.math.BigDecimal;
@@ -186,21 +187,17 @@ public final class ModelInitializer {
         long bytes = Math.multiplyExact(parameters, dtype.size());
         SourceFolder small = o.from != null ? requireFolder(o.from) : PaperConfigs.smallFolder(spec.modelType());
 
-        OutputFolder.requireUsable(o.out, o.overwrite);
-        Path staged = OutputFolder.stagingFor(o.out);
+        OutputFolder folder = OutputFolder.of("init", o.out).input("--from", o.from).overwrite(o.overwrite).open();
+        Path staged = folder.dir();
         try {
             requireSpace(staged, bytes);
             List<SpecialTokens.Assignment> tokens = writeSupportFiles(staged, spec, dtype, small);
             List<String> files = writeWeights(staged, plan, dtype, o);
             String check = check(staged, spec.config(), tokens);
-            OutputFolder.commit(staged, o.out);
-            return new Result(o.out, spec.modelType(), dtype, parameters, bytes, files, check);
+            Path written = folder.commit();
+            return new Result(written, spec.modelType(), dtype, parameters, bytes, files, check);
         } catch (RuntimeException e) {
-            try {
-                OutputFolder.deleteRecursively(staged);
-            } catch (RuntimeException cleanup) {
-                e.addSuppressed(cleanup);
-            }
+            folder.discard();
             throw e;
         }
     }

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import org.mha2mla.core.tensor.Precision;
 import org.mha2mla.core.tensor.StoredTensor;
+import org.mha2mla.importers.FileKind;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -24,6 +25,8 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -87,6 +90,8 @@ public final class SafeTensorsFile implements Closeable {
     /** Test hook: a small chunk size exercises the multi-chunk path of multi-GB tensors on small files. */
     static SafeTensorsFile open(Path path, int chunkBytes) {
         if (chunkBytes <= 0 || chunkBytes % 8 != 0) throw new IllegalArgumentException("chunkBytes must be a positive multiple of 8");
+        // A FIFO would block the open until a writer comes, a device such as /dev/zero never ends: refused by kind.
+        if (Files.exists(path, LinkOption.NOFOLLOW_LINKS)) FileKind.requireRegular(path, SafeTensorsException::new);
         FileChannel ch;
         try {
             ch = FileChannel.open(path, StandardOpenOption.READ);

@@ -10,12 +10,14 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.regex.Pattern;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
+import com.hubspot.jinjava.interpret.Context;
 import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.interpret.RenderResult;
@@ -35,6 +37,16 @@ import jinjava.javax.el.CompositeELResolver;
  * its body). Jinjava differs from Jinja2 in two ways that matter here, both bridged: its {@code lstrip_blocks}
  * also strips spaces before block tags in the middle of a line (so Jinja2's line-start rule is applied to the
  * source instead), and Java strings lack Python's str methods ({@link PythonMethods}).
+ *
+ * <p>Message content is data, never template code: Jinja2 prints a variable's value as is, while Jinjava by default
+ * renders a printed value again as a template when it contains {@code {{} or {@code {%}, so a prompt holding
+ * {@code {{ raise_exception('X') }}} aborted the run and {@code {% for i in range(300) %}Z{% endfor %}} became 300
+ * tokens. Nested interpretation is therefore off, and so are the constructs that would re-render text or read
+ * other files: the {@code render} filter, Jinjava's {@code striptags} (replaced by Jinja2's, which only strips) and
+ * the {@code include}, {@code import}, {@code from} and {@code extends} tags (transformers' environment has no loader).
+ * Undefined values follow Jinja2 ({@link Jinja2Undefined}). A template is code from a downloaded folder, so one
+ * rendering is bounded ({@link RenderBudget}): nodes rendered, {@code range()} lengths (Jinja2's sandbox limit),
+ * output size and wall time; past a bound it fails with one line instead of hanging the process.
  *
  * <p>Where the template comes from, first found wins: {@code chat_template.jinja} (transformers 5),
  * {@code chat_template.json} (transformers 4 processors), the {@code chat_template} field of
@@ -59,14 +71,29 @@ public final class ChatTemplate {
         CompositeELResolver resolver = new CompositeELResolver();
         resolver.add(new PythonMethods());
         resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY);
-        this.jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(false)
-                .withElResolver(resolver).build());
+        this.jinjava = Jinja2Undefined.jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(false)
+                .withElResolver(resolver)
+                .withNestedInterpretationEnabled(false)
+                .withDisabled(Map.of(Context.Library.TAG, Set.of("include", "import", "from", "extends"),
+                        Context.Library.FILTER, Set.of("render")))
+                .withMaxOutputSize(RenderBudget.MAX_OUTPUT_CHARS)
+                .withMaxStringLength(RenderBudget.MAX_OUTPUT_CHARS)
+                .withMaxListSize(RenderBudget.MAX_COLLECTION_SIZE)
+                .withMaxMapSize(RenderBudget.MAX_COLLECTION_SIZE)
+                .withRangeLimit(RenderBudget.MAX_RANGE)
+                .withEnableRecursiveMacroCalls(true)
+                .withMaxMacroRecursionDepth(RenderBudget.MAX_MACRO_DEPTH)
+                .withNodePreProcessor((node, interpreter) -> RenderBudget.current().node(interpreter))
+                .build());
         jinjava.getGlobalContext().registerTag(new GenerationTag());
         jinjava.getGlobalContext().registerFilter(new ToJsonFilter());
+        jinjava.getGlobalContext().registerFilter(new StripTagsFilter());
         jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplate.class,
                 "raiseException", String.class));
         jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "strftime_now", ChatTemplate.class,
                 "strftimeNow", String.class));
+        jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "range", ChatTemplate.class,
+                "range", Object.class, Object[].class));
     }
 
     /** A template given as text; {@code specialTokens} become template variables (bos_token → "<s>", ...). */
@@ -135,9 +162,23 @@ public final class ChatTemplate {
         context.put("messages", msgs);
         context.put("add_generation_prompt", addGenerationPrompt);
         context.putAll(extra);
-        RenderResult result = jinjava.renderForResult(jinja2Whitespace(source), context);
+        RenderBudget budget = RenderBudget.start();
+        RenderResult result;
+        try {
+            result = jinjava.renderForResult(jinja2Whitespace(source), context);
+        } catch (StackOverflowError e) {
+            throw new TokenizerException(origin + ": rendering failed: the template nests too deeply (stack overflow)");
+        } finally {
+            RenderBudget.end();
+        }
+        if (budget.exceeded() != null) throw new TokenizerException(origin + ": rendering stopped: " + budget.exceeded());
+        if (budget.firstError() != null) {
+            TemplateError e = budget.firstError();
+            throw new TokenizerException(origin + ": rendering failed at line " + e.getLineno() + ": " + raisedMessage(e));
+        }
         for (TemplateError e : result.getErrors()) {
-            if (e.getSeverity() == TemplateError.ErrorType.FATAL) {
+            // The first error Jinja2 would raise (Jinjava only warns where a macro recursed past the bound).
+            if (RenderBudget.fatal(e)) {
                 throw new TokenizerException(origin + ": rendering failed at line " + e.getLineno() + ": " + raisedMessage(e));
             }
         }
@@ -149,7 +190,7 @@ public final class ChatTemplate {
         for (Throwable t = e.getException(); t != null; t = t.getCause()) {
             if (t instanceof TokenizerException) return t.getMessage();
         }
-        return e.getMessage();
+        return e.getMessage() == null ? e.getReason().toString() : e.getMessage().replace('\n', ' ');
     }
 
     /** Applies Jinja2's lstrip_blocks to the source (Jinjava's own strips before mid-line tags too). */
@@ -164,6 +205,11 @@ public final class ChatTemplate {
     /** transformers' {@code raise_exception(message)} global: rendering fails with the template's message. */
     public static String raiseException(String message) {
         throw new TokenizerException("the chat template raised: " + message);
+    }
+
+    /** Jinja2's {@code range} with the sandbox's bound, counted against the rendering's budget ({@link RenderBudget#range}). */
+    public static List<Integer> range(Object first, Object... rest) {
+        return RenderBudget.range(first, rest);
     }
 
     /** transformers' {@code strftime_now(format)}: the current local time in a Python strftime format. */
@@ -300,6 +346,29 @@ public final class ChatTemplate {
                 }
             }
             b.append('"');
+        }
+    }
+
+    /**
+     * Jinja2's {@code striptags} ({@code Markup(value).striptags()}): comments and tags removed, whitespace runs
+     * collapsed to one space, HTML entities unescaped. Jinjava's own renders the value as a template first.
+     */
+    static final class StripTagsFilter implements Filter {
+        private static final Pattern COMMENTS = Pattern.compile("(?s)<!--.*?-->");
+        private static final Pattern TAGS = Pattern.compile("(?s)<.*?>");
+
+        @Override
+        public String getName() {
+            return "striptags";
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            if (var == null) return "";
+            String s = TAGS.matcher(COMMENTS.matcher(var.toString()).replaceAll("")).replaceAll("");
+            s = String.join(" ", s.strip().split("\\s+"));
+            return s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'")
+                    .replace("&amp;", "&");
         }
     }
 }

@@ -121,6 +121,7 @@ final class PythonMethods extends ELResolver {
             return List.of(max < 0 ? t.split("\\s+") : t.split("\\s+", max + 1));
         }
         String sep = str(p[0]);
+        if (sep.isEmpty()) throw new TokenizerException("split(): empty separator");   // Python's ValueError (it looped here)
         List<String> out = new ArrayList<>();
         int from = 0;
         for (int i = s.indexOf(sep); i >= 0 && (max < 0 || out.size() < max); i = s.indexOf(sep, from)) {

@@ -3,6 +3,7 @@ package org.mha2mla.importers.weights;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.mha2mla.core.tensor.StoredTensor;
+import org.mha2mla.importers.FileKind;
 import org.mha2mla.importers.safetensors.SafeTensorsException;
 import org.mha2mla.importers.safetensors.SafeTensorsFile;
 import org.mha2mla.importers.safetensors.TensorInfo;
@@ -10,6 +11,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -51,10 +53,14 @@ public final class Checkpoint implements TensorSource {
             if (Files.isRegularFile(index)) return openIndex(index);
             Path single = path.resolve(SINGLE_FILE);
             if (Files.isRegularFile(single)) return openFile(single);
+            for (Path p : new Path[] {index, single}) {
+                if (Files.exists(p, LinkOption.NOFOLLOW_LINKS)) FileKind.requireRegular(p, SafeTensorsException::new);
+            }
             throw new SafeTensorsException(path + ": no " + SINGLE_FILE + " or " + INDEX_FILE + " in this folder (found "
                     + listing(path) + ")");
         }
-        if (!Files.isRegularFile(path)) throw new SafeTensorsException(path + ": no such file or folder");
+        if (!Files.exists(path, LinkOption.NOFOLLOW_LINKS)) throw new SafeTensorsException(path + ": no such file or folder");
+        FileKind.requireRegular(path, SafeTensorsException::new);
         if (path.getFileName().toString().endsWith(".json")) return openIndex(path);
         return openFile(path);
     }

@@ -24,26 +24,38 @@ public final class StoredCopy implements ChunkedTensor {
 
     private final TensorSource source;
     private final String name;
+    private final String where;
+    private final String whyFinite;
     private final long numel;
     private final AtomicLong remaining;
     private StoredTensor stored;
 
-    private StoredCopy(TensorSource source, String name, long numel) {
+    private StoredCopy(TensorSource source, String name, long numel, String where, String whyFinite) {
         this.source = source;
         this.name = name;
+        this.where = where;
+        this.whyFinite = whyFinite;
         this.numel = numel;
         this.remaining = new AtomicLong((numel + CHUNK_ELEMENTS - 1) / CHUNK_ELEMENTS);
     }
 
     /** The entry that writes {@code source}'s tensor {@code name} as {@code dtype} (a floating dtype). */
     public static SafeTensorsWriter.Entry entry(TensorSource source, String name, DType dtype) {
+        return entry(source, name, dtype, null, null);
+    }
+
+    /**
+     * Like {@link #entry(TensorSource, String, DType)}, refusing a tensor with NaN or infinite values
+     * ({@link FiniteWeights}: "{@code where}: weight … ; {@code whyFinite}") when {@code whyFinite} is not null.
+     */
+    public static SafeTensorsWriter.Entry entry(TensorSource source, String name, DType dtype, String where, String whyFinite) {
         TensorInfo t = source.info(name);
         if (!dtype.isFloating() || !t.dtype().isFloating()) {
             throw new IllegalArgumentException("tensor '" + name + "': only floating tensors are copied in chunks (" + t.dtype() + " as " + dtype + ")");
         }
         long numel = 1;
         for (long s : t.shape()) numel = Math.multiplyExact(numel, s);
-        return SafeTensorsWriter.Entry.chunked(name, dtype, t.shape(), new StoredCopy(source, name, numel));
+        return SafeTensorsWriter.Entry.chunked(name, dtype, t.shape(), new StoredCopy(source, name, numel, where, whyFinite));
     }
 
     private synchronized StoredTensor open() {
@@ -60,6 +72,11 @@ public final class StoredCopy implements ChunkedTensor {
     public void encodeChunk(long index, long start, int count, DType dtype, ByteBuffer out) {
         float[] values = VALUES.get();
         open().elementsInto(start, count, values, 0);
+        if (whyFinite != null) {
+            for (int i = 0; i < count; i++) {
+                if (!Float.isFinite(values[i])) FiniteWeights.require(source, name, where, whyFinite);
+            }
+        }
         switch (dtype) {
             case F32 -> { for (int i = 0; i < count; i++) out.putFloat(values[i]); }
             case BF16 -> { for (int i = 0; i < count; i++) out.putShort(HalfFloats.floatToBf16(values[i])); }

@@ -133,6 +133,58 @@ class HfConfigParserTest {
         assertThrows(ConfigException.class, () -> HfConfigParser.read(dir));
     }
 
+    /**
+     * Sizes that would divide by zero, build negative arrays or mis-shape attention are refused with the file and the
+     * field (the old behaviour: "/ by zero" for num_attention_heads or patch_size 0, a SameDiff error for -1 layers).
+     */
+    @Test
+    void impossibleSizesNameTheField() throws Exception {
+        String[][] cases = {
+                {"llava", "text_config", "num_attention_heads", "0", "text_config.num_attention_heads' must be a positive integer, got 0"},
+                {"llava", "text_config", "num_hidden_layers", "-1", "text_config.num_hidden_layers' must be a positive integer, got -1"},
+                {"llava", "text_config", "num_key_value_heads", "3", "text_config.num_key_value_heads' is 3, which does not divide num_attention_heads 4"},
+                {"llava", "text_config", "hidden_size", "66", "text_config.hidden_size' 66 is not a multiple of num_attention_heads 4"},
+                {"llava", "text_config", "head_dim", "0", "text_config.head_dim' must be a positive integer, got 0"},
+                {"llava", "text_config", "vocab_size", "0", "text_config.vocab_size' must be a positive integer"},
+                {"llava", "text_config", "max_position_embeddings", "-5", "text_config.max_position_embeddings' must be a positive integer"},
+                {"llava", "text_config", "rms_norm_eps", "-1e-6", "text_config.rms_norm_eps' must be a finite number greater than 0"},
+                {"llava", "text_config", "rope_theta", "0", "text_config.rope_theta' must be a finite number greater than 0"},
+                {"llava", "text_config", "rope_theta", "-10000", "text_config.rope_theta' must be a finite number greater than 0, got -10000"},
+                {"llava", "vision_config", "patch_size", "0", "vision_config.patch_size' must be a positive integer, got 0"},
+                {"llava", "vision_config", "num_attention_heads", "0", "vision_config.num_attention_heads' must be a positive integer"},
+                {"llava", "vision_config", "patch_size", "15", "vision_config.image_size' 56 is not a multiple of patch_size 15"},
+                {"llava", "vision_config", "num_hidden_layers", "0", "vision_config.num_hidden_layers' must be a positive integer"},
+                {"llava", null, "vision_feature_layer", "7", "'vision_feature_layer' is 7 but the vision tower has 4 hidden states"},
+                {"llava", null, "image_token_index", "-1", "'image_token_index' must be a non-negative token id"},
+                {"qwen2_5_vl", "vision_config", "patch_size", "0", "vision_config.patch_size' must be a positive integer, got 0"},
+                {"qwen2_5_vl", "vision_config", "depth", "-1", "vision_config.depth' must be a positive integer"},
+                {"qwen2_5_vl", "vision_config", "num_heads", "0", "vision_config.num_heads' must be a positive integer"},
+                {"qwen2_5_vl", "vision_config", "window_size", "2", "vision_config.window_size' is 2, less than patch_size × spatial_merge_size"},
+                {"qwen2_5_vl", "vision_config", "spatial_merge_size", "0", "vision_config.spatial_merge_size' must be a positive integer"},
+                {"qwen2_5_vl", null, "num_hidden_layers", "0", "'num_hidden_layers' must be a positive integer, got 0"},
+                {"qwen2_5_vl", null, "vision_start_token_id", "999999999", "'vision_start_token_id' is 999999999, outside the vocabulary"}};
+        com.fasterxml.jackson.databind.ObjectMapper om = new com.fasterxml.jackson.databind.ObjectMapper();
+        for (String[] c : cases) {
+            com.fasterxml.jackson.databind.node.ObjectNode root =
+                    (com.fasterxml.jackson.databind.node.ObjectNode) om.readTree(Files.readString(fixture(c[0]).resolve("config.json")));
+            com.fasterxml.jackson.databind.node.ObjectNode where = c[1] == null ? root : (com.fasterxml.jackson.databind.node.ObjectNode) root.get(c[1]);
+            if (where == null) where = root;    // qwen hub files are flat
+            where.set(c[2], om.readTree(c[3]));
+            ConfigException e = assertThrows(ConfigException.class, () -> HfConfigParser.parse(om.writeValueAsString(root), "x/config.json"),
+                    c[2] + "=" + c[3]);
+            assertTrue(e.getMessage().startsWith("x/config.json: "), e.getMessage());
+            assertTrue(e.getMessage().contains(c[4]), c[2] + "=" + c[3] + ": " + e.getMessage());
+        }
+    }
+
+    /** Defaults of an absent section are still reported with the file (found by the fuzz suite: ": field 'vision_config…'"). */
+    @Test
+    void defaultsOfAnAbsentSectionNameTheFile() {
+        ConfigException e = assertThrows(ConfigException.class, () -> HfConfigParser.parse("{\"model_type\": \"qwen2_5_vl\", "
+                + "\"hidden_size\": 64, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"rope_scaling\": {\"mrope_section\": [2, 3, 3]}}", "y/config.json"));
+        assertEquals("y/config.json: field 'vision_config.out_hidden_size' is 3584 but the decoder hidden_size is 64", e.getMessage());
+    }
+
     @Test
     void conversionSectionRoundTripsAndIsAbsentFromOriginalModels() throws Exception {
         assertNull(HfConfigParser.readConversion(fixture("qwen2_5_vl")));

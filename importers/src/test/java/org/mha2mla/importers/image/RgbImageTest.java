@@ -100,4 +100,25 @@ class RgbImageTest {
         assertEquals(-2.0f, out[1], 1e-6);
         assertEquals((128 / 255.0 - 0.5) / 0.5, out[2], 1e-6);
     }
+    /**
+     * A PNG of a few bytes that declares 50,000 × 50,000 pixels (7.5 GB decoded) is refused from its header, before any
+     * allocation, as Pillow's decompression-bomb check refuses it; a declared size within the bound still decodes.
+     */
+    @Test
+    void anImageDeclaringMorePixelsThanPillowAllowsIsRefusedBeforeDecoding() throws IOException {
+        Path small = tmp.resolve("small.png");
+        ImageIO.write(new BufferedImage(2, 2, BufferedImage.TYPE_INT_RGB), "png", small.toFile());
+        byte[] png = Files.readAllBytes(small);
+        // IHDR: bytes 16..19 width, 20..23 height (big-endian), CRC over "IHDR" + data at 29..32.
+        java.nio.ByteBuffer.wrap(png).putInt(16, 50_000).putInt(20, 50_000);
+        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+        crc.update(png, 12, 17);
+        java.nio.ByteBuffer.wrap(png).putInt(29, (int) crc.getValue());
+        Path bomb = tmp.resolve("bomb.png");
+        Files.write(bomb, png);
+        ImageException e = assertThrows(ImageException.class, () -> RgbImage.load(bomb));
+        assertEquals(bomb + ": the image declares 50000 × 50000 = 2500000000 pixels, more than 178956970 (Pillow's decompression-bomb "
+                + "limit)", e.getMessage());
+        assertEquals(2, RgbImage.load(small).width());
+    }
 }

@@ -2,11 +2,14 @@ package org.mha2mla.importers.tokenizer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -106,6 +109,92 @@ class ChatTemplateTest {
         TokenizerException e = assertThrows(TokenizerException.class, () -> raising.render(List.of(), true));
         assertTrue(e.getMessage().contains("Conversation is empty"), e.getMessage());
         assertThrows(TokenizerException.class, () -> ChatTemplate.of("{{ 'a'.nomethod() }}", Map.of()).render(List.of(), true));
+    }
+
+    /** Template syntax a user or a data file writes, as Jinja2 prints it: literally (Jinjava would render it again). */
+    static final String[] HOSTILE_TEXT = {"{{ raise_exception('X') }}", "{% for i in range(300) %}Z{% endfor %}", "{# hidden #}",
+            "{{ 7 * 7 }}", "{%- if true -%} y {%- endif %}", "{{ messages }}", "{% raw %}r{% endraw %}", "{% include 'x' %}", "}}{{"};
+
+    @Test
+    void messageContentIsDataNeverTemplateCode() {
+        String question = "What is the color of the square?";
+        for (String name : HfFixtures.NAMES) {
+            ChatTemplate t = ChatTemplate.load(HfFixtures.dir(name));
+            String reference = t.render(user(1, question), true);
+            for (String h : HOSTILE_TEXT) {
+                String text = "Q " + h + " end";
+                assertEquals(reference.replace(question, text), t.render(user(1, text), true), name + ": " + h);
+                // A training answer: the assistant turn holds the text verbatim.
+                String answered = t.render(List.of(ChatMessage.withImages("user", 0, "q?"), ChatMessage.withImages("assistant", 0, text)), false);
+                assertTrue(answered.contains(text), name + ": " + answered);
+            }
+        }
+        // String content too, and through the tojson filter.
+        ChatTemplate plain = ChatTemplate.of("{{ messages[0]['content'] }}|{{ messages[0]['content'] | tojson }}", Map.of());
+        assertEquals("{{ 7 * 7 }}|\"{{ 7 * 7 }}\"", plain.render(List.of(ChatMessage.ofText("user", "{{ 7 * 7 }}")), false));
+    }
+
+    /** Jinja2's default Undefined (transformers' environment): printable, falsy, iterable and comparable, nothing more. */
+    @Test
+    void undefinedValuesFollowJinja2() {
+        ChatTemplate allowed = ChatTemplate.of("[{{ messages[0].nope }}|{{ foo }}|{{ foo ~ 'a' }}|{{ foo | default('d') }}|"
+                + "{% for x in foo %}x{% endfor %}|{% if foo is defined %}D{% else %}U{% endif %}|{% if foo %}T{% else %}F{% endif %}|"
+                + "{{ foo | length }}|{% if foo == 1 %}E{% else %}N{% endif %}]", Map.of());
+        assertEquals("[||a|d||U|F|0|N]", allowed.render(user(0, "x"), false));
+        String[][] raising = {{"{{ messages[0].nope.deeper }}", "'messages[0].nope' is undefined"}, {"{{ foo.bar }}", "'foo' is undefined"},
+                {"{{ foo['k'] }}", "'foo' is undefined"}, {"{{ foo + 'a' }}", "'foo' is undefined"}, {"{{ foo.strip() }}", "'foo' is undefined"},
+                {"{{ messages[3]['role'] }}", "'messages[3]' is undefined"}, {"{% if foo < 1 %}{% endif %}", "'foo' is undefined"},
+                {"{{ messages[0].nope[1:] }}", "'messages[0].nope' is undefined"}, {"{{ 'x' | nofilter }}", "no filter named 'nofilter'"}};
+        for (String[] r : raising) {
+            TokenizerException e = assertThrows(TokenizerException.class, () -> ChatTemplate.of(r[0], Map.of()).render(user(0, "x"), false), r[0]);
+            assertTrue(e.getMessage().contains(r[1]), r[0] + ": " + e.getMessage());
+        }
+    }
+
+    /** A template from a downloaded folder is code: each of these ends in one line naming the template and the bound. */
+    @Test
+    void hostileTemplatesStopWithOneLine() {
+        List<ChatMessage> many = new ArrayList<>();
+        for (int i = 0; i < 10_000; i++) many.add(ChatMessage.withImages(i % 2 == 0 ? "user" : "assistant", 0, "m" + i));
+        String[][] cases = {
+                {"{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}x{% endfor %}{% endfor %}{% endfor %}",
+                        "rendered more than 100000 nodes"},
+                {"{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}", "range() calls produced more than"},
+                {"{% for a in messages %}{% for b in messages %}x{% endfor %}{% endfor %}", "more than 100000 nodes"},
+                {"{{ range(100001) | length }}", "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000)"},
+                {"{% set s = 'ab' %}{% for i in range(40) %}{% set s = s ~ s %}{% endfor %}{{ s }}", "over limit of 4000000"},
+                {"{% for m in messages %}" + "five hundred characters of text ".repeat(16) + "{% endfor %}", "over limit of 4000000"},
+                {"{% for a in messages %}{{ undefined_name.x }}{% endfor %}", "'undefined_name' is undefined"},
+                {"{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "Max recursion limit of 100 reached for macro 'f'"},
+                {"{% include 'logback.xml' %}", "'include' is disabled"},
+                {"{% import 'x.j2' as x %}", "'import' is disabled"},
+                {"{{ '{{ 1 + 1 }}' | render }}", "'render' is disabled"},
+                {"{{ raise_exception('refused') }}", "the chat template raised: refused"},
+                {"{{ 'ab'.split('') }}", "split(): empty separator"},     // looped forever, found by the fuzz suite
+                {"{% for a in messages %}{{ raise_exception('first') }}{% endfor %}", "the chat template raised: first"}};
+        for (String[] c : cases) {
+            TokenizerException e = assertThrows(TokenizerException.class,
+                    () -> assertTimeoutPreemptively(Duration.ofSeconds(60), () -> ChatTemplate.of(c[0], Map.of()).render(many, false)), c[0]);
+            assertTrue(e.getMessage().startsWith("chat template: rendering "), e.getMessage());
+            assertTrue(e.getMessage().contains(c[1]), c[0] + ": " + e.getMessage());
+            assertEquals(-1, e.getMessage().indexOf('\n'), e.getMessage());
+        }
+        // Within the bounds: Jinja2's range semantics, and the fixtures' templates on a 2,000-message conversation.
+        assertEquals("[0, 1, 2][1, 4, 7][5, 3, 1][]", ChatTemplate.of("{{ range(3) }}{{ range(1, 10, 3) }}{{ range(5, 0, -2) }}{{ range(2, 1) }}",
+                Map.of()).render(List.of(), false));
+        for (String name : HfFixtures.NAMES) {
+            String prompt = ChatTemplate.load(HfFixtures.dir(name)).render(many.subList(0, 2000), true);
+            assertTrue(prompt.contains("m1999"), name);
+            long nodes = RenderBudget.nodesOfLastRendering();
+            assertTrue(nodes > 2000 && nodes < 40_000, name + ": " + nodes + " nodes");
+        }
+    }
+
+    /** Jinja2's striptags removes tags and collapses spaces; it never renders the text (Jinjava's does). */
+    @Test
+    void striptagsIsJinja2s() {
+        ChatTemplate t = ChatTemplate.of("{{ messages[0]['content'] | striptags }}", Map.of());
+        assertEquals("x {{ 7 * 7 }} & y", t.render(List.of(ChatMessage.ofText("user", " <b>x</b>\n {{ 7 * 7 }} <!-- c --> &amp; y ")), false));
     }
 
     @Test

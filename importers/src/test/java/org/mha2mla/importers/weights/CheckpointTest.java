@@ -31,6 +31,32 @@ class CheckpointTest {
         }
     }
 
+    /**
+     * model.safetensors that is a folder, a FIFO (whose open would block until a writer comes) or a link to /dev/zero
+     * is named as such (the message was "no model.safetensors … (found model.safetensors)").
+     */
+    @Test
+    void aWeightsFileThatIsNotARegularFileSaysWhatItIs(@TempDir Path tmp) throws Exception {
+        Path asFolder = Files.createDirectories(tmp.resolve("a/model.safetensors"));
+        SafeTensorsException e = assertThrows(SafeTensorsException.class, () -> Checkpoint.open(asFolder.getParent()));
+        assertEquals(asFolder + " is a folder, not a regular file", e.getMessage());
+
+        Path fifo = Files.createDirectories(tmp.resolve("b")).resolve("model.safetensors");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        e = assertThrows(SafeTensorsException.class, () -> Checkpoint.open(fifo.getParent()));
+        assertEquals(fifo + " is a FIFO (named pipe), not a regular file", e.getMessage());
+        e = assertThrows(SafeTensorsException.class, () -> SafeTensorsFile.open(fifo));
+        assertEquals(fifo + " is a FIFO (named pipe), not a regular file", e.getMessage());
+
+        Path zero = Files.createSymbolicLink(Files.createDirectories(tmp.resolve("c")).resolve("model.safetensors"), Path.of("/dev/zero"));
+        e = assertThrows(SafeTensorsException.class, () -> Checkpoint.open(zero.getParent()));
+        assertEquals(zero + " is a character device (a link to /dev/zero), not a regular file", e.getMessage());
+
+        Path broken = Files.createSymbolicLink(Files.createDirectories(tmp.resolve("d")).resolve("model.safetensors"), tmp.resolve("gone"));
+        e = assertThrows(SafeTensorsException.class, () -> Checkpoint.open(broken.getParent()));
+        assertEquals(broken + " is a broken link to " + tmp.resolve("gone") + ", not a regular file", e.getMessage());
+    }
+
     @Test
     void folderWithSingleFileReadsLikeTheFile() {
         Path dir = fixture("qwen2_5_vl");

@@ -7,7 +7,7 @@ package org.mha2mla.layers.generation;
  * @param fraction of the prompt length, used when {@code count} is 0
  * @param count    absolute number of tokens, or 0
  */
-public record Budget(double fraction, int count) {
+public record Budget(double fraction, int count) implements java.io.Serializable {
 
     public Budget {
         if (count < 0) throw new IllegalArgumentException("cache budget must be ≥ 1 token, got " + count);

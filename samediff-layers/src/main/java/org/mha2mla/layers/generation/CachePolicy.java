@@ -2,9 +2,9 @@ package org.mha2mla.layers.generation;
 
 /**
  * How a generation keeps its cache: stored as is (float32), stored quantized ({@link KvQuantization}), pruned to
- * a budget ({@link H2oPruning}, {@link TovaPruning}), or both. The policy is applied by {@link KvCache} after the
- * prefill and after every decode step, to whatever tensors the layers' attentions declare (GQA's key/value or
- * MLA's latent tensors alike).
+ * a budget ({@link H2oPruning}, {@link TovaPruning}), or both. The {@link Generator} applies the policy to the static
+ * cache after the prefill and after every decode step, to whatever tensors the layers' attentions declare (GQA's
+ * key/value or MLA's latent tensors alike).
  *
  * <p>A prompt normally enters the cache in one prefill pass, whose own attention reads the exact keys and values:
  * the first generated token then never sees the stored (quantized or pruned) cache, so a one-word answer cannot
@@ -12,11 +12,14 @@ package org.mha2mla.layers.generation;
  * feeds the text after it token by token through the stored cache, as a follow-up question about an image already
  * in the cache would be: the answer is then computed from the compressed image context.
  *
+ * <p>A policy and its parts are values, serializable so that an evaluation spread over machines ships it to them.
+ *
  * @param quantization null to store float32
  * @param pruning      null to keep every token
  * @param textAfterImageThroughCache prefill only up to the prompt's last visual token, decode the rest through the cache
  */
-public record CachePolicy(KvQuantization quantization, CachePruning pruning, boolean textAfterImageThroughCache) {
+public record CachePolicy(KvQuantization quantization, CachePruning pruning, boolean textAfterImageThroughCache)
+        implements java.io.Serializable {
 
     /** The plain cache: every token, float32. */
     public static final CachePolicy FULL = new CachePolicy(null, null);

@@ -12,7 +12,7 @@ public record CacheStats(int tokensSeen, int tokensHeld, long bytesHeld) {
     /**
      * Cache bytes per token of the sequence: {@code bytesHeld / tokensSeen}. Quantization lowers it through the
      * bytes of each held token, pruning through the tokens no longer held; the plain float32 cache gives
-     * {@link KvCache#bytesPerToken()}.
+     * {@link org.mha2mla.layers.decode.StaticCache#bytesPerToken()}.
      */
     public double bytesPerToken() {
         return tokensSeen == 0 ? 0 : (double) bytesHeld / tokensSeen;

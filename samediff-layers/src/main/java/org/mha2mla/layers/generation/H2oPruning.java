@@ -1,6 +1,6 @@
 package org.mha2mla.layers.generation;
 
-import org.nd4j.linalg.api.ndarray.INDArray;
+import org.mha2mla.layers.decode.AttentionProbs;
 
 /**
  * H2O (Zhang et al., 2023, "Heavy-Hitter Oracle"): every cached token accumulates the attention it receives from
@@ -56,9 +56,9 @@ public final class H2oPruning implements CachePruning {
         }
 
         @Override
-        public int[] keep(int layer, INDArray probs) {
+        public int[] keep(int layer, AttentionProbs probs) {
             // Received attention of each of the T held tokens in this pass: sum over batch, heads and queries.
-            double[] received = probs.sum(0, 1, 2).toDoubleVector();
+            double[] received = probs.received();
             int t = received.length;
             double[] old = scores[layer];
             if (old.length > t) {

@@ -7,7 +7,7 @@ import org.mha2mla.layers.text.DecoderAttention.CacheTensor;
  * Quantized cache storage, per-group asymmetric as quanto/HQQ do for transformers' QuantizedCache: every cached
  * token's values (the axes of the tensor other than the sequence axis, in C order) are cut into groups of
  * {@code groupSize} consecutive values, each stored as 2/4/8-bit codes with an fp16 scale and zero point (core's
- * {@link KvQuantizer}). The cache holds the codes; the decoder is fed the dequantized floats.
+ * {@link KvQuantizer}). The cache holds the codes; attention reads them dequantized, a tile of tokens at a time.
  *
  * <p>Like transformers' QuantizedCache (the KIVI scheme), the prompt is quantized right after the prefill (whose
  * own attention used full precision), and decoded tokens wait in a full-precision residual until it would reach
@@ -20,7 +20,7 @@ import org.mha2mla.layers.text.DecoderAttention.CacheTensor;
  * @param groupSize      values per group; a token row with fewer values is one group
  * @param residualLength HF's {@code residual_length} (default 128)
  */
-public record KvQuantization(int bits, int groupSize, int residualLength) {
+public record KvQuantization(int bits, int groupSize, int residualLength) implements java.io.Serializable {
 
     /** transformers' QuantizedCacheConfig defaults: q_group_size 64, residual_length 128. */
     public static final int DEFAULT_GROUP_SIZE = 64;

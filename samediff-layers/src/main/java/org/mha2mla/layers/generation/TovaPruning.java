@@ -1,7 +1,6 @@
 package org.mha2mla.layers.generation;
 
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.indexing.NDArrayIndex;
+import org.mha2mla.layers.decode.AttentionProbs;
 
 /**
  * TOVA (Oren et al., 2024, "Transformers are Multi-State RNNs"): once a layer holds more than the budget, keep
@@ -21,9 +20,7 @@ public final class TovaPruning implements CachePruning {
     public Evictor start(int promptLength, int layers) {
         int size = budget.size(promptLength);
         return (layer, probs) -> {
-            long l = probs.size(2);
-            INDArray last = probs.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(l - 1), NDArrayIndex.all());
-            double[] mean = last.mean(0, 1).toDoubleVector(); // [T]: mean over batch (1) and heads
+            double[] mean = probs.lastQueryMean(); // [T]: the last query's row, mean over batch and heads
             return mean.length <= size ? null : TopTokens.top(mean, mean.length, size);
         };
     }

@@ -12,9 +12,9 @@ import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.text.AttentionMask;
 import org.mha2mla.layers.text.DecoderInput;
 import org.mha2mla.layers.text.RopeTables;
-import org.mha2mla.layers.vision.ClipVisionTower;
-import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.linalg.api.buffer.DataType;
+import org.mha2mla.layers.text.BlockRunner;
+import org.mha2mla.layers.text.LayerwiseDecoder;
+import org.mha2mla.layers.vision.LayerwiseClipVisionTower;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -28,10 +28,11 @@ public class LlavaModel extends AbstractVisionLanguageModel {
     static final String LM_HEAD = "language_model.lm_head.weight";
     /** Canonical (hub) prefix of the CLIP transformer; KeyLayout adds vision_model for files that lack it. */
     static final String VISION_TOWER = "vision_tower.vision_model.";
-    static final String IMAGE_FEATURES = "image_features";
 
     protected final LlavaConfig config;
-    private SameDiff vision;
+    private BlockRunner visionRunner;
+    private LayerwiseClipVisionTower visionTower;
+    private BlockRunner.Block projector;
 
     /**
      * A model over {@code weights} (canonical hub keys: {@code language_model.model.layers.N…},
@@ -58,28 +59,30 @@ public class LlavaModel extends AbstractVisionLanguageModel {
         return new LlavaModel(config, conversion, weights);
     }
 
-    /** CLIP tower and projector over float32 copies of their weights, built on the first image. */
-    private synchronized SameDiff vision() {
-        if (vision == null) {
-            SameDiff sd = weightGraph("vision_tower.", LlavaProjector.PREFIX);
-            new ClipVisionTower(sd, config.visionConfig(), VISION_TOWER, config.visionFeatureLayer(), config.visionFeatureSelectStrategy());
-            new LlavaProjector(sd, config).forward(IMAGE_FEATURES, sd.getVariable(ClipVisionTower.FEATURES));
-            vision = sd;
+    /**
+     * CLIP tower and projector, one graph at a time over the stored weights, built on the first image. The tower runs
+     * once per prompt, so its weights are released block by block and its float32 buffers after each call: nothing of
+     * the vision side stays resident while the decoder runs (or streams).
+     */
+    private synchronized LayerwiseClipVisionTower visionTower() {
+        if (visionTower == null) {
+            visionRunner = new BlockRunner(weights(), LayerwiseDecoder.Residency.RELEASE);
+            visionTower = new LayerwiseClipVisionTower(visionRunner, config.visionConfig(), VISION_TOWER, config.visionFeatureLayer(),
+                    config.visionFeatureSelectStrategy());
+            projector = LlavaProjector.block(visionRunner, config);
         }
-        return vision;
+        return visionTower;
     }
 
     /** Projected features [N, P, d] of N images or tiles [N, C, S, S]. */
-    protected INDArray projectedFeatures(INDArray pixelValues) {
-        long s = config.visionConfig().imageSize();
-        if (pixelValues.rank() != 4 || pixelValues.size(1) != config.visionConfig().numChannels()
-                || pixelValues.size(2) != s || pixelValues.size(3) != s) {
-            throw new IllegalArgumentException("pixel_values must be [N, " + config.visionConfig().numChannels() + ", "
-                    + s + ", " + s + "], got " + java.util.Arrays.toString(pixelValues.shape()));
+    protected synchronized INDArray projectedFeatures(INDArray pixelValues) {
+        LayerwiseClipVisionTower tower = visionTower();
+        try {
+            INDArray features = tower.features(pixelValues);
+            return visionRunner.run(projector, Map.of(LlavaProjector.IN, features), LlavaProjector.OUT).get(LlavaProjector.OUT);
+        } finally {
+            visionRunner.close();
         }
-        // A fresh c-order float copy: views (offsets, strides) fed as placeholders are not read correctly.
-        INDArray pixels = pixelValues.castTo(DataType.FLOAT).dup('c');
-        return vision().output(Map.of(ClipVisionTower.PIXEL_VALUES, pixels), IMAGE_FEATURES).get(IMAGE_FEATURES);
     }
 
     /** Image features [Σ tokens, d] that replace the image tokens of {@code input}, in order. */
@@ -91,6 +94,7 @@ public class LlavaModel extends AbstractVisionLanguageModel {
     /** The decoder input for one prompt: embeddings with image features merged, positions 0..L−1, causal mask. */
     @Override
     public DecoderInput decoderInput(MultimodalInput input) {
+        requirePrompt(input);
         if (input.imageGridThw() != null) {
             throw new IllegalArgumentException(config.modelType() + " takes no image_grid_thw (that is Qwen2.5-VL's input)");
         }
@@ -98,9 +102,15 @@ public class LlavaModel extends AbstractVisionLanguageModel {
         long[] ids = input.inputIds();
         int l = ids.length;
         boolean[] visual = new boolean[l];
-        for (int i = 0; i < l; i++) visual[i] = ids[i] == config.imageTokenId();
+        for (int i = 0; i < l; i++) visual[i] = isVisualToken(ids[i]);
         return new DecoderInput(inputsEmbeds(ids, features), RopeTables.forRange(config.textConfig(), 0, l), AttentionMask.causal(l, 0),
                 DecoderInput.modality(visual));
+    }
+
+    /** The image tokens (one per patch after the processor's expansion) are visual, prompt or generated. */
+    @Override
+    public boolean isVisualToken(long id) {
+        return id == config.imageTokenId();
     }
 
     @Override

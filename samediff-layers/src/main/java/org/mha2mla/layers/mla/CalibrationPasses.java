@@ -6,6 +6,7 @@ import org.mha2mla.core.partialrope.MklScorer;
 import org.mha2mla.core.partialrope.RopeStrategy;
 import org.mha2mla.core.partialrope.TwoNormScorer;
 import org.mha2mla.core.svd.ModalityCovariance;
+import org.mha2mla.layers.VisionLanguageModel;
 
 /**
  * The calibration passes a {@link Conversion} asks for, one decoder layer at a time, over the calibration samples and
@@ -40,6 +41,13 @@ public interface CalibrationPasses extends AutoCloseable {
 
     @Override
     void close();
+
+    /** Opens the passes of a conversion of {@code model} (on this machine or on others); see {@link Mha2MlaConverter#stream}. */
+    @FunctionalInterface
+    interface Opener {
+        /** @param onSample called once per sample and layer pass (progress) */
+        CalibrationPasses open(VisionLanguageModel model, Runnable onSample);
+    }
 
     /** MKL or 2-norm pair statistics of one layer (one single-layer scorer, the other null); they add up over samples. */
     record PairScores(MklScorer mkl, TwoNormScorer twoNorm) implements Serializable {

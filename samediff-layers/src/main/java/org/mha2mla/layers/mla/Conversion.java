@@ -67,6 +67,7 @@ public final class Conversion implements AutoCloseable {
     private final List<ConversionReport.Layer> report = new ArrayList<>();
     private final ProgressBar bar;
     private final long[] nanos = new long[Phase.values().length];
+    private java.util.function.Consumer<String> weightCheck = name -> { };
     private int done;
 
     /** Where a conversion's time goes, for {@link #seconds}. */
@@ -100,6 +101,15 @@ public final class Conversion implements AutoCloseable {
                 : PartialRope.select(scored ? RopeStrategy.HIGH : o.strategy(), layers, text.numKeyValueHeads(), text.headDim(), ropeDim, null).toArray();
         this.bar = bar;
         planOutputs();
+    }
+
+    /**
+     * Has {@code check} see every input weight the conversion reads, by key, before it is read (e.g. refusing NaN
+     * weights with their name rather than failing later on a NaN score); returns this conversion.
+     */
+    public Conversion checkingWeights(java.util.function.Consumer<String> check) {
+        this.weightCheck = check;
+        return this;
     }
 
     /** Refuses a conversion that cannot run, before any calibration work: wrong step for the model, rank, samples. */
@@ -297,6 +307,8 @@ public final class Conversion implements AutoCloseable {
 
     private void convertNext() {
         int l = done;
+        String attention = DecoderAttentions.key(input.decoderPrefix(), l) + ".";
+        for (String name : input.weights().names()) if (name.startsWith(attention)) weightCheck.accept(name);
         Mha2MlaConfig.Step step = options.step();
         double kl = Double.NaN;
         if (step != Mha2MlaConfig.Step.SVD) {

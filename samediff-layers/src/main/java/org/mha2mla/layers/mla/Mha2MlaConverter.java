@@ -223,18 +223,44 @@ public final class Mha2MlaConverter {
      * (e.g. writing them to shards), then calls {@link Conversion#finish()}, and closes it.
      */
     public static Conversion stream(VisionLanguageModel input, List<MultimodalInput> calibration, Options o) {
-        Conversion.validate(input, calibration.size(), o);
-        long steps = (long) input.config().textConfig().numHiddenLayers() * calibration.size() * Conversion.passes(o.step());
+        return stream(input, calibration, o, name -> { });
+    }
+
+    /**
+     * {@link #stream(VisionLanguageModel, List, Options)} with {@code weightCheck} seeing the key of every input weight
+     * the calibration reads before it reads it (the embedding and vision tower first, then each layer's attention).
+     */
+    public static Conversion stream(VisionLanguageModel input, List<MultimodalInput> calibration, Options o,
+                                    java.util.function.Consumer<String> weightCheck) {
+        return stream(input, calibration.size(), o, (model, onSample) -> localPasses(model, calibration, o, onSample), weightCheck);
+    }
+
+    /**
+     * As {@link #stream(VisionLanguageModel, List, Options, java.util.function.Consumer)} over {@code samples}
+     * calibration samples whose passes {@code passes} opens (e.g. spread over machines, each holding some samples and
+     * its own copy of the model; {@code weightCheck} sees the weights this machine reads).
+     */
+    public static Conversion stream(VisionLanguageModel input, int samples, Options o, CalibrationPasses.Opener passes,
+                                    java.util.function.Consumer<String> weightCheck) {
+        Conversion.validate(input, samples, o);
+        long steps = (long) input.config().textConfig().numHiddenLayers() * samples * Conversion.passes(o.step());
         ProgressBar bar = o.progress() && steps > 0 ? new ProgressBarBuilder().setTaskName("convert").setInitialMax(steps)
                 .setUpdateIntervalMillis(500).continuousUpdate().build() : null;
         try {
-            LocalCalibration passes = new LocalCalibration(input, calibration, o.step(), Conversion.ropeDim(input, o), o.maxQueryRows(),
-                    o.activationBudgetBytes(), o.spillDir(), bar == null ? () -> { } : bar::step);
-            return new Conversion(input, passes, o, bar);
+            for (String name : input.weights().names()) {
+                if (!name.startsWith(input.decoderPrefix() + "layers.") && !name.equals(input.lmHeadKey())) weightCheck.accept(name);
+            }
+            return new Conversion(input, passes.open(input, bar == null ? () -> { } : bar::step), o, bar).checkingWeights(weightCheck);
         } catch (RuntimeException e) {
             if (bar != null) bar.close();
             throw e;
         }
+    }
+
+    /** The calibration passes of a conversion of {@code input} by {@code o} over {@code calibration}, on this machine. */
+    public static LocalCalibration localPasses(VisionLanguageModel input, List<MultimodalInput> calibration, Options o, Runnable onSample) {
+        return new LocalCalibration(input, calibration, o.step(), Conversion.ropeDim(input, o), o.maxQueryRows(), o.activationBudgetBytes(),
+                o.spillDir(), onSample);
     }
 
     /** Converts {@code input} into a model held in memory (every tensor float32): small models and tests. */

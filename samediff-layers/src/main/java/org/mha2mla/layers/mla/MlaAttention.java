@@ -31,7 +31,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * The {@code .text}/{@code .visual} suffix is there for modality-decoupled factors (MD-SVD); joint and weight-only
  * SVD store one pair without it.
  *
- * <p><b>Prefill and training</b> (no past): q from W_q with RoPE on its first d_r dims; k_rope from the kept rows
+ * <p><b>Prefill and training</b>: q from W_q with RoPE on its first d_r dims; k_rope from the kept rows
  * of W_k with RoPE; c_kv = x·W_dkv[m]ᵀ for each token's modality, computed for both and blended with the 0/1
  * {@code modality} placeholder (a gather would make the graph non-differentiable); k_nope = c_kv·W_uk[m]ᵀ + b,
  * v = c_kv·W_uv[m]ᵀ + b; then GQA attention over k = [k_rope ; k_nope]. The RoPE tables of the kept dims are taken
@@ -40,19 +40,17 @@ import org.nd4j.linalg.factory.Nd4j;
  * <p><b>Cache</b>, per token: {@code c_kv} [B, 1, T, rank] (one latent shared by all heads), {@code k_rope}
  * [B, n_kv, T, d_r] (rotated), and for decoupled factors {@code modality} [B, 1, T, 1] (1 = visual).
  *
- * <p><b>Decode</b> (past given) reads the latent cache directly, never materialising K or V:
+ * <p><b>Decode</b> reads the latent cache directly, never materialising K or V (absorption; run eagerly by
+ * {@code org.mha2mla.layers.decode.MlaStep}):
  * <pre>
- *   scores = (q_rope·k_ropeᵀ + Σ_m mask_m ⊙ (q_nope·W_uk[m]_j)·c_kvᵀ) / √d_h        (W_uk folded into the query)
- *   out_h  = Σ_m W_uv[m]_j · (probs ⊙ mask_m)·c_kv + b_v,j,   then o_proj              (W_uv applied after the sum)
+ *   scores = (q_rope·k_ropeᵀ + (q_nope·W_uk[m(t)]_j)·c_kvᵀ) / √d_h        (W_uk folded into the query)
+ *   out_h  = Σ_m W_uv[m]_j · Σ_{t: m(t) = m} probs_t·c_kv,t + b_v,j,   then o_proj   (W_uv applied after the sum)
  * </pre>
  * The key bias is left out of the decode scores: it adds q_nope·b_k,nope to every logit of a query alike, which
  * softmax cancels. W_uv is applied per head to the attention-weighted latent instead of being multiplied into
  * o_proj's weight, which would make o_proj n_h·rank/(n_kv·d_h) times larger (same product, fewer bytes per step);
- * likewise W_uk is applied to q_nope per step rather than folded into W_q. Both modalities' queries (and both
- * modality-masked probability rows) are stacked into one matmul with c_kv, so the latent cache is read twice per
- * step (scores, values) whatever the number of modalities. Each token's score is Σ_m weight_m(t)·score_m(t) with
- * the 0/1 weights [1 − modality; modality]: the compute of the latent products doubles with decoupled factors,
- * the bytes read do not.
+ * likewise W_uk is applied to q_nope per step rather than folded into W_q. Each cached token's score uses its own
+ * modality's q_lat, so per-modality factors add no bytes and no arithmetic to a step's latent products.
  */
 public final class MlaAttention implements DecoderAttention {
 
@@ -145,9 +143,8 @@ public final class MlaAttention implements DecoderAttention {
     }
 
     @Override
-    public Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, SDVariable modality,
-                        List<SDVariable> past) {
-        // B and L are read once: the decode step is a few hundred small ops, and each costs a thread-pool round trip.
+    public Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, SDVariable modality) {
+        // B and L are read once: each shape op costs a thread-pool round trip.
         SDVariable xShape = x.shape();
         Dims dims = new Dims(sd.slice(xShape, new int[]{0}, 1), sd.slice(xShape, new int[]{1}, 1));
         // RoPE tables of the kept dims: [B|1, n_h, L, d_r] for the queries, [B|1, n_kv, L, d_r] for the keys.
@@ -163,25 +160,12 @@ public final class MlaAttention implements DecoderAttention {
 
         SDVariable mod = decoupled ? sd.reshape(modality, dims.lead(1)) : null;                         // [B, L, 1]
         SDVariable c = blend(dims.linear(x, kvDown[0]), decoupled ? dims.linear(x, kvDown[1]) : null, mod);   // [B, L, rank]
-        SDVariable cacheC = sd.reshape(c, dims.cache(rank));                                             // [B, 1, L, rank]
-        SDVariable cacheMod = decoupled ? sd.reshape(modality, dims.cache(1)) : null;                    // [B, 1, L, 1]
         List<SDVariable> present = new ArrayList<>();
-        if (past == null) {
-            present.add(cacheC);
-            present.add(kRope);
-            if (decoupled) present.add(cacheMod);
-            Heads.Attention a = prefill(scope, dims, c, mod, qRope, qNope, kRope, mask);
-            SDVariable attn = Heads.merge(sd, scope + "/attn", a.output(), nH, dH);
-            return new Result(oProj.forward(scope + "/o_proj", attn), present, a.probs());
-        }
-        SDVariable cAll = sd.concat(scope + "/c_kv_cat", 2, past.get(0), cacheC);
-        SDVariable kRopeAll = sd.concat(scope + "/k_rope_cat", 2, past.get(1), kRope);
-        SDVariable modAll = decoupled ? sd.concat(scope + "/modality_cat", 2, past.get(2), cacheMod) : null;
-        present.add(cAll);
-        present.add(kRopeAll);
-        if (decoupled) present.add(modAll);
-        Heads.Attention a = absorbedDecode(scope, dims, qRope, qNope, cAll, kRopeAll, modAll, mask);
-        SDVariable attn = sd.reshape(sd.permute(a.output(), 0, 2, 1, 3), dims.lead((long) nH * dH));   // [B, L, n_h·d_h]
+        present.add(sd.reshape(c, dims.cache(rank)));                                                    // [B, 1, L, rank]
+        present.add(kRope);
+        if (decoupled) present.add(sd.reshape(modality, dims.cache(1)));                                 // [B, 1, L, 1]
+        Heads.Attention a = prefill(scope, dims, c, mod, qRope, qNope, kRope, mask);
+        SDVariable attn = Heads.merge(sd, scope + "/attn", a.output(), nH, dH);
         return new Result(oProj.forward(scope + "/o_proj", attn), present, a.probs());
     }
 
@@ -201,66 +185,6 @@ public final class MlaAttention implements DecoderAttention {
             k = sd.concat(scope + "/k_full", -1, kRope, kNope);
         }
         return Heads.groupedAttention(sd, scope, q, k, v, mask, nKv, nH / nKv, dH, dH);
-    }
-
-    /**
-     * Decode over the latent cache: q_lat[m] = q_nope·W_uk[m]_j per KV group, scores against c_kv, the attention-
-     * weighted latent of each modality through W_uv[m]_j. c [B, 1, T, rank], kRope [B, n_kv, T, d_r], mod [B, 1, T, 1].
-     */
-    private Heads.Attention absorbedDecode(String scope, Dims dims, SDVariable qRope, SDVariable qNope, SDVariable c,
-                                           SDVariable kRope, SDVariable mod, SDVariable mask) {
-        int g = nH / nKv;
-        SDVariable batch = dims.batch;
-        SDVariable keys = sd.slice(c.shape(), new int[]{2}, 1);
-        SDVariable qg = sd.reshape(qRope, shape(batch, nKv, -1, dR));                                  // [B, n_kv, g·L, d_r]
-        SDVariable scores = sd.mmul(qg, kRope, false, true, false);                                      // [B, n_kv, g·L, T]
-        // Per cached token, the weight of each modality's factors: [B, M, 1, T] = [1 − mod ; mod] (M = 2), or none.
-        SDVariable modRow = decoupled ? sd.permute(mod, 0, 1, 3, 2) : null;                              // [B, 1, 1, T]
-        SDVariable perModality = decoupled ? sd.concat(1, modRow.rsub(1.0), modRow) : null;              // [B, 2, 1, T]
-        int modalities = decoupled ? 2 : 1;
-        if (dNope > 0) {
-            SDVariable qNopeG = sd.reshape(qNope, shape(batch, nKv, -1, dNope));                          // [B, n_kv, g·L, d_nope]
-            SDVariable[] qLat = new SDVariable[modalities];
-            for (int m = 0; m < modalities; m++) {
-                SDVariable wUk = sd.reshape(kUp[m].weight(), nKv, dNope, rank);
-                qLat[m] = sd.reshape(perHeadGroup(qNopeG, wUk, batch, nKv, dNope, rank, false), shape(batch, 1, -1, rank)); // [B, 1, n_h·L, rank]
-            }
-            // Both modalities' queries in one matmul: c_kv, the large operand, is read once per step.
-            SDVariable both = decoupled ? sd.concat(2, qLat[0], qLat[1]) : qLat[0];                   // [B, 1, M·n_h·L, rank]
-            SDVariable lat = sd.mmul(both, c, false, true, false);                                        // [B, 1, M·n_h·L, T]
-            if (decoupled) {
-                // each token's score from its own modality's query: Σ_m weight_m(t)·score_m(t)
-                lat = sd.sum(sd.reshape(lat, sd.concat(0, batch, longs(2, -1), keys)).mul(perModality), true, 1);
-            }
-            scores = scores.add(sd.reshape(lat, sd.concat(0, batch, longs(nKv, -1), keys)));
-        }
-        scores = scores.mul(1.0 / Math.sqrt(dH));
-        SDVariable perGroup = sd.reshape(scores, sd.concat(0, batch, longs(nKv, g), dims.length, keys)); // [B, n_kv, g, L, T]
-        SDVariable mask5 = sd.reshape(mask, sd.concat(0, batch, longs(1, 1), dims.length, keys));       // [B, 1, 1, L, T]
-        SDVariable probs = sd.nn().softmax(scope + "/probs", perGroup.add(mask5), -1);
-        SDVariable flatProbs = sd.reshape(probs, sd.concat(0, batch, longs(1, -1), keys));              // [B, 1, n_h·L, T]
-        // Σ_t p_t·weight_m(t)·c_t of both modalities in one matmul, then each through its own W_uv[m] per KV head,
-        // as one batched matmul over (modality, KV head).
-        SDVariable weighted = decoupled ? sd.reshape(flatProbs.mul(perModality), sd.concat(0, batch, longs(1, -1), keys)) : flatProbs;
-        SDVariable oLat = sd.reshape(sd.mmul(weighted, c), shape(batch, (long) modalities * nKv, -1, rank)); // [B, M·n_kv, g·L, rank]
-        SDVariable wUv = decoupled
-                ? sd.concat(0, sd.reshape(vUp[0].weight(), nKv, dH, rank), sd.reshape(vUp[1].weight(), nKv, dH, rank))
-                : sd.reshape(vUp[0].weight(), nKv, dH, rank);                                            // [M·n_kv, d_h, rank]
-        SDVariable out = perHeadGroup(oLat, wUv, batch, modalities * nKv, rank, dH, true);              // [B, M·n_kv, g·L, d_h]
-        if (decoupled) out = sd.sum(sd.reshape(out, shape(batch, 2, nKv, -1, dH)), false, 1);          // [B, n_kv, g·L, d_h]
-        if (vBias != null) out = out.add(sd.reshape(vBias, 1, nKv, 1, dH));
-        SDVariable heads = sd.concat(0, batch, longs(nH), dims.length);
-        return new Heads.Attention(sd.reshape(out, sd.concat(0, heads, longs(dH))), sd.reshape(probs, sd.concat(0, heads, keys)));
-    }
-
-    /**
-     * x [B, G, R, in] times group g's own matrix of w [G, in, out] (or of wᵀ for w [G, out, in] when
-     * {@code transposeW}): [B, G, R, out], as one batched matmul over the groups (KV heads, or modality × KV head).
-     */
-    private SDVariable perHeadGroup(SDVariable x, SDVariable w, SDVariable batch, long groups, long in, long out, boolean transposeW) {
-        SDVariable byGroup = sd.reshape(sd.permute(x, 1, 0, 2, 3), groups, -1, in);                      // [G, B·R, in]
-        SDVariable y = sd.mmul(byGroup, w, false, transposeW, false);                                     // [G, B·R, out]
-        return sd.permute(sd.reshape(y, sd.concat(0, longs(groups), batch, longs(-1, out))), 1, 0, 2, 3);
     }
 
     /** Shape vectors of one pass, built on the batch B and length L read once from x. */
@@ -312,10 +236,6 @@ public final class MlaAttention implements DecoderAttention {
     private SDVariable lastAxis(SDVariable x, int from, int to) {
         return sd.stridedSlice(x, new long[]{0, 0, 0, from}, new long[]{0, 0, 0, to}, new long[]{1, 1, 1, 1},
                 0b0111, 0b0111, 0, 0, 0);
-    }
-
-    private SDVariable shape(SDVariable batch, long... rest) {
-        return sd.concat(0, batch, longs(rest));
     }
 
     private SDVariable longs(long... v) {

@@ -49,11 +49,10 @@ public final class PartialRopeAttention implements DecoderAttention {
     }
 
     @Override
-    public Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, SDVariable modality,
-                        List<SDVariable> past) {
+    public Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, SDVariable modality) {
         SDVariable cosQ = cos.mul(keepQ).add(dropQ);
         SDVariable cosK = cos.mul(keepK).add(dropK);
-        return gqa.build(scope, x, cosQ, sin.mul(keepQ), cosK, sin.mul(keepK), mask, past);
+        return gqa.build(scope, x, cosQ, sin.mul(keepQ), cosK, sin.mul(keepK), mask);
     }
 
     /** [1, heads, 1, d_h]: 1 on the kept dims ({@code kept}) or on the NoPE dims (!kept). */

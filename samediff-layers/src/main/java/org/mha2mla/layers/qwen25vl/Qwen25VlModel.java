@@ -11,6 +11,8 @@ import org.mha2mla.importers.weights.TensorSource;
 import org.mha2mla.layers.AbstractVisionLanguageModel;
 import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.text.AttentionMask;
+import org.mha2mla.layers.text.BlockRunner;
+import org.mha2mla.layers.text.LayerwiseDecoder;
 import org.mha2mla.layers.text.DecoderInput;
 import org.mha2mla.layers.text.RopeTables;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -27,10 +29,10 @@ public final class Qwen25VlModel extends AbstractVisionLanguageModel {
     static final String VISION_PREFIX = "visual.";
     static final String LANGUAGE_MODEL = "model.";
     static final String LM_HEAD = "lm_head.weight";
-    static final String VISION_SCOPE = "qwen_vision";
 
     private final Qwen25VlConfig config;
-    private Qwen25VlVisionTower tower;
+    private BlockRunner visionRunner;
+    private LayerwiseQwen25VlVisionTower tower;
 
     /**
      * A model over {@code weights} (canonical hub keys: {@code model.layers.N…}, {@code visual.…}); its decoder's
@@ -51,15 +53,27 @@ public final class Qwen25VlModel extends AbstractVisionLanguageModel {
         return new Qwen25VlModel(config, conversion, weights);
     }
 
-    /** The vision tower over float32 copies of the {@code visual.} weights, built on the first image. */
-    public synchronized Qwen25VlVisionTower visionTower() {
-        if (tower == null) tower = new Qwen25VlVisionTower(weightGraph(VISION_PREFIX), config.visionConfig(), VISION_PREFIX, VISION_SCOPE);
+    /**
+     * The vision tower, one block graph at a time over the stored {@code visual.} weights, built on the first image.
+     * It runs once per prompt, so its weights are released block by block and its float32 buffers after each call:
+     * nothing of the vision side stays resident while the decoder runs (or streams).
+     */
+    public synchronized LayerwiseQwen25VlVisionTower visionTower() {
+        if (tower == null) {
+            visionRunner = new BlockRunner(weights(), LayerwiseDecoder.Residency.RELEASE);
+            tower = new LayerwiseQwen25VlVisionTower(visionRunner, config.visionConfig(), VISION_PREFIX);
+        }
         return tower;
     }
 
     /** Vision tower output [Σ t·h·w / merge², hidden]: the rows that replace the image tokens, in order. */
-    public INDArray imageFeatures(INDArray pixelValues, int[][] imageGridThw) {
-        return visionTower().forward(pixelValues, imageGridThw);
+    public synchronized INDArray imageFeatures(INDArray pixelValues, int[][] imageGridThw) {
+        LayerwiseQwen25VlVisionTower t = visionTower();
+        try {
+            return t.forward(pixelValues, imageGridThw);
+        } finally {
+            visionRunner.close();
+        }
     }
 
     /** 3-D position ids [3][L] and rope_delta of a prompt (get_rope_index). */
@@ -72,6 +86,7 @@ public final class Qwen25VlModel extends AbstractVisionLanguageModel {
 
     @Override
     public DecoderInput decoderInput(MultimodalInput input) {
+        requirePrompt(input);
         if (input.imageSizes() != null) {
             throw new IllegalArgumentException("qwen2_5_vl takes image_grid_thw, not image_sizes (LLaVA-NeXT's input)");
         }
@@ -94,13 +109,24 @@ public final class Qwen25VlModel extends AbstractVisionLanguageModel {
         return p -> tables(rope.decodePositions(p, 1));
     }
 
-    /** Modality [1, L]: the image pads and, as MHA2MLA-VLM counts them, the vision start/end marks are visual. */
+    /**
+     * The image pads and, as MHA2MLA-VLM counts them, the vision start/end marks are visual — in the prompt and when
+     * generated (the authors route a generated {@code <|vision_start|>} through the visual factors too).
+     */
+    @Override
+    public boolean isVisualToken(long id) {
+        return isVisualToken(config, id);
+    }
+
+    /** {@link #isVisualToken(long)} for a config alone (the pretraining graph has no model). */
+    public static boolean isVisualToken(Qwen25VlConfig config, long id) {
+        return id == config.imageTokenId() || id == config.visionStartTokenId() || id == config.visionEndTokenId();
+    }
+
+    /** Modality [1, L] of a prompt's tokens ({@link #isVisualToken}). */
     INDArray modality(long[] ids) {
         boolean[] visual = new boolean[ids.length];
-        for (int i = 0; i < ids.length; i++) {
-            visual[i] = ids[i] == config.imageTokenId() || ids[i] == config.visionStartTokenId()
-                    || ids[i] == config.visionEndTokenId();
-        }
+        for (int i = 0; i < ids.length; i++) visual[i] = isVisualToken(ids[i]);
         return DecoderInput.modality(visual);
     }
 

@@ -135,8 +135,7 @@ public final class Qwen25VlTrainingGraph {
                 } else {
                     oneHot[(i * length + t) * vocab + (int) id] = 1f;
                 }
-                boolean visual = id == config.imageTokenId() || id == config.visionStartTokenId() || id == config.visionEndTokenId();
-                modality[i * length + t] = visual ? DecoderInput.VISUAL : DecoderInput.TEXT;
+                modality[i * length + t] = Qwen25VlModel.isVisualToken(config, id) ? DecoderInput.VISUAL : DecoderInput.TEXT;
                 keep[i][t] = 1;
             }
             if (u != units) {

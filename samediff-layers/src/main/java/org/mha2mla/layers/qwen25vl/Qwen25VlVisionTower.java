@@ -40,8 +40,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * image of the prompt concatenated ({@link #placeholders(INDArray, int[][])}); pretraining feeds B images of one
  * grid ({@link #batchPlaceholders}), so attention stays n×n per image instead of (B·n)². Attention over windows
  * is block-diagonal; here it is the full n×n product with an additive mask ({@link AttentionMask#MASKED} outside
- * the block), which gives the same result as transformers' per-window split and is cheap at Qwen2.5-VL image
- * sizes (a ~1000-patch image is a 1000×1000 mask per head).
+ * the block), which gives the same result as transformers' per-window split. Inference runs the same pieces
+ * ({@link #patchEmbed}, {@link #block}, {@link #merger}) one block at a time in {@link LayerwiseQwen25VlVisionTower},
+ * which attends within each window only and reorders rows by index instead of by matmul.
  *
  * <p>The graph is differentiable end to end (the demo pretrains it from scratch): the window reorder and its
  * reverse are batched matmuls with 0/1 permutation matrices over merged units, not gathers (SameDiff M2.1 cannot
@@ -93,8 +94,6 @@ public final class Qwen25VlVisionTower {
         this.sd = sd;
         this.config = config;
         this.scope = scope;
-        long hidden = config.hiddenSize();
-        int heads = config.numHeads();
         int headDim = config.headDim();
         int unit = config.spatialMergeSize() * config.spatialMergeSize();
 
@@ -107,41 +106,68 @@ public final class Qwen25VlVisionTower {
         SDVariable fullMask = sd.expandDims(sd.expandDims(sd.placeHolder(name(IN_FULL_MASK), DataType.FLOAT, -1, -1), 0), 0);
         SDVariable reverse = sd.placeHolder(name(IN_REVERSE), DataType.FLOAT, -1, -1, -1);
 
-        // Conv3d with kernel == stride over a [C, T, P, P] patch is a dot product with the flattened kernel;
-        // pixel_values rows are flattened in the same (C, T, P, P) order (Qwen2_5_VisionPatchEmbed's view).
-        SDVariable conv = Params.get(sd, prefix + "patch_embed.proj.weight",
-                hidden, config.inChannels(), config.temporalPatchSize(), config.patchSize(), config.patchSize());
-        SDVariable kernel = sd.reshape(conv, hidden, config.patchVolume());
-        SDVariable x = Linear.apply(sd, name("patch_embed"), pixels, kernel, config.patchVolume(), hidden);
+        SDVariable x = patchEmbed(sd, config, prefix, name("patch_embed"), pixels);
         // A merged unit's `unit` patches are consecutive rows and move together (transformers reshapes to
         // [N/unit, unit, d] before indexing with window_index): permute [B, U, unit·d] rows.
-        x = sd.reshape(name("window_order/out"), sd.mmul(windowOrder, units(x, unit * hidden)), sd.shape(x));
+        x = sd.reshape(name("window_order/out"), sd.mmul(windowOrder, units(sd, x, unit * config.hiddenSize())), sd.shape(x));
 
         for (int i = 0; i < config.depth(); i++) {
-            String key = prefix + "blocks." + i + ".";
-            String at = name("blocks." + i + "/");
             SDVariable mask = config.fullattBlockIndexes().contains(i) ? fullMask : windowMask;
-            SDVariable h = new RmsNorm(sd, key + "norm1.weight", hidden, RMS_EPS).forward(at + "norm1", x);
-            x = x.add(at + "attn_residual", attention(sd, key + "attn", at + "attn", h, cos, sin, mask, hidden, heads, headDim));
-            h = new RmsNorm(sd, key + "norm2.weight", hidden, RMS_EPS).forward(at + "norm2", x);
-            SDVariable mlp = new SwiGluMlp(sd, key + "mlp", hidden, config.intermediateSize(), config.hiddenAct(), true)
-                    .forward(at + "mlp", h);
-            x = x.add(at + "mlp_residual", mlp);
+            x = block(sd, config, blockKey(prefix, i), name("blocks." + i + "/"), x, masked(cos, sin, mask));
         }
-
-        // Qwen2_5_VLPatchMerger: the 2×2 unit is contiguous after the window reorder (units move as a whole).
-        long mergedWidth = hidden * unit;
-        SDVariable h = new RmsNorm(sd, prefix + "merger.ln_q.weight", hidden, RMS_EPS).forward(name("merger/ln_q"), x);
-        h = units(h, mergedWidth);                                                            // [B, U, unit·d]
-        h = Linear.of(sd, prefix + "merger.mlp.0", mergedWidth, mergedWidth, true).forward(name("merger/mlp.0"), h);
-        h = Activations.apply(sd, "gelu", name("merger/gelu"), h);   // nn.GELU(): the exact erf form
-        h = Linear.of(sd, prefix + "merger.mlp.2", mergedWidth, config.outHiddenSize(), true).forward(name("merger/mlp.2"), h);
-        this.batchedEmbeds = sd.mmul(name("image_embeds_batched"), reverse, h);               // [B, U, out]
+        SDVariable merged = merger(sd, config, prefix, name(""), x);                              // [B, U, out]
+        this.batchedEmbeds = sd.mmul(name("image_embeds_batched"), reverse, merged);               // [B, U, out]
         sd.reshape(name(OUT_IMAGE_EMBEDS), batchedEmbeds, -1, config.outHiddenSize());
     }
 
+    /** Key prefix of block i, e.g. {@code visual.blocks.3.}. */
+    static String blockKey(String prefix, int block) {
+        return prefix + "blocks." + block + ".";
+    }
+
+    /**
+     * Qwen2_5_VisionPatchEmbed: Conv3d with kernel == stride over a [C, T, P, P] patch is a dot product with the
+     * flattened kernel; pixel_values rows [.., C·T·P·P] are flattened in the same (C, T, P, P) order. No bias.
+     */
+    static SDVariable patchEmbed(SameDiff sd, Qwen25VlVisionConfig config, String prefix, String name, SDVariable pixels) {
+        long hidden = config.hiddenSize();
+        SDVariable conv = Params.get(sd, prefix + "patch_embed.proj.weight",
+                hidden, config.inChannels(), config.temporalPatchSize(), config.patchSize(), config.patchSize());
+        SDVariable kernel = sd.reshape(conv, hidden, config.patchVolume());
+        return Linear.apply(sd, name, pixels, kernel, config.patchVolume(), hidden);
+    }
+
+    /**
+     * Qwen2_5_VLVisionBlock {@code key} (e.g. {@code visual.blocks.0.}) on x [B, n, hidden]: x + attn(norm1(x)), then
+     * x + mlp(norm2(x)) (SwiGLU with biases); {@code groups} says which rows attend to which. Nodes are named
+     * {@code at + "attn_residual"} and {@code at + "mlp_residual"} (the output).
+     */
+    static SDVariable block(SameDiff sd, Qwen25VlVisionConfig config, String key, String at, SDVariable x, AttentionGroups groups) {
+        long hidden = config.hiddenSize();
+        SDVariable h = new RmsNorm(sd, key + "norm1.weight", hidden, RMS_EPS).forward(at + "norm1", x);
+        x = x.add(at + "attn_residual", attention(sd, config, key + "attn", at + "attn", h, groups));
+        h = new RmsNorm(sd, key + "norm2.weight", hidden, RMS_EPS).forward(at + "norm2", x);
+        SDVariable mlp = new SwiGluMlp(sd, key + "mlp", hidden, config.intermediateSize(), config.hiddenAct(), true)
+                .forward(at + "mlp", h);
+        return x.add(at + "mlp_residual", mlp);
+    }
+
+    /**
+     * Qwen2_5_VLPatchMerger on x [B, n, hidden] whose merged units are runs of merge² consecutive rows: RMSNorm ln_q,
+     * each unit's rows side by side [B, n / merge², merge²·hidden], Linear → GELU(erf) → Linear; [B, U, out_hidden_size].
+     */
+    static SDVariable merger(SameDiff sd, Qwen25VlVisionConfig config, String prefix, String at, SDVariable x) {
+        long hidden = config.hiddenSize();
+        long mergedWidth = hidden * config.spatialMergeSize() * config.spatialMergeSize();
+        SDVariable h = new RmsNorm(sd, prefix + "merger.ln_q.weight", hidden, RMS_EPS).forward(at + "merger/ln_q", x);
+        h = units(sd, h, mergedWidth);                                                            // [B, U, unit·d]
+        h = Linear.of(sd, prefix + "merger.mlp.0", mergedWidth, mergedWidth, true).forward(at + "merger/mlp.0", h);
+        h = Activations.apply(sd, "gelu", at + "merger/gelu", h);   // nn.GELU(): the exact erf form
+        return Linear.of(sd, prefix + "merger.mlp.2", mergedWidth, config.outHiddenSize(), true).forward(at + "merger/mlp.2", h);
+    }
+
     /** [B, n, w] → [B, n·w / width, width] with B read at run time (n varies per call too). */
-    private SDVariable units(SDVariable x, long width) {
+    private static SDVariable units(SameDiff sd, SDVariable x, long width) {
         SDVariable batch = sd.slice(x.shape(), new int[] {0}, 1);
         return sd.reshape(x, sd.concat(0, batch, sd.constant(Nd4j.createFromArray(-1L, width))));
     }
@@ -181,13 +207,18 @@ public final class Qwen25VlVisionTower {
      * graph with its own outputs).
      */
     public Map<String, INDArray> placeholders(INDArray pixelValues, int[][] gridThw) {
+        checkInput(pixelValues, gridThw, config);
+        return feed(pixelValues.reshape(1, numPatches(gridThw), config.patchVolume()), gridThw, 1);
+    }
+
+    /** Checks pixel_values [Σ t·h·w, C·T·P·P] against image_grid_thw (h, w multiples of spatial_merge_size). */
+    static void checkInput(INDArray pixelValues, int[][] gridThw, Qwen25VlVisionConfig config) {
         int n = numPatches(gridThw);
-        checkGrid(gridThw);
+        checkGrid(gridThw, config);
         if (pixelValues.rank() != 2 || pixelValues.size(0) != n || pixelValues.size(1) != config.patchVolume()) {
             throw new IllegalArgumentException("pixel_values: expected [" + n + ", " + config.patchVolume()
                     + "] for image_grid_thw " + Arrays.deepToString(gridThw) + ", got " + Arrays.toString(pixelValues.shape()));
         }
-        return feed(pixelValues.reshape(1, n, config.patchVolume()), gridThw, 1);
     }
 
     /**
@@ -196,7 +227,7 @@ public final class Qwen25VlVisionTower {
      */
     public Map<String, INDArray> batchPlaceholders(INDArray pixelValues, int[] gridThw) {
         int[][] grid = {gridThw};
-        checkGrid(grid);
+        checkGrid(grid, config);
         int n = numPatches(grid);
         if (pixelValues.rank() != 3 || pixelValues.size(1) != n || pixelValues.size(2) != config.patchVolume()) {
             throw new IllegalArgumentException("pixel_values: expected [B, " + n + ", " + config.patchVolume()
@@ -205,7 +236,7 @@ public final class Qwen25VlVisionTower {
         return feed(pixelValues, grid, (int) pixelValues.size(0));
     }
 
-    private void checkGrid(int[][] gridThw) {
+    private static void checkGrid(int[][] gridThw, Qwen25VlVisionConfig config) {
         int merge = config.spatialMergeSize();
         for (int[] g : gridThw) {
             if (g.length != 3 || g[1] % merge != 0 || g[2] % merge != 0) {
@@ -218,29 +249,10 @@ public final class Qwen25VlVisionTower {
     /** Placeholders for {@code batch} rows, each holding the images of {@code gridThw} concatenated. */
     private Map<String, INDArray> feed(INDArray pixels, int[][] gridThw, int batch) {
         int n = numPatches(gridThw);
-        int merge = config.spatialMergeSize();
-        int unit = merge * merge;
         WindowIndex windows = windowIndex(gridThw, config);
         int units = windows.index.length;
 
-        float[][] angles = rotaryAngles(gridThw, config);
-        int headDim = config.headDim();
-        int half = headDim / 2;
-        float[] cos = new float[n * headDim];
-        float[] sin = new float[n * headDim];
-        for (int r = 0; r < n; r++) {
-            // Row r in window order is patch j of the unit at window position r / unit.
-            float[] a = angles[windows.index[r / unit] * unit + r % unit];
-            for (int c = 0; c < half; c++) {
-                // emb = cat(rotary_pos_emb, rotary_pos_emb): the rotate_half pair layout (dims c and c + d/2).
-                float cv = (float) Math.cos(a[c]);
-                float sv = (float) Math.sin(a[c]);
-                cos[r * headDim + c] = cv;
-                cos[r * headDim + c + half] = cv;
-                sin[r * headDim + c] = sv;
-                sin[r * headDim + c + half] = sv;
-            }
-        }
+        INDArray[] rope = ropeTables(gridThw, config, windows);
         argsort(windows.index);   // checks it is a permutation
         float[] order = new float[units * units];
         float[] back = new float[units * units];
@@ -253,12 +265,39 @@ public final class Qwen25VlVisionTower {
         // A fresh c-order copy: views (offsets, strides) fed as placeholders are not read correctly.
         ph.put(name(IN_PIXELS), pixels.castTo(DataType.FLOAT).dup('c'));
         ph.put(name(IN_WINDOW_ORDER), perBatchRow(order, units, batch));
-        ph.put(name(IN_COS), Nd4j.create(cos, new long[] {n, headDim}, 'c'));
-        ph.put(name(IN_SIN), Nd4j.create(sin, new long[] {n, headDim}, 'c'));
+        ph.put(name(IN_COS), rope[0]);
+        ph.put(name(IN_SIN), rope[1]);
         ph.put(name(IN_WINDOW_MASK), blockMask(windows.cuWindowSeqlens, n));
         ph.put(name(IN_FULL_MASK), blockMask(cuSeqlens(gridThw), n));
         ph.put(name(IN_REVERSE), perBatchRow(back, units, batch));
         return ph;
+    }
+
+    /**
+     * The vision RoPE tables {cos, sin} [n, head_dim] of the patches in window order (row r is patch r % merge² of the
+     * unit at window position r / merge²): emb = cat(rotary_pos_emb, rotary_pos_emb), the rotate_half pair layout
+     * (dims c and c + d/2).
+     */
+    static INDArray[] ropeTables(int[][] gridThw, Qwen25VlVisionConfig config, WindowIndex windows) {
+        int n = numPatches(gridThw);
+        int unit = config.spatialMergeSize() * config.spatialMergeSize();
+        float[][] angles = rotaryAngles(gridThw, config);
+        int headDim = config.headDim();
+        int half = headDim / 2;
+        float[] cos = new float[n * headDim];
+        float[] sin = new float[n * headDim];
+        for (int r = 0; r < n; r++) {
+            float[] a = angles[windows.index[r / unit] * unit + r % unit];
+            for (int c = 0; c < half; c++) {
+                float cv = (float) Math.cos(a[c]);
+                float sv = (float) Math.sin(a[c]);
+                cos[r * headDim + c] = cv;
+                cos[r * headDim + c + half] = cv;
+                sin[r * headDim + c] = sv;
+                sin[r * headDim + c + half] = sv;
+            }
+        }
+        return new INDArray[] {Nd4j.create(cos, new long[] {n, headDim}, 'c'), Nd4j.create(sin, new long[] {n, headDim}, 'c')};
     }
 
     /** A [units, units] matrix repeated for every batch row: [batch, units, units]. */
@@ -271,21 +310,45 @@ public final class Qwen25VlVisionTower {
     // ---- graph pieces, in the order the math happens ----
 
     /**
-     * Qwen2_5_VLVisionAttention: one qkv Linear with bias (output features ordered q | k | v, heads inside each),
-     * vision RoPE on q and k, masked softmax, proj. h [B, n, hidden].
+     * Which rows attend to which in a block's attention: the whole graph attends over every row with an additive mask
+     * ({@link #masked}); {@link LayerwiseQwen25VlVisionTower} gathers each window into a batch row of its own.
      */
-    private static SDVariable attention(SameDiff sd, String key, String at, SDVariable h, SDVariable cos, SDVariable sin,
-                                        SDVariable mask, long hidden, int heads, int headDim) {
+    interface AttentionGroups {
+        /** Attention output [B, n, hidden] (before proj) of the fused q | k | v projection {@code qkv} [B, n, 3·hidden]. */
+        SDVariable attend(SameDiff sd, String at, SDVariable qkv, int heads, int headDim);
+    }
+
+    /** Every row attends to every row of its batch row, plus an additive mask [1|B, 1, n, n] and RoPE tables [1|B, 1, n, d]. */
+    static AttentionGroups masked(SDVariable cos, SDVariable sin, SDVariable mask) {
+        return (sd, at, qkv, heads, headDim) -> attentionCore(sd, at, qkv, cos, sin, mask, heads, headDim);
+    }
+
+    /**
+     * Qwen2_5_VLVisionAttention: one qkv Linear with bias (output features ordered q | k | v, heads inside each),
+     * vision RoPE on q and k, softmax over the rows {@code groups} lets each row see, proj. h [B, n, hidden].
+     */
+    private static SDVariable attention(SameDiff sd, Qwen25VlVisionConfig config, String key, String at, SDVariable h,
+                                        AttentionGroups groups) {
+        long hidden = config.hiddenSize();
         SDVariable qkv = Linear.of(sd, key + ".qkv", hidden, 3 * hidden, true).forward(at + "/qkv", h);
-        SDVariable[] parts = sd.split(qkv, 3, -1);                                                 // each [B, n, hidden]
-        // apply_rotary_pos_emb_vision (float32 here anyway); cos/sin [1, 1, n, d] broadcast over batch and heads.
+        SDVariable out = groups.attend(sd, at, qkv, config.numHeads(), config.headDim());         // [B, n, hidden]
+        return Linear.of(sd, key + ".proj", hidden, hidden, true).forward(at + "/proj", out);
+    }
+
+    /**
+     * Attention of q | k | v [B, L, 3·hidden] within each batch row: vision RoPE (apply_rotary_pos_emb_vision,
+     * float32 here anyway; cos/sin [1|B, 1, L, d] broadcast over the heads), softmax(q·kᵀ/√d + mask)·v with an
+     * additive mask [1|B, 1, 1|L, L]; [B, L, hidden].
+     */
+    static SDVariable attentionCore(SameDiff sd, String at, SDVariable qkv, SDVariable cos, SDVariable sin, SDVariable mask,
+                                    int heads, int headDim) {
+        SDVariable[] parts = sd.split(qkv, 3, -1);                                                 // each [B, L, hidden]
         SDVariable q = RotaryEmbedding.apply(sd, at + "/q_rot", Heads.split(sd, at + "/q", parts[0], heads, headDim), cos, sin);
         SDVariable k = RotaryEmbedding.apply(sd, at + "/k_rot", Heads.split(sd, at + "/k", parts[1], heads, headDim), cos, sin);
-        SDVariable v = Heads.split(sd, at + "/v", parts[2], heads, headDim);                       // [B, heads, n, d]
+        SDVariable v = Heads.split(sd, at + "/v", parts[2], heads, headDim);                       // [B, heads, L, d]
         SDVariable scores = sd.mmul(q, k, false, true, false).mul(1.0 / Math.sqrt(headDim)).add(mask);
         SDVariable probs = sd.nn().softmax(at + "/probs", scores, -1);
-        SDVariable out = Heads.merge(sd, at + "/out", sd.mmul(probs, v), heads, headDim);          // [B, n, hidden]
-        return Linear.of(sd, key + ".proj", hidden, hidden, true).forward(at + "/proj", out);
+        return Heads.merge(sd, at + "/out", sd.mmul(probs, v), heads, headDim);                    // [B, L, hidden]
     }
 
     // ---- index bookkeeping (plain Java, per call) ----

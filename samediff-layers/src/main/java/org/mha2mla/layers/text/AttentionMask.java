@@ -36,6 +36,7 @@ public final class AttentionMask {
         int b = keep.length;
         int t = keep[0].length;
         int past = t - newTokens;
+        org.mha2mla.core.Limits.requireAttentionMask("attention mask", b, newTokens, t);
         float[] m = new float[b * newTokens * t];
         for (int n = 0; n < b; n++) {
             if (keep[n].length != t) {

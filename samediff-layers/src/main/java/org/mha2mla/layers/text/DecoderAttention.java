@@ -8,7 +8,7 @@ import org.nd4j.autodiff.samediff.SameDiff;
 /**
  * The self-attention of one decoder layer, behind which the original attention ({@link GqaAttention}) and
  * the converted one (MLA, with a latent cache) are interchangeable per layer. The decoder owns norms,
- * residuals, the MLP and the cache placeholders; the attention owns its projections and what it caches.
+ * residuals and the MLP; the attention owns its projections and what it caches.
  */
 public interface DecoderAttention {
 
@@ -22,14 +22,13 @@ public interface DecoderAttention {
      * @param x     normed hidden states [B, L, d]
      * @param cos   RoPE table [B|1, 1|heads, L, d_h] in the rotate_half layout
      * @param sin   like {@code cos}
-     * @param mask     additive mask [B, 1, L, T] (T = cached + new tokens): 0 where attended, a large negative elsewhere
+     * @param mask     additive mask [B, 1, L, L]: 0 where attended, a large negative elsewhere
      * @param modality [B, L] float, {@link DecoderInput#VISUAL} (1) for visual tokens, {@link DecoderInput#TEXT} (0) else
-     * @param past     this layer's cache tensors so far, or null when the pass starts from an empty cache
-     * @return the output [B, L, d], the cache tensors including this pass's tokens, and the attention
-     *         probabilities [B, n_h, L, T] (what H2O/TOVA rank cached tokens by)
+     * @return the output [B, L, d], the cache tensors of this pass's tokens (a prefill's cache; decode steps run
+     *         eagerly, {@code org.mha2mla.layers.decode}), and the attention probabilities [B, n_h, L, T] (what
+     *         H2O/TOVA rank cached tokens by)
      */
-    Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, SDVariable modality,
-                 List<SDVariable> past);
+    Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, SDVariable modality);
 
     record Result(SDVariable output, List<SDVariable> present, SDVariable probs) {
     }

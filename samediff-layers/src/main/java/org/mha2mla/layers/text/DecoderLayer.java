@@ -1,7 +1,5 @@
 package org.mha2mla.layers.text;
 
-import java.util.List;
-
 import org.mha2mla.core.config.TextConfig;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
@@ -32,9 +30,9 @@ public final class DecoderLayer {
 
     /** One pass; returns the layer output [B, L, d] and the attention's present cache tensors. */
     public DecoderAttention.Result forward(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask,
-                                           SDVariable modality, List<SDVariable> past) {
+                                           SDVariable modality) {
         SDVariable normed = inputLayernorm.forward(scope + "/input_layernorm", x);
-        DecoderAttention.Result attn = selfAttn.build(scope + "/self_attn", normed, cos, sin, mask, modality, past);
+        DecoderAttention.Result attn = selfAttn.build(scope + "/self_attn", normed, cos, sin, mask, modality);
         SDVariable h = x.add(scope + "/attn_residual", attn.output());
         SDVariable mlpOut = mlp.forward(scope + "/mlp", postAttentionLayernorm.forward(scope + "/post_attention_layernorm", h));
         return new DecoderAttention.Result(h.add(scope + "/out", mlpOut), attn.present(), attn.probs());

@@ -8,8 +8,8 @@ import org.nd4j.autodiff.samediff.SameDiff;
 
 /**
  * LlamaAttention / Qwen2Attention (MHA when n_kv = n_h, GQA otherwise), as modeling_llama.py writes it:
- * q/k/v projections (bias for Qwen2), RoPE on q and k, the new k/v appended to the cache, repeat_kv,
- * {@code softmax(QKᵀ/√d_h + mask)·V} per KV group, o_proj. The cache holds k after RoPE and v, [B, n_kv, T, d_h] each.
+ * q/k/v projections (bias for Qwen2), RoPE on q and k, repeat_kv, {@code softmax(QKᵀ/√d_h + mask)·V} per KV group,
+ * o_proj. The cache holds k after RoPE and v, [B, n_kv, T, d_h] each (decode steps: {@code decode.GqaStep}).
  */
 public final class GqaAttention implements DecoderAttention {
 
@@ -54,9 +54,8 @@ public final class GqaAttention implements DecoderAttention {
     }
 
     @Override
-    public Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, SDVariable modality,
-                        List<SDVariable> past) {
-        return build(scope, x, cos, sin, cos, sin, mask, past);
+    public Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, SDVariable modality) {
+        return build(scope, x, cos, sin, cos, sin, mask);
     }
 
     /**
@@ -65,17 +64,13 @@ public final class GqaAttention implements DecoderAttention {
      * {@link #queryBeforeRope}/{@link #keyBeforeRope} (calibration reads them).
      */
     public Result build(String scope, SDVariable x, SDVariable cosQ, SDVariable sinQ, SDVariable cosK, SDVariable sinK,
-                        SDVariable mask, List<SDVariable> past) {
+                        SDVariable mask) {
         SDVariable q = Heads.split(sd, queryBeforeRope(scope), qProj.forward(scope + "/q_proj", x), nH, dH);
         SDVariable k = Heads.split(sd, keyBeforeRope(scope), kProj.forward(scope + "/k_proj", x), nKv, dH);
         SDVariable v = Heads.split(sd, scope + "/v", vProj.forward(scope + "/v_proj", x), nKv, dH);
 
         q = RotaryEmbedding.apply(sd, scope + "/q_rope", q, cosQ, sinQ);
         k = RotaryEmbedding.apply(sd, scope + "/k_rope", k, cosK, sinK);
-        if (past != null) {
-            k = sd.concat(scope + "/k_cat", 2, past.get(0), k);
-            v = sd.concat(scope + "/v_cat", 2, past.get(1), v);
-        }
 
         Heads.Attention a = Heads.groupedAttention(sd, scope, q, k, v, mask, nKv, nH / nKv, dH, dH);
         SDVariable attn = Heads.merge(sd, scope + "/attn", a.output(), nH, dH);

@@ -5,6 +5,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 import org.mha2mla.core.config.TextConfig;
 import org.mha2mla.core.tensor.MatVec;
@@ -12,7 +13,6 @@ import org.mha2mla.core.tensor.StoredTensor;
 import org.mha2mla.importers.weights.TensorSource;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.autodiff.samediff.array.SingleThreadArrayHolder;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -29,7 +29,8 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * ({@link DecoderLayer} and the layer's {@link DecoderAttention}) over placeholders named with the layer's checkpoint
  * keys ({@link Params#placeholders}), so both paths compute the same ops. A layer graph takes the placeholders
  * {@code x} [B, L, d], {@code cos}/{@code sin}, {@code attention_mask}, {@code modality} (as {@link TextDecoder}) and
- * names its outputs {@link #OUT}, {@link #present(String)} per cache tensor and {@link #PROBS}; its inner nodes keep
+ * names its outputs {@link #OUT}, {@link #present(String)} per cache tensor and {@link #PROBS} (run by a {@link BlockRunner},
+ * which widens the layer's weights into float32 buffers shared by all layers); its inner nodes keep
  * the whole graph's names (e.g. {@link TextDecoder#attentionInput(int)}), which calibration reads through a
  * {@link LayerHook}. The embedding lookup, the final norm and the lm_head run outside the graphs: embedding rows and,
  * for the next-token logits, the lm_head rows are read in their stored precision ({@link MatVec}); logits of every
@@ -72,15 +73,11 @@ public final class LayerwiseDecoder implements AutoCloseable {
     private final String modelPrefix;
     private final String lmHeadKey;
     private final DecoderAttention.Factory attention;
-    private final Residency residency;
+    private final BlockRunner runner;
     private final List<List<String>> layerKeys = new ArrayList<>();
     private final LayerGraph[] graphs;
-    private final Map<String, StoredTensor> open = new HashMap<>();
-    private final Map<String, INDArray> buffers = new HashMap<>();
-    /** The layer whose weights the buffers hold (−1: none), so consecutive passes of one layer widen it once. */
-    private int widenedLayer = -1;
 
-    private record LayerGraph(SameDiff sd, DecoderAttention attention) {
+    private record LayerGraph(BlockRunner.Block block, DecoderAttention attention) {
     }
 
     /**
@@ -97,7 +94,7 @@ public final class LayerwiseDecoder implements AutoCloseable {
         this.modelPrefix = modelPrefix;
         this.lmHeadKey = config.tieWordEmbeddings() ? embedKey() : lmHeadKey;
         this.attention = attention;
-        this.residency = residency;
+        this.runner = new BlockRunner(weights, residency);
         for (int i = 0; i < config.numHiddenLayers(); i++) layerKeys.add(new ArrayList<>());
         String layers = modelPrefix + "layers.";
         for (String key : weights.names()) {
@@ -132,8 +129,24 @@ public final class LayerwiseDecoder implements AutoCloseable {
         }
     }
 
-    private String embedKey() {
+    /** Whether stored weights stay open between passes. */
+    public Residency residency() {
+        return runner.residency();
+    }
+
+    /** Key of the token embedding table, e.g. {@code model.embed_tokens.weight}. */
+    public String embedKey() {
         return modelPrefix + "embed_tokens.weight";
+    }
+
+    /** Key of the final norm's weight, e.g. {@code model.norm.weight}. */
+    public String normKey() {
+        return modelPrefix + "norm.weight";
+    }
+
+    /** Key of the lm_head weight (the embedding table's when the config ties them). */
+    public String lmHeadKey() {
+        return lmHeadKey;
     }
 
     /** A layer graph's cache tensor output, e.g. {@code present.key}. */
@@ -179,15 +192,14 @@ public final class LayerwiseDecoder implements AutoCloseable {
      * {@link Residency#RELEASE} the caller closes it.
      */
     public StoredTensor stored(String key) {
-        if (residency == Residency.RELEASE) return weights.stored(key);
-        return open.computeIfAbsent(key, weights::stored);
+        return runner.stored(key);
     }
 
     private synchronized LayerGraph graph(int layer) {
         if (graphs[layer] != null) return graphs[layer];
-        SameDiff sd = SameDiff.create();
-        sd.setArrayHolders(new SingleThreadArrayHolder(), new SingleThreadArrayHolder(), false);
-        Params.placeholders(sd, weights, layerKey(layer) + ".");
+        Set<String> keys = Set.copyOf(layerKeys.get(layer));
+        BlockRunner.Block block = runner.block(layerKey(layer) + ".", keys::contains);
+        SameDiff sd = block.sd();
         int dH = config.headDim();
         SDVariable x = sd.placeHolder(X, DataType.FLOAT, -1, -1, config.hiddenSize());
         SDVariable cos = sd.placeHolder(TextDecoder.COS, DataType.FLOAT, -1, -1, -1, dH);
@@ -196,12 +208,12 @@ public final class LayerwiseDecoder implements AutoCloseable {
         SDVariable modality = sd.placeHolder(TextDecoder.MODALITY, DataType.FLOAT, -1, -1);
         DecoderAttention attn = attention.create(sd, layer);
         DecoderLayer decoderLayer = new DecoderLayer(sd, config, layerKey(layer), attn);
-        DecoderAttention.Result r = decoderLayer.forward(TextDecoder.layerScope(layer), x, cos, sin, mask, modality, null);
+        DecoderAttention.Result r = decoderLayer.forward(TextDecoder.layerScope(layer), x, cos, sin, mask, modality);
         sd.identity(OUT, r.output());
         sd.identity(PROBS, r.probs());
         List<DecoderAttention.CacheTensor> specs = attn.cacheTensors();
         for (int j = 0; j < specs.size(); j++) sd.identity(present(specs.get(j).name()), r.present().get(j));
-        graphs[layer] = new LayerGraph(sd, attn);
+        graphs[layer] = new LayerGraph(block, attn);
         return graphs[layer];
     }
 
@@ -219,7 +231,7 @@ public final class LayerwiseDecoder implements AutoCloseable {
                 table.rowsInto(ids[i], 1, rows, i * d);
             }
         } finally {
-            if (residency == Residency.RELEASE) table.close();
+            runner.done(table);
         }
         return Nd4j.create(rows, new long[]{1, ids.length, d}, 'c');
     }
@@ -236,40 +248,10 @@ public final class LayerwiseDecoder implements AutoCloseable {
         feed.put(TextDecoder.SIN, in.rope().sin());
         feed.put(TextDecoder.ATTENTION_MASK, in.attentionMask());
         feed.put(TextDecoder.MODALITY, in.modality());
-        if (widenedLayer != layer) widen(layer);
-        for (String key : layerKeys.get(layer)) feed.put(key, buffers.get(local(layer, key)));
         List<String> outputs = new ArrayList<>(extra.size() + 1);
         outputs.add(OUT);
         outputs.addAll(extra);
-        return g.sd().output(feed, outputs.toArray(new String[0]));
-    }
-
-    /**
-     * Widens layer {@code layer}'s weights into the float32 buffers, shared by the same weight of every layer (one
-     * layer's worth of float32 in all); with {@link Residency#RELEASE} the stored tensors are released right after.
-     */
-    private void widen(int layer) {
-        widenedLayer = -1;
-        for (String key : layerKeys.get(layer)) {
-            StoredTensor t = stored(key);
-            try {
-                String local = local(layer, key);
-                INDArray buffer = buffers.get(local);
-                if (buffer == null || !Arrays.equals(buffer.shape(), t.shape())) {
-                    buffer = Nd4j.createUninitialized(DataType.FLOAT, t.shape());
-                    buffers.put(local, buffer);
-                }
-                t.widenInto(buffer);
-            } finally {
-                if (residency == Residency.RELEASE) t.close();
-            }
-        }
-        widenedLayer = layer;
-    }
-
-    /** A layer weight's key without the layer prefix, e.g. {@code self_attn.q_proj.weight}. */
-    private String local(int layer, String key) {
-        return key.substring(layerKey(layer).length() + 1);
+        return runner.run(g.block(), feed, outputs.toArray(new String[0]));
     }
 
     /**
@@ -295,7 +277,7 @@ public final class LayerwiseDecoder implements AutoCloseable {
         try {
             weight = w.floats().reshape(d);
         } finally {
-            if (residency == Residency.RELEASE) w.close();
+            runner.done(w);
         }
         INDArray inverseRms = Transforms.pow(rows.mul(rows).mean(1).addi(config.rmsNormEps()), -0.5, false);
         return rows.mulColumnVector(inverseRms).muliRowVector(weight).reshape(h.shape());
@@ -318,7 +300,7 @@ public final class LayerwiseDecoder implements AutoCloseable {
                 logits.get(NDArrayIndex.all(), NDArrayIndex.interval(v, v + n)).assign(rows.mmul(part.transpose()));
             }
         } finally {
-            if (residency == Residency.RELEASE) head.close();
+            runner.done(head);
         }
         return logits.reshape(normed.size(0), normed.size(1), vocab);
     }
@@ -333,7 +315,7 @@ public final class LayerwiseDecoder implements AutoCloseable {
         try {
             MatVec.apply(head, normedRows, rows, out, null);
         } finally {
-            if (residency == Residency.RELEASE) head.close();
+            runner.done(head);
         }
         return out;
     }
@@ -357,9 +339,6 @@ public final class LayerwiseDecoder implements AutoCloseable {
     /** Releases the open weights and the float32 buffers. */
     @Override
     public void close() {
-        open.values().forEach(StoredTensor::close);
-        open.clear();
-        buffers.clear();
-        widenedLayer = -1;
+        runner.close();
     }
 }

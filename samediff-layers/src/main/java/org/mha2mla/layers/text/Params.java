@@ -3,6 +3,7 @@ package org.mha2mla.layers.text;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.Predicate;
 
 import org.mha2mla.importers.weights.TensorSource;
 import org.nd4j.autodiff.samediff.SDVariable;
@@ -56,9 +57,14 @@ public final class Params {
      * shape in {@code sd}, so that a graph builder can be run over weights fed per call.
      */
     public static List<String> placeholders(SameDiff sd, TensorSource weights, String prefix) {
+        return placeholders(sd, weights, key -> key.startsWith(prefix));
+    }
+
+    /** Like {@link #placeholders(SameDiff, TensorSource, String)} for the keys {@code keep} accepts. */
+    public static List<String> placeholders(SameDiff sd, TensorSource weights, Predicate<String> keep) {
         List<String> names = new ArrayList<>();
         for (String key : weights.names()) {
-            if (!key.startsWith(prefix)) continue;
+            if (!keep.test(key)) continue;
             sd.placeHolder(key, DataType.FLOAT, weights.info(key).shape());
             names.add(key);
         }

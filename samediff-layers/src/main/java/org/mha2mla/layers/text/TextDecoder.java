@@ -19,9 +19,10 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  *
  * <p>The graph starts at {@code inputs_embeds} [B, L, d], so image features are merged outside and one decoder
  * serves all architectures and the trainer. RoPE enters as the {@code cos}/{@code sin} placeholders
- * [B|1, 1, L, d_h] and masking as the additive {@code attention_mask} [B, 1, L, T]. Two passes share the
- * weights: the full pass (names below: logits, hidden states, and the K/V of every layer for a prefill) and a
- * decode-step pass over cached tensors, built on first use ({@link #step}).
+ * [B|1, 1, L, d_h] and masking as the additive {@code attention_mask} [B, 1, L, L]. The pass names its logits,
+ * hidden states, every layer's cache tensors and attention probabilities (below). It serves training and is the
+ * reference the layer-at-a-time decoder and the eager decode step ({@code org.mha2mla.layers.decode}) are tested
+ * against; generation does not use it.
  */
 public final class TextDecoder {
 
@@ -33,10 +34,6 @@ public final class TextDecoder {
     public static final String MODALITY = "modality";
     /** Logits [B, L, vocab] of the full pass. */
     public static final String LOGITS = "logits";
-    /** Logits [B, 1, vocab] of the last position only (prefill: skips the lm_head on the prompt). */
-    public static final String LAST_LOGITS = "logits_last";
-    /** Prefix of the decode-step pass's placeholders and outputs, e.g. {@code step.inputs_embeds}. */
-    public static final String STEP = "step.";
 
     private final SameDiff sd;
     private final TextConfig config;
@@ -45,7 +42,6 @@ public final class TextDecoder {
     private final List<DecoderLayer> layers = new ArrayList<>();
     private final RmsNorm norm;
     private final SDVariable lmHead;
-    private boolean stepBuilt;
 
     /**
      * Builds the full pass over weights already in {@code sd}.
@@ -125,11 +121,6 @@ public final class TextDecoder {
         return "attention." + layer;
     }
 
-    /** Decode-step placeholder for the cache of {@code layer} so far, e.g. {@code past.0.key}. */
-    public static String past(int layer, String name) {
-        return "past." + layer + "." + name;
-    }
-
     private void buildFullPass(SDVariable inputsEmbeds) {
         int dH = config.headDim();
         SDVariable x = inputsEmbeds != null ? inputsEmbeds : sd.placeHolder(INPUTS_EMBEDS, DataType.FLOAT, -1, -1, config.hiddenSize());
@@ -137,58 +128,30 @@ public final class TextDecoder {
         SDVariable sin = sd.placeHolder(SIN, DataType.FLOAT, -1, -1, -1, dH);
         SDVariable mask = sd.placeHolder(ATTENTION_MASK, DataType.FLOAT, -1, -1, -1, -1);
         SDVariable modality = sd.placeHolder(MODALITY, DataType.FLOAT, -1, -1);
-        SDVariable normed = pass("decoder", "", x, cos, sin, mask, modality, null);
-        SDVariable last = sd.stridedSlice(normed, new long[]{0, -1, 0}, new long[]{0, 0, 0}, new long[]{1, 1, 1},
-                0b101, 0b111, 0, 0, 0);
-        lmHead(LAST_LOGITS, last);
+        pass(x, cos, sin, mask, modality);
     }
 
     /**
-     * Adds one decoder pass. Names its outputs {@code outPrefix + hidden_states.i}, {@code outPrefix + logits},
-     * {@code outPrefix + present.i.name}, {@code outPrefix + attention.i} (probabilities); returns the final-norm output.
+     * Adds the decoder pass. Names its outputs {@code hidden_states.i}, {@code logits}, {@code present.i.name},
+     * {@code attention.i} (probabilities).
      */
-    private SDVariable pass(String scope, String outPrefix, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask,
-                            SDVariable modality, List<List<SDVariable>> past) {
-        SDVariable h = sd.identity(outPrefix + hiddenState(0), x);
+    private void pass(SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, SDVariable modality) {
+        SDVariable h = sd.identity(hiddenState(0), x);
         for (int i = 0; i < layers.size(); i++) {
-            DecoderAttention.Result r = layers.get(i).forward(scope + "/layers." + i, h, cos, sin, mask, modality,
-                    past == null ? null : past.get(i));
-            sd.identity(outPrefix + attentionProbs(i), r.probs());
+            DecoderAttention.Result r = layers.get(i).forward(layerScope(i), h, cos, sin, mask, modality);
+            sd.identity(attentionProbs(i), r.probs());
             List<DecoderAttention.CacheTensor> specs = layers.get(i).selfAttn().cacheTensors();
             for (int j = 0; j < specs.size(); j++) {
-                sd.identity(outPrefix + present(i, specs.get(j).name()), r.present().get(j));
+                sd.identity(present(i, specs.get(j).name()), r.present().get(j));
             }
-            h = i == layers.size() - 1 ? r.output() : sd.identity(outPrefix + hiddenState(i + 1), r.output());
+            h = i == layers.size() - 1 ? r.output() : sd.identity(hiddenState(i + 1), r.output());
         }
         // transformers' last hidden state is taken after the final norm.
-        SDVariable normed = norm.forward(outPrefix + hiddenState(layers.size()), h);
-        lmHead(outPrefix + LOGITS, normed);
-        return normed;
+        lmHead(LOGITS, norm.forward(hiddenState(layers.size()), h));
     }
 
     private SDVariable lmHead(String name, SDVariable normed) {
         return Linear.apply(sd, name, normed, lmHead, config.hiddenSize(), config.vocabSize());
-    }
-
-    /** Adds the decode-step pass on first use: step placeholders plus {@code past.i.name} for every cache tensor. */
-    private synchronized void buildStepPass() {
-        if (stepBuilt) return;
-        int dH = config.headDim();
-        SDVariable x = sd.placeHolder(STEP + INPUTS_EMBEDS, DataType.FLOAT, -1, -1, config.hiddenSize());
-        SDVariable cos = sd.placeHolder(STEP + COS, DataType.FLOAT, -1, -1, -1, dH);
-        SDVariable sin = sd.placeHolder(STEP + SIN, DataType.FLOAT, -1, -1, -1, dH);
-        SDVariable mask = sd.placeHolder(STEP + ATTENTION_MASK, DataType.FLOAT, -1, -1, -1, -1);
-        SDVariable modality = sd.placeHolder(STEP + MODALITY, DataType.FLOAT, -1, -1);
-        List<List<SDVariable>> past = new ArrayList<>();
-        for (int i = 0; i < layers.size(); i++) {
-            List<SDVariable> p = new ArrayList<>();
-            for (DecoderAttention.CacheTensor t : layers.get(i).selfAttn().cacheTensors()) {
-                p.add(sd.placeHolder(past(i, t.name()), DataType.FLOAT, t.shape()));
-            }
-            past.add(p);
-        }
-        pass("decoder_step", STEP, x, cos, sin, mask, modality, past);
-        stepBuilt = true;
     }
 
     /** Token embeddings [1, L, d] of {@code ids} (embed_tokens lookup, outside the graph). */
@@ -207,32 +170,16 @@ public final class TextDecoder {
 
     /** Runs the full pass and returns the requested outputs (names above). */
     public Map<String, INDArray> run(DecoderInput in, String... outputs) {
-        return sd.output(feed("", in), outputs);
+        return sd.output(feed(in), outputs);
     }
 
-    /**
-     * Runs the decode-step pass over {@code past} (per layer, the cache tensors in the attention's order) and
-     * returns the requested outputs, named with the {@link #STEP} prefix.
-     */
-    public Map<String, INDArray> runStep(DecoderInput in, List<List<INDArray>> past, String... outputs) {
-        buildStepPass();
-        Map<String, INDArray> feed = feed(STEP, in);
-        for (int i = 0; i < layers.size(); i++) {
-            List<DecoderAttention.CacheTensor> specs = layers.get(i).selfAttn().cacheTensors();
-            for (int j = 0; j < specs.size(); j++) {
-                feed.put(past(i, specs.get(j).name()), past.get(i).get(j));
-            }
-        }
-        return sd.output(feed, outputs);
-    }
-
-    private static Map<String, INDArray> feed(String prefix, DecoderInput in) {
+    private static Map<String, INDArray> feed(DecoderInput in) {
         Map<String, INDArray> feed = new HashMap<>();
-        feed.put(prefix + INPUTS_EMBEDS, in.inputsEmbeds());
-        feed.put(prefix + COS, in.rope().cos());
-        feed.put(prefix + SIN, in.rope().sin());
-        feed.put(prefix + ATTENTION_MASK, in.attentionMask());
-        feed.put(prefix + MODALITY, in.modality());
+        feed.put(INPUTS_EMBEDS, in.inputsEmbeds());
+        feed.put(COS, in.rope().cos());
+        feed.put(SIN, in.rope().sin());
+        feed.put(ATTENTION_MASK, in.attentionMask());
+        feed.put(MODALITY, in.modality());
         return feed;
     }
 

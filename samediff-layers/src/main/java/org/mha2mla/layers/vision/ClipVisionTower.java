@@ -21,7 +21,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * stay in the graph as variables for the saver).
  *
  * <p>Placeholder {@link #PIXEL_VALUES} [N, C, S, S]; output {@link #FEATURES} [N, P, hidden] with P = patches
- * (+1 with CLS for "full"); {@link #hiddenState(int)} names the hidden states that were built.
+ * (+1 with CLS for "full"); {@link #hiddenState(int)} names the hidden states that were built. This graph holds the
+ * whole tower (the reference); {@link LayerwiseClipVisionTower} runs the same pieces ({@link #embeddings},
+ * {@link #encoderLayer}, {@link #select}) one graph at a time over weights in their stored dtype.
  */
 public final class ClipVisionTower {
 
@@ -40,26 +42,48 @@ public final class ClipVisionTower {
     public ClipVisionTower(SameDiff sd, ClipVisionConfig config, String prefix, int visionFeatureLayer, String selectStrategy) {
         this.sd = sd;
         this.config = config;
+        this.selectedIndex = selectedIndex(config, visionFeatureLayer);
+        SDVariable h = embeddings(sd, config, prefix, pixelValues(sd, config));
+        for (int i = 0; i < selectedIndex; i++) {
+            h = encoderLayer(sd, config, layerKey(prefix, i), "vision/layers." + i, hiddenState(i + 1), h);
+        }
+        select(sd, FEATURES, h, selectStrategy);
+    }
+
+    /**
+     * The index into the hidden states (embeddings after pre_layrnorm, then each layer) that {@code visionFeatureLayer}
+     * names; negative counts from the end. The encoder layers at and past it are never run.
+     */
+    public static int selectedIndex(ClipVisionConfig config, int visionFeatureLayer) {
         int states = config.numHiddenLayers() + 1;
-        this.selectedIndex = visionFeatureLayer < 0 ? states + visionFeatureLayer : visionFeatureLayer;
-        if (selectedIndex < 0 || selectedIndex >= states) {
+        int index = visionFeatureLayer < 0 ? states + visionFeatureLayer : visionFeatureLayer;
+        if (index < 0 || index >= states) {
             throw new IllegalArgumentException("vision_feature_layer " + visionFeatureLayer + " is outside the "
                     + states + " hidden states of a " + config.numHiddenLayers() + "-layer CLIP tower");
         }
+        return index;
+    }
+
+    /** Key prefix of encoder layer i, e.g. {@code vision_tower.vision_model.encoder.layers.3}. */
+    public static String layerKey(String prefix, int layer) {
+        return prefix + "encoder.layers." + layer;
+    }
+
+    /** The {@link #PIXEL_VALUES} placeholder [N, C, S, S]. */
+    static SDVariable pixelValues(SameDiff sd, ClipVisionConfig config) {
         long c = config.numChannels();
         long s = config.imageSize();
-        SDVariable pixels = sd.placeHolder(PIXEL_VALUES, DataType.FLOAT, -1, c, s, s);
-        SDVariable h = new LayerNorm(sd, prefix + "pre_layrnorm", config.hiddenSize(), config.layerNormEps())
-                .forward(hiddenState(0), embeddings(prefix, pixels));
-        for (int i = 0; i < selectedIndex; i++) {
-            h = encoderLayer(prefix + "encoder.layers." + i, "vision/layers." + i, hiddenState(i + 1), h);
-        }
-        switch (selectStrategy) {
-            case "default" -> sd.stridedSlice(FEATURES, h, new long[]{0, 1, 0}, new long[]{0, 0, 0}, new long[]{1, 1, 1},
+        return sd.placeHolder(PIXEL_VALUES, DataType.FLOAT, -1, c, s, s);
+    }
+
+    /** vision_feature_select_strategy on hidden states [N, 1 + P, hidden]: "default" drops CLS, "full" keeps it. */
+    static SDVariable select(SameDiff sd, String name, SDVariable h, String selectStrategy) {
+        return switch (selectStrategy) {
+            case "default" -> sd.stridedSlice(name, h, new long[]{0, 1, 0}, new long[]{0, 0, 0}, new long[]{1, 1, 1},
                     0b101, 0b111, 0, 0, 0);
-            case "full" -> sd.identity(FEATURES, h);
+            case "full" -> sd.identity(name, h);
             default -> throw new IllegalArgumentException("vision_feature_select_strategy must be default or full, got " + selectStrategy);
-        }
+        };
     }
 
     /** Node name of hidden state {@code index} (0 = embeddings after pre_layrnorm); built up to the selected one. */
@@ -72,10 +96,12 @@ public final class ClipVisionTower {
     }
 
     /**
-     * CLIPVisionEmbeddings. The stride-p convolution is a matmul over unfolded p×p patches: [N, C, g·p, g·p] →
-     * [N, g, g, C, p, p] → [N, g², C·p²], times the conv weight flattened to [hidden, C·p²] (same C, y, x order).
+     * CLIPVisionEmbeddings then pre_layrnorm: hidden state 0 [N, 1 + g², hidden] of pixels [N, C, S, S]. The stride-p
+     * convolution is a matmul over unfolded p×p patches: [N, C, g·p, g·p] → [N, g, g, C, p, p] → [N, g², C·p²], times
+     * the conv weight flattened to [hidden, C·p²] (same C, y, x order). Weights {@code prefix + embeddings.*} and
+     * {@code prefix + pre_layrnorm.*}.
      */
-    private SDVariable embeddings(String prefix, SDVariable pixels) {
+    static SDVariable embeddings(SameDiff sd, ClipVisionConfig config, String prefix, SDVariable pixels) {
         long c = config.numChannels();
         long p = config.patchSize();
         long g = config.patchesPerSide();
@@ -91,11 +117,15 @@ public final class ClipVisionTower {
         SDVariable n = sd.slice(pixels.shape(), new int[]{0}, 1);
         SDVariable repeats = sd.concat(0, n, sd.constant(Nd4j.createFromArray(1L, 1L)));
         SDVariable clsTokens = sd.tile(sd.reshape(cls, 1, 1, hidden), repeats);
-        return sd.concat(1, clsTokens, patchEmbeds).add("vision/embeddings", pos);
+        SDVariable embeddings = sd.concat(1, clsTokens, patchEmbeds).add("vision/embeddings", pos);
+        return new LayerNorm(sd, prefix + "pre_layrnorm", hidden, config.layerNormEps()).forward(hiddenState(0), embeddings);
     }
 
-    /** CLIPEncoderLayer: h + attn(layer_norm1(h)), then h + mlp(layer_norm2(h)). */
-    private SDVariable encoderLayer(String key, String scope, String outName, SDVariable x) {
+    /**
+     * CLIPEncoderLayer {@code key} (e.g. {@code vision_tower.vision_model.encoder.layers.0}): h + attn(layer_norm1(h)),
+     * then h + mlp(layer_norm2(h)), on x [N, T, hidden]; nodes named under {@code scope}, the output {@code outName}.
+     */
+    static SDVariable encoderLayer(SameDiff sd, ClipVisionConfig config, String key, String scope, String outName, SDVariable x) {
         long d = config.hiddenSize();
         int heads = config.numAttentionHeads();
         int dH = config.headDim();

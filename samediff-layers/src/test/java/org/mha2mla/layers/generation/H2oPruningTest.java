@@ -6,18 +6,16 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import org.junit.jupiter.api.Test;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
+import org.mha2mla.layers.decode.AttentionProbs;
 
 /** H2O on hand-made attention probabilities, every kept index and score worked out by hand below. */
 class H2oPruningTest {
 
     /** [1, heads, L, T] from per-head row-major matrices. */
-    static INDArray probs(int queries, int keys, float[]... heads) {
+    static AttentionProbs probs(int queries, int keys, float[]... heads) {
         float[] flat = new float[heads.length * queries * keys];
         for (int h = 0; h < heads.length; h++) System.arraycopy(heads[h], 0, flat, h * queries * keys, queries * keys);
-        return Nd4j.create(flat, new long[]{1, heads.length, queries, keys}, DataType.FLOAT);
+        return new AttentionProbs(flat, 1, heads.length, queries, keys, keys);
     }
 
     @Test

@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.Map;
+
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -12,6 +14,11 @@ import org.mha2mla.importers.safetensors.SafeTensorsFile;
 import org.mha2mla.layers.Fixtures;
 import org.mha2mla.layers.VlmLoader;
 import org.mha2mla.layers.MultimodalInput;
+import org.mha2mla.core.config.LlavaConfig;
+import org.mha2mla.importers.weights.TensorSource;
+import org.mha2mla.layers.text.Params;
+import org.mha2mla.layers.vision.ClipVisionTower;
+import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /** Parity with transformers on the llava fixture (golden.safetensors from LlavaForConditionalGeneration). */
@@ -45,6 +52,28 @@ class LlavaModelTest {
         double err = Fixtures.maxAbsDiff(f, golden.readFloat32("c0.image_features"));
         System.out.printf("llava c0 image_features max abs err %.3e%n", err);
         assertTrue(err <= 1e-4, "image_features max abs err " + err);
+    }
+
+    /**
+     * The reference for the model's layer-at-a-time vision path: CLIP tower and projector as one graph over float32
+     * copies of their weights; projected features [N, P, d] of {@code pixels} [N, C, S, S].
+     */
+    static INDArray wholeGraphProjectedFeatures(LlavaModel m, INDArray pixels) {
+        SameDiff sd = Params.load(TensorSource.subset(m.weights(),
+                k -> k.startsWith("vision_tower.") || k.startsWith(LlavaProjector.PREFIX)));
+        LlavaConfig c = m.config();
+        new ClipVisionTower(sd, c.visionConfig(), LlavaModel.VISION_TOWER, c.visionFeatureLayer(), c.visionFeatureSelectStrategy());
+        new LlavaProjector(sd, c).forward("expected", sd.getVariable(ClipVisionTower.FEATURES));
+        return sd.output(Map.of(ClipVisionTower.PIXEL_VALUES, pixels), "expected").get("expected");
+    }
+
+    @Test
+    void layerwiseImageFeaturesEqualTheWholeTowerGraph() {
+        INDArray pixels = golden.readFloat32("c0.pixel_values");
+        INDArray expected = wholeGraphProjectedFeatures(model, pixels);
+        double err = Fixtures.maxAbsDiff(model.projectedFeatures(pixels), expected);
+        System.out.printf("llava layerwise vs whole vision graph: max abs %.3e (max |whole| %.3e)%n", err, expected.amaxNumber().doubleValue());
+        assertTrue(err <= 1e-6, "max abs " + err);
     }
 
     @Test

@@ -55,6 +55,16 @@ class LlavaNextModelTest {
     }
 
     @Test
+    void layerwiseTileFeaturesEqualTheWholeTowerGraph() {
+        INDArray tiles = golden.readFloat32("c0.pixel_values").reshape(5, 3, 56, 56);
+        INDArray expected = LlavaModelTest.wholeGraphProjectedFeatures(model, tiles);
+        double err = Fixtures.maxAbsDiff(model.projectedFeatures(tiles), expected);
+        System.out.printf("llava_next layerwise vs whole vision graph, 5 tiles: max abs %.3e (max |whole| %.3e)%n", err,
+                expected.amaxNumber().doubleValue());
+        assertTrue(err <= 1e-6, "max abs " + err);
+    }
+
+    @Test
     void flatTilesGiveTheSameFeaturesAsTheProcessorsPaddedBatch() {
         INDArray padded = golden.readFloat32("c0.pixel_values");
         INDArray flat = padded.reshape(5, 3, 56, 56);

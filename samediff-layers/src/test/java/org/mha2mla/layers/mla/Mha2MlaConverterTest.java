@@ -25,10 +25,12 @@ import org.mha2mla.layers.Fixtures;
 import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.VlmLoader;
-import org.mha2mla.layers.generation.GreedyGenerator;
+import org.mha2mla.layers.generation.CachePolicy;
+import org.mha2mla.layers.generation.Generator;
 import org.mha2mla.layers.qwen25vl.Qwen25VlModel;
 import org.mha2mla.layers.text.RopeTables;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The converter and the converted models on the three transformers fixtures, calibrated on their golden inputs
@@ -137,9 +139,8 @@ class Mha2MlaConverterTest {
         Mha2MlaConverter.Result r = defaultConversion(fixture);
         VisionLanguageModel mla = r.model();
         MultimodalInput prompt = Fixtures.input(fixture, "c0");
-        GreedyGenerator generator = new GreedyGenerator(mla.graph(), mla.stepRope(prompt));
-        GreedyGenerator.Prefill pre = generator.prefill(mla.decoderInput(prompt));
-        INDArray stepLogits = pre.lastLogits();
+        Generator.Session session = mla.generator(prompt, CachePolicy.FULL).start(mla.decoderInput(prompt), prompt.length() + 6);
+        INDArray stepLogits = Nd4j.create(session.logits(), new long[]{1, session.logits().length}, 'c');
         List<Long> ids = new ArrayList<>();
         double worst = 0;
         for (int n = 0; n < 6; n++) {
@@ -150,7 +151,8 @@ class Mha2MlaConverterTest {
             long token = argmax(last);
             assertEquals(token, argmax(stepLogits), fixture + " step " + n);
             ids.add(token);
-            stepLogits = generator.step(token, pre.cache());
+            float[] next = session.step(token);
+            stepLogits = Nd4j.create(next, new long[]{1, next.length}, 'c');
         }
         System.out.printf("%s absorbed decode vs full graph: max relative logits difference %.2e over 6 steps, ids %s%n", fixture, worst, ids);
         assertTrue(worst <= 1e-4, fixture + ": " + worst);

@@ -8,8 +8,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-import javax.imageio.ImageIO;
 
+import org.mha2mla.importers.image.RgbImage;
 import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.trainer.LossMask;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -67,7 +67,12 @@ public final class ChatExampleEncoder implements ExampleEncoder {
             throw new IllegalArgumentException("sample '" + sample.id() + "' has " + pictures.size() + " image(s) but "
                     + marks + " " + InstructSample.IMAGE_PLACEHOLDER + " mark(s) in its conversation");
         }
-        LossMask.Labeled l = LossMask.build(messages, processor::render, text -> processor.tokenize(text, images));
+        LossMask.Labeled l;
+        try {
+            l = LossMask.build(messages, processor::render, text -> processor.tokenize(text, images));
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("sample '" + sample.id() + "': " + e.getMessage(), e);
+        }
         return new TrainingExample(sample.id(), new MultimodalInput(l.inputIds(), images.pixelValues(), images.imageSizes(),
                 images.imageGridThw()), l.labels());
     }
@@ -75,7 +80,7 @@ public final class ChatExampleEncoder implements ExampleEncoder {
     private static BufferedImage read(Path file, String id) {
         try {
             if (!Files.isRegularFile(file)) throw new IllegalArgumentException("sample '" + id + "': image " + file + " not found");
-            BufferedImage img = ImageIO.read(file.toFile());
+            BufferedImage img = RgbImage.decode(file.toFile(), "sample '" + id + "': " + file);
             if (img == null) throw new IllegalArgumentException("sample '" + id + "': " + file + " is not an image ImageIO can read");
             return img;
         } catch (IOException e) {

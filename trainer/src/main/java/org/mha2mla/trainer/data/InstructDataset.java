@@ -10,6 +10,7 @@ import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.mha2mla.trainer.LossMask;
 
 /**
  * A LLaVA-instruct JSON file read as an endless, reproducible stream: every epoch visits every sample once in
@@ -45,7 +46,12 @@ public final class InstructDataset {
             if (p.nextToken() != JsonToken.START_ARRAY) {
                 throw new IllegalArgumentException(json + ": expected a JSON list of samples, found " + p.currentToken());
             }
-            while (p.nextToken() == JsonToken.START_OBJECT) {
+            for (JsonToken t = p.nextToken(); t != JsonToken.END_ARRAY; t = p.nextToken()) {
+                if (t == null) throw new IllegalArgumentException(json + ": the list of samples is not closed (the file is cut short)");
+                if (t != JsonToken.START_OBJECT) {
+                    throw new IllegalArgumentException(json + ": record " + samples.size() + " is " + t + ", not an object {\"id\", \"image\", "
+                            + "\"conversations\"}");
+                }
                 samples.add(parse(json, samples.size(), om.readTree(p)));
             }
         } catch (IOException e) {
@@ -56,27 +62,71 @@ public final class InstructDataset {
         return new InstructDataset(json, root, seed, List.copyOf(samples));
     }
 
+    /**
+     * One record, checked as LLaVA's own preprocessing checks it: {@code image} a path or a list of paths,
+     * {@code conversations} a list of {@code {"from", "value"}} string pairs that alternate human / gpt starting with
+     * human (after an optional system turn). A value that is not a string (an object, a number) is refused rather than
+     * read as "".
+     */
     private static InstructSample parse(Path json, int i, JsonNode n) {
-        String id = n.hasNonNull("id") ? n.get("id").asText() : String.valueOf(i);
+        String id = n.hasNonNull("id") && n.get("id").isValueNode() ? n.get("id").asText() : String.valueOf(i);
+        String where = json + ": sample " + i + " ('" + id + "')";
         List<String> images = new ArrayList<>();
         JsonNode img = n.get("image");
         if (img != null && img.isArray()) {
-            img.forEach(x -> images.add(x.asText()));
+            for (JsonNode x : img) {
+                if (!x.isTextual()) throw new IllegalArgumentException(where + ": 'image' must hold file paths, got " + x);
+                images.add(x.asText());
+            }
         } else if (img != null && !img.isNull()) {
+            if (!img.isTextual()) throw new IllegalArgumentException(where + ": 'image' must be a file path or a list of paths, got " + img);
             images.add(img.asText());
         }
         JsonNode conv = n.get("conversations");
         if (conv == null || !conv.isArray() || conv.isEmpty()) {
-            throw new IllegalArgumentException(json + ": sample " + i + " ('" + id + "') has no 'conversations' list");
+            throw new IllegalArgumentException(where + " has no 'conversations' list");
         }
         List<InstructSample.Turn> turns = new ArrayList<>();
         for (JsonNode t : conv) {
-            if (!t.hasNonNull("from") || !t.hasNonNull("value")) {
-                throw new IllegalArgumentException(json + ": sample '" + id + "' has a turn without 'from'/'value': " + t);
+            int k = turns.size();
+            if (!t.isObject() || !t.hasNonNull("from") || !t.hasNonNull("value")) {
+                throw new IllegalArgumentException(where + ": turn " + k + " needs 'from' and 'value', got " + t);
+            }
+            if (!t.get("from").isTextual() || !t.get("value").isTextual()) {
+                throw new IllegalArgumentException(where + ": turn " + k + ": 'from' and 'value' must be strings, got "
+                        + t.get("from") + " and " + abbreviate(t.get("value").toString()));
             }
             turns.add(new InstructSample.Turn(t.get("from").asText(), t.get("value").asText()));
         }
+        requireTurnOrder(where, turns);
+        for (int k = 0; k < turns.size(); k++) {
+            // Chat templates place images in user messages only: a mark elsewhere would be dropped from the prompt.
+            if (turns.get(k).value().contains(InstructSample.IMAGE_PLACEHOLDER)
+                    && !InstructSample.role(turns.get(k).from(), where).equals(LossMask.USER)) {
+                throw new IllegalArgumentException(where + ": turn " + k + " from '" + turns.get(k).from() + "' holds an "
+                        + InstructSample.IMAGE_PLACEHOLDER + " mark; images go in human turns");
+            }
+        }
         return new InstructSample(id, images, turns);
+    }
+
+    /** Optional system turn, then human, gpt, human, gpt … (LLaVA's preprocess asserts the same alternation). */
+    static void requireTurnOrder(String where, List<InstructSample.Turn> turns) {
+        int start = 0;
+        if (InstructSample.role(turns.get(0).from(), where).equals(LossMask.SYSTEM)) start = 1;
+        for (int k = start; k < turns.size(); k++) {
+            String role = InstructSample.role(turns.get(k).from(), where);
+            String expected = (k - start) % 2 == 0 ? LossMask.USER : LossMask.ASSISTANT;
+            if (!role.equals(expected)) {
+                throw new IllegalArgumentException(where + ": turn " + k + " is from '" + turns.get(k).from() + "' where a "
+                        + (expected.equals(LossMask.USER) ? "human" : "gpt") + " turn belongs: conversations alternate human and gpt "
+                        + "turns, starting with human (after an optional system turn)");
+            }
+        }
+    }
+
+    private static String abbreviate(String s) {
+        return s.length() <= 80 ? s : s.substring(0, 77) + "...";
     }
 
     public Path file() {

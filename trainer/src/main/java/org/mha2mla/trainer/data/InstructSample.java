@@ -26,16 +26,17 @@ public record InstructSample(String id, List<String> images, List<Turn> conversa
     /** The turns as chat messages: human → user, gpt → assistant, system → system. */
     public List<LossMask.Message> messages() {
         List<LossMask.Message> out = new ArrayList<>();
-        for (Turn t : conversations) {
-            String role = switch (t.from()) {
-                case "human", "user" -> LossMask.USER;
-                case "gpt", "assistant" -> LossMask.ASSISTANT;
-                case "system" -> LossMask.SYSTEM;
-                default -> throw new IllegalArgumentException("sample '" + id + "': conversation turn from '" + t.from()
-                        + "' (expected human, gpt or system)");
-            };
-            out.add(new LossMask.Message(role, t.value()));
-        }
+        for (Turn t : conversations) out.add(new LossMask.Message(role(t.from(), "sample '" + id + "'"), t.value()));
         return out;
+    }
+
+    /** The chat role of a turn's {@code from}: human/user → user, gpt/assistant → assistant, system → system. */
+    static String role(String from, String where) {
+        return switch (from) {
+            case "human", "user" -> LossMask.USER;
+            case "gpt", "assistant" -> LossMask.ASSISTANT;
+            case "system" -> LossMask.SYSTEM;
+            default -> throw new IllegalArgumentException(where + ": conversation turn from '" + from + "' (expected human, gpt or system)");
+        };
     }
 }

@@ -100,4 +100,46 @@ class InstructDatasetTest {
         Files.writeString(f, "[{\"id\": \"y\", \"conversations\": [{\"from\": \"robot\", \"value\": \"v\"}]}]");
         assertThrows(IllegalArgumentException.class, () -> InstructDataset.load(f, null, 0).samples().get(0).messages());
     }
+
+    private String refusal(String json) throws IOException {
+        Path f = tmp.resolve("d.json");
+        Files.writeString(f, json);
+        return assertThrows(IllegalArgumentException.class, () -> InstructDataset.load(f, null, 0)).getMessage();
+    }
+
+    /** An answer that is a JSON object was read as "" and trained on; values must be strings, named by sample and turn. */
+    @Test
+    void nonStringValuesAreRefusedNotReadAsEmpty() throws IOException {
+        String f = tmp.resolve("d.json").toString();
+        assertEquals(f + ": sample 0 ('q'): turn 1: 'from' and 'value' must be strings, got \"gpt\" and {\"text\":\"red\"}",
+                refusal("[{\"id\": \"q\", \"conversations\": [{\"from\": \"human\", \"value\": \"colour?\"}, "
+                        + "{\"from\": \"gpt\", \"value\": {\"text\": \"red\"}}]}]"));
+        assertEquals(f + ": sample 0 ('q'): turn 0: 'from' and 'value' must be strings, got \"human\" and 42",
+                refusal("[{\"id\": \"q\", \"conversations\": [{\"from\": \"human\", \"value\": 42}]}]"));
+        assertEquals(f + ": sample 0 ('q'): 'image' must be a file path or a list of paths, got {\"path\":\"a.png\"}",
+                refusal("[{\"id\": \"q\", \"image\": {\"path\": \"a.png\"}, \"conversations\": [{\"from\": \"human\", \"value\": \"x\"}]}]"));
+        assertEquals(f + ": record 1 is VALUE_NUMBER_INT, not an object {\"id\", \"image\", \"conversations\"}",
+                refusal("[{\"id\": \"q\", \"conversations\": [{\"from\": \"human\", \"value\": \"x\"}]}, 5]"));
+    }
+
+    /** Turns out of order were reported as an image-placeholder mismatch; now as what they are. */
+    @Test
+    void conversationsMustAlternateHumanAndGpt() throws IOException {
+        String f = tmp.resolve("d.json").toString();
+        String expected = "conversations alternate human and gpt turns, starting with human (after an optional system turn)";
+        assertEquals(f + ": sample 0 ('r'): turn 0 is from 'gpt' where a human turn belongs: " + expected,
+                refusal("[{\"id\": \"r\", \"image\": \"a.png\", \"conversations\": [{\"from\": \"gpt\", \"value\": \"red\"}, "
+                        + "{\"from\": \"human\", \"value\": \"<image>\\ncolour?\"}]}]"));
+        assertEquals(f + ": sample 0 ('r'): turn 2 is from 'human' where a gpt turn belongs: " + expected,
+                refusal("[{\"id\": \"r\", \"conversations\": [{\"from\": \"system\", \"value\": \"be brief\"}, "
+                        + "{\"from\": \"human\", \"value\": \"a\"}, {\"from\": \"human\", \"value\": \"b\"}]}]"));
+        // An image mark outside a human turn was dropped by the template and reported as a placeholder count mismatch.
+        assertEquals(f + ": sample 0 ('m'): turn 1 from 'gpt' holds an <image> mark; images go in human turns",
+                refusal("[{\"id\": \"m\", \"image\": \"a.png\", \"conversations\": [{\"from\": \"human\", \"value\": \"q?\"}, "
+                        + "{\"from\": \"gpt\", \"value\": \"<image> red\"}]}]"));
+        Path ok = tmp.resolve("ok.json");
+        Files.writeString(ok, "[{\"id\": \"s\", \"conversations\": [{\"from\": \"system\", \"value\": \"be brief\"}, "
+                + "{\"from\": \"human\", \"value\": \"a\"}, {\"from\": \"gpt\", \"value\": \"b\"}, {\"from\": \"human\", \"value\": \"c\"}]}]");
+        assertEquals(4, InstructDataset.load(ok, null, 0).samples().get(0).conversations().size());
+    }
 }

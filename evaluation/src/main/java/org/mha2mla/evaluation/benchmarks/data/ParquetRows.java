@@ -246,8 +246,25 @@ public final class ParquetRows {
                 }
                 return true;
             } catch (IOException e) {
-                throw new UncheckedIOException("reading " + files.get(Math.max(fileIndex, 0)), e);
+                Path file = files.get(Math.max(fileIndex, 0));
+                throw new UncheckedIOException(file + ": cannot read (" + e.getClass().getSimpleName() + ")", e);
+            } catch (RuntimeException | LinkageError e) {
+                // LinkageError: a damaged column chunk can name a codec whose Hadoop classes parquet-floor leaves out.
+                throw unreadable(files.get(Math.max(fileIndex, 0)).toString(), e);
             }
+        }
+
+        /**
+         * A file parquet cannot read, named by its path: parquet-mr's own messages name a Java object
+         * ("LocalInputFile@67207d8a is not a Parquet file"), which says nothing to the user.
+         */
+        private static IllegalArgumentException unreadable(String file, Throwable e) {
+            String cause = String.valueOf(e.getMessage()).replaceAll("(org\\.apache\\.parquet\\.io\\.)?LocalInputFile@[0-9a-f]+", "the file");
+            // The original is kept for --verbose as a suppressed exception: as a cause its message would be printed again.
+            IllegalArgumentException x = new IllegalArgumentException(file + ": not a readable Parquet file (" + e.getClass().getSimpleName()
+                    + ": " + cause.replaceAll("\\s*\\R\\s*", " ") + ")");
+            x.addSuppressed(e);
+            return x;
         }
 
         @Override
@@ -256,11 +273,18 @@ public final class ParquetRows {
                 throw new NoSuchElementException();
             }
             String where = files.get(fileIndex) + " row " + rowInFile;
-            Group row = records.read();
             rowsLeft--;
             rowInFile++;
-            List<byte[]> images = new ArrayList<>();
-            return new Doc(toJson(row, images, where), images);
+            try {
+                Group row = records.read();
+                List<byte[]> images = new ArrayList<>();
+                return new Doc(toJson(row, images, where), images);
+            } catch (RuntimeException e) {
+                if (String.valueOf(e.getMessage()).startsWith(where)) throw e;    // this reader's own refusals name the row
+                throw unreadable(where, e);
+            } catch (LinkageError e) {
+                throw unreadable(where, e);
+            }
         }
 
         void close() {
@@ -268,7 +292,7 @@ public final class ParquetRows {
                 try {
                     reader.close();
                 } catch (IOException e) {
-                    throw new UncheckedIOException(e);
+                    throw new UncheckedIOException(files.get(fileIndex) + ": cannot close", e);
                 }
                 reader = null;
             }

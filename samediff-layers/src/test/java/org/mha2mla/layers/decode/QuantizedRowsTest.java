@@ -1,4 +1,4 @@
-package org.mha2mla.layers.generation;
+package org.mha2mla.layers.decode;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -15,8 +15,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
-/** The quantized store against the closed form of per-group asymmetric quantization, computed here independently. */
-class QuantizedStoreTest {
+/** The quantized rows against the closed form of per-group asymmetric quantization, computed here independently. */
+class QuantizedRowsTest {
 
     /** GQA-like key [1, n_kv 2, T, d_h 16], groups of 16 = one head's row per group. */
     private static final CacheTensor KEY = new CacheTensor("key", new long[]{-1, 2, -1, 16}, 2);
@@ -60,16 +60,39 @@ class QuantizedStoreTest {
         return worst;
     }
 
-    private static QuantizedStore store(INDArray x, int bits, int residual) {
-        return new QuantizedStore(TokenRows.of(KEY, x), new KvQuantizer(bits, 16), residual, x);
+    /** Rows holding the prompt x [1, 2, T, 16] (all of it quantized, as after a prefill), capacity for 12 tokens. */
+    private static QuantizedRows store(INDArray x, int bits, int residual) {
+        QuantizedRows s = new QuantizedRows(1, 12, 32, new KvQuantizer(bits, 16), residual);
+        int t = (int) x.size(2);
+        s.putPrefill(0, StaticCache.tokenRows(KEY, x), 0, t);
+        s.filledByPrefill(t);
+        return s;
+    }
+
+    /** A decoded token: the row of token t of x written into the next slot, then the step ends. */
+    private static void append(QuantizedRows s, INDArray x, int t) {
+        INDArray token = x.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(t, t + 1), NDArrayIndex.all()).dup();
+        s.put(0, StaticCache.tokenRows(KEY, token), 0);
+        s.filled();
+        s.settle();
+    }
+
+    /** The held rows as a tensor in the key's layout [1, 2, T, 16]. */
+    private static INDArray floats(QuantizedRows s) {
+        CacheRows.Tile tile = new CacheRows.Tile();
+        int t = s.size();
+        s.tile(0, 0, t, tile);
+        float[] rows = new float[t * 32];
+        for (int i = 0; i < t; i++) System.arraycopy(tile.data, tile.offset + i * tile.stride, rows, i * 32, 32);
+        return Nd4j.create(rows, new long[]{1, t, 2, 16}, 'c').permute(0, 2, 1, 3).dup('c');
     }
 
     @Test
     void roundTripWithinHalfAScalePerGroup() {
         INDArray x = gaussian(7, 1, 2, 6, 16);
         for (int bits : new int[]{8, 4, 2}) {
-            QuantizedStore s = store(x, bits, 128);
-            INDArray back = s.floats();
+            QuantizedRows s = store(x, bits, 128);
+            INDArray back = floats(s);
             assertArrayEquals(x.shape(), back.shape());
             double worst = checkClosedForm(x, back, bits);
             assertTrue(worst > 0.3, "int" + bits + ": the bound should be nearly reached, worst error/scale " + worst);
@@ -82,40 +105,45 @@ class QuantizedStoreTest {
     void residualStaysExactUntilItFillsThenIsQuantized() {
         INDArray x = gaussian(11, 1, 2, 9, 16);          // 6 prompt tokens, then 3 decoded ones
         INDArray prompt = x.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, 6), NDArrayIndex.all()).dup();
-        QuantizedStore s = store(prompt, 4, 3);
+        QuantizedRows s = store(prompt, 4, 3);
         long quantizedToken = 32 * 4 / 8 + 8;              // 24 bytes
         for (int t = 7; t <= 8; t++) {
-            s.append(x.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, t), NDArrayIndex.all()).dup(), 1);
+            append(s, x, t - 1);
             assertEquals(t - 6, s.residualTokens());
             assertEquals(6 * quantizedToken + (t - 6) * 32L * 4, s.bytes());
-            INDArray back = s.floats();
+            INDArray back = floats(s);
             for (int k = 6; k < t; k++) { // residual tokens come back bit for bit
                 assertEquals(x.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(k), NDArrayIndex.all()),
                         back.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(k), NDArrayIndex.all()));
             }
         }
         // The third decoded token would make the residual 3 = residual_length: all three are quantized.
-        s.append(x, 1);
+        append(s, x, 8);
         assertEquals(0, s.residualTokens());
         assertEquals(9 * quantizedToken, s.bytes());
-        checkClosedForm(x, s.floats(), 4);
+        checkClosedForm(x, floats(s), 4);
     }
 
     @Test
     void evictionDropsTokensAcrossQuantizedAndResidualParts() {
         INDArray x = gaussian(5, 1, 2, 5, 16);
         INDArray prompt = x.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, 4), NDArrayIndex.all()).dup();
-        QuantizedStore s = store(prompt, 8, 128);
-        s.append(x, 1);                                    // tokens 0–3 quantized, 4 in the residual
-        INDArray all = s.floats();
+        QuantizedRows s = store(prompt, 8, 128);
+        append(s, x, 4);                                   // tokens 0–3 quantized, 4 in the residual
+        INDArray all = floats(s);
         s.keep(new int[]{1, 3, 4});
-        assertEquals(3, s.length());
-        INDArray kept = s.floats();
+        assertEquals(3, s.size());
+        INDArray kept = floats(s);
         int[] from = {1, 3, 4};
         for (int k = 0; k < 3; k++) {
             assertEquals(all.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(from[k]), NDArrayIndex.all()),
                     kept.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(k), NDArrayIndex.all()));
         }
         assertEquals(2 * (32 + 8) + 32L * 4, s.bytes());
+        // the evicted slots are reused: the next token lands after the kept ones
+        append(s, x, 0);
+        assertEquals(4, s.size());
+        assertEquals(x.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(0), NDArrayIndex.all()),
+                floats(s).get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(3), NDArrayIndex.all()), "a residual row is exact");
     }
 }

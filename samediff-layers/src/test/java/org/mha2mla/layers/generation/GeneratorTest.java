@@ -15,9 +15,15 @@ import org.mha2mla.importers.safetensors.SafeTensorsFile;
 import org.mha2mla.layers.Fixtures;
 import org.mha2mla.layers.VlmLoader;
 import org.mha2mla.layers.MultimodalInput;
+import org.mha2mla.core.config.Qwen25VlConfig;
+import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.llava.LlavaModel;
+import org.mha2mla.layers.mla.Mha2MlaConverter;
 import org.mha2mla.layers.llava.LlavaNextModel;
 import org.mha2mla.core.kv.KvQuantizer;
+import org.mha2mla.layers.decode.DecodeStep;
+import org.mha2mla.layers.decode.StaticCache;
+import org.mha2mla.layers.decode.StepRope;
 import org.mha2mla.importers.weights.Checkpoint;
 import org.mha2mla.importers.weights.KeyLayout;
 import org.mha2mla.importers.weights.TensorSource;
@@ -35,8 +41,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
-/** Cached decoding against a full recompute of the whole sequence at every step. */
-class GreedyGeneratorTest {
+/**
+ * Cached decoding (layer-by-layer prefill, eager decode steps over the static cache) against a full recompute of the
+ * whole sequence by the whole-model graph at every step, and the cache policies through it.
+ */
+class GeneratorTest {
 
     @Test
     void cachedStepLogitsEqualFullRecomputeOnLlava() {
@@ -64,20 +73,25 @@ class GreedyGeneratorTest {
     }
 
     /** Runs {@code steps} cached steps; returns the max |cached − recomputed| logits over all of them. */
-    static double maxStepError(TextDecoder decoder, GreedyGenerator gen, DecoderInput prompt, int steps) {
-        GreedyGenerator.Prefill pre = gen.prefill(prompt);
+    static double maxStepError(TextDecoder decoder, Generator gen, DecoderInput prompt, int steps) {
+        Generator.Session session = gen.start(prompt, prompt.length() + steps);
         INDArray embeds = prompt.inputsEmbeds();
-        double worst = Fixtures.maxAbsDiff(pre.lastLogits(), lastLogitsOfFullPass(decoder, embeds));
-        KvCache cache = pre.cache();
-        long token = GreedyGenerator.argmax(pre.lastLogits());
+        double worst = Fixtures.maxAbsDiff(row(session.logits()), lastLogitsOfFullPass(decoder, embeds));
+        StaticCache cache = session.cache();
+        long token = Generator.argmax(session.logits());
         for (int s = 0; s < steps; s++) {
-            INDArray cached = gen.step(token, cache);
+            INDArray cached = row(session.step(token));
             embeds = Nd4j.concat(1, embeds, decoder.embed(new long[]{token}));
             assertEquals(embeds.size(1), cache.length());
             worst = Math.max(worst, Fixtures.maxAbsDiff(cached, lastLogitsOfFullPass(decoder, embeds)));
-            token = GreedyGenerator.argmax(cached);
+            token = Generator.argmax(cached.toFloatVector());
         }
         return worst;
+    }
+
+    /** Logits [vocab] as a [1, vocab] array. */
+    static INDArray row(float[] logits) {
+        return Nd4j.create(logits, new long[]{1, logits.length}, 'c');
     }
 
     /** The whole sequence recomputed without a cache; logits of its last position [1, vocab]. */
@@ -104,7 +118,7 @@ class GreedyGeneratorTest {
 
     @Test
     void argmaxTakesFirstMaximumLikeTorch() {
-        assertEquals(1, GreedyGenerator.argmax(Nd4j.createFromArray(0f, 3f, 1f, 3f)));
+        assertEquals(1, Generator.argmax(new float[]{0f, 3f, 1f, 3f}));
     }
 
     // ---- cache policies on the llava fixture ----
@@ -125,7 +139,7 @@ class GreedyGeneratorTest {
                 Generation g = generator(model).withPolicy(CachePolicy.pruned(p)).run(prompt, 10, Set.of(), false, ids -> false);
                 assertArrayEquals(plain, g.tokens(), p.label());
                 assertEquals(56, g.cache().tokensHeld(), p.label());
-                assertEquals(56L * KvCache.bytesPerToken(model.graph()), g.cache().bytesHeld(), p.label());
+                assertEquals(56L * model.kvCacheBytesPerToken(), g.cache().bytesHeld(), p.label());
             }
         }
     }
@@ -155,15 +169,14 @@ class GreedyGeneratorTest {
             int l = prompt.length();
             int layers = model.graph().numLayers();
             int steps = 6;
-            GreedyGenerator gen = generator(model).withPolicy(CachePolicy.pruned(pruning));
-            GreedyGenerator.Prefill pre = gen.prefill(prompt);
-            KvCache cache = pre.cache();
+            Generator.Session session = generator(model).withPolicy(CachePolicy.pruned(pruning)).start(prompt, l + steps);
+            StaticCache cache = session.cache();
             int budget = cache.length();
             assertTrue(budget < l, "the prefill must already prune (" + budget + " of " + l + ")");
             List<int[][]> held = new ArrayList<>();
             List<INDArray> stepLogits = new ArrayList<>();
             long[] fed = new long[steps];
-            long token = GreedyGenerator.argmax(pre.lastLogits());
+            long token = Generator.argmax(session.logits());
             boolean layersDiffer = false;
             for (int s = 0; s < steps; s++) {
                 int[][] h = new int[layers][];
@@ -173,11 +186,11 @@ class GreedyGeneratorTest {
                 }
                 held.add(h);
                 fed[s] = token;
-                INDArray logits = gen.step(token, cache);
+                INDArray logits = row(session.step(token));
                 stepLogits.add(logits);
                 assertEquals(budget, cache.length(), "held tokens stay at the budget");
                 assertEquals(l + s + 1, cache.position());
-                token = GreedyGenerator.argmax(logits);
+                token = Generator.argmax(logits.toFloatVector());
             }
             for (int i = 0; i < layers; i++) System.out.println(pruning.label() + " layer " + i + " holds " + java.util.Arrays.toString(cache.positions(i)));
             assertTrue(layersDiffer || !layersMustDiffer, "layers should keep different tokens, or the per-layer masks test nothing");
@@ -199,12 +212,11 @@ class GreedyGeneratorTest {
             INDArray full = maskedLogits(Fixtures.dir("llava"), model.graph(), embeds, masks);
             double worst = 0;
             double changed = 0;
-            GreedyGenerator plain = generator(model);
-            KvCache unpruned = plain.prefill(prompt).cache();
+            Generator.Session unpruned = generator(model).start(prompt, l + steps);
             for (int s = 0; s < steps; s++) {
                 INDArray ref = full.get(NDArrayIndex.point(0), NDArrayIndex.point(l + s), NDArrayIndex.all()).reshape(1, -1);
                 worst = Math.max(worst, Fixtures.maxAbsDiff(stepLogits.get(s), ref));
-                changed = Math.max(changed, Fixtures.maxAbsDiff(stepLogits.get(s), plain.step(fed[s], unpruned)));
+                changed = Math.max(changed, Fixtures.maxAbsDiff(stepLogits.get(s), row(unpruned.step(fed[s]))));
             }
             System.out.printf("%s (budget %d of %d): pruned vs masked-recompute logits max abs err %.3e over %d steps; vs unpruned %.3e%n",
                     pruning.label(), budget, l, worst, steps, changed);
@@ -232,8 +244,8 @@ class GreedyGeneratorTest {
 
                 @Override
                 public Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask,
-                                    SDVariable modality, List<SDVariable> past) {
-                    return inner.build(scope, x, cos, sin, mask.add(layerMask), modality, past);
+                                    SDVariable modality) {
+                    return inner.build(scope, x, cos, sin, mask.add(layerMask), modality);
                 }
             };
         });
@@ -252,38 +264,41 @@ class GreedyGeneratorTest {
     }
 
     /**
-     * A quantized cache feeds the decoder exactly the dequantized tensors: the step logits equal a step over the
-     * full-precision prefill cache quantized and dequantized token by token here with core's KvQuantizer.
+     * A quantized cache feeds attention exactly the dequantized tensors: the step logits equal a step over a float32
+     * cache holding the full-precision prefill cache quantized and dequantized token by token here with core's
+     * KvQuantizer.
      */
     @Test
     void quantizedCacheFeedsTheDequantizedTensors() {
         LlavaModel model = (LlavaModel) VlmLoader.load(Fixtures.dir("llava"));
         try (SafeTensorsFile golden = Fixtures.golden("llava")) {
             DecoderInput prompt = model.decoderInput(llavaCase0(golden));
-            TextDecoder decoder = model.graph();
+            int l = prompt.length();
+            DecodeStep step = model.decodeStep();
             for (int bits : new int[]{4, 2}) {
-                GreedyGenerator gen = generator(model).withPolicy(CachePolicy.quantized(new KvQuantization(bits, 64, 128)));
-                GreedyGenerator.Prefill pre = gen.prefill(prompt);
-                long token = GreedyGenerator.argmax(pre.lastLogits());
-                INDArray quantized = gen.step(token, pre.cache());
+                Generator.Session quantizedSession = generator(model).withPolicy(CachePolicy.quantized(new KvQuantization(bits, 64, 128)))
+                        .start(prompt, l + 1);
+                long token = Generator.argmax(quantizedSession.logits());
+                INDArray quantized = row(quantizedSession.step(token));
 
-                GreedyGenerator.Prefill plain = generator(model).prefill(prompt);
-                List<List<INDArray>> past = new ArrayList<>();
+                Generator.Session plain = generator(model).start(prompt, l + 1);
+                StaticCache reference = step.newCache(1, l + 1, StaticCache.float32());
                 KvQuantizer q = new KvQuantizer(bits, 64);
-                for (List<INDArray> layer : plain.cache().tensors()) {
-                    List<INDArray> p = new ArrayList<>();
-                    for (INDArray t : layer) { // [1, 4, T, 16]: one token's row = 4 heads · 16 = 64 values = one group
-                        INDArray perToken = t.permute(0, 2, 1, 3).dup('c').reshape(t.size(2), 64);
-                        INDArray back = q.dequantize(q.quantize(perToken)).reshape(1, t.size(2), 4, 16).permute(0, 2, 1, 3).dup('c');
-                        p.add(back);
+                for (int layer = 0; layer < reference.layers(); layer++) {
+                    List<INDArray> tensors = new ArrayList<>();
+                    for (int j = 0; j < 2; j++) { // key, value: one token's row = 4 heads · 16 = 64 values = one group
+                        INDArray perToken = Nd4j.create(plain.cache().rowsOf(layer, j, 0), new long[]{l, 64}, 'c');
+                        INDArray back = q.dequantize(q.quantize(perToken)).reshape(1, l, 4, 16).permute(0, 2, 1, 3).dup('c');
+                        tensors.add(back);
                     }
-                    past.add(p);
+                    reference.prefill(layer, tensors);
                 }
-                DecoderInput in = new DecoderInput(decoder.embed(new long[]{token}), RopeTables.forRange(decoder.config(), prompt.length(), 1),
-                        AttentionMask.causal(1, prompt.length()));
-                INDArray ref = decoder.runStep(in, past, TextDecoder.STEP + TextDecoder.LOGITS).get(TextDecoder.STEP + TextDecoder.LOGITS).reshape(1, -1);
+                reference.advance(l);
+                float[] embedding = step.embed(new long[]{token});
+                INDArray ref = row(step.logits(embedding, 1, StepRope.of(RopeTables.forRange(model.config().textConfig(), l, 1)),
+                        new float[]{DecoderInput.TEXT}, reference, null));
                 double err = Fixtures.maxAbsDiff(quantized, ref);
-                double vsFull = Fixtures.maxAbsDiff(quantized, generator(model).step(token, plain.cache()));
+                double vsFull = Fixtures.maxAbsDiff(quantized, row(plain.step(token)));
                 System.out.printf("int%d g64: step logits vs independent dequantized feed %.3e; vs float32 cache %.3e%n", bits, err, vsFull);
                 assertTrue(err <= 1e-5, "int" + bits + " step differs from the dequantized reference by " + err);
                 assertTrue(vsFull > 0, "quantization should perturb the logits");
@@ -301,7 +316,7 @@ class GreedyGeneratorTest {
         LlavaModel model = (LlavaModel) VlmLoader.load(Fixtures.dir("llava"));
         try (SafeTensorsFile golden = Fixtures.golden("llava")) {
             DecoderInput prompt = model.decoderInput(llavaCase0(golden));
-            int split = GreedyGenerator.afterLastVisual(prompt);
+            int split = Generator.afterLastVisual(prompt);
             long[] ids = golden.readLongs("c0.input_ids");
             int lastImageToken = -1;
             for (int i = 0; i < ids.length; i++) if (ids[i] == model.config().imageTokenId()) lastImageToken = i;
@@ -314,10 +329,10 @@ class GreedyGeneratorTest {
             assertEquals(prompt.length() + 5, split2.cache().tokensSeen(), "prompt + 5 decoded tokens in the cache");
 
             // First-token logits: one pass vs prefix prefill + tail steps, float32 and int2.
-            GreedyGenerator.Prefill pre = generator(model).prefill(prompt);
+            INDArray onePassLogits = row(generator(model).start(prompt, prompt.length()).logits());
             INDArray viaSteps = firstLogitsThroughCache(generator(model), prompt, split);
-            double same = Fixtures.maxAbsDiff(pre.lastLogits(), viaSteps);
-            double int2 = Fixtures.maxAbsDiff(pre.lastLogits(),
+            double same = Fixtures.maxAbsDiff(onePassLogits, viaSteps);
+            double int2 = Fixtures.maxAbsDiff(onePassLogits,
                     firstLogitsThroughCache(generator(model).withPolicy(CachePolicy.quantized(new KvQuantization(2, 64, 0))), prompt, split));
             System.out.printf("text after image (split at %d of %d, last image token %d): float32 cache %.3e, int2 cache %.3e%n",
                     split, prompt.length(), lastImageToken, same, int2);
@@ -328,11 +343,14 @@ class GreedyGeneratorTest {
     }
 
     /** The logits of the prompt's last position when it is prefilled to {@code split} and stepped through the rest. */
-    private static INDArray firstLogitsThroughCache(GreedyGenerator gen, DecoderInput prompt, int split) {
-        GreedyGenerator.Prefill pre = gen.prefill(prompt.prefix(split));
-        INDArray logits = pre.lastLogits();
-        for (int j = split; j < prompt.length(); j++) logits = gen.stepEmbedded(prompt.embeds(j, j + 1), prompt.rope().positions(j, j + 1), pre.cache());
-        return logits;
+    private static INDArray firstLogitsThroughCache(Generator gen, DecoderInput prompt, int split) {
+        Generator.Session session = gen.start(prompt.prefix(split), prompt.length());
+        float[] logits = session.logits();
+        for (int j = split; j < prompt.length(); j++) {
+            logits = session.stepEmbedded(prompt.embeds(j, j + 1).reshape(-1).toFloatVector(), prompt.rope().positions(j, j + 1),
+                    prompt.modality().getFloat(0, j) == DecoderInput.VISUAL);
+        }
+        return row(logits);
     }
 
     @Test
@@ -341,7 +359,7 @@ class GreedyGeneratorTest {
         try (SafeTensorsFile golden = Fixtures.golden("llava")) {
             DecoderInput prompt = model.decoderInput(llavaCase0(golden));
             // 3 layers · (key + value) · 64 values per token: float32 1536 bytes, int4 g64 6 · (32 + 4) = 216 bytes.
-            assertEquals(1536, KvCache.bytesPerToken(model.graph()));
+            assertEquals(1536, model.kvCacheBytesPerToken());
             Generation hf = generator(model).withPolicy(CachePolicy.quantized(KvQuantization.of(4))).run(prompt, 8, Set.of(), false, ids -> false);
             // residual 128: the 47 prompt tokens quantized, the 7 cached new tokens still float32
             assertEquals(54, hf.cache().tokensSeen());
@@ -370,8 +388,42 @@ class GreedyGeneratorTest {
         }
     }
 
-    /** Greedy generation over the model's whole-graph decoder, as the model's generate does. */
-    static GreedyGenerator generator(org.mha2mla.layers.VisionLanguageModel model) {
-        return new GreedyGenerator(model.graph(), model.stepRope(null));
+    /**
+     * A generated {@code <|vision_start|>} is visual, as the full pass over the same ids counts it (issue 24, item 4: the
+     * authors route it through the visual factors): on the Qwen2.5-VL fixture converted with per-modality factors, the
+     * token is cached with modality visual in every layer, its step's logits equal the full pass over prompt + token,
+     * and feeding it as text would have moved them.
+     */
+    @Test
+    void aGeneratedVisionStartTokenIsCachedThroughTheVisualFactors() {
+        VisionLanguageModel original = VlmLoader.load(Fixtures.dir("qwen2_5_vl"));
+        MultimodalInput prompt = Fixtures.input("qwen2_5_vl", "c0");
+        VisionLanguageModel mla = Mha2MlaConverter.convert(original, List.of(prompt, Fixtures.input("qwen2_5_vl", "c1")),
+                Mha2MlaConverter.Options.defaults(Math.max(1, original.config().textConfig().headDim() / 4))).model();
+        long visionStart = ((Qwen25VlConfig) mla.config()).visionStartTokenId();
+        assertTrue(mla.isVisualToken(visionStart) && !mla.isVisualToken(prompt.inputIds()[prompt.length() - 1]));
+        int l = prompt.length();
+        Generator.Session session = mla.generator(prompt, CachePolicy.FULL).start(mla.decoderInput(prompt), l + 1);
+        INDArray stepped = row(session.step(visionStart));
+        for (int layer = 0; layer < session.cache().layers(); layer++) {
+            assertEquals(DecoderInput.VISUAL, session.cache().rowsOf(layer, 2, 0)[l], "layer " + layer + " caches the token as visual");
+        }
+        long[] ids = java.util.Arrays.copyOf(prompt.inputIds(), l + 1);
+        ids[l] = visionStart;
+        INDArray full = mla.logits(new MultimodalInput(ids, prompt.pixelValues(), prompt.imageSizes(), prompt.imageGridThw()));
+        INDArray last = full.getRow(l).reshape(1, -1);
+        double err = Fixtures.maxAbsDiff(stepped, last);
+
+        Generator.Session asText = mla.generator(prompt, CachePolicy.FULL).start(mla.decoderInput(prompt), l + 1);
+        INDArray text = row(asText.stepEmbedded(mla.decodeStep().embed(new long[]{visionStart}), mla.stepRope(prompt).apply(l), false));
+        double moved = Fixtures.maxAbsDiff(text, last);
+        System.out.printf("generated <|vision_start|> through the visual factors vs the full pass %.3e; through the text factors %.3e%n", err, moved);
+        assertTrue(err <= 1e-4, "visual routing differs from the full pass by " + err);
+        assertTrue(moved > 100 * err, "the text factors should give other logits, or this test checks nothing: " + moved);
+    }
+
+    /** Greedy generation as the model's generate does it (1-D positions: the LLaVA fixtures). */
+    static Generator generator(org.mha2mla.layers.VisionLanguageModel model) {
+        return model.generator(null, CachePolicy.FULL);
     }
 }
