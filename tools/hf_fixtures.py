@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerates the golden parity fixtures (tests' src/test/resources/hf/*, shared/fixtures/hf/*) with transformers.
+"""Regenerates the golden parity fixtures (test-fixtures/src/main/resources/hf/*, shared by every module's tests) with transformers.
 
     python3 tools/hf_fixtures.py --out OUT [--check FIXTURES] [--weights-from FIXTURES] [--assets FIXTURES]
 

@@ -27,7 +27,7 @@ import org.mha2mla.layers.text.LayerwiseDecoder;
 public final class GenerationBenchmark {
 
     public static void main(String[] args) {
-        Path model = Path.of("samediff-layers/src/test/resources/hf/llava");
+        Path model = Path.of("test-fixtures/src/main/resources/hf/llava");
         int promptLength = 256;
         int steps = 32;
         String budget = "0.5";

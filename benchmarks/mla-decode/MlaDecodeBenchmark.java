@@ -23,7 +23,9 @@ import org.mha2mla.layers.decode.StepProfile;
 import org.mha2mla.layers.decode.StepRope;
 import org.mha2mla.layers.mla.DecoderAttentions;
 import org.mha2mla.layers.mla.MlaAttention;
+import org.mha2mla.layers.text.AttentionMask;
 import org.mha2mla.layers.text.DecoderAttention;
+import org.mha2mla.layers.text.DecoderInput;
 import org.mha2mla.layers.text.LayerwiseDecoder;
 import org.mha2mla.layers.text.RopeTables;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -55,7 +57,7 @@ public final class MlaDecodeBenchmark {
 
     public static void main(String[] args) throws Exception {
         Map<String, String> a = new LinkedHashMap<>(Map.of("batch", "1,16", "context", "1024,4096,16384", "steps", "5", "warmup", "2",
-                "visual", "0.5", "anchor", "", "clock", "wall"));
+                "visual", "0.5", "anchor", "", "clock", "wall", "prefill", "0"));
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i].replaceFirst("^--", ""), args[i + 1]);
         int[] batches = ints(a.get("batch"));
         int[] contexts = ints(a.get("context"));
@@ -78,6 +80,11 @@ public final class MlaDecodeBenchmark {
                         + "%d threads (%d CPUs), %s time%n",
                 D, HEADS, KV_HEADS, HEAD_DIM, FF, D_KV, KV_HEADS * D_KV, D_R, Math.round(visualShare * 100), steps, warmup,
                 Parallel.threads(), Runtime.getRuntime().availableProcessors(), cpuClock ? "thread CPU" : "wall-clock");
+        int prefill = Integer.parseInt(a.get("prefill"));
+        if (prefill > 0) {
+            prefill(gqa, mla, prefill, steps, warmup);
+            return;
+        }
         // The Vector API runs about a thousand times slower until C2 has compiled a kernel (after thousands of calls;
         // some kernels run once per layer and step, the attention's once per tile): 60 steps over a 2K cache first,
         // so that every configuration is timed compiled.
@@ -125,6 +132,25 @@ public final class MlaDecodeBenchmark {
         }
         System.out.println("\nwhere a step's time goes (mean over the measured steps):");
         profiles.forEach(System.out::print);
+    }
+
+    /**
+     * Prefill of {@code tokens} tokens through the layer as generation and calibration run it
+     * ({@link LayerwiseDecoder#layer}: the layer's SameDiff graph, float32 weights): GQA and MLA alternate, medians.
+     */
+    static void prefill(Layer gqa, Layer mla, int tokens, int reps, int warmup) {
+        double[] g = new double[reps];
+        double[] m = new double[reps];
+        for (int i = 0; i < warmup + reps; i++) {
+            double gs = gqa.prefill(tokens);
+            double ms = mla.prefill(tokens);
+            if (i >= warmup) {
+                g[i - warmup] = gs;
+                m[i - warmup] = ms;
+            }
+        }
+        System.out.printf(Locale.ROOT, "project prefill %d tok (whole layer): GQA %.1f tok/s, MLA %.1f tok/s (median of %d after %d warm-up)%n",
+                tokens, tokens / median(g), tokens / median(m), reps, warmup);
     }
 
     /** One decoder layer's weights, decode step and cache. */
@@ -221,6 +247,15 @@ public final class MlaDecodeBenchmark {
             h = Nd4j.randn(DataType.FLOAT, b, D).data().asFloat();
             rope = StepRope.of(RopeTables.forPositions(decoder.config(), new long[]{t}));
             modality = new float[b];
+        }
+
+        /** Seconds of one prefill of {@code n} random text tokens through the layer. */
+        double prefill(int n) {
+            INDArray x = Nd4j.randn(DataType.FLOAT, 1, n, D);
+            DecoderInput in = new DecoderInput(x, RopeTables.forRange(decoder.config(), 0, n), AttentionMask.causal(n, 0));
+            long t0 = System.nanoTime();
+            decoder.layer(0, x, in, List.of());
+            return (System.nanoTime() - t0) / 1e9;
         }
 
         /** Seconds of one decode step of the layer; the cache is cut back to T tokens after it. */

@@ -3,14 +3,16 @@
 # (see MlaDecodeBenchmark.java and README.md). Run from anywhere:
 #   benchmarks/mla-decode/run.sh                                   # batch 1 (1K/4K/16K/32K) and batch 16 (1K/4K/16K)
 #   benchmarks/mla-decode/run.sh --batch 16 --context 16384 --steps 3   # one configuration, no anchor
-# ANCHOR=path/to/anchor_decode_torch.py (default /work/shared/bench/anchor_decode_torch.py); NO_ANCHOR=1 skips it.
+#   benchmarks/mla-decode/run.sh --prefill 512 --steps 5        # the layer's prefill only, no anchor
+# The default run ends with the prefill of 512 tokens through the layer, beside anchor_prefill_torch.py (this folder).
+# ANCHOR=path/to/anchor_decode_torch.py (default benchmarks/mla-decode/anchor_decode_torch.py); NO_ANCHOR=1 skips it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mvn -o -q -pl samediff-layers -am compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
 CP="samediff-layers/target/classes:$(cat samediff-layers/target/classpath.txt)"
-ANCHOR="${ANCHOR:-/work/shared/bench/anchor_decode_torch.py}"
-bench() {
-  java --add-modules jdk.incubator.vector ${JAVA_OPTS:-} -Xmx6g -Dorg.bytedeco.javacpp.maxbytes=8G -Dorg.bytedeco.javacpp.maxphysicalbytes=14G \
+ANCHOR="${ANCHOR:-benchmarks/mla-decode/anchor_decode_torch.py}"
+bench() {   # the project's side: ND4J's OpenMP threads wait passively, as the ./mha2mla launcher sets it
+  OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" java --add-modules jdk.incubator.vector ${JAVA_OPTS:-} -Xmx6g -Dorg.bytedeco.javacpp.maxbytes=8G -Dorg.bytedeco.javacpp.maxphysicalbytes=14G \
     -cp "$CP" benchmarks/mla-decode/MlaDecodeBenchmark.java "$@" 2>&1 | grep -v "^WARNING: Using incubator"
 }
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(uptime | sed 's/.*load/load/')"
@@ -27,5 +29,8 @@ else
     echo "== project, batch $b ($(uptime | sed 's/.*load/load/'))"
     bench --batch "$b" --context "$ctx" --anchor "$out"
   done
+  echo "== prefill of 512 tokens through the layer ($(uptime | sed 's/.*load/load/'))"
+  /usr/bin/python3 benchmarks/mla-decode/anchor_prefill_torch.py 512
+  bench --prefill 512 --steps 5 --warmup 1
 fi
 echo "$(uptime | sed 's/.*load/load/')"

@@ -13,7 +13,7 @@ docs=${1:-24}
 samples=${2:-8}
 work="$root/benchmarks/spark/target"
 rm -rf "$work" && mkdir -p "$work"
-fixture="$root/importers/src/test/resources/hf/llava"
+fixture="$root/test-fixtures/src/main/resources/hf/llava"
 # POPE docs over the fixture's image; calibration records with it resized to the mid model's 336x336 input
 java -cp "$root/spark/target/lib/*" spark/src/test/scripts/PopeData.java "$work/data" "$fixture/image0.png" "$docs" 0 > /dev/null
 java -cp "$root/spark/target/lib/*" spark/src/test/scripts/PopeData.java "$work/calib" "$fixture/image0.png" 1 "$samples" 336 > /dev/null

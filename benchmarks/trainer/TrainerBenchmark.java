@@ -139,7 +139,7 @@ public final class TrainerBenchmark {
         int ff = Integer.parseInt(a.get("ff"));
         int vocab = Integer.parseInt(a.get("vocab"));
         int dh = d / heads;
-        Path fixture = Path.of("trainer/src/test/resources/hf/qwen2_5_vl");
+        Path fixture = Path.of("test-fixtures/src/main/resources/hf/qwen2_5_vl");
         Path dir = Files.createTempDirectory("trainer-bench-model");
         ObjectMapper om = new ObjectMapper();
         ObjectNode cfg = (ObjectNode) om.readTree(fixture.resolve("config.json").toFile());

@@ -11,7 +11,7 @@ submit_jar="$root/spark/target/mha2mla-spark-submit.jar"
 [ -f "$submit_jar" ] || { echo "standalone.sh: $submit_jar is missing; build with: mvn -q -DskipTests package" >&2; exit 2; }
 work="$root/spark/target/standalone"
 rm -rf "$work" && mkdir -p "$work"
-model="$root/importers/src/test/resources/hf/llava"
+model="$root/test-fixtures/src/main/resources/hf/llava"
 port=${SPARK_TEST_PORT:-17077}
 
 # SPARK_HOME as a distribution lays it out: RELEASE and jars/ holding spark-core's runtime class path, nothing else

@@ -1,7 +1,8 @@
 """Reference data for the safetensors reader/writer tests, computed with numpy and exact rational arithmetic
 (a second implementation, independent of the Java code). Re-run from this folder:  python3 make_reference.py
 
-- fixture_stats.json: for every tensor of ../hf/*/{model,golden}.safetensors: dtype, shape, float64 sum of the
+- fixture_stats.json: for every tensor of the shared fixtures' hf/*/{model,golden}.safetensors
+  (test-fixtures/src/main/resources/hf): dtype, shape, float64 sum of the
   float32 values, first 4 and last value (numpy decodes F16 natively; BF16 as uint16 << 16 viewed as float32).
 - half_reference.safetensors (written byte by byte here, no safetensors package needed):
     f16_all               F16 [65536]  every binary16 bit pattern 0..65535
@@ -45,12 +46,14 @@ def read_st(path):
     return out
 
 
+# the hf/ fixtures live once, in the test-fixtures module
+FIXTURES = HERE.parents[4] / 'test-fixtures' / 'src' / 'main' / 'resources'
 stats = {}
 for model in ['llava', 'llava_next', 'qwen2_5_vl']:
     for f in ['model', 'golden']:
         rel = f'hf/{model}/{f}.safetensors'
         entries = {}
-        for name, (dt, shape, a) in read_st(HERE.parent / rel).items():
+        for name, (dt, shape, a) in read_st(FIXTURES / rel).items():
             entries[name] = {'dtype': dt, 'shape': shape, 'sum': float(a.astype(np.float64).sum()),
                              'first': [float(x) for x in a[:4]], 'last': float(a[-1]) if a.size else None}
         stats[rel] = entries

@@ -36,7 +36,8 @@ class GenerateCommandTest {
         assertEquals(0, r.rc(), s + r.err());
         String[] lines = s.split("\n", -1);
         assertEquals(goldenText("c0.generated_ids"), s.substring(0, s.lastIndexOf('\n', s.length() - 2)));
-        assertTrue(lines[lines.length - 2].matches("47 prompt tokens, 8 new tokens in [0-9.]+ s \\([0-9.]+ tokens/s.*"), s);
+        assertTrue(lines[lines.length - 2].matches("47 prompt tokens, 8 new tokens in [0-9.]+ s: vision tower \\+ embedding [0-9.]+ s, "
+                + "prefill [0-9.]+ s \\([0-9.]+ tokens/s\\), decode [0-9.]+ s \\([0-9.]+ tokens/s\\)"), s);
     }
 
     @Test

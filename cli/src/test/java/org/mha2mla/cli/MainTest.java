@@ -20,10 +20,11 @@ import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
+import org.mha2mla.fixtures.Fixtures;
 
 /** The command line end to end on the transformers fixtures (shared with the importers module's tests). */
 class MainTest {
-    static final Path FIXTURES = Path.of("../importers/src/test/resources/hf");
+    static final Path FIXTURES = Fixtures.hfRoot();
 
     private final ByteArrayOutputStream out = new ByteArrayOutputStream();
     private final ByteArrayOutputStream err = new ByteArrayOutputStream();

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code mha2mla score} on every case of the lmms-eval goldens (copied from the evaluation module's test resources):
+ * {@code mha2mla score} on every case of the lmms-eval goldens (the test-fixtures module's benchmarks/):
  * lmms_eval_scoring.json (task utilities called directly: {@code --no-harness-strip}) and
  * lmms_eval_harness_cases.json (the harness steps: the default).
  */

@@ -2,7 +2,6 @@ package org.mha2mla.importers;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -11,8 +10,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.mha2mla.importers.safetensors.SafeTensorsFile;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.ops.transforms.Transforms;
+import org.mha2mla.fixtures.Fixtures;
 
-/** The transformers 5.17 fixtures under src/test/resources/hf: folders, golden tensors and case.json. */
+/** The transformers 5.17 fixtures (the test-fixtures module's hf/): folders, golden tensors and case.json. */
 public final class HfFixtures {
 
     public static final String[] NAMES = {"llava", "llava_next", "qwen2_5_vl"};
@@ -21,11 +21,7 @@ public final class HfFixtures {
     }
 
     public static Path dir(String name) {
-        try {
-            return Path.of(HfFixtures.class.getResource("/hf/" + name + "/config.json").toURI()).getParent();
-        } catch (URISyntaxException e) {
-            throw new IllegalStateException(e);
-        }
+        return Fixtures.hf(name);
     }
 
     public static SafeTensorsFile golden(String name) {

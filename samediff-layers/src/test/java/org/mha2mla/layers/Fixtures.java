@@ -1,26 +1,18 @@
 package org.mha2mla.layers;
 
-import java.net.URISyntaxException;
-import java.net.URL;
 import java.nio.file.Path;
 
 import org.mha2mla.importers.safetensors.SafeTensorsFile;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
-/** The golden fixtures copied from ../shared/fixtures/hf into src/test/resources/hf. */
+/** The golden fixtures of the test-fixtures module (hf/): folders and golden tensors. */
 public final class Fixtures {
 
     private Fixtures() {
     }
 
     public static Path dir(String name) {
-        URL url = Fixtures.class.getResource("/hf/" + name + "/config.json");
-        if (url == null) throw new IllegalStateException("test resource hf/" + name + " is missing");
-        try {
-            return Path.of(url.toURI()).getParent();
-        } catch (URISyntaxException e) {
-            throw new IllegalStateException(e);
-        }
+        return org.mha2mla.fixtures.Fixtures.hf(name);
     }
 
     /**

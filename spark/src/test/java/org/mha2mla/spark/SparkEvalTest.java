@@ -24,6 +24,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.mha2mla.cli.Main;
+import org.mha2mla.fixtures.Fixtures;
 
 /**
  * {@code eval --spark local[2]} against the single-process {@code eval} on the llava fixture over a small lmms-lab/POPE
@@ -33,7 +34,7 @@ import org.mha2mla.cli.Main;
 class SparkEvalTest {
 
     static final ObjectMapper JSON = new ObjectMapper();
-    static final Path FIXTURES = Path.of("../importers/src/test/resources/hf");
+    static final Path FIXTURES = Fixtures.hfRoot();
     static final Path MODEL = FIXTURES.resolve("llava");
 
     @TempDir

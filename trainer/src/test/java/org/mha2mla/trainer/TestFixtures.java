@@ -1,10 +1,9 @@
 package org.mha2mla.trainer;
 
-import java.net.URISyntaxException;
-import java.net.URL;
 import java.nio.file.Path;
+import org.mha2mla.fixtures.Fixtures;
 
-/** The fixture models copied from ../shared/fixtures/hf into src/test/resources/hf. */
+/** The fixture models of the test-fixtures module (hf/). */
 final class TestFixtures {
 
     private TestFixtures() {
@@ -16,12 +15,6 @@ final class TestFixtures {
     }
 
     static Path dir(String name) {
-        URL url = TestFixtures.class.getResource("/hf/" + name + "/config.json");
-        if (url == null) throw new IllegalStateException("test resource hf/" + name + " is missing");
-        try {
-            return Path.of(url.toURI()).getParent();
-        } catch (URISyntaxException e) {
-            throw new IllegalStateException(e);
-        }
+        return Fixtures.hf(name);
     }
 }

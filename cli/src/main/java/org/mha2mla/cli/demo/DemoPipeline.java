@@ -81,45 +81,74 @@ public final class DemoPipeline {
     private static final String FILE_LINE = "file: ";
 
     /**
-     * Everything a run chooses; {@link #full()} and {@link #quick()} are the two the command offers.
-     *
-     * @param stage1Steps optimizer updates of each stage-1 run (query/key projections after partial RoPE)
-     * @param stage2Steps optimizer updates of each stage-2 run (the MLA parameters after MD-SVD)
-     * @param stageBatch  examples per update of both stages
-     * @param stageLr     their peak learning rate: the pretraining's final one ({@code minLr}), since the stages go on from
-     *                    where the pretraining's cosine ended. Measured on a 1000-update model (82% original): 10× that
-     *                    (1e-3) undid part of the pretraining, d_kv = 8 after both stages 75% against 86% at 1e-4 (84%
-     *                    before fine-tuning)
-     * @param quantGroup  values per quantization group of the int4/int2 cache baselines (divides every cache row)
-     * @param baselines   also evaluate the cache baselines (int4/int2 quantization, H2O, TOVA, quantized latent cache):
-     *                    six more evaluations, each decoding the question through the compressed cache token by token
-     * @param budgetSeconds the whole run's wall-clock budget: pretraining ends early enough to keep it (see
-     *                    {@link PretrainingBudget}); 0 runs exactly {@code steps} updates
+     * Everything a run chooses, built by name ({@link #builder()}, whose defaults are {@link #full()}); {@link #full()}
+     * and {@link #quick()} are the two the command offers.
      */
-    public record Settings(String name, SyntheticShapesData.Sizes data, ScratchModel.Spec model, int steps, int batchSize,
-                           double peakLr, double minLr, double warmupFraction, double beta2, double weightDecay,
-                           double maxGradNorm, int maxLength, int stage1Steps, int stage2Steps, int stageBatch, double stageLr,
-                           int quantGroup, boolean baselines, double budgetSeconds) {
+    public static final class Settings {
+        private final String name;
+        private final SyntheticShapesData.Sizes data;
+        private final ScratchModel.Spec model;
+        private final int steps;
+        private final int batchSize;
+        private final double peakLr;
+        private final double minLr;
+        private final double warmupFraction;
+        private final double beta2;
+        private final double weightDecay;
+        private final double maxGradNorm;
+        private final int maxLength;
+        private final int stage1Steps;
+        private final int stage2Steps;
+        private final int stageBatch;
+        private final double stageLr;
+        private final int quantGroup;
+        private final boolean baselines;
+        private final double budgetSeconds;
 
-        /**
-         * The demo's default, sized to the 15-minute budget on 2 CPU cores: pretraining takes most of it, the 7
-         * fine-tuning runs, 10 conversions and 10 evaluations the rest, two at a time ({@code --baselines} adds ~2.5 minutes).
-         * Batch 32: at equal compute it learns much faster than batch 16 (reference runs of this model and data in
-         * PyTorch: 78–83% after 300 steps of 32 against 64% after 600 of 16), the gradient of 16 five-question
-         * conversations being too noisy for the two-hop attention the questions need. At most 1000 updates: the budget
-         * ends the cosine where this machine's speed says it must (a multiple of 25 updates; a 0.72 s/update machine
-         * ran the earlier ceiling of 700 in 11 minutes). Warmup 35 updates (3.5% of 1000), whatever the budget makes
-         * of the total.
-         */
+        private Settings(Builder b) {
+            name = b.name;
+            data = b.data;
+            model = b.model;
+            steps = b.steps;
+            batchSize = b.batchSize;
+            peakLr = b.peakLr;
+            minLr = b.minLr;
+            warmupFraction = b.warmupFraction;
+            beta2 = b.beta2;
+            weightDecay = b.weightDecay;
+            maxGradNorm = b.maxGradNorm;
+            maxLength = b.maxLength;
+            stage1Steps = b.stage1Steps;
+            stage2Steps = b.stage2Steps;
+            stageBatch = b.stageBatch;
+            stageLr = b.stageLr;
+            quantGroup = b.quantGroup;
+            baselines = b.baselines;
+            budgetSeconds = b.budgetSeconds;
+        }
+
+        /** A builder holding the {@link #full()} settings. */
+        public static Builder builder() {
+            return new Builder();
+        }
+
+        /** A builder holding these settings. */
+        public Builder toBuilder() {
+            return new Builder().name(name).data(data).model(model).steps(steps).batchSize(batchSize).peakLr(peakLr).minLr(minLr)
+                    .warmupFraction(warmupFraction).beta2(beta2).weightDecay(weightDecay).maxGradNorm(maxGradNorm)
+                    .maxLength(maxLength).stage1Steps(stage1Steps).stage2Steps(stage2Steps).stageBatch(stageBatch)
+                    .stageLr(stageLr).quantGroup(quantGroup).baselines(baselines).budgetSeconds(budgetSeconds);
+        }
+
+        /** The demo's default, sized to the 15-minute budget on 2 CPU cores (the builder's defaults). */
         public static Settings full() {
-            return new Settings("full", new SyntheticShapesData.Sizes(112, 4000, 64, 20), spec(), 1000, 32,
-                    2e-3, 1e-4, 0.035, 0.95, 0.01, 1.0, 256, 30, 50, 8, 1e-4, 16, false, 15 * 60);
+            return builder().build();
         }
 
         /** {@code --quick}: the same model and every step, with little data and few updates (CI smoke test, < 3 minutes). */
         public static Settings quick() {
-            return new Settings("quick", new SyntheticShapesData.Sizes(112, 600, 16, 6), spec(), 60, 16,
-                    2e-3, 1e-4, 0.05, 0.95, 0.01, 1.0, 256, 4, 4, 8, 1e-4, 16, false, 0);
+            return builder().name("quick").data(new SyntheticShapesData.Sizes(112, 600, 16, 6)).steps(60).batchSize(16)
+                    .warmupFraction(0.05).stage1Steps(4).stage2Steps(4).budgetSeconds(0).build();
         }
 
         /**
@@ -133,17 +162,118 @@ public final class DemoPipeline {
 
         /** Exactly {@code n} pretraining updates (no time budget). */
         public Settings withSteps(int n) {
-            return new Settings(name, data, model, n, batchSize, peakLr, minLr, warmupFraction, beta2, weightDecay, maxGradNorm,
-                    maxLength, stage1Steps, stage2Steps, stageBatch, stageLr, quantGroup, baselines, 0);
+            return toBuilder().steps(n).budgetSeconds(0).build();
         }
 
         public Settings withBaselines(boolean on) {
-            return new Settings(name, data, model, steps, batchSize, peakLr, minLr, warmupFraction, beta2, weightDecay, maxGradNorm,
-                    maxLength, stage1Steps, stage2Steps, stageBatch, stageLr, quantGroup, on, budgetSeconds);
+            return toBuilder().baselines(on).build();
         }
 
         int headDim() {
             return model.hidden() / model.heads();
+        }
+
+        /** The settings' name in the report: {@code full}, {@code quick}, or a caller's. */
+        public String name() { return name; }
+        /** Image size, training images, calibration samples and held-out questions per type of the synthetic task. */
+        public SyntheticShapesData.Sizes data() { return data; }
+        /** The model pretrained from scratch. */
+        public ScratchModel.Spec model() { return model; }
+        /** Pretraining updates (the cosine's length; a time budget may plan fewer). */
+        public int steps() { return steps; }
+        /** Conversations per pretraining update. */
+        public int batchSize() { return batchSize; }
+        /** Pretraining's peak learning rate. */
+        public double peakLr() { return peakLr; }
+        /** Pretraining's final learning rate, where the cosine ends. */
+        public double minLr() { return minLr; }
+        /** Warmup as a fraction of the planned updates. */
+        public double warmupFraction() { return warmupFraction; }
+        /** AdamW's β2 in pretraining (β1 0.9). */
+        public double beta2() { return beta2; }
+        /** AdamW's decoupled weight decay in pretraining. */
+        public double weightDecay() { return weightDecay; }
+        /** The global gradient-norm clip of pretraining and of both stages. */
+        public double maxGradNorm() { return maxGradNorm; }
+        /** Tokens per training sequence (longer conversations are cut). */
+        public int maxLength() { return maxLength; }
+        /** Optimizer updates of each stage-1 run (query/key projections after partial RoPE). */
+        public int stage1Steps() { return stage1Steps; }
+        /** Optimizer updates of each stage-2 run (the MLA parameters after MD-SVD). */
+        public int stage2Steps() { return stage2Steps; }
+        /** Examples per update of both stages. */
+        public int stageBatch() { return stageBatch; }
+        /**
+         * The stages' peak learning rate: the pretraining's final one ({@code minLr}), since the stages go on from where
+         * the pretraining's cosine ended (a rate 10× higher undoes part of the pretraining; benchmarks/pretrain/README.md).
+         */
+        public double stageLr() { return stageLr; }
+        /** Values per quantization group of the int4/int2 cache baselines (divides every cache row). */
+        public int quantGroup() { return quantGroup; }
+        /**
+         * Whether to evaluate the cache baselines too (int4/int2 quantization, H2O, TOVA, quantized latent cache): six
+         * more evaluations, each decoding the question through the compressed cache token by token.
+         */
+        public boolean baselines() { return baselines; }
+        /**
+         * The whole run's wall-clock budget: pretraining ends early enough to keep it (see {@link Pretrainer.Budget});
+         * 0 runs exactly {@link #steps} updates.
+         */
+        public double budgetSeconds() { return budgetSeconds; }
+
+        /**
+         * Named settings; every field starts at the {@link #full()} value. Batch 32 because, at equal compute, it learns
+         * the two-hop attention the questions need much faster than batch 16; at most 1000 updates, which the time budget
+         * may shorten to a multiple of 25; warmup 3.5% (35 of 1000 updates). The reference runs behind these choices are
+         * in benchmarks/pretrain/README.md.
+         */
+        public static final class Builder {
+            private String name = "full";
+            private SyntheticShapesData.Sizes data = new SyntheticShapesData.Sizes(112, 4000, 64, 20);
+            private ScratchModel.Spec model = spec();
+            private int steps = 1000;
+            private int batchSize = 32;
+            private double peakLr = 2e-3;
+            private double minLr = 1e-4;
+            private double warmupFraction = 0.035;
+            private double beta2 = 0.95;
+            private double weightDecay = 0.01;
+            private double maxGradNorm = 1.0;
+            private int maxLength = 256;
+            private int stage1Steps = 30;
+            private int stage2Steps = 50;
+            private int stageBatch = 8;
+            private double stageLr = 1e-4;
+            private int quantGroup = 16;
+            private boolean baselines = false;
+            private double budgetSeconds = 15 * 60;
+
+            private Builder() {
+            }
+
+            public Builder name(String v) { name = v; return this; }
+            public Builder data(SyntheticShapesData.Sizes v) { data = v; return this; }
+            public Builder model(ScratchModel.Spec v) { model = v; return this; }
+            public Builder steps(int v) { steps = v; return this; }
+            public Builder batchSize(int v) { batchSize = v; return this; }
+            public Builder peakLr(double v) { peakLr = v; return this; }
+            public Builder minLr(double v) { minLr = v; return this; }
+            public Builder warmupFraction(double v) { warmupFraction = v; return this; }
+            public Builder beta2(double v) { beta2 = v; return this; }
+            public Builder weightDecay(double v) { weightDecay = v; return this; }
+            public Builder maxGradNorm(double v) { maxGradNorm = v; return this; }
+            public Builder maxLength(int v) { maxLength = v; return this; }
+            public Builder stage1Steps(int v) { stage1Steps = v; return this; }
+            public Builder stage2Steps(int v) { stage2Steps = v; return this; }
+            public Builder stageBatch(int v) { stageBatch = v; return this; }
+            public Builder stageLr(double v) { stageLr = v; return this; }
+            public Builder quantGroup(int v) { quantGroup = v; return this; }
+            public Builder baselines(boolean v) { baselines = v; return this; }
+            public Builder budgetSeconds(double v) { budgetSeconds = v; return this; }
+
+            public Settings build() {
+                return new Settings(this);
+            }
         }
     }
 
@@ -374,17 +504,18 @@ public final class DemoPipeline {
     }
 
     /**
-     * What the full settings do after pretraining (the conversions, the 7 fine-tuning runs, 10 evaluations and the
-     * golden logits), in pretraining updates of the same machine, with one graph per update and the steps run one
-     * after another. Each update too many here costs a 15-minute run its budget, each too few costs the model an update;
-     * the measurements behind the figure are in benchmarks/pretrain/README.md ("The reserve after pretraining").
+     * The time the full settings need after pretraining (the conversions, the 7 fine-tuning runs, 10 evaluations and
+     * the golden logits), in pretraining updates of the same machine, with one graph per update and the steps run one
+     * after another: the budget stops pretraining this many updates before the deadline. Too high costs the model
+     * updates, too low overruns the 15 minutes; the measurements behind it are in benchmarks/pretrain/README.md.
      */
     static final double AFTER_PRETRAINING_UPDATES = 220;
 
     /**
-     * The same with two graphs per update and two threads for the steps after it ({@link StepPool}): a two-replica
-     * update is faster, but the steps gain more from two threads than the update does, and the ratio differs between
-     * CPUs; the largest measured, with a margin (benchmarks/pretrain/README.md).
+     * {@link #AFTER_PRETRAINING_UPDATES} with two graphs per update and as many threads for the steps after it
+     * ({@link StepPool}): replicas make an update faster than the single-threaded steps, so the same work is more
+     * updates' worth; the largest such reserve measured across machines plus a margin (the ratio differs between CPUs;
+     * the runs are in benchmarks/pretrain/README.md).
      */
     static final double AFTER_PRETRAINING_UPDATES_REPLICATED = 310;
 
@@ -504,12 +635,7 @@ public final class DemoPipeline {
         }
     }
 
-    /**
-     * Collects the garbage of a finished step. ND4J frees a model's off-heap arrays only when their Java objects
-     * are collected, and the small heap of this pipeline rarely triggers a collection on its own: measured on the
-     * demo model, each conversion left ~0.9 GB and each 10-step stage ~3 GB resident, so the 30-odd steps of a run
-     * exhausted 24 GB; with a collection after every step the resident size stays near 4 GB.
-     */
+    /** Whether a step shows its own progress bars: always outside the {@link StepPool}, inside it as the pool decides. */
     private boolean stepBars() {
         StepPool p = steps;
         return p == null || p.stepBars();
@@ -520,6 +646,11 @@ public final class DemoPipeline {
         return p == null ? log : p.log();
     }
 
+    /**
+     * Collects the garbage of a finished step. ND4J frees a model's off-heap arrays only when their Java objects are
+     * collected, and the small heap of this pipeline rarely triggers a collection on its own, so without it the
+     * off-heap memory of finished steps accumulates (figures in benchmarks/pretrain/README.md).
+     */
     private static void settle() {
         System.gc();
     }

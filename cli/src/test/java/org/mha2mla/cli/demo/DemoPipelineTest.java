@@ -40,9 +40,8 @@ class DemoPipelineTest {
         ScratchModel.Spec m = full.model();
         ScratchModel.Spec tiny = new ScratchModel.Spec(64, 96, 1, 2, 1, m.mropeSection(), m.ropeTheta(), 32, 48, 1, 1, List.of(0),
                 m.windowSize(), m.initializerRange());
-        return new DemoPipeline.Settings("micro", new SyntheticShapesData.Sizes(112, 12, 5, 2), tiny, 4, 4, full.peakLr(),
-                full.minLr(), full.warmupFraction(), full.beta2(), full.weightDecay(), full.maxGradNorm(), full.maxLength(), 2, 2, 4,
-                full.stageLr(), 16, true, 0);
+        return DemoPipeline.Settings.builder().name("micro").data(new SyntheticShapesData.Sizes(112, 12, 5, 2)).model(tiny)
+                .steps(4).batchSize(4).stage1Steps(2).stage2Steps(2).stageBatch(4).baselines(true).budgetSeconds(0).build();
     }
 
     @Test

@@ -13,6 +13,7 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.mha2mla.importers.tokenizer.ChatMessage;
 import org.mha2mla.importers.tokenizer.ChatTemplate;
+import org.mha2mla.fixtures.Fixtures;
 
 /**
  * Chat templates and message text. Two properties: (1) through the fixtures' templates, any message text (template
@@ -23,7 +24,7 @@ import org.mha2mla.importers.tokenizer.ChatTemplate;
  */
 class ChatTemplateFuzzTest {
 
-    private static final Path FIXTURES = Path.of("../importers/src/test/resources/hf");
+    private static final Path FIXTURES = Fixtures.hfRoot();
     private static final java.util.regex.Pattern IDENTITY = java.util.regex.Pattern.compile("@[0-9a-f]{4,}");
     private static final String QUESTION = "What is the color of the square?";
     private static final String[] PIECES = {"{{", "}}", "{%", "%}", "{#", "#}", "raise_exception('X')", "for i in range(300)", "endfor",

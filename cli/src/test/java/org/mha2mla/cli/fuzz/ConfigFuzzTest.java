@@ -25,6 +25,7 @@ import org.mha2mla.core.config.Qwen25VlVisionConfig;
 import org.mha2mla.core.config.TextConfig;
 import org.mha2mla.core.config.VlmConfig;
 import org.mha2mla.importers.config.HfConfigParser;
+import org.mha2mla.fixtures.Fixtures;
 
 /**
  * The fixtures' config.json with fields replaced by other values and types, removed, added, or the text cut and
@@ -36,7 +37,7 @@ class ConfigFuzzTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final JsonNodeFactory F = JsonNodeFactory.instance;
-    private static final Path FIXTURES = Path.of("../importers/src/test/resources/hf");
+    private static final Path FIXTURES = Fixtures.hfRoot();
     /** Fields a config may lack and the fuzzer adds. */
     private static final String[] EXTRA = {"head_dim", "num_key_value_heads", "vision_feature_layer", "image_grid_pinpoints", "window_size",
             "rope_theta", "rope_scaling", "text_config", "vision_config", "mha2mla", "use_sliding_window", "tie_word_embeddings"};

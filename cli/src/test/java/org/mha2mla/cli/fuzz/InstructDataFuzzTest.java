@@ -22,6 +22,7 @@ import org.mha2mla.trainer.data.InstructDataset;
 import org.mha2mla.trainer.data.InstructSample;
 import org.mha2mla.trainer.data.ModelProcessor;
 import org.mha2mla.trainer.data.TrainingExample;
+import org.mha2mla.fixtures.Fixtures;
 
 /**
  * LLaVA-instruct training / calibration data with values of other types, keys removed, turns reordered or
@@ -34,7 +35,7 @@ class InstructDataFuzzTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final JsonNodeFactory F = JsonNodeFactory.instance;
-    private static final Path LLAVA = Path.of("../importers/src/test/resources/hf/llava");
+    private static final Path LLAVA = Fixtures.hf("llava");
 
     @TempDir
     Path tmp;

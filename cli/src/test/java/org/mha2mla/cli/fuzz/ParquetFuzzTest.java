@@ -27,6 +27,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.mha2mla.evaluation.benchmarks.Doc;
 import org.mha2mla.evaluation.benchmarks.data.ParquetRows;
+import org.mha2mla.fixtures.Fixtures;
 
 /**
  * A hub-style benchmark parquet file (POPE's schema, SNAPPY, an embedded PNG) with bytes flipped, the footer length
@@ -46,7 +47,7 @@ class ParquetFuzzTest {
                 + "optional binary question_id (STRING); optional binary question (STRING); optional binary answer (STRING);\n"
                 + "optional group image { optional binary bytes; optional binary path (STRING); }\n"
                 + "optional group options (LIST) { repeated group list { optional binary element (STRING); } } }");
-        byte[] png = Files.readAllBytes(Path.of("../importers/src/test/resources/hf/llava/image0.png"));
+        byte[] png = Files.readAllBytes(Fixtures.file("hf/llava/image0.png"));
         try (ParquetWriter<Group> w = ExampleParquetWriter.builder(new LocalOutputFile(good)).withType(schema)
                 .withCompressionCodec(CompressionCodecName.SNAPPY).build()) {
             SimpleGroupFactory f = new SimpleGroupFactory(schema);

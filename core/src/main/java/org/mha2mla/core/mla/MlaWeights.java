@@ -12,7 +12,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * The MLA weights of one decoder layer, built from its GQA projections, its kept RoPE pairs and the low-rank
- * factors of W = [W_k,nope; W_v] (DESIGN "Shapes and names"; float64). Per KV head j with rope dims R_j
+ * factors of W = [W_k,nope; W_v] (names and shapes as in ARCHITECTURE.md; float64). Per KV head j with rope dims R_j
  * ({@link RopeSelection#ropeDims}: pair i of the d_r-wide k_rope is dims {i, i + r}) and NoPE dims N_j (ascending):
  * <pre>
  *   q_proj      [n_h·d_h, d]       rows of query head h reordered to [R_j ; N_j] (j = h / group): q splits by

@@ -102,8 +102,8 @@ final class VectorKernels implements Kernels {
     /**
      * Weight rows r … r + 3 against every batch row, 4 batch rows at a time: 16 accumulators, each weight vector
      * widened once per 4 batch rows and each x vector loaded once per 4 weight rows (half a load per multiply-add;
-     * one weight row at a time needs 1.25). With a batch the product is bound by arithmetic, not by the weight's bytes
-     * (measured on [18944, 3584] × 16 rows, one thread: 28 GFLOP/s one weight row at a time).
+     * one weight row at a time needs 1.25). With a batch the product is bound by arithmetic, not by the weight's bytes,
+     * so the loads per multiply-add set its speed (figures in benchmarks/kernels/README.md).
      */
     private static void matVec4Rows(ByteBuffer w, Precision p, int cols, int r, float[] x, int batch, float[] y, int yStride, int yOffset) {
         long w0 = (long) r * cols;
@@ -218,7 +218,7 @@ final class VectorKernels implements Kernels {
      * Blocks of 4 rows of {@code a} × 4 rows of {@code b}: 16 accumulators, each vector of a and b loaded once per
      * block (half a load per multiply-add, where one row pair at a time needs two), then 16 lane reductions. Each
      * block shape is a method of its own: one method holding them all grows past what C2 compiles, and the Vector API
-     * outside C2 runs about a thousand times slower (measured: 3.8 against 58 GFLOP/s for 5 rows of a).
+     * outside C2 runs about a thousand times slower (figures in benchmarks/kernels/README.md).
      */
     @Override
     public void dots(float[] a, int aOffset, int aStride, int m, float[] b, int bOffset, int bStride, int n, int k,

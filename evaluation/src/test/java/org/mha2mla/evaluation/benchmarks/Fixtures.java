@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * The golden files under src/test/resources/benchmarks and the checks every benchmark test runs on them.
+ * The golden files of the test-fixtures module (benchmarks/) and the checks every benchmark test runs on them.
  * lmms_eval_scoring.json: lmms-eval's task utilities called directly (no harness strip).
  * lmms_eval_harness_cases.json: the same utilities through the harness steps (filter, strip, scorer).
  */

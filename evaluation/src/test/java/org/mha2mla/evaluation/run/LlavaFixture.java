@@ -1,11 +1,11 @@
 package org.mha2mla.evaluation.run;
 
-import java.net.URISyntaxException;
 import java.nio.file.Path;
 import org.mha2mla.importers.safetensors.SafeTensorsFile;
+import org.mha2mla.fixtures.Fixtures;
 
 /**
- * The llava fixture (tiny LlavaForConditionalGeneration by transformers 5.17, copied from ../shared/fixtures/hf)
+ * The llava fixture (tiny LlavaForConditionalGeneration by transformers 5.17, the test-fixtures module's hf/llava)
  * and its processor: 16 image tokens per image ((56 / 14)² patches).
  */
 final class LlavaFixture {
@@ -16,11 +16,7 @@ final class LlavaFixture {
     }
 
     static Path dir() {
-        try {
-            return Path.of(LlavaFixture.class.getResource("/hf/llava/config.json").toURI()).getParent();
-        } catch (URISyntaxException e) {
-            throw new IllegalStateException(e);
-        }
+        return Fixtures.hf("llava");
     }
 
     static SafeTensorsFile golden() {

@@ -10,11 +10,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.*;
+import org.mha2mla.fixtures.Fixtures;
 
 class HfConfigParserTest {
 
     private static Path fixture(String name) {
-        return Path.of("src/test/resources/hf", name);
+        return Fixtures.hf(name);
     }
 
     @Test

@@ -27,10 +27,11 @@ import org.mha2mla.importers.safetensors.DType;
 import org.mha2mla.importers.safetensors.SafeTensorsFile;
 import org.mha2mla.importers.tokenizer.HfTokenizer;
 import org.mha2mla.importers.weights.Checkpoint;
+import org.mha2mla.fixtures.Fixtures;
 
 class ModelInitializerTest {
 
-    static final Path FIXTURES = Path.of("src/test/resources/hf");
+    static final Path FIXTURES = Fixtures.hfRoot();
     static final String[] FAMILIES = {"llava", "llava_next", "qwen2_5_vl"};
 
     private static ModelInitializer.Options.Builder options(String config, Path out) {

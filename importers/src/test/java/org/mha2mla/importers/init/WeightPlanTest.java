@@ -12,10 +12,11 @@ import java.util.TreeMap;
 
 import org.junit.jupiter.api.Test;
 import org.mha2mla.importers.safetensors.SafeTensorsFile;
+import org.mha2mla.fixtures.Fixtures;
 
 class WeightPlanTest {
 
-    static final Path FIXTURES = Path.of("src/test/resources/hf");
+    static final Path FIXTURES = Fixtures.hfRoot();
 
     private static List<WeightPlan.Tensor> plan(String config) {
         PaperConfigs.Spec s = PaperConfigs.resolve(config);

@@ -23,6 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.mha2mla.fixtures.Fixtures;
 
 /**
  * Reads the transformers-written fixtures and checks every tensor against numpy's decoding of the same bytes
@@ -30,7 +31,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class SafeTensorsFileTest {
 
+    /** A file of this module's test resources, or of the shared fixtures for {@code hf/…}. */
     static Path resource(String rel) {
+        if (rel.startsWith("hf/")) return Fixtures.file(rel);
         try {
             return Path.of(SafeTensorsFileTest.class.getResource("/" + rel).toURI());
         } catch (URISyntaxException | NullPointerException e) {

@@ -13,22 +13,18 @@ import java.nio.file.Files;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.mha2mla.fixtures.Fixtures;
 
 class CheckpointTest {
 
     static Path fixture(String model) {
-        try {
-            return Path.of(CheckpointTest.class.getResource("/hf/" + model).toURI());
-        } catch (URISyntaxException e) {
-            throw new IllegalStateException(e);
-        }
+        return Fixtures.hf(model);
     }
 
     /**

@@ -135,10 +135,12 @@ public final class Generator {
      * text after it is fed token by token through the stored cache.
      */
     public Generation run(DecoderInput prompt, int maxNewTokens, Set<Integer> eos, boolean stopAtEos, Predicate<long[]> stopWhen) {
-        if (maxNewTokens <= 0) return new Generation(new long[0], CacheStats.EMPTY);
+        if (maxNewTokens <= 0) return new Generation(new long[0], CacheStats.EMPTY, 0, 0);
         long[] out = new long[maxNewTokens];
         int split = policy.textAfterImageThroughCache() ? afterLastVisual(prompt) : prompt.length();
+        long t0 = System.nanoTime();
         Session s = start(split == prompt.length() ? prompt : prompt.prefix(split), prompt.length() + maxNewTokens);
+        long t1 = System.nanoTime();
         float[] logits = s.logits();
         for (int j = split; j < prompt.length(); j++) {
             float[] embedding = prompt.embeds(j, j + 1).reshape(-1).toFloatVector();
@@ -151,7 +153,7 @@ public final class Generator {
             token = argmax(s.step(token));
             out[n++] = token;
         }
-        return new Generation(Arrays.copyOf(out, n), s.stats());
+        return new Generation(Arrays.copyOf(out, n), s.stats(), (t1 - t0) / 1e9, (System.nanoTime() - t1) / 1e9);
     }
 
     /** The position after the last visual token of a single prompt (its length when there is none, or it is text only). */

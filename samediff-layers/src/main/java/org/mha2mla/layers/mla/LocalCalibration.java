@@ -60,16 +60,22 @@ public final class LocalCalibration implements CalibrationPasses {
     }
 
     /**
-     * @param model         the model being converted
-     * @param calibration   the samples of this machine
-     * @param step          the conversion step (all keeps a second, partial-RoPE stream)
-     * @param ropeDim       d_r of the partial-RoPE stream
-     * @param maxQueryRows  query positions per sample the KL terms average over (0: all)
-     * @param budgetBytes   activations kept in memory per stream before they go to {@code spillDir}
-     * @param onSample      called after each sample of each layer pass (progress)
+     * The passes of a conversion of {@code model} by {@code options}: its step (all keeps a second, partial-RoPE stream
+     * of d_r as the conversion chooses it), the query positions per sample the KL terms average over
+     * ({@code maxQueryRows}, 0: all), the activations kept in memory per stream before they go to {@code spillDir}
+     * ({@code activationBudgetBytes}).
+     *
+     * @param model       the model being converted
+     * @param calibration the samples of this machine
+     * @param onSample    called after each sample of each layer pass (progress)
      */
-    public LocalCalibration(VisionLanguageModel model, List<MultimodalInput> calibration, Mha2MlaConfig.Step step, int ropeDim,
-                            int maxQueryRows, long budgetBytes, Path spillDir, Runnable onSample) {
+    public LocalCalibration(VisionLanguageModel model, List<MultimodalInput> calibration, Mha2MlaConverter.Options options,
+                            Runnable onSample) {
+        Mha2MlaConfig.Step step = options.step();
+        int ropeDim = Conversion.ropeDim(model, options);
+        int maxQueryRows = options.maxQueryRows();
+        long budgetBytes = options.activationBudgetBytes();
+        Path spillDir = options.spillDir();
         this.text = model.config().textConfig();
         this.maxQueryRows = maxQueryRows;
         this.onSample = onSample;

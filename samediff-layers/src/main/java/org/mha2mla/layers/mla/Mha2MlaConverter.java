@@ -259,8 +259,7 @@ public final class Mha2MlaConverter {
 
     /** The calibration passes of a conversion of {@code input} by {@code o} over {@code calibration}, on this machine. */
     public static LocalCalibration localPasses(VisionLanguageModel input, List<MultimodalInput> calibration, Options o, Runnable onSample) {
-        return new LocalCalibration(input, calibration, o.step(), Conversion.ropeDim(input, o), o.maxQueryRows(), o.activationBudgetBytes(),
-                o.spillDir(), onSample);
+        return new LocalCalibration(input, calibration, o, onSample);
     }
 
     /** Converts {@code input} into a model held in memory (every tensor float32): small models and tests. */

@@ -21,10 +21,10 @@ public final class RotaryEmbedding {
     }
 
     public static SDVariable apply(SameDiff sd, String name, SDVariable x, SDVariable cos, SDVariable sin) {
-        // The tables are spread to x's full shape first (adding exact zeros: the values do not change). A product
-        // that broadcasts over heads makes ND4J M2.1's multiply_bp tile the table per call through a generic
-        // index loop; measured on [32, 8, 100, 32] (forward + backward of this function) 25–30 ms spread against
-        // 70–100 ms broadcast. The spreading itself needs no gradient: the tables are placeholders.
+        // The tables are spread to x's full shape first (adding exact zeros: the values do not change), because a
+        // product that broadcasts over heads makes ND4J M2.1's multiply_bp tile the table per call through a generic
+        // index loop, several times slower (benchmarks/pretrain/README.md). The spreading needs no gradient: the
+        // tables are placeholders.
         SDVariable zeros = sd.fill(x.shape(), x.dataType(), 0);
         SDVariable cosFull = zeros.add(cos);
         SDVariable sinFull = zeros.add(sin);

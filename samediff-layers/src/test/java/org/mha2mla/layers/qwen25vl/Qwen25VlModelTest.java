@@ -32,6 +32,7 @@ import org.mha2mla.layers.generation.KvQuantization;
 import org.mha2mla.layers.generation.TovaPruning;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.indexing.NDArrayIndex;
+import org.mha2mla.fixtures.Fixtures;
 
 /**
  * Parity with transformers 5.17 on the tiny Qwen2.5-VL fixture: c0 = image (grid [1, 8, 10] → 20 image tokens)
@@ -45,7 +46,7 @@ class Qwen25VlModelTest {
 
     @BeforeAll
     static void load() throws Exception {
-        dir = Path.of(Qwen25VlModelTest.class.getResource("/hf/qwen2_5_vl/config.json").toURI()).getParent();
+        dir = Fixtures.hf("qwen2_5_vl");
         model = (Qwen25VlModel) VlmLoader.load(dir);
         golden = Checkpoint.open(dir.resolve("golden.safetensors"));
     }

@@ -19,6 +19,7 @@ import org.mha2mla.layers.text.Params;
 import org.mha2mla.layers.text.TextDecoder;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.indexing.NDArrayIndex;
+import org.mha2mla.fixtures.Fixtures;
 
 /**
  * The end-to-end graph (pixels → tower → one-hot/selection merge → decoder) against transformers' logits on the
@@ -31,7 +32,7 @@ class Qwen25VlTrainingGraphTest {
 
     @BeforeAll
     static void load() throws Exception {
-        Path dir = Path.of(Qwen25VlTrainingGraphTest.class.getResource("/hf/qwen2_5_vl/config.json").toURI()).getParent();
+        Path dir = Fixtures.hf("qwen2_5_vl");
         try (Checkpoint weights = Checkpoint.open(dir)) {
             graph = new Qwen25VlTrainingGraph((Qwen25VlConfig) HfConfigParser.read(dir), Params.load(weights));
         }

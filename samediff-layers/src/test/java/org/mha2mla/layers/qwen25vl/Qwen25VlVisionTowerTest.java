@@ -24,6 +24,7 @@ import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
+import org.mha2mla.fixtures.Fixtures;
 
 /**
  * Parity of the vision tower with transformers 5.17 on the tiny Qwen2.5-VL fixture (grid [1, 8, 10]: 80 patches,
@@ -44,7 +45,7 @@ class Qwen25VlVisionTowerTest {
 
     @BeforeAll
     static void load() throws Exception {
-        dir = Path.of(Qwen25VlVisionTowerTest.class.getResource("/hf/qwen2_5_vl/config.json").toURI()).getParent();
+        dir = Fixtures.hf("qwen2_5_vl");
         config = (Qwen25VlConfig) HfConfigParser.read(dir);
         weights = Checkpoint.open(dir);
         sd = Params.load(weights);

@@ -20,6 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.mha2mla.importers.safetensors.SafeTensorsFile;
 import org.mha2mla.trainer.LossMask;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.mha2mla.fixtures.Fixtures;
 
 /**
  * The encoder on the LLaVA fixture with its real tokenizer.json and chat_template.jinja (rendered as transformers
@@ -39,7 +40,7 @@ class ChatExampleEncoderTest {
 
     @BeforeAll
     static void load() throws IOException, URISyntaxException {
-        fixture = Path.of(ChatExampleEncoderTest.class.getResource("/hf/llava/config.json").toURI()).getParent();
+        fixture = Fixtures.hf("llava");
         tokenizer = HuggingFaceTokenizer.newInstance(fixture.resolve("tokenizer.json"));
         try (SafeTensorsFile g = SafeTensorsFile.open(fixture.resolve("golden.safetensors"))) {
             goldenIds = g.readLongs("c0.input_ids");

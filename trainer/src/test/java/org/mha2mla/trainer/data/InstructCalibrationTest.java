@@ -15,11 +15,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.mha2mla.importers.safetensors.SafeTensorsFile;
 import org.mha2mla.layers.MultimodalInput;
+import org.mha2mla.fixtures.Fixtures;
 
 class InstructCalibrationTest {
 
     static Path fixture() throws Exception {
-        return Path.of(InstructCalibrationTest.class.getResource("/hf/llava/config.json").toURI()).getParent();
+        return Fixtures.hf("llava");
     }
 
     /** Three LLaVA-instruct records: two with the fixture image, one text only. */

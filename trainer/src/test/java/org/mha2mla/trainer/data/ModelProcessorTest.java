@@ -17,6 +17,7 @@ import org.mha2mla.importers.image.RgbImage;
 import org.mha2mla.importers.safetensors.SafeTensorsFile;
 import org.mha2mla.importers.tokenizer.ChatMessage;
 import org.mha2mla.trainer.LossMask;
+import org.mha2mla.fixtures.Fixtures;
 
 /**
  * A one-turn LLaVA-instruct sample with an image, encoded with the llava fixture's real processor: the ids are
@@ -29,7 +30,7 @@ class ModelProcessorTest {
     Path tmp;
 
     private static Path fixture() throws URISyntaxException {
-        return Path.of(ModelProcessorTest.class.getResource("/hf/llava/config.json").toURI()).getParent();
+        return Fixtures.hf("llava");
     }
 
     @Test
