@@ -41,11 +41,18 @@ for m in $WHICH; do
     rm -rf "$OUT/$m-mla-$s"
     step "convert all $s d_kv $DKV" "$OUT/$m-convert-$s.log" -- ./mha2mla convert --model "$DIR" --out "$OUT/$m-mla-$s" \
         --step all --strategy $s --d-kv $DKV --calib "$DATA/calibration.json" --calib-samples 8 --no-progress
+    [ $s = 2norm ] && rm -rf "$OUT/$m-mla-2norm"
   done
-  rm -rf "$OUT/$m-mla-2norm"
   rm -rf "$OUT/$m-s2"
-  step "train --stage 2 --steps 2" "$OUT/$m-train.log" -- ./mha2mla train --stage 2 --model "$OUT/$m-mla-mkl" \
-      --data "$DATA/train.json" --out "$OUT/$m-s2" --steps 2 --batch 1 --no-progress
+  # train writes a whole model folder beside the converted one: refuse to start without room for it
+  need=$(du -sk "$OUT/$m-mla-mkl" 2>/dev/null | awk '{print $1 + 1048576}')
+  free=$(df -k --output=avail "$OUT" | tail -1)
+  if [ -n "$need" ] && [ "$free" -gt "$need" ]; then
+    step "train --stage 2 --steps 2" "$OUT/$m-train.log" -- ./mha2mla train --stage 2 --model "$OUT/$m-mla-mkl" \
+        --data "$DATA/train.json" --out "$OUT/$m-s2" --steps 2 --batch 1 --no-progress
+  else
+    echo "train --stage 2 --steps 2      skipped: $((free / 1048576)) GB free, the output needs $((${need:-0} / 1048576)) GB"
+  fi
   rm -rf "$OUT/$m-s2" "$OUT/$m-eval"
   step "eval --limit 2" "$OUT/$m-eval.log" -- ./mha2mla eval --model "$DIR" --tasks synthetic_shapes --data-root "$DATA" \
       --limit 2 --out "$OUT/$m-eval"

@@ -1,16 +1,15 @@
 package org.mha2mla.cli;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
+import org.mha2mla.Mha2Mla;
 import org.mha2mla.core.Limits;
 import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.partialrope.RopeStrategy;
 import org.mha2mla.core.svd.FactorSplit;
 import org.mha2mla.core.svd.SvdMethod;
-import org.mha2mla.importers.OutputFolder;
 import org.mha2mla.importers.safetensors.DType;
 import org.mha2mla.layers.mla.ConversionReport;
 import org.mha2mla.layers.mla.Mha2MlaConverter;
@@ -114,26 +113,21 @@ final class ConvertCommand implements Callable<Integer> {
         Mha2MlaConverter.Options options = Mha2MlaConverter.Options.builder(dKv).step(s).strategy(RopeStrategy.parse(strategy))
                 .ropeDim(ropeDim).svd(SvdMethod.parse(svd)).split(FactorSplit.parse(factorSplit)).maxQueryRows(maxQueryRows).eps(eps)
                 .ablations(ablations).progress(progress).spillDir(out.toAbsolutePath().getParent()).build();
-        OutputFolder folder = OutputFolder.of("convert", out).input("--model", model).input("--calib", calib).input("--image-root", imageRoot)
-                .overwrite(overwrite).earlierOutput(dir -> Files.isRegularFile(dir.resolve("conversion_report.json"))).open();
-        ModelFolder.Converted converted;
-        try {
-            if (spark == null) {
-                converted = ModelFolder.convert(model, calib, imageRoot, calibSamples, calibSeed, maxLength, options, folder.dir(), storage,
-                        System.out);
-            } else {
-                if (calib == null) throw new IllegalArgumentException("--spark spreads the calibration samples: give --calib");
-                try (SparkBackend.Session session = SparkBackend.load().start(spark, partitions, "mha2mla convert " + model.getFileName())) {
-                    System.err.println("calibration on Spark: " + session.describe());
-                    SparkBackend.Calibration c = session.calibration(model, calib, imageRoot, calibSamples, calibSeed, maxLength, options);
-                    converted = ModelFolder.convert(model, c.samples(), c.passes(), options, folder.dir(), storage);
-                }
+        Mha2Mla.ConvertOptions.Builder request = Mha2Mla.ConvertOptions.builder(model, out, options).calibration(calib).imageRoot(imageRoot)
+                .samples(calibSamples).seed(calibSeed).maxLength(maxLength).dtype(storage).overwrite(overwrite);
+        Mha2Mla.Conversion conversion;
+        if (spark == null) {
+            conversion = Mha2Mla.convert(request.build());
+        } else {
+            if (calib == null) throw new IllegalArgumentException("--spark spreads the calibration samples: give --calib");
+            try (SparkBackend.Session session = SparkBackend.load().start(spark, partitions, "mha2mla convert " + model.getFileName())) {
+                System.err.println("calibration on Spark: " + session.describe());
+                SparkBackend.Calibration c = session.calibration(model, calib, imageRoot, calibSamples, calibSeed, maxLength, options);
+                conversion = Mha2Mla.convert(request.calibrationPasses(c.samples(), c.passes()).build());
             }
-        } catch (RuntimeException e) {
-            folder.discard();
-            throw e;
         }
-        Path written = folder.commit();
+        Path written = conversion.dir();
+        ModelFolder.Converted converted = conversion.converted();
         ConversionReport report = converted.report();
         System.out.print(report.table());
         StringBuilder phases = new StringBuilder();

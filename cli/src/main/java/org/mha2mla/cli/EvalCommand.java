@@ -1,24 +1,14 @@
 package org.mha2mla.cli;
 
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.Callable;
-import java.util.stream.Stream;
 
+import org.mha2mla.Mha2Mla;
 import org.mha2mla.core.Limits;
-
-import org.mha2mla.evaluation.benchmarks.ModelFamily;
 import org.mha2mla.evaluation.run.CachePolicyArgs;
 import org.mha2mla.evaluation.run.EvalOptions;
-import org.mha2mla.evaluation.run.Evaluator;
-import org.mha2mla.evaluation.run.RequestEncoder;
-import org.mha2mla.evaluation.run.ProcessorEncoder;
-import org.mha2mla.importers.OutputFolder;
-import org.mha2mla.layers.VisionLanguageModel;
-import org.mha2mla.layers.VlmLoader;
 import org.mha2mla.layers.generation.CachePolicy;
 import org.mha2mla.layers.generation.KvQuantization;
 import picocli.CommandLine.Command;
@@ -99,33 +89,19 @@ final class EvalCommand implements Callable<Integer> {
         Limits.requireAtLeast("--limit", limit, 0);
         Limits.requireAtLeast("--max-new-tokens", maxNewTokens, 0);
         ModelWarnings.print(model);
-        OutputFolder folder = OutputFolder.of("eval", out).input("--model", model).input("--data-root", dataRoot).resumable(true)
-                .overwrite(overwrite).earlierOutput(EvalCommand::earlierEvalOutput).open();
-        try (VisionLanguageModel vlm = VlmLoader.load(model); RequestEncoder encoder = ProcessorEncoder.load(model)) {
-            ModelFamily family = ModelFamily.forModelType(vlm.config().modelType());
-            EvalOptions options = new EvalOptions(model, family, dataRoot, folder.dir(), limit, maxNewTokens, policy, !noProgress);
-            if (spark == null) {
-                new Evaluator(vlm, encoder, options).run(tasks);
-            } else {
-                try (SparkBackend.Session session = SparkBackend.load().start(spark, partitions, "mha2mla eval " + model.getFileName())) {
-                    System.err.println("eval on Spark: " + session.describe());
-                    new Evaluator(vlm, encoder, options).run(tasks, session.generator(model, !noProgress));
-                }
+        EvalOptions options = EvalOptions.builder(model, dataRoot, out).limit(limit).maxNewTokens(maxNewTokens).policy(policy)
+                .progress(!noProgress).build();
+        Path written;
+        if (spark == null) {
+            written = Mha2Mla.evaluate(tasks, options, overwrite, null).dir();
+        } else {
+            try (SparkBackend.Session session = SparkBackend.load().start(spark, partitions, "mha2mla eval " + model.getFileName())) {
+                System.err.println("eval on Spark: " + session.describe());
+                written = Mha2Mla.evaluate(tasks, options, overwrite, session.generator(model, !noProgress)).dir();
             }
         }
-        Path written = folder.commit();
         System.out.print(Files.readString(written.resolve("results.md")));
         System.out.println("wrote " + written.resolve("results.json"));
         return 0;
-    }
-
-    /** A folder written by eval before folders carried a marker: only its result files and logs. */
-    static boolean earlierEvalOutput(Path dir) {
-        try (Stream<Path> s = Files.list(dir)) {
-            return s.map(p -> p.getFileName().toString())
-                    .allMatch(n -> Set.of("predictions", "samples", "results.json", "results.md").contains(n));
-        } catch (IOException e) {
-            return false;
-        }
     }
 }

@@ -1,12 +1,11 @@
 package org.mha2mla.cli;
 
-import org.mha2mla.core.config.LlavaConfig;
 import org.mha2mla.core.config.Mha2MlaConfig;
-import org.mha2mla.core.config.Qwen25VlConfig;
 import org.mha2mla.core.config.TextConfig;
 import org.mha2mla.core.config.VlmConfig;
 import org.mha2mla.core.kv.KvCacheAccounting;
 import org.mha2mla.importers.ModelInspector;
+import org.mha2mla.importers.family.FamilySpecs;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
 
@@ -27,17 +26,7 @@ final class InspectCommand implements Callable<Integer> {
         VlmConfig c = s.config();
         TextConfig t = c.textConfig();
         System.out.printf("model_type        %s%n", c.modelType());
-        if (c instanceof LlavaConfig l) {
-            System.out.printf("vision tower      CLIP ViT: %d layers, width %d, %d heads, %d px / patch %d, %s, feature layer %d (%s)%n",
-                    l.visionConfig().numHiddenLayers(), l.visionConfig().hiddenSize(), l.visionConfig().numAttentionHeads(),
-                    l.visionConfig().imageSize(), l.visionConfig().patchSize(), l.visionConfig().hiddenAct(),
-                    l.visionFeatureLayer(), l.visionFeatureSelectStrategy());
-            if (l.isNext()) System.out.printf("anyres pinpoints  %d resolutions%n", l.imageGridPinpoints().size());
-        } else if (c instanceof Qwen25VlConfig q) {
-            System.out.printf("vision tower      Qwen2.5-VL ViT: %d blocks, width %d, %d heads, window %d, full attention in %s%n",
-                    q.visionConfig().depth(), q.visionConfig().hiddenSize(), q.visionConfig().numHeads(),
-                    q.visionConfig().windowSize(), q.visionConfig().fullattBlockIndexes());
-        }
+        System.out.printf("vision tower      %s%n", FamilySpecs.of(c).describeVision(c));
         String attention = t.numKeyValueHeads() == t.numAttentionHeads() ? "MHA" : "GQA";
         System.out.printf("language model    %s: %d layers, hidden %d, %d heads, %d KV heads (%s), head dim %d, %s theta %.0f%n",
                 t.modelType(), t.numHiddenLayers(), t.hiddenSize(), t.numAttentionHeads(), t.numKeyValueHeads(), attention,

@@ -4,14 +4,13 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 
+import org.mha2mla.Mha2Mla;
 import org.mha2mla.importers.safetensors.DType;
 import org.mha2mla.trainer.AdamW;
 import org.mha2mla.trainer.GradientSource;
 import org.mha2mla.trainer.LrSchedule;
 import org.mha2mla.trainer.TrainOptions;
 import org.mha2mla.trainer.Trainer;
-import org.mha2mla.trainer.data.ChatExampleEncoder;
-import org.mha2mla.trainer.data.ModelProcessor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -124,10 +123,7 @@ final class TrainCommand implements Callable<Integer> {
                 .checkpointEvery(checkpointEvery).keepCheckpoints(keepCheckpoints).resume(resume).saveDtype(saveDtype)
                 .progress(!noProgress).gradients(gradients).overwrite(overwrite).build();
         ModelWarnings.print(model);
-        Trainer.Result r;
-        try (ModelProcessor processor = ModelProcessor.load(model)) {
-            r = Trainer.run(options, new ChatExampleEncoder(processor));
-        }
+        Trainer.Result r = Mha2Mla.train(options);
         if (!r.finished()) {
             System.out.println("stopped at step " + r.step() + " of " + steps + "; continue with --resume");
         }

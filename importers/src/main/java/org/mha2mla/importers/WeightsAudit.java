@@ -8,11 +8,11 @@ import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-import org.mha2mla.core.config.LlavaConfig;
 import org.mha2mla.core.config.Mha2MlaConfig;
-import org.mha2mla.core.config.Qwen25VlConfig;
 import org.mha2mla.core.config.TextConfig;
 import org.mha2mla.core.config.VlmConfig;
+import org.mha2mla.importers.family.FamilySpec;
+import org.mha2mla.importers.family.FamilySpecs;
 import org.mha2mla.importers.weights.KeyLayout;
 import org.mha2mla.importers.weights.TensorSource;
 
@@ -31,8 +31,6 @@ import org.mha2mla.importers.weights.TensorSource;
 public record WeightsAudit(List<String> unused, List<String> missing, List<String> misshaped) {
 
     private static final Pattern DECODER_LAYER = Pattern.compile("^(?:language_model\\.)?model\\.layers\\.(\\d+)\\.");
-    private static final Pattern CLIP_LAYER = Pattern.compile("^vision_tower\\.vision_model\\.encoder\\.layers\\.(\\d+)\\.");
-    private static final Pattern QWEN_BLOCK = Pattern.compile("^visual\\.blocks\\.(\\d+)\\.");
 
     public WeightsAudit {
         unused = List.copyOf(unused);
@@ -48,6 +46,7 @@ public record WeightsAudit(List<String> unused, List<String> missing, List<Strin
     public static WeightsAudit of(TensorSource weights, VlmConfig config, Mha2MlaConfig conversion) {
         TextConfig t = config.textConfig();
         String type = config.modelType();
+        FamilySpec family = FamilySpecs.of(config);
         Map<String, String> stored = new LinkedHashMap<>();      // canonical → stored key
         List<String> unused = new ArrayList<>();
         for (String key : weights.names()) {
@@ -58,8 +57,7 @@ public record WeightsAudit(List<String> unused, List<String> missing, List<Strin
             }
             stored.put(canonical, key);
             if (layerBeyond(DECODER_LAYER, canonical, t.numHiddenLayers())
-                    || config instanceof LlavaConfig l && layerBeyond(CLIP_LAYER, canonical, l.visionConfig().numHiddenLayers())
-                    || config instanceof Qwen25VlConfig q && layerBeyond(QWEN_BLOCK, canonical, q.visionConfig().depth())) {
+                    || layerBeyond(family.visionLayerKey(), canonical, family.visionLayers(config))) {
                 unused.add(key);
             }
         }
@@ -89,9 +87,7 @@ public record WeightsAudit(List<String> unused, List<String> missing, List<Strin
     }
 
     private static String layers(VlmConfig c) {
-        String vision = c instanceof LlavaConfig l ? ", " + l.visionConfig().numHiddenLayers() + " vision layers"
-                : c instanceof Qwen25VlConfig q ? ", vision depth " + q.visionConfig().depth() : "";
-        return c.textConfig().numHiddenLayers() + " decoder layers" + vision;
+        return c.textConfig().numHiddenLayers() + " decoder layers, " + FamilySpecs.of(c).visionLayers(c) + " vision layers";
     }
 
     private static String examples(List<String> keys) {
@@ -107,8 +103,7 @@ public record WeightsAudit(List<String> unused, List<String> missing, List<Strin
     /** Canonical key → shape of every decoder tensor config.json implies (transformers' LlamaModel / Qwen2 decoder). */
     static Map<String, long[]> expectedDecoder(VlmConfig config, Mha2MlaConfig conversion) {
         TextConfig t = config.textConfig();
-        boolean llava = config instanceof LlavaConfig;
-        String prefix = llava ? "language_model.model." : "model.";
+        String prefix = FamilySpecs.of(config).decoderPrefix();
         long d = t.hiddenSize();
         long q = (long) t.numAttentionHeads() * t.headDim();
         long kv = (long) t.numKeyValueHeads() * t.headDim();
@@ -135,7 +130,8 @@ public record WeightsAudit(List<String> unused, List<String> missing, List<Strin
             m.put(l + "mlp.down_proj.weight", new long[] {d, inter});
         }
         m.put(prefix + "norm.weight", new long[] {d});
-        if (!t.tieWordEmbeddings()) m.put(llava ? "language_model.lm_head.weight" : "lm_head.weight", new long[] {t.vocabSize(), d});
+        // lm_head sits beside the decoder's "model." (language_model.lm_head.weight, lm_head.weight).
+        if (!t.tieWordEmbeddings()) m.put(prefix.substring(0, prefix.length() - "model.".length()) + "lm_head.weight", new long[] {t.vocabSize(), d});
         return m;
     }
 }

@@ -9,6 +9,7 @@ import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.config.Qwen25VlConfig;
 import org.mha2mla.core.config.VlmConfig;
 import org.mha2mla.importers.config.HfConfigParser;
+import org.mha2mla.importers.family.FamilySpecs;
 import org.mha2mla.importers.weights.Checkpoint;
 import org.mha2mla.importers.weights.KeyLayout;
 import org.mha2mla.importers.weights.TensorSource;
@@ -17,8 +18,10 @@ import org.mha2mla.layers.llava.LlavaNextModel;
 import org.mha2mla.layers.qwen25vl.Qwen25VlModel;
 
 /**
- * The one place model families are registered, as transformers' Auto classes map a config's {@code model_type} to
- * a model class: each entry builds the family's model over weights under canonical keys.
+ * The one place this module registers model families, as transformers' {@code MODEL_MAPPING} maps a config's
+ * {@code model_type} to a model class: each entry builds the family's model over weights under canonical keys. It adds
+ * the model builder on top of the importers' {@link FamilySpecs} (config parser, key layout, processor), keyed by the
+ * same model_type; a family registered there without a builder here is refused when this class loads.
  */
 public final class Families {
 
@@ -34,6 +37,10 @@ public final class Families {
         BUILDERS.put("llava", (c, conversion, w) -> new LlavaModel((LlavaConfig) c, conversion, w));
         BUILDERS.put("llava_next", (c, conversion, w) -> new LlavaNextModel((LlavaConfig) c, conversion, w));
         BUILDERS.put("qwen2_5_vl", (c, conversion, w) -> new Qwen25VlModel((Qwen25VlConfig) c, conversion, w));
+        if (!BUILDERS.keySet().equals(FamilySpecs.modelTypes())) {
+            throw new IllegalStateException("model families registered in the importers (" + FamilySpecs.modelTypes()
+                    + ") and with a model builder (" + BUILDERS.keySet() + ") differ");
+        }
     }
 
     private Families() {

@@ -621,7 +621,8 @@ public final class DemoPipeline {
     /** The held-out split through {@link Evaluator} (processor, greedy generation under {@code policy}, lmms-eval scoring). */
     public Evaluation evaluate(Path modelDir, SyntheticShapesData.Splits splits, String variant, String description, CachePolicy policy) {
         Path evalDir = out.resolve("eval").resolve(variant);
-        EvalOptions options = new EvalOptions(modelDir, ModelFamily.QWEN2_5_VL, splits.root(), evalDir, 0, 0, policy, stepBars());
+        EvalOptions options = EvalOptions.builder(modelDir, splits.root(), evalDir).family(ModelFamily.QWEN2_5_VL).policy(policy)
+                .progress(stepBars()).build();
         try (VisionLanguageModel model = VlmLoader.load(modelDir); ProcessorEncoder encoder = ProcessorEncoder.load(modelDir)) {
             Evaluator evaluator = new Evaluator(model, encoder, options);
             TaskResult r = evaluator.evaluate(new SyntheticShapes(), splits.test());

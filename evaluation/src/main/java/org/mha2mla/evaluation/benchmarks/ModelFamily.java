@@ -1,5 +1,8 @@
 package org.mha2mla.evaluation.benchmarks;
 
+import org.mha2mla.importers.family.FamilySpec;
+import org.mha2mla.importers.family.FamilySpecs;
+
 /**
  * The model wrappers of lmms-eval the paper evaluated with, named as lmms-eval registers them. Task YAMLs
  * select prompt kwargs by this exact name; none of the tasks here has a {@code llava_hf} or
@@ -37,13 +40,15 @@ public enum ModelFamily {
         return appliesUntil;
     }
 
-    /** The family lmms-eval evaluates a model of this config.json {@code model_type} with. */
+    /** The family lmms-eval evaluates a model of this config.json {@code model_type} with ({@link FamilySpec#lmmsEvalModel()}). */
     public static ModelFamily forModelType(String modelType) {
-        return switch (modelType) {
-            case "llava", "llava_next" -> LLAVA;
-            case "qwen2_5_vl" -> QWEN2_5_VL;
-            default -> throw new IllegalArgumentException("no lmms-eval model family for model_type '" + modelType
-                    + "' (known: llava, llava_next, qwen2_5_vl)");
-        };
+        return forLmmsEvalModel(FamilySpecs.of(modelType).lmmsEvalModel());
+    }
+
+    /** The wrapper lmms-eval registers as {@code name}. */
+    public static ModelFamily forLmmsEvalModel(String name) {
+        for (ModelFamily f : values()) if (f.lmmsEvalModel.equals(name)) return f;
+        throw new IllegalArgumentException("no lmms-eval model wrapper '" + name + "' (known: "
+                + java.util.Arrays.stream(values()).map(ModelFamily::lmmsEvalModel).toList() + ")");
     }
 }

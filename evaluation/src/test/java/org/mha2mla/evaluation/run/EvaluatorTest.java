@@ -89,7 +89,7 @@ class EvaluatorTest {
     static final int MAX_NEW_TOKENS = 8;
 
     private static EvalOptions options(Path out, int limit, CachePolicy policy) {
-        return new EvalOptions(LlavaFixture.dir(), ModelFamily.LLAVA, data, out, limit, MAX_NEW_TOKENS, policy, false);
+        return EvalOptions.builder(LlavaFixture.dir(), data, out).limit(limit).maxNewTokens(MAX_NEW_TOKENS).policy(policy).build();
     }
 
     /** The encoder, counting its requests. */

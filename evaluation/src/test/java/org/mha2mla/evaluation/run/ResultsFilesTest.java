@@ -25,8 +25,8 @@ class ResultsFilesTest {
 
     @Test
     void lmmsEvalLayoutWithCacheFigures() {
-        EvalOptions o = new EvalOptions(Path.of("/models/demo"), ModelFamily.QWEN2_5_VL, Path.of("/data"), Path.of("/out"), 10, 0,
-                new CachePolicy(KvQuantization.of(4), new TovaPruning(Budget.fraction(0.5))), false);
+        EvalOptions o = EvalOptions.builder(Path.of("/models/demo"), Path.of("/data"), Path.of("/out")).family(ModelFamily.QWEN2_5_VL)
+                .limit(10).policy(new CachePolicy(KvQuantization.of(4), new TovaPruning(Budget.fraction(0.5)))).build();
         ObjectNode pope = JSON.createObjectNode().put("pope_accuracy", 0.8).put("pope_f1_score", 0.75);
         ObjectNode ai2d = JSON.createObjectNode().put("exact_match", 0.5);
         ObjectNode r = ResultsFiles.resultsJson(List.of(result("pope", pope, 400), result("ai2d", ai2d, 384)), o);

@@ -26,6 +26,7 @@ import org.mha2mla.core.config.LlavaConfig;
 import org.mha2mla.core.config.Qwen25VlConfig;
 import org.mha2mla.core.config.TextConfig;
 import org.mha2mla.core.config.VlmConfig;
+import org.mha2mla.importers.family.FamilySpecs;
 import org.mha2mla.importers.config.ConfigException;
 import org.mha2mla.importers.image.RgbImage;
 import org.mha2mla.importers.processor.ProcessedPrompt;
@@ -333,38 +334,48 @@ public final class ModelInitializer {
         } else {
             imageProcessors.add(root);
         }
-        if (config instanceof LlavaConfig l) {
-            int side = l.visionConfig().imageSize();
-            for (ObjectNode ip : imageProcessors) {
-                if (ip.get("crop_size") instanceof ObjectNode crop) {
-                    changed |= setInt(crop, "height", side) | setInt(crop, "width", side);
-                }
-                if (ip.get("size") instanceof ObjectNode size && size.has("shortest_edge")) changed |= setInt(size, "shortest_edge", side);
-                if (l.isNext() && ip.has("image_grid_pinpoints")) {
-                    ArrayNode pins = HubJson.MAPPER.createArrayNode();
-                    for (int[] p : l.imageGridPinpoints()) pins.addArray().add(p[0]).add(p[1]);
-                    if (!pins.equals(ip.get("image_grid_pinpoints"))) {
-                        ip.set("image_grid_pinpoints", pins);
-                        changed = true;
-                    }
-                }
+        changed |= FamilySpecs.of(config).matchGeometry(config, imageProcessors, processorFile ? root : null);
+        return changed ? HubJson.write(root) : json;
+    }
+
+    /** LLaVA's geometry: crop and shortest edge at the CLIP input size, NeXT's pinpoints, the processor's patch size and feature strategy. */
+    public static boolean llavaGeometry(LlavaConfig l, List<ObjectNode> imageProcessors, ObjectNode processor) {
+        boolean changed = false;
+        int side = l.visionConfig().imageSize();
+        for (ObjectNode ip : imageProcessors) {
+            if (ip.get("crop_size") instanceof ObjectNode crop) {
+                changed |= setInt(crop, "height", side) | setInt(crop, "width", side);
             }
-            if (processorFile) {
-                if (root.has("patch_size")) changed |= setInt(root, "patch_size", l.visionConfig().patchSize());
-                if (root.has("vision_feature_select_strategy")
-                        && !root.get("vision_feature_select_strategy").asText().equals(l.visionFeatureSelectStrategy())) {
-                    root.put("vision_feature_select_strategy", l.visionFeatureSelectStrategy());
+            if (ip.get("size") instanceof ObjectNode size && size.has("shortest_edge")) changed |= setInt(size, "shortest_edge", side);
+            if (l.isNext() && ip.has("image_grid_pinpoints")) {
+                ArrayNode pins = HubJson.MAPPER.createArrayNode();
+                for (int[] p : l.imageGridPinpoints()) pins.addArray().add(p[0]).add(p[1]);
+                if (!pins.equals(ip.get("image_grid_pinpoints"))) {
+                    ip.set("image_grid_pinpoints", pins);
                     changed = true;
                 }
             }
-        } else if (config instanceof Qwen25VlConfig q) {
-            for (ObjectNode ip : imageProcessors) {
-                if (ip.has("patch_size")) changed |= setInt(ip, "patch_size", q.visionConfig().patchSize());
-                if (ip.has("merge_size")) changed |= setInt(ip, "merge_size", q.visionConfig().spatialMergeSize());
-                if (ip.has("temporal_patch_size")) changed |= setInt(ip, "temporal_patch_size", q.visionConfig().temporalPatchSize());
+        }
+        if (processor != null) {
+            if (processor.has("patch_size")) changed |= setInt(processor, "patch_size", l.visionConfig().patchSize());
+            if (processor.has("vision_feature_select_strategy")
+                    && !processor.get("vision_feature_select_strategy").asText().equals(l.visionFeatureSelectStrategy())) {
+                processor.put("vision_feature_select_strategy", l.visionFeatureSelectStrategy());
+                changed = true;
             }
         }
-        return changed ? HubJson.write(root) : json;
+        return changed;
+    }
+
+    /** Qwen2-VL's geometry: patch, merge and temporal patch sizes. */
+    public static boolean qwen25VlGeometry(Qwen25VlConfig q, List<ObjectNode> imageProcessors) {
+        boolean changed = false;
+        for (ObjectNode ip : imageProcessors) {
+            if (ip.has("patch_size")) changed |= setInt(ip, "patch_size", q.visionConfig().patchSize());
+            if (ip.has("merge_size")) changed |= setInt(ip, "merge_size", q.visionConfig().spatialMergeSize());
+            if (ip.has("temporal_patch_size")) changed |= setInt(ip, "temporal_patch_size", q.visionConfig().temporalPatchSize());
+        }
+        return changed;
     }
 
     private static boolean setInt(ObjectNode o, String field, int value) {
@@ -475,18 +486,25 @@ public final class ModelInitializer {
      * once its tiles are checked to be the tower's input size.
      */
     private static Integer visionTokens(VlmConfig config, ProcessedPrompt p, Path dir) {
+        return FamilySpecs.of(config).visionTokens(config, p, dir);
+    }
+
+    /** LLaVA's image features: the CLIP patches (+ CLS for "full"); null for NeXT (see {@link #visionTokens}). */
+    public static Integer llavaVisionTokens(LlavaConfig l, ProcessedPrompt p, Path dir) {
         long[] shape = p.pixelValues().shape();
-        if (config instanceof LlavaConfig l) {
-            int side = l.visionConfig().imageSize();
-            if (shape[shape.length - 1] != side || shape[shape.length - 2] != side) {
-                throw new ConfigException(dir + ": the image processor makes " + shape[shape.length - 2] + "×" + shape[shape.length - 1]
-                        + " crops but the CLIP tower takes " + side + "×" + side);
-            }
-            if (l.isNext()) return null;
-            int perSide = l.visionConfig().patchesPerSide();
-            return perSide * perSide + (l.visionFeatureSelectStrategy().equals("full") ? 1 : 0);
+        int side = l.visionConfig().imageSize();
+        if (shape[shape.length - 1] != side || shape[shape.length - 2] != side) {
+            throw new ConfigException(dir + ": the image processor makes " + shape[shape.length - 2] + "×" + shape[shape.length - 1]
+                    + " crops but the CLIP tower takes " + side + "×" + side);
         }
-        Qwen25VlConfig q = (Qwen25VlConfig) config;
+        if (l.isNext()) return null;
+        int perSide = l.visionConfig().patchesPerSide();
+        return perSide * perSide + (l.visionFeatureSelectStrategy().equals("full") ? 1 : 0);
+    }
+
+    /** Qwen2.5-VL's image features: the grid's patches merged spatial_merge_size² to one. */
+    public static Integer qwen25VlVisionTokens(Qwen25VlConfig q, ProcessedPrompt p, Path dir) {
+        long[] shape = p.pixelValues().shape();
         if (shape[1] != q.visionConfig().patchVolume()) {
             throw new ConfigException(dir + ": the image processor makes patches of " + shape[1] + " values but the vision tower's"
                     + " patch embedding takes " + q.visionConfig().patchVolume());

@@ -17,6 +17,7 @@ import org.mha2mla.core.config.TextConfig;
 import org.mha2mla.core.config.VlmConfig;
 import org.mha2mla.importers.config.ConfigException;
 import org.mha2mla.importers.config.JsonFields;
+import org.mha2mla.importers.family.FamilySpecs;
 
 /**
  * A small tokenizer made to agree with a large model's config.json: every special token the config names by id (the
@@ -30,10 +31,10 @@ import org.mha2mla.importers.config.JsonFields;
  * id after the vocabulary. An id like 151655 therefore sticks only when {@code model.vocab} maps the token to it
  * (measured with DJL 0.30: {@code <|image_pad|>} listed only in added_tokens as 151655 encodes to 398).
  */
-final class SpecialTokens {
+public final class SpecialTokens {
 
     /** The config field {@code field} names {@code token} by {@code id}. */
-    record Assignment(String field, String token, int id) {
+    public record Assignment(String field, String token, int id) {
     }
 
     private SpecialTokens() {
@@ -44,25 +45,34 @@ final class SpecialTokens {
      * processor_config.json (image_token), with the model family's token where those files say nothing.
      */
     static List<Assignment> of(VlmConfig config, JsonFields raw, JsonNode tokenizerConfig, JsonNode processorConfig) {
+        return FamilySpecs.of(config).specialTokens(config, raw, tokenizerConfig, processorConfig);
+    }
+
+    /** LLaVA's: {@code image_token_index} and the text model's bos / eos / pad ({@code LlavaFamily}). */
+    public static List<Assignment> llava(LlavaConfig l, JsonFields raw, JsonNode tokenizerConfig, JsonNode processorConfig) {
         List<Assignment> out = new ArrayList<>();
-        TextConfig text = config.textConfig();
-        if (config instanceof LlavaConfig l) {
-            out.add(new Assignment("image_token_index", text(processorConfig, "image_token", "<image>"), l.imageTokenIndex()));
-            Integer pad = raw.has("pad_token_id") ? raw.optionalInteger("pad_token_id") : text.padTokenId();
-            addNamed(out, "text_config.bos_token_id", tokenName(tokenizerConfig, "bos_token", null), text.bosTokenId());
-            addNamed(out, "text_config.eos_token_id", tokenName(tokenizerConfig, "eos_token", null), firstEos(text));
-            addNamed(out, "pad_token_id", tokenName(tokenizerConfig, "pad_token", null), pad);
-        } else if (config instanceof Qwen25VlConfig q) {
-            out.add(new Assignment("image_token_id", text(processorConfig, "image_token", "<|image_pad|>"), q.imageTokenId()));
-            out.add(new Assignment("video_token_id", text(processorConfig, "video_token", "<|video_pad|>"), q.videoTokenId()));
-            out.add(new Assignment("vision_start_token_id", "<|vision_start|>", q.visionStartTokenId()));
-            out.add(new Assignment("vision_end_token_id", "<|vision_end|>", q.visionEndTokenId()));
-            if (raw.has("vision_token_id")) out.add(new Assignment("vision_token_id", "<|vision_pad|>", raw.integer("vision_token_id", null)));
-            // Qwen2's tokenizer has no bos_token; the model's bos_token_id is <|endoftext|>'s id.
-            addNamed(out, "bos_token_id", tokenName(tokenizerConfig, "bos_token", "<|endoftext|>"), text.bosTokenId());
-            addNamed(out, "eos_token_id", tokenName(tokenizerConfig, "eos_token", "<|im_end|>"), firstEos(text));
-            addNamed(out, "pad_token_id", tokenName(tokenizerConfig, "pad_token", null), text.padTokenId());
-        }
+        TextConfig text = l.textConfig();
+        out.add(new Assignment("image_token_index", text(processorConfig, "image_token", "<image>"), l.imageTokenIndex()));
+        Integer pad = raw.has("pad_token_id") ? raw.optionalInteger("pad_token_id") : text.padTokenId();
+        addNamed(out, "text_config.bos_token_id", tokenName(tokenizerConfig, "bos_token", null), text.bosTokenId());
+        addNamed(out, "text_config.eos_token_id", tokenName(tokenizerConfig, "eos_token", null), firstEos(text));
+        addNamed(out, "pad_token_id", tokenName(tokenizerConfig, "pad_token", null), pad);
+        return out;
+    }
+
+    /** Qwen2.5-VL's: image / video / vision start and end tokens, bos / eos / pad ({@code Qwen25VlFamily}). */
+    public static List<Assignment> qwen25Vl(Qwen25VlConfig q, JsonFields raw, JsonNode tokenizerConfig, JsonNode processorConfig) {
+        List<Assignment> out = new ArrayList<>();
+        TextConfig text = q.textConfig();
+        out.add(new Assignment("image_token_id", text(processorConfig, "image_token", "<|image_pad|>"), q.imageTokenId()));
+        out.add(new Assignment("video_token_id", text(processorConfig, "video_token", "<|video_pad|>"), q.videoTokenId()));
+        out.add(new Assignment("vision_start_token_id", "<|vision_start|>", q.visionStartTokenId()));
+        out.add(new Assignment("vision_end_token_id", "<|vision_end|>", q.visionEndTokenId()));
+        if (raw.has("vision_token_id")) out.add(new Assignment("vision_token_id", "<|vision_pad|>", raw.integer("vision_token_id", null)));
+        // Qwen2's tokenizer has no bos_token; the model's bos_token_id is <|endoftext|>'s id.
+        addNamed(out, "bos_token_id", tokenName(tokenizerConfig, "bos_token", "<|endoftext|>"), text.bosTokenId());
+        addNamed(out, "eos_token_id", tokenName(tokenizerConfig, "eos_token", "<|im_end|>"), firstEos(text));
+        addNamed(out, "pad_token_id", tokenName(tokenizerConfig, "pad_token", null), text.padTokenId());
         return out;
     }
 

@@ -11,6 +11,7 @@ import org.mha2mla.core.config.Qwen25VlVisionConfig;
 import org.mha2mla.core.config.TextConfig;
 import org.mha2mla.core.config.VlmConfig;
 import org.mha2mla.importers.config.JsonFields;
+import org.mha2mla.importers.family.FamilySpecs;
 
 /**
  * Every tensor of a model class, in the order its state dict lists them, under the keys transformers 5's
@@ -93,10 +94,20 @@ public final class WeightPlan {
      * records do not keep (initializer_range, initializer_factor).
      */
     public static List<Tensor> of(VlmConfig config, JsonFields raw) {
+        return FamilySpecs.of(config).weightPlan(config, raw);
+    }
+
+    /** The tensors of LlavaForConditionalGeneration / LlavaNextForConditionalGeneration ({@code LlavaFamily}). */
+    public static List<Tensor> llava(LlavaConfig config, JsonFields raw) {
         WeightPlan p = new WeightPlan();
-        if (config instanceof LlavaConfig llava) p.llava(llava, raw);
-        else if (config instanceof Qwen25VlConfig qwen) p.qwen25Vl(qwen, raw);
-        else throw new IllegalStateException("unreachable: VlmConfig is sealed, got " + config.modelType());
+        p.addLlava(config, raw);
+        return List.copyOf(p.tensors);
+    }
+
+    /** The tensors of Qwen2_5_VLForConditionalGeneration ({@code Qwen25VlFamily}). */
+    public static List<Tensor> qwen25Vl(Qwen25VlConfig config, JsonFields raw) {
+        WeightPlan p = new WeightPlan();
+        p.addQwen25Vl(config, raw);
         return List.copyOf(p.tensors);
     }
 
@@ -109,7 +120,7 @@ public final class WeightPlan {
 
     // ---- LLaVA / LLaVA-NeXT: LlavaModel(vision_tower, multi_modal_projector, [image_newline], language_model), lm_head ----
 
-    private void llava(LlavaConfig c, JsonFields raw) {
+    private void addLlava(LlavaConfig c, JsonFields raw) {
         TextConfig text = c.textConfig();
         JsonFields textRaw = raw.object("text_config");
         double textRange = range(textRaw);
@@ -156,7 +167,7 @@ public final class WeightPlan {
 
     // ---- Qwen2.5-VL: Qwen2_5_VLModel(visual, language_model), lm_head ----
 
-    private void qwen25Vl(Qwen25VlConfig c, JsonFields raw) {
+    private void addQwen25Vl(Qwen25VlConfig c, JsonFields raw) {
         TextConfig text = c.textConfig();
         JsonFields textRaw = raw.has("text_config") ? raw.object("text_config") : raw;
         double textRange = range(textRaw);

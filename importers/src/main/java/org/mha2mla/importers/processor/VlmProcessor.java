@@ -4,10 +4,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-import org.mha2mla.core.config.LlavaConfig;
-import org.mha2mla.core.config.Qwen25VlConfig;
 import org.mha2mla.core.config.VlmConfig;
 import org.mha2mla.importers.config.HfConfigParser;
+import org.mha2mla.importers.family.FamilySpecs;
 import org.mha2mla.importers.image.Resampler;
 import org.mha2mla.importers.image.RgbImage;
 import org.mha2mla.importers.tokenizer.ChatMessage;
@@ -23,7 +22,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 public interface VlmProcessor extends AutoCloseable {
 
     /**
-     * The processor of {@code config.json}'s model_type (llava, llava_next, qwen2_5_vl), resizing images as
+     * The processor of {@code config.json}'s model_type ({@link FamilySpecs}), resizing images as
      * transformers 5's default torchvision backend does.
      */
     static VlmProcessor load(Path modelDir) {
@@ -33,11 +32,7 @@ public interface VlmProcessor extends AutoCloseable {
     /** With the resize of the given image-processor backend (PIL: transformers' {@code *ImageProcessorPil}). */
     static VlmProcessor load(Path modelDir, Resampler.Backend backend) {
         VlmConfig config = HfConfigParser.read(modelDir);
-        if (config instanceof LlavaConfig llava) {
-            return llava.isNext() ? LlavaNextProcessor.load(modelDir, llava, backend) : LlavaProcessor.load(modelDir, llava, backend);
-        }
-        if (config instanceof Qwen25VlConfig qwen) return Qwen25VlProcessor.load(modelDir, qwen, backend);
-        throw new IllegalStateException("unreachable: VlmConfig is sealed, got " + config.modelType());
+        return FamilySpecs.of(config).processor(modelDir, config, backend);
     }
 
     HfTokenizer tokenizer();

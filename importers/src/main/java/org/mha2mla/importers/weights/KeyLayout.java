@@ -1,6 +1,7 @@
 package org.mha2mla.importers.weights;
 
 import org.mha2mla.core.tensor.StoredTensor;
+import org.mha2mla.importers.family.FamilySpecs;
 import org.mha2mla.importers.safetensors.SafeTensorsException;
 import org.mha2mla.importers.safetensors.TensorInfo;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -32,6 +33,7 @@ import java.util.function.UnaryOperator;
  *                 ^language_model.lm_head → lm_head
  *   qwen2(_5)_vl: ^visual → model.visual, ^model(?!\.(language_model|visual)) → model.language_model
  * </pre>
+ * Each family's {@code FamilySpec.keyLayout()} holds its renames ({@link Rules}); the methods here take a model_type.
  * {@link #canonical} detects the layout of a checkpoint and presents hub names (a renaming view, no copies);
  * {@link #toNew}/{@link #newLayout} go the other way for writing checkpoints newer transformers expect.
  * LLaVA's CLIP tower is canonically {@code vision_tower.vision_model.…} (as on the hub); the spelling without
@@ -41,36 +43,27 @@ public final class KeyLayout {
     public enum Layout { HUB, NEW }
 
     /** One prefix rename, hub ↔ new. A prefix without a trailing dot is a whole key (image_newline). */
-    private record Rule(String hub, String newer) {
+    public record Rule(String hub, String newer) {
     }
 
-    private enum Family {
-        LLAVA(List.of(
-                new Rule("language_model.model.", "model.language_model."),
-                new Rule("language_model.lm_head.", "lm_head."),
-                new Rule("vision_tower.", "model.vision_tower."),
-                new Rule("multi_modal_projector.", "model.multi_modal_projector."),
-                new Rule("image_newline", "model.image_newline"))),
-        QWEN_VL(List.of(
-                new Rule("visual.", "model.visual."),
-                new Rule("model.", "model.language_model."),
-                new Rule("lm_head.", "lm_head.")));
-
-        final List<Rule> rules;
-
-        Family(List<Rule> rules) {
-            this.rules = rules;
+    /**
+     * A family's key layout ({@code FamilySpec.keyLayout()}): its renames; the prefixes only new-layout keys start with
+     * (left alone when renaming hub keys, as a negative lookahead in transformers' pattern does); and a level the
+     * canonical names insert after a prefix when a checkpoint lacks it (LLaVA's CLIP {@code vision_model}), or nulls.
+     */
+    public record Rules(List<Rule> rules, List<String> newOnlyPrefixes, String insertAfter, String inserted) {
+        public Rules {
+            rules = List.copyOf(rules);
+            newOnlyPrefixes = List.copyOf(newOnlyPrefixes);
         }
+    }
 
-        static Family of(String modelType) {
-            if (modelType == null) throw new IllegalArgumentException("model type is null");
-            switch (modelType) {
-                case "llava": case "llava_next": return LLAVA;
-                case "qwen2_vl": case "qwen2_5_vl": return QWEN_VL;
-                default: throw new IllegalArgumentException("no key layout known for model_type '" + modelType
-                        + "' (known: llava, llava_next, qwen2_vl, qwen2_5_vl)");
-            }
+    private static Rules rulesOf(String modelType) {
+        if (modelType == null) throw new IllegalArgumentException("model type is null");
+        if (!FamilySpecs.supports(modelType)) {
+            throw new IllegalArgumentException("no key layout known for model_type '" + modelType + "' (known: " + FamilySpecs.known() + ")");
         }
+        return FamilySpecs.of(modelType).keyLayout();
     }
 
     private KeyLayout() {
@@ -82,7 +75,7 @@ public final class KeyLayout {
      * lm_head which is the same in both), so no layout detection is needed for one key.
      */
     public static String toCanonical(String key, String modelType) {
-        Family f = Family.of(modelType);
+        Rules f = rulesOf(modelType);
         String hub = rename(key, f, Layout.NEW);
         if (hub == null && rename(key, f, Layout.HUB) != null) hub = key;
         return hub == null ? null : withClipVisionModel(hub, f);
@@ -90,7 +83,7 @@ public final class KeyLayout {
 
     /** New-layout name (transformers ≥ 4.52 save_pretrained) of a canonical key; null for a foreign key. */
     public static String toNew(String canonicalKey, String modelType) {
-        Family f = Family.of(modelType);
+        Rules f = rulesOf(modelType);
         if (rename(canonicalKey, f, Layout.HUB) == null) return null;
         return rename(withClipVisionModel(canonicalKey, f), f, Layout.HUB);
     }
@@ -99,22 +92,23 @@ public final class KeyLayout {
      * The hub llava-hf checkpoints hold the CLIP tower as CLIPVisionModel, i.e. {@code vision_tower.vision_model.…};
      * checkpoints saved by transformers 5.x (the test fixtures among them) drop the {@code vision_model} level
      * ({@code vision_tower.embeddings…}, and in memory {@code model.vision_tower.encoder…}). Canonical names
-     * always carry it, so model code reads one spelling.
+     * always carry it ({@link Rules#inserted()}), so model code reads one spelling.
      */
-    private static String withClipVisionModel(String hubKey, Family f) {
-        if (f == Family.LLAVA && hubKey.startsWith(CLIP_PREFIX) && !hubKey.startsWith(CLIP_PREFIX + "vision_model.")) {
-            return CLIP_PREFIX + "vision_model." + hubKey.substring(CLIP_PREFIX.length());
+    private static String withClipVisionModel(String hubKey, Rules f) {
+        String after = f.insertAfter();
+        if (after != null && hubKey.startsWith(after) && !hubKey.startsWith(after + f.inserted())) {
+            return after + f.inserted() + hubKey.substring(after.length());
         }
         return hubKey;
     }
 
-    private static final String CLIP_PREFIX = "vision_tower.";
-
-    private static String rename(String key, Family f, Layout from) {
-        // Qwen: keys under model.language_model. / model.visual. are new-layout keys, which the negative
+    private static String rename(String key, Rules f, Layout from) {
+        // e.g. Qwen: keys under model.language_model. / model.visual. are new-layout keys, which the negative
         // lookahead of transformers' pattern ^model(?!\.(language_model|visual)) leaves alone.
-        if (from == Layout.HUB && f == Family.QWEN_VL && isNewQwen(key)) return null;
-        for (Rule r : f.rules) {
+        if (from == Layout.HUB) {
+            for (String p : f.newOnlyPrefixes()) if (key.startsWith(p)) return null;
+        }
+        for (Rule r : f.rules()) {
             String fromPrefix = from == Layout.HUB ? r.hub : r.newer;
             String toPrefix = from == Layout.HUB ? r.newer : r.hub;
             if (matches(key, fromPrefix)) return toPrefix + key.substring(fromPrefix.length());
@@ -126,17 +120,13 @@ public final class KeyLayout {
         return prefix.endsWith(".") ? key.startsWith(prefix) : key.equals(prefix);
     }
 
-    private static boolean isNewQwen(String key) {
-        return key.startsWith("model.language_model.") || key.startsWith("model.visual.");
-    }
-
     /**
      * Which layout these keys are in: HUB when every key is a hub key of the family, else NEW when every key is
      * a new-layout key (keys valid in both, like Qwen's lm_head.weight, read the same either way). Throws,
      * naming {@code where} and example keys, when neither fits (wrong model type, a mix of layouts, foreign keys).
      */
     public static Layout detect(Set<String> keys, String modelType, String where) {
-        Family f = Family.of(modelType);
+        Rules f = rulesOf(modelType);
         List<String> notHub = new ArrayList<>(), notNew = new ArrayList<>();
         for (String k : keys) {
             if (rename(k, f, Layout.HUB) == null) notHub.add(k);
@@ -155,9 +145,9 @@ public final class KeyLayout {
         return (l.size() > 3 ? l.subList(0, 3) + " and " + (l.size() - 3) + " more" : l.toString());
     }
 
-    private static List<String> prefixes(Family f, Layout l) {
+    private static List<String> prefixes(Rules f, Layout l) {
         List<String> p = new ArrayList<>();
-        for (Rule r : f.rules) p.add(l == Layout.HUB ? r.hub : r.newer);
+        for (Rule r : f.rules()) p.add(l == Layout.HUB ? r.hub : r.newer);
         return p;
     }
 
