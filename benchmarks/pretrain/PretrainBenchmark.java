@@ -22,12 +22,15 @@ import org.mha2mla.trainer.pretrain.WordLevelTokenizer;
  * encoding, ms per pretraining update (median over the timed updates), and greedy evaluation per held-out question.
  * Multiply ms/update by the setting's steps for the pretraining time of a real run.
  *
- *   benchmarks/pretrain/run.sh [--quick] [--steps 40] [--questions 20]   (OMP_NUM_THREADS=1 to pin one thread)
+ *   benchmarks/pretrain/run.sh [--quick] [--steps 40] [--questions 20] [--replicas N]   (OMP_NUM_THREADS=1 to pin one thread)
+ *
+ * --replicas: graphs sharing each batch, one per core (default: the demo's choice for this machine's cores).
  */
 public final class PretrainBenchmark {
 
     public static void main(String[] args) throws Exception {
-        Map<String, String> a = new LinkedHashMap<>(Map.of("steps", "40", "questions", "20"));
+        Map<String, String> a = new LinkedHashMap<>(Map.of("steps", "40", "questions", "20",
+                "replicas", Integer.toString(Pretrainer.replicasFor(Runtime.getRuntime().availableProcessors()))));
         boolean quick = false;
         for (int i = 0; i < args.length; i++) {
             if (args[i].equals("--quick")) quick = true;
@@ -54,7 +57,7 @@ public final class PretrainBenchmark {
             Pretrainer.Options o = new Pretrainer.Options(init, splits.train(), dir.resolve("model"), dir.resolve("loss.csv"),
                     dir.resolve("loss.png"), steps, s.batchSize(), s.peakLr(), s.minLr(), s.warmupFraction(),
                     new AdamW.Config(0.9, s.beta2(), 1e-8, s.weightDecay()), s.maxGradNorm(), 1, s.maxLength(), false, null);
-            r = new Pretrainer(init, p).run(o, System.out);
+            r = new Pretrainer(init, p, Integer.parseInt(a.get("replicas"))).run(o, System.out);
         }
         double totalS = (System.nanoTime() - e0) / 1e9;
         double[] perStep = new double[r.rows().size() - 1];

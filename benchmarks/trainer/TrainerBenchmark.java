@@ -14,11 +14,13 @@ import org.mha2mla.importers.safetensors.DType;
 import org.mha2mla.importers.safetensors.SafeTensorsFile;
 import org.mha2mla.importers.safetensors.SafeTensorsWriter;
 import org.mha2mla.layers.MultimodalInput;
+import org.mha2mla.layers.VisionLanguageModel;
+import org.mha2mla.layers.VlmLoader;
+import org.mha2mla.layers.mla.Mha2MlaConverter;
 import org.mha2mla.trainer.AdamW;
 import org.mha2mla.trainer.FreezeMask;
-import org.mha2mla.trainer.MicroBatch;
+import org.mha2mla.trainer.GradientSource;
 import org.mha2mla.trainer.PeftStage;
-import org.mha2mla.trainer.TrainableModel;
 import org.mha2mla.trainer.data.TrainingExample;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -26,60 +28,88 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Training throughput of the two PEFT stages: optimizer updates on random token sequences (the last quarter of
- * each supervised), tokens/s = input tokens per second of full updates (forward, backward, clipping, AdamW).
+ * each supervised), tokens/s = input tokens per second of full updates (forward, backward, clipping, AdamW), through
+ * each gradient source (the whole decoder as one graph, and layer by layer with recomputation).
  *
- * Stage 1 runs on a random Qwen2.5-VL-shaped model written to a temp folder (text decoder sized by the flags,
- * the tiny vision tower of the test fixture); stage 2 needs an MLA model folder (--mla-model DIR, from
- * `mha2mla convert`) and is skipped without one.
+ * Stage 1 trains q/k of a random Qwen2.5-VL-shaped model written to a temp folder (text decoder sized by the flags,
+ * the tiny vision tower of the test fixture); stage 2 trains the MLA parameters of that model converted in-process
+ * (MKL partial RoPE d_r = d_h/4, MD-SVD d_kv = d_h/4, calibrated on random text), or of --mla-model DIR.
  *
  *   benchmarks/trainer/run.sh [--d 512] [--layers 4] [--heads 8] [--kv-heads 2] [--ff 1408] [--vocab 8192]
- *                             [--seq 256] [--batch 1,4] [--steps 8] [--warmup 2] [--mla-model DIR] [--model DIR]
- *                             [--trainable GLOB,GLOB]   (an extra row with a custom freeze mask)
+ *                             [--seq 256] [--batch 1,4] [--steps 6] [--warmup 2] [--sources graph,layers]
+ *                             [--stages 1,2] [--model DIR] [--mla-model DIR]
+ *
+ * Each measured row is also printed as "RESULT stage source batch ms/update tokens/s" for run.sh's table.
  */
 public final class TrainerBenchmark {
 
     public static void main(String[] args) throws Exception {
         Map<String, String> a = new LinkedHashMap<>(Map.of("d", "512", "layers", "4", "heads", "8", "kv-heads", "2", "ff", "1408",
-                "vocab", "8192", "seq", "256", "batch", "1,4", "steps", "8", "warmup", "2"));
+                "vocab", "8192", "seq", "256", "batch", "1,4", "steps", "6", "warmup", "2"));
+        a.put("sources", "graph,layers");
+        a.put("stages", "1,2");
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i].replaceFirst("^--", ""), args[i + 1]);
         int seq = Integer.parseInt(a.get("seq"));
         int steps = Integer.parseInt(a.get("steps"));
         int warmup = Integer.parseInt(a.get("warmup"));
         int[] batches = Arrays.stream(a.get("batch").split(",")).mapToInt(Integer::parseInt).toArray();
+        List<GradientSource.Kind> sources = Arrays.stream(a.get("sources").split(","))
+                .map(k -> GradientSource.Kind.valueOf(k.toUpperCase(Locale.ROOT))).toList();
+        List<String> stages = List.of(a.get("stages").split(","));
 
         Path model = a.containsKey("model") ? Path.of(a.get("model")) : randomQwenModel(a);
         if (!a.containsKey("model")) Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(model)));
         System.out.printf(Locale.ROOT, "ND4J %s, %d CPU threads visible; sequence %d tokens (last %d supervised), %d timed updates after %d warm-up%n",
                 Nd4j.getBackend().getClass().getSimpleName(), Runtime.getRuntime().availableProcessors(), seq, seq / 4, steps, warmup);
-        System.out.printf("%-8s %-42s %6s %10s %10s %12s %11s%n", "stage", "trainable", "batch", "ms/update", "tokens/s", "sup.tok/s",
-                "fwd ms");
-        run("stage 1", model, FreezeMask.stage1(), seq, batches, steps, warmup);
-        if (a.containsKey("trainable")) {
-            run("custom", model, FreezeMask.of("custom", List.of(a.get("trainable").split(","))), seq, batches, steps, warmup);
-        }
-        if (a.containsKey("mla-model")) {
-            run("stage 2", Path.of(a.get("mla-model")), FreezeMask.stage2(), seq, batches, steps, warmup);
-        } else {
-            System.out.println("stage 2  skipped: pass --mla-model DIR (a model converted by `mha2mla convert`)");
+        System.out.printf("%-8s %-15s %-42s %6s %10s %10s %12s%n", "stage", "source", "trainable", "batch", "ms/update", "tokens/s", "sup.tok/s");
+        for (GradientSource.Kind source : sources) {
+            if (stages.contains("1")) {
+                try (VisionLanguageModel m = VlmLoader.load(model)) {
+                    run("1", source, m, FreezeMask.stage1(), seq, batches, steps, warmup);
+                }
+            }
+            if (stages.contains("2")) {
+                try (VisionLanguageModel m = mlaModel(a, model, seq)) {
+                    run("2", source, m, FreezeMask.stage2(), seq, batches, steps, warmup);
+                }
+            }
         }
     }
 
-    static void run(String name, Path dir, FreezeMask mask, int seq, int[] batches, int steps, int warmup) {
-        try (TrainableModel m = TrainableModel.load(dir)) {
-            PeftStage stage = new PeftStage(m, mask, AdamW.Config.defaults(0.01), 1.0);
+    /** --mla-model, or the model converted in-process: MKL partial RoPE, MD-SVD at d_kv = d_h/4, on random text. */
+    static VisionLanguageModel mlaModel(Map<String, String> a, Path model, int seq) {
+        if (a.containsKey("mla-model")) return VlmLoader.load(Path.of(a.get("mla-model")));
+        // The original stays open: the converted model reads its untouched tensors (the process ends after the run).
+        VisionLanguageModel original = VlmLoader.load(model);
+        {
+            int dh = original.config().textConfig().headDim();
+            java.util.Random rng = new java.util.Random(2);
+            List<MultimodalInput> calibration = new ArrayList<>();
+            for (TrainingExample e : examples(rng, 4, seq, (int) original.config().textConfig().vocabSize(), original.config().imageTokenId())) {
+                calibration.add(e.input());
+            }
+            return Mha2MlaConverter.convert(original, calibration, Mha2MlaConverter.Options.defaults(dh / 4)).model();
+        }
+    }
+
+    static void run(String stageName, GradientSource.Kind kind, VisionLanguageModel m, FreezeMask mask, int seq, int[] batches,
+                    int steps, int warmup) {
+        try (GradientSource source = kind.open(m, mask)) {
+            PeftStage stage = new PeftStage(source, mask, AdamW.Config.defaults(0.01), 1.0);
             String trainable = stage.summary().replaceFirst("^[^:]*: ", "");
             java.util.Random rng = new java.util.Random(1);
             for (int b : batches) {
-                List<MicroBatch> mb = List.of(MicroBatch.of(m, examples(rng, b, seq, (int) m.vocabSize(), m.imageTokenId())));
+                List<GradientSource.Batch> mb = List.of(stage.batch(examples(rng, b, seq, (int) m.config().textConfig().vocabSize(),
+                        m.config().imageTokenId())));
                 for (int i = 0; i < warmup; i++) stage.step(mb, 1e-5);
                 long t0 = System.nanoTime();
                 for (int i = 0; i < steps; i++) stage.step(mb, 1e-5);
                 double s = (System.nanoTime() - t0) / 1e9 / steps;
-                long f0 = System.nanoTime();
-                for (int i = 0; i < steps; i++) stage.loss(mb);
-                double fwd = (System.nanoTime() - f0) / 1e9 / steps;
-                System.out.printf(Locale.ROOT, "%-8s %-42s %6d %10.1f %10.1f %12.1f %11.1f%n", name, trainable, b, s * 1e3,
-                        mb.get(0).tokens() / s, mb.get(0).supervisedTokens() / s, fwd * 1e3);
+                System.out.printf(Locale.ROOT, "%-8s %-15s %-42s %6d %10.1f %10.1f %12.1f%n", stageName, kind.description(), trainable, b,
+                        s * 1e3, mb.get(0).tokens() / s, mb.get(0).supervisedTokens() / s);
+                System.out.printf(Locale.ROOT, "RESULT %s %s %d %.1f %.1f%n", stageName, kind.name().toLowerCase(Locale.ROOT), b, s * 1e3,
+                        mb.get(0).tokens() / s);
+                mb.forEach(GradientSource.Batch::release);
             }
         }
     }

@@ -1,9 +1,38 @@
 #!/usr/bin/env bash
-# Training tokens/s of the PEFT stages (see TrainerBenchmark.java for the flags). Run from anywhere:
-#   benchmarks/trainer/run.sh                      # stage 1 on a random Qwen2.5-VL-shaped model, batch 1 and 4
-#   benchmarks/trainer/run.sh --mla-model DIR      # also stage 2 on a converted (MLA) model
+# Training tokens/s of the PEFT stages against PyTorch on the same machine, in one run (see TrainerBenchmark.java and
+# README.md). Run from anywhere:
+#   benchmarks/trainer/run.sh                          # stages 1 and 2, both gradient sources, batch 1 and 4, + anchors
+#   benchmarks/trainer/run.sh --batch 1 --sources graph --stages 1
+# The anchors (PyTorch CPU, 2 threads, the default shape only) need /usr/bin/python3 with torch; set ANCHOR=0 to skip them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mvn -o -q -pl trainer -am compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
-CP="trainer/target/classes:$(cat trainer/target/classpath.txt)"
-exec java -Xmx6g -Dorg.bytedeco.javacpp.maxbytes=10G -cp "$CP" benchmarks/trainer/TrainerBenchmark.java "$@"
+CP="trainer/target/classes:samediff-layers/target/classes:importers/target/classes:core/target/classes:$(cat trainer/target/classpath.txt)"
+OUT=$(mktemp)
+trap 'rm -f "$OUT"' EXIT
+java --add-modules jdk.incubator.vector -Xmx8g -Dorg.bytedeco.javacpp.maxbytes=12G -cp "$CP" \
+    benchmarks/trainer/TrainerBenchmark.java "$@" 2>&1 | grep -v "^WARNING: Using incubator" | tee "$OUT"
+
+BATCHES=$(grep '^RESULT' "$OUT" | awk '{print $4}' | sort -un | tr '\n' ' ')
+SEQ=256
+for ((i = 1; i <= $#; i++)); do [ "${!i}" = "--seq" ] && { j=$((i + 1)); SEQ=${!j}; }; done
+[ "${ANCHOR:-1}" = "0" ] && exit 0
+echo
+echo "PyTorch anchors (same machine, right after; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)):"
+declare -A TORCH
+for b in $BATCHES; do
+    for stage in 1 2; do
+        if [ "$stage" = 1 ]; then script=../shared/bench/anchor_train_torch.py; else script=benchmarks/trainer/anchor_train_mla_torch.py; fi
+        [ -f "$script" ] || script=/work/shared/bench/anchor_train_torch.py
+        line=$(/usr/bin/python3 "$script" "$b" "$SEQ" 6)
+        echo "  $line"
+        TORCH[$stage,$b]=$(echo "$line" | sed -E 's/.* ([0-9.]+) tokens\/s/\1/')
+    done
+done
+echo
+printf '%-6s %-8s %6s %12s %12s %8s\n' stage source batch "tokens/s" "torch tok/s" ratio
+grep '^RESULT' "$OUT" | while read -r _ stage source batch ms tps; do
+    t=${TORCH[$stage,$batch]:-}
+    if [ -n "$t" ]; then ratio=$(awk -v a="$tps" -v b="$t" 'BEGIN{printf "%.2f", a/b}'); else ratio="-"; fi
+    printf '%-6s %-8s %6s %12s %12s %8s\n' "$stage" "$source" "$batch" "$tps" "${t:--}" "$ratio"
+done

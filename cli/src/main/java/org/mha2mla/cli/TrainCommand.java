@@ -7,6 +7,7 @@ import java.util.concurrent.Callable;
 import org.mha2mla.Mha2Mla;
 import org.mha2mla.importers.safetensors.DType;
 import org.mha2mla.trainer.AdamW;
+import org.mha2mla.trainer.GradientSource;
 import org.mha2mla.trainer.LrSchedule;
 import org.mha2mla.trainer.TrainOptions;
 import org.mha2mla.trainer.Trainer;
@@ -91,6 +92,24 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--no-progress", description = "No progress bar.")
     boolean noProgress;
 
+    @Option(names = "--gradients", defaultValue = "AUTO", converter = GradientsConverter.class,
+            description = "Gradient source: graph (the whole decoder as one graph), layers (one layer at a time, for models "
+                    + "larger than memory) or auto (graph while the decoder's float32 weights fit an eighth of the memory; "
+                    + "default ${DEFAULT-VALUE}).")
+    GradientSource.Kind gradients;
+
+    /** {@code auto}, {@code graph}, {@code layers} in any case. */
+    static final class GradientsConverter implements picocli.CommandLine.ITypeConverter<GradientSource.Kind> {
+        @Override
+        public GradientSource.Kind convert(String value) {
+            try {
+                return GradientSource.Kind.valueOf(value.toUpperCase(java.util.Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new picocli.CommandLine.TypeConversionException("--gradients must be auto, graph or layers, not '" + value + "'");
+            }
+        }
+    }
+
     @Option(names = "--overwrite", description = "Replace --out even if it is a non-empty folder train did not write, or start over "
             + "in train's own folder (the old folder is kept until the new model is complete).")
     boolean overwrite;
@@ -102,7 +121,7 @@ final class TrainCommand implements Callable<Integer> {
                 .warmupFraction(warmup).decayFraction(decayFraction).decay(decay).microBatchSize(batch).gradAccumulation(gradAccum)
                 .maxLength(maxLength).adam(AdamW.Config.defaults(weightDecay)).maxGradNorm(maxGradNorm).seed(seed)
                 .checkpointEvery(checkpointEvery).keepCheckpoints(keepCheckpoints).resume(resume).saveDtype(saveDtype)
-                .progress(!noProgress).overwrite(overwrite).build();
+                .progress(!noProgress).gradients(gradients).overwrite(overwrite).build();
         ModelWarnings.print(model);
         Trainer.Result r = Mha2Mla.train(options);
         if (!r.finished()) {

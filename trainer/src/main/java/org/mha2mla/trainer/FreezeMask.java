@@ -62,6 +62,11 @@ public final class FreezeMask {
         return new FreezeMask("stage2", STAGE2);
     }
 
+    /** Every parameter trains (pretraining from scratch). */
+    public static FreezeMask all() {
+        return new FreezeMask("all", List.of("**"));
+    }
+
     /** Stage 1 or 2. */
     public static FreezeMask forStage(int stage) {
         return switch (stage) {

@@ -7,13 +7,14 @@ package org.mha2mla.trainer;
  *
  * <p>{@code step} is the 0-based index of the optimizer update. Warmup uses {@code (step + 1) / warmup} so the
  * first update already moves (HF's {@code step / warmup} spends update 0 at LR 0) and the last warmup update runs
- * at the peak; the decay progress {@code p = (step − decayStart + 1) / decaySteps} reaches 1 on the final
- * update, which therefore runs at exactly {@code minLr}. The schedule is a pure function of the step, so resuming
- * needs only the step and these fields.
+ * at the peak; the decay progress {@code p = (step − decayStart + 1) / (decaySteps + 1)} reaches 1 one update after
+ * the last, so every requested update runs at an LR above {@code minLr} (with the default {@code minLr} 0 a schedule
+ * whose final update ran at exactly {@code minLr} wasted that update: {@code --steps 2} trained once). The schedule
+ * is a pure function of the step, so resuming needs only the step and these fields.
  */
 public record LrSchedule(double peakLr, double minLr, long totalSteps, long warmupSteps, long decaySteps, Decay decay) {
 
-    /** The decay curve f(p), p ∈ (0, 1], giving {@code lr = minLr + (peakLr − minLr) · f(p)}. */
+    /** The decay curve f(p), p ∈ (0, 1], giving {@code lr = minLr + (peakLr − minLr) · f(p)}; f(1) = 0. */
     public enum Decay {
         /** f = 1 − p. */
         LINEAR,
@@ -47,10 +48,15 @@ public record LrSchedule(double peakLr, double minLr, long totalSteps, long warm
         if (decay == null) throw new IllegalArgumentException("decay curve missing");
     }
 
-    /** Warmup and decay as fractions of {@code totalSteps} (rounded, each at least one step when non-zero). */
+    /**
+     * Warmup and decay as fractions of {@code totalSteps} (rounded, each at least one step when non-zero; in a run too
+     * short for both, warmup first: one update is all warmup, at the peak).
+     */
     public static LrSchedule of(double peakLr, double minLr, long totalSteps, double warmupFraction, double decayFraction,
                                 Decay decay) {
-        return new LrSchedule(peakLr, minLr, totalSteps, steps(totalSteps, warmupFraction), steps(totalSteps, decayFraction), decay);
+        long warmup = Math.min(totalSteps, steps(totalSteps, warmupFraction));
+        long decaySteps = Math.min(totalSteps - warmup, steps(totalSteps, decayFraction));
+        return new LrSchedule(peakLr, minLr, totalSteps, warmup, decaySteps, decay);
     }
 
     /** The paper's shape: 10% warmup, 10% decay. */
@@ -68,7 +74,7 @@ public record LrSchedule(double peakLr, double minLr, long totalSteps, long warm
         return totalSteps - decaySteps;
     }
 
-    /** The learning rate of update {@code step} (0-based); steps past the end stay at {@code minLr}. */
+    /** The learning rate of update {@code step} (0-based); steps past the end approach and then stay at {@code minLr}. */
     public double lr(long step) {
         if (step < 0) throw new IllegalArgumentException("step must be >= 0, got " + step);
         if (step < warmupSteps) {
@@ -77,7 +83,7 @@ public record LrSchedule(double peakLr, double minLr, long totalSteps, long warm
         if (step < decayStart()) {
             return peakLr;
         }
-        double p = Math.min(1.0, (double) (step - decayStart() + 1) / decaySteps);
+        double p = Math.min(1.0, (double) (step - decayStart() + 1) / (decaySteps + 1));
         return minLr + (peakLr - minLr) * decay.factor(p);
     }
 }

@@ -3,6 +3,7 @@ package org.mha2mla.trainer;
 import java.util.HashMap;
 import java.util.Map;
 
+import org.mha2mla.layers.text.LinearMatmul;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -10,32 +11,35 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Next-token cross-entropy over the supervised (assistant) positions only, as a SameDiff loss. The graph's loss
- * is the <em>sum</em> over supervised positions p of {@code logsumexp(logits[p]) − logits[p, label_p]}; the
- * caller divides the gradients by the supervised tokens of the whole optimizer step, so the micro-batches of a
- * step together give the token mean over the step (what HF's Trainer does with {@code num_items_in_batch}),
- * not a mean of micro-batch means.
+ * Next-token cross-entropy over the supervised (assistant) positions only, as a SameDiff loss on the final hidden
+ * states: the supervised rows are picked first and only they go through the lm_head,
+ * <pre>
+ *   rows = S · h          S [N, B·L] 0/1 selects the N supervised positions of h [B·L, d] (after the final norm)
+ *   z    = rows · W_headᵀ                        logits of the supervised positions only [N, vocab]
+ *   loss = Σ_n logsumexp(z_n) − z_n[label_n]
+ * </pre>
+ * so the lm_head costs N/(B·L) of a full pass, forward and backward (a quarter in the benchmarks, where the last
+ * quarter of each sequence is supervised; the prompt and image tokens of an instruction sample are not). The graph's
+ * loss is the <em>sum</em>; the caller divides the gradients by the supervised tokens of the whole optimizer step, so
+ * the micro-batches of a step together give the token mean over the step (what HF's Trainer does with
+ * {@code num_items_in_batch}), not a mean of micro-batch means.
  *
  * <p>Why this shape (SameDiff M2.1 backprop, measured against finite differences):
  * <ul>
- * <li>{@code sparseSoftmaxCrossEntropy}'s gradient ignores the gradient arriving from above (it is right only
- * when that is 1), so the loss variable must be the plain sum of its per-position output: no weights, no
- * scaling after it. The normalisation is applied to the gradients outside the graph.</li>
- * <li>Unsupervised rows are multiplied by 0 before the loss (the {@link #KEEP} mask): their cross-entropy is
- * then the constant log(vocab) and the mask zeroes their gradient on the way back, so they contribute nothing.
- * The alternatives fail: the gradient of {@code gather} (selecting supervised rows) is wrong or throws, and a
- * one-hot label tensor costs B·L·vocab floats.</li>
+ * <li>{@code sparseSoftmaxCrossEntropy}'s gradient ignores the gradient arriving from above (it is right only when that
+ * is 1), so the loss variable must be the plain sum of its per-position output: no weights, no scaling after it. The
+ * normalisation is applied to the gradients outside the graph.</li>
+ * <li>The rows are picked by a matmul with a 0/1 matrix, not a {@code gather}, whose gradient in M2.1 is wrong or throws
+ * in these graphs; the matmul costs N·B·L·d, little next to the lm_head's N·vocab·d it saves on every unsupervised row.</li>
  * </ul>
- * The reported loss value is summed from {@link #PER_POSITION} over the supervised rows in double precision,
- * not from {@link #LOSS}, which also holds the masked rows' constant log(vocab) terms.
  */
 public final class MaskedCrossEntropy {
 
-    /** INT [B·L]: the label of every position (0 where unsupervised). */
+    /** INT [N]: the label of every supervised position, in row-major (batch, position) order. */
     public static final String LABELS = "loss/labels";
-    /** FLOAT [B·L, 1]: 1 on supervised positions, 0 elsewhere. */
-    public static final String KEEP = "loss/keep";
-    /** Cross-entropy of every position [B·L] (log(vocab) on unsupervised ones). */
+    /** FLOAT [N, B·L]: row n is 1 at the n-th supervised position. */
+    public static final String SELECT = "loss/select";
+    /** Cross-entropy of every supervised position [N]. */
     public static final String PER_POSITION = "loss/per_position";
     /** The scalar loss variable: the sum of {@link #PER_POSITION}. */
     public static final String LOSS = "loss";
@@ -43,13 +47,16 @@ public final class MaskedCrossEntropy {
     private MaskedCrossEntropy() {
     }
 
-    /** Adds the loss on {@code logits} [B, L, vocab] to {@code sd}, marks it the loss variable and returns it. */
-    public static SDVariable build(SameDiff sd, SDVariable logits, long vocab) {
+    /**
+     * Adds the loss on the final hidden states {@code hidden} [B, L, d] (after the final norm) and the lm_head weight
+     * {@code lmHead} [vocab, d] to {@code sd}, marks it the loss variable and returns it.
+     */
+    public static SDVariable build(SameDiff sd, SDVariable hidden, SDVariable lmHead, long hiddenSize) {
         SDVariable labels = sd.placeHolder(LABELS, DataType.INT, -1);
-        SDVariable keep = sd.placeHolder(KEEP, DataType.FLOAT, -1, 1);
-        SDVariable flat = sd.reshape("loss/logits_2d", logits, -1, vocab);
-        SDVariable masked = flat.mul("loss/masked_logits", keep);
-        SDVariable perPosition = sd.loss().sparseSoftmaxCrossEntropy(PER_POSITION, masked, labels);
+        SDVariable select = sd.placeHolder(SELECT, DataType.FLOAT, -1, -1);
+        SDVariable rows = sd.mmul("loss/rows", select, sd.reshape(hidden, -1, hiddenSize));
+        SDVariable logits = LinearMatmul.apply(sd, rows, lmHead);
+        SDVariable perPosition = sd.loss().sparseSoftmaxCrossEntropy(PER_POSITION, logits, labels);
         SDVariable loss = sd.sum(LOSS, perPosition, false, 0);
         sd.setLossVariables(loss);
         return loss;
@@ -61,8 +68,13 @@ public final class MaskedCrossEntropy {
      */
     public static Map<String, INDArray> feed(long[][] targets, long vocab) {
         int length = targets[0].length;
-        int[] labels = new int[targets.length * length];
-        float[] keep = new float[labels.length];
+        int n = countSupervised(targets);
+        if (n == 0) {
+            throw new IllegalArgumentException("micro-batch has no supervised position (every label is " + LossMask.IGNORE_INDEX + ")");
+        }
+        int[] labels = new int[n];
+        float[] select = new float[n * targets.length * length];
+        int row = 0;
         for (int b = 0; b < targets.length; b++) {
             if (targets[b].length != length) {
                 throw new IllegalArgumentException("target rows differ in length: " + targets[b].length + " vs " + length);
@@ -74,28 +86,21 @@ public final class MaskedCrossEntropy {
                     throw new IllegalArgumentException("label " + label + " at [" + b + ", " + t + "] is outside the vocabulary [0, "
                             + vocab + ")");
                 }
-                labels[b * length + t] = (int) label;
-                keep[b * length + t] = 1f;
+                labels[row] = (int) label;
+                select[row * targets.length * length + b * length + t] = 1f;
+                row++;
             }
-        }
-        if (countSupervised(targets) == 0) {
-            throw new IllegalArgumentException("micro-batch has no supervised position (every label is " + LossMask.IGNORE_INDEX + ")");
         }
         Map<String, INDArray> feed = new HashMap<>();
         feed.put(LABELS, Nd4j.createFromArray(labels));
-        feed.put(KEEP, Nd4j.createFromArray(keep).reshape(keep.length, 1));
+        feed.put(SELECT, Nd4j.create(select, new long[]{n, (long) targets.length * length}, 'c'));
         return feed;
     }
 
-    /** Σ of {@link #PER_POSITION} over the supervised positions, in double. */
-    public static double supervisedSum(INDArray perPosition, long[][] targets) {
-        int length = targets[0].length;
+    /** Σ of {@link #PER_POSITION} (every entry is a supervised position), in double. */
+    public static double supervisedSum(INDArray perPosition) {
         double sum = 0;
-        for (int b = 0; b < targets.length; b++) {
-            for (int t = 0; t < length; t++) {
-                if (targets[b][t] != LossMask.IGNORE_INDEX) sum += perPosition.getDouble((long) b * length + t);
-            }
-        }
+        for (long i = 0; i < perPosition.length(); i++) sum += perPosition.getDouble(i);
         return sum;
     }
 

@@ -6,8 +6,10 @@ import java.util.List;
 import java.util.Map;
 
 import org.mha2mla.core.Limits;
+import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.text.AttentionMask;
 import org.mha2mla.layers.text.DecoderInput;
+import org.mha2mla.layers.text.RopeTables;
 import org.mha2mla.layers.text.TextDecoder;
 import org.mha2mla.trainer.data.TrainingExample;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -24,13 +26,17 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * @param targets   [B][L] next-token targets, −100 on prompt, image and padding positions
  * @param tokens    real (unpadded) tokens
  */
-public record MicroBatch(Map<String, INDArray> feed, long[][] targets, int tokens) {
+public record MicroBatch(Map<String, INDArray> feed, long[][] targets, int tokens) implements GradientSource.Batch {
 
-    public int supervisedTokens() {
-        return MaskedCrossEntropy.countSupervised(targets);
+    @Override
+    public void release() {
+        for (INDArray a : feed.values()) {
+            if (a != null && !a.wasClosed() && a.closeable()) a.close();
+        }
     }
 
-    public static MicroBatch of(TrainableModel model, List<TrainingExample> examples) {
+    /** The decoder's placeholders of {@code examples}, through the model's own decoder input (vision tower as inference). */
+    public static MicroBatch of(VisionLanguageModel model, List<TrainingExample> examples) {
         if (examples.isEmpty()) throw new IllegalArgumentException("empty micro-batch");
         int b = examples.size();
         int length = examples.stream().mapToInt(TrainingExample::length).max().orElseThrow();
@@ -63,6 +69,12 @@ public record MicroBatch(Map<String, INDArray> feed, long[][] targets, int token
         feed.put(TextDecoder.ATTENTION_MASK, AttentionMask.causal(keep, length));
         feed.put(TextDecoder.MODALITY, Nd4j.concat(0, modality).dup('c'));
         return new MicroBatch(feed, targets, tokens);
+    }
+
+    /** The decoder input of one micro-batch's placeholders (the layer-by-layer source runs the decoder on it). */
+    public DecoderInput decoderInput() {
+        return new DecoderInput(feed.get(TextDecoder.INPUTS_EMBEDS), new RopeTables(feed.get(TextDecoder.COS), feed.get(TextDecoder.SIN)),
+                feed.get(TextDecoder.ATTENTION_MASK), feed.get(TextDecoder.MODALITY));
     }
 
     /** {@code x} extended along {@code axis} to {@code length} with {@code fill}. */

@@ -1,31 +1,28 @@
 package org.mha2mla.trainer;
 
-import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-import org.mha2mla.layers.text.GradientGraph;
-import org.mha2mla.layers.text.TextDecoder;
-import org.nd4j.autodiff.samediff.SDVariable;
-import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.autodiff.samediff.VariableType;
-import org.nd4j.autodiff.samediff.api.OutAndGrad;
+import org.mha2mla.trainer.data.TrainingExample;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * One PEFT stage on a loaded model: the parameters the {@link FreezeMask} selects train, every other one is
- * turned into a SameDiff constant (no gradient is formed for it, and it stays bitwise as loaded), and the
- * masked cross-entropy is added on the decoder's logits. {@link #step} is one optimizer update:
+ * One optimizer update of a training stage, whatever computes the gradients ({@link GradientSource}): the two PEFT
+ * stages of MHA2MLA-VLM train what their {@link FreezeMask} selects, the demo's pretraining trains everything
+ * ({@link FreezeMask#all}). {@link #step}:
  *
  * <pre>
- *   for each micro-batch:  gradients += ∂(Σ supervised CE)/∂θ          (SameDiff backprop)
+ *   for each micro-batch:  gradients += ∂(Σ supervised CE)/∂θ          (the gradient source)
  *   gradients /= supervised tokens of the step                           (token mean over the whole step)
- *   clip to the global norm;  AdamW update with this step's LR           (in ND4J, state kept here)
+ *   clip to the global norm;  skip the update if the norm is not finite
+ *   AdamW update with this step's LR                                     (in ND4J, state kept here)
  * </pre>
+ * The gradient buffers and the AdamW moments are allocated once and reused by every update.
  */
-public final class PeftStage {
+public final class PeftStage implements AutoCloseable {
 
     /** What one update did. */
     public record StepResult(double loss, double gradNorm, double lr, int tokens, int supervisedTokens, List<String> nonFinite) {
@@ -35,139 +32,100 @@ public final class PeftStage {
         }
     }
 
-    private final TrainableModel model;
+    private final GradientSource source;
     private final FreezeMask mask;
     private final double maxGradNorm;
-    private final List<String> parameters;
-    private final List<String> trainable;
-    private final Map<String, INDArray> params = new LinkedHashMap<>();
     private final Map<String, INDArray> grads = new LinkedHashMap<>();
     private final AdamW optimizer;
     private final String summary;
 
-    public PeftStage(TrainableModel model, FreezeMask mask, AdamW.Config adam, double maxGradNorm) {
-        this.model = model;
+    /** @param source computes the gradients of the parameters {@code mask} selects (it froze the others) */
+    public PeftStage(GradientSource source, FreezeMask mask, AdamW.Config adam, double maxGradNorm) {
+        this(source, mask, adam, maxGradNorm, null);
+    }
+
+    /** As above, with the optimizer's moments in {@code momentFile} (null: in memory; see {@link AdamW#momentsOnDisk}). */
+    public PeftStage(GradientSource source, FreezeMask mask, AdamW.Config adam, double maxGradNorm, java.nio.file.Path momentFile) {
+        this.source = source;
         this.mask = mask;
         this.maxGradNorm = maxGradNorm;
-        SameDiff sd = model.sameDiff();
-        List<String> names = new ArrayList<>();
-        Map<String, Long> sizes = new LinkedHashMap<>();
-        for (SDVariable v : sd.variables()) {
-            if (v.getVariableType() == VariableType.VARIABLE) {
-                names.add(v.name());
-                sizes.put(v.name(), v.getArr().length());
-            }
-        }
-        this.parameters = List.copyOf(names);
-        this.trainable = mask.trainable(names);
-        List<SDVariable> frozen = new ArrayList<>();
-        for (String n : names) if (!mask.isTrainable(n)) frozen.add(sd.getVariable(n));
-        sd.convertToConstants(frozen);
-        MaskedCrossEntropy.build(sd, sd.getVariable(TextDecoder.LOGITS), model.vocabSize());
-        GradientGraph.build(sd);
         Map<String, long[]> shapes = new LinkedHashMap<>();
-        for (String n : trainable) {
-            INDArray p = sd.getVariable(n).getArr();
-            params.put(n, p);
+        source.trainable().forEach((n, p) -> {
             grads.put(n, p.ulike());
             shapes.put(n, p.shape());
-        }
-        this.optimizer = new AdamW(adam, shapes);
-        this.summary = mask.name() + ": " + mask.summary(sizes);
+        });
+        this.optimizer = new AdamW(adam, shapes, momentFile);
+        this.summary = mask.name() + ": " + mask.summary(source.parameterSizes());
+    }
+
+    /** One micro-batch of {@code examples}, prepared for this stage's gradient source. */
+    public GradientSource.Batch batch(List<TrainingExample> examples) {
+        return source.batch(examples);
     }
 
     /**
      * One optimizer update over {@code microBatches} (gradient accumulation) at learning rate {@code lr}. The
      * loss is the token mean of the cross-entropy over all supervised tokens of the step.
      */
-    public StepResult step(List<MicroBatch> microBatches, double lr) {
+    public StepResult step(List<? extends GradientSource.Batch> microBatches, double lr) {
         double loss = accumulateGradients(microBatches);
         double norm = GradientClipping.clipGlobalNorm(grads, maxGradNorm);
         List<String> nonFinite = Double.isFinite(norm) ? List.of() : GradientClipping.nonFinite(grads);
-        if (nonFinite.isEmpty()) optimizer.update(params, grads, lr);
-        int tokens = microBatches.stream().mapToInt(MicroBatch::tokens).sum();
-        int supervised = microBatches.stream().mapToInt(MicroBatch::supervisedTokens).sum();
+        if (nonFinite.isEmpty()) {
+            optimizer.update(source.trainable(), grads, lr);
+            source.updated();
+        }
+        int tokens = microBatches.stream().mapToInt(GradientSource.Batch::tokens).sum();
+        int supervised = microBatches.stream().mapToInt(GradientSource.Batch::supervisedTokens).sum();
         return new StepResult(loss, norm, lr, tokens, supervised, nonFinite);
     }
 
     /** The token-mean loss of {@code microBatches} at the current parameters (forward only). */
-    public double loss(List<MicroBatch> microBatches) {
+    public double loss(List<? extends GradientSource.Batch> microBatches) {
         double sum = 0;
         int supervised = 0;
-        for (MicroBatch mb : microBatches) {
-            Map<String, INDArray> targets = MaskedCrossEntropy.feed(mb.targets(), model.vocabSize());
-            Map<String, INDArray> out = model.sameDiff().output(feed(mb, targets), MaskedCrossEntropy.PER_POSITION);
-            sum += MaskedCrossEntropy.supervisedSum(out.get(MaskedCrossEntropy.PER_POSITION), mb.targets());
+        for (GradientSource.Batch mb : microBatches) {
+            sum += source.lossSum(mb);
             supervised += mb.supervisedTokens();
-            release(out, targets);
         }
         return sum / supervised;
     }
 
     /**
-     * Fills the gradient buffers with ∂loss/∂θ of the token-mean loss over {@code microBatches} (before
-     * clipping) and returns that loss. Package-private for the gradient check.
+     * Fills the gradient buffers ({@link #gradients}) with ∂loss/∂θ of the token-mean loss over {@code microBatches}
+     * (before clipping) and returns that loss; the parameters do not change (gradient checks, comparisons of sources).
      */
-    double accumulateGradients(List<MicroBatch> microBatches) {
-        int supervised = microBatches.stream().mapToInt(MicroBatch::supervisedTokens).sum();
+    public double accumulateGradients(List<? extends GradientSource.Batch> microBatches) {
+        int supervised = microBatches.stream().mapToInt(GradientSource.Batch::supervisedTokens).sum();
         if (supervised == 0) throw new IllegalArgumentException("optimizer step without any supervised token");
         for (INDArray g : grads.values()) g.assign(0);
         double lossSum = 0;
-        for (MicroBatch mb : microBatches) {
-            Map<String, INDArray> targets = MaskedCrossEntropy.feed(mb.targets(), model.vocabSize());
-            OutAndGrad og = model.sameDiff().calculateGradientsAndOutputs(feed(mb, targets), List.of(MaskedCrossEntropy.PER_POSITION), trainable);
-            lossSum += MaskedCrossEntropy.supervisedSum(og.getOutputs().get(MaskedCrossEntropy.PER_POSITION), mb.targets());
-            for (String n : trainable) {
-                INDArray g = og.getGradients().get(n);
-                if (g == null) {
-                    throw new IllegalStateException("no gradient reached trainable parameter '" + n + "': is it on the path to the logits?");
-                }
-                grads.get(n).addi(g);
-            }
-            release(og.getGradients(), og.getOutputs(), targets);
-        }
-        // The graph's loss is a sum over supervised tokens (see MaskedCrossEntropy): make it the step's token mean.
+        for (GradientSource.Batch mb : microBatches) lossSum += source.accumulate(mb, grads);
+        // The loss is a sum over supervised tokens (see MaskedCrossEntropy): make it the step's token mean.
         for (INDArray g : grads.values()) g.divi(supervised);
         return lossSum / supervised;
     }
 
-    Map<String, INDArray> gradients() {
+    /** The gradient buffers of the latest update or {@link #accumulateGradients} (clipped after an update). */
+    public Map<String, INDArray> gradients() {
         return Collections.unmodifiableMap(grads);
-    }
-
-    private static Map<String, INDArray> feed(MicroBatch mb, Map<String, INDArray> targets) {
-        Map<String, INDArray> feed = new LinkedHashMap<>(mb.feed());
-        feed.putAll(targets);
-        return feed;
-    }
-
-    /**
-     * Frees a pass's outputs, gradients and target arrays now. ND4J releases off-heap buffers only when their Java
-     * objects are collected, and a heap that holds little else is collected rarely: without this the resident
-     * size grows by the step's activations every step (measured: +3 GB per 10 steps on the demo model).
-     */
-    @SafeVarargs
-    private static void release(Map<String, INDArray>... maps) {
-        for (Map<String, INDArray> m : maps) {
-            for (INDArray a : m.values()) {
-                if (a != null && !a.wasClosed() && a.closeable()) a.close();
-            }
-        }
     }
 
     /** Restores parameters and optimizer state saved by {@link TrainingCheckpoint}. */
     public void restore(TrainingCheckpoint.Loaded ckpt) {
+        Map<String, INDArray> params = source.trainable();
         if (!ckpt.params().keySet().equals(params.keySet())) {
             throw new IllegalArgumentException(ckpt.dir() + ": checkpoint trains " + ckpt.params().keySet()
                     + " but this stage trains " + params.keySet());
         }
         ckpt.params().forEach((n, p) -> {
-            if (!java.util.Arrays.equals(p.shape(), params.get(n).shape())) {
-                throw new IllegalArgumentException(ckpt.dir() + ": '" + n + "' has shape " + java.util.Arrays.toString(p.shape())
-                        + ", the model " + java.util.Arrays.toString(params.get(n).shape()));
+            if (!Arrays.equals(p.shape(), params.get(n).shape())) {
+                throw new IllegalArgumentException(ckpt.dir() + ": '" + n + "' has shape " + Arrays.toString(p.shape())
+                        + ", the model " + Arrays.toString(params.get(n).shape()));
             }
             params.get(n).assign(p);
         });
+        source.updated();
         optimizer.restore(ckpt.adamStep(), ckpt.expAvg(), ckpt.expAvgSq());
     }
 
@@ -175,18 +133,22 @@ public final class PeftStage {
         return mask;
     }
 
+    public GradientSource source() {
+        return source;
+    }
+
     /** Every parameter of the model (the checkpoint's tensors), in load order. */
     public List<String> parameters() {
-        return parameters;
+        return List.copyOf(source.parameterSizes().keySet());
     }
 
     public List<String> trainable() {
-        return trainable;
+        return List.copyOf(source.trainable().keySet());
     }
 
-    /** The live trainable arrays (the graph's own). */
+    /** The live trainable arrays. */
     public Map<String, INDArray> trainableParams() {
-        return Collections.unmodifiableMap(params);
+        return source.trainable();
     }
 
     public AdamW optimizer() {
@@ -198,7 +160,14 @@ public final class PeftStage {
         return summary;
     }
 
-    public TrainableModel model() {
-        return model;
+    /** Trainable parameters (elements). */
+    public long trainableParameters() {
+        return source.trainable().values().stream().mapToLong(INDArray::length).sum();
+    }
+
+    /** Releases the optimizer's moment file, if it has one. */
+    @Override
+    public void close() {
+        optimizer.close();
     }
 }

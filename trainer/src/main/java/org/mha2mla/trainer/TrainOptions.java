@@ -34,6 +34,8 @@ import org.mha2mla.importers.safetensors.DType;
  * @param resume            continue from {@code out/training/checkpoints} if a checkpoint is there
  * @param saveDtype         storage dtype of the output model.safetensors; null: that of the input model
  * @param progress          show a progress bar on stderr
+ * @param gradients         the gradient source: the whole graph, layer by layer, or chosen by the model's size
+ *                          ({@link GradientSource.Kind#choose})
  * @param overwrite         replace {@code out} even when it is a non-empty folder {@code train} did not write
  *                          ({@link org.mha2mla.importers.OutputFolder}); it is kept until the new model is complete
  */
@@ -41,7 +43,7 @@ public record TrainOptions(int stage, List<String> trainablePatterns, Path model
                            long steps, long stopAfter, double lr, double minLr, double warmupFraction, double decayFraction,
                            LrSchedule.Decay decay, int microBatchSize, int gradAccumulation, int maxLength, AdamW.Config adam,
                            double maxGradNorm, long seed, long checkpointEvery, int keepCheckpoints, boolean resume,
-                           DType saveDtype, boolean progress, boolean overwrite) {
+                           DType saveDtype, boolean progress, GradientSource.Kind gradients, boolean overwrite) {
 
     public TrainOptions {
         if (trainablePatterns == null && stage != 1 && stage != 2) {
@@ -111,6 +113,7 @@ public record TrainOptions(int stage, List<String> trainablePatterns, Path model
         b.resume = resume;
         b.saveDtype = saveDtype;
         b.progress = progress;
+        b.gradients = gradients;
         b.overwrite = overwrite;
         return b;
     }
@@ -141,6 +144,7 @@ public record TrainOptions(int stage, List<String> trainablePatterns, Path model
         private boolean resume;
         private DType saveDtype;
         private boolean progress = true;
+        private GradientSource.Kind gradients = GradientSource.Kind.AUTO;
         private boolean overwrite;
 
         private Builder(int stage, Path model, Path data, Path out) {
@@ -171,13 +175,14 @@ public record TrainOptions(int stage, List<String> trainablePatterns, Path model
         public Builder resume(boolean v) { resume = v; return this; }
         public Builder saveDtype(DType v) { saveDtype = v; return this; }
         public Builder progress(boolean v) { progress = v; return this; }
+        public Builder gradients(GradientSource.Kind v) { gradients = v; return this; }
         public Builder overwrite(boolean v) { overwrite = v; return this; }
         public Builder out(Path v) { out = v; return this; }
 
         public TrainOptions build() {
             return new TrainOptions(stage, trainablePatterns, model, data, imageRoot, out, steps, stopAfter, lr, minLr,
                     warmupFraction, decayFraction, decay, microBatchSize, gradAccumulation, maxLength, adam, maxGradNorm, seed,
-                    checkpointEvery, keepCheckpoints, resume, saveDtype, progress, overwrite);
+                    checkpointEvery, keepCheckpoints, resume, saveDtype, progress, gradients, overwrite);
         }
     }
 }

@@ -7,29 +7,28 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.Optional;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
 import org.mha2mla.core.Limits;
 import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.config.VlmConfig;
 import org.mha2mla.importers.OutputFolder;
 import org.mha2mla.importers.config.HfConfigParser;
 import org.mha2mla.importers.safetensors.DType;
+import org.mha2mla.layers.VisionLanguageModel;
+import org.mha2mla.layers.VlmLoader;
 import org.mha2mla.trainer.data.ExampleEncoder;
 import org.mha2mla.trainer.data.ExampleStream;
 import org.mha2mla.trainer.data.InstructDataset;
-import org.mha2mla.trainer.data.TrainingExample;
 
 /**
  * {@code mha2mla train}: one PEFT stage from a model folder and a LLaVA-instruct file to a trained model folder.
- * The loop, as nanoGPT's: take the step's examples, LR from the schedule, one {@link PeftStage#step}, log,
- * checkpoint now and then. {@code out/} becomes a model folder loadable like the input; {@code out/training/}
- * holds checkpoints, {@code loss.csv}, {@code loss_curve.png} and {@code options.json}.
+ * The stage's gradients come from the source {@link TrainOptions#gradients} names ({@link GradientSource.Kind#choose}:
+ * the whole graph for models that fit, layer by layer for the rest), the updates from {@link TrainingLoop}; a resumed run
+ * continues bitwise where its checkpoint stopped. {@code out/} becomes a model folder loadable like the input;
+ * {@code out/training/} holds checkpoints, {@code loss.csv}, {@code loss_curve.png} and {@code options.json}.
  */
 public final class Trainer {
 
@@ -65,79 +64,83 @@ public final class Trainer {
         OutputFolder folder = OutputFolder.of("train", o.out()).input("--model", o.model()).input("--data", o.data())
                 .input("--image-root", o.imageRoot()).resumable(true).resume(o.resume()).overwrite(o.overwrite())
                 .earlierOutput(dir -> Files.isRegularFile(dir.resolve("training").resolve("options.json"))).open();
-        Path trainingDir = folder.dir().resolve("training");
-        Path checkpointDir = trainingDir.resolve("checkpoints");
-        try (TrainableModel model = TrainableModel.load(o.model())) {
-            PeftStage stage = new PeftStage(model, o.freezeMask(), o.adam(), o.maxGradNorm());
-            log.println(stage.summary());
-            LrSchedule schedule = o.schedule();
-            ExampleStream data = new ExampleStream(dataset, encoder, maxLength, model.imageTokenId());
-
-            long step = 0;
-            long tokens = 0;
-            double elapsedBefore = 0;
-            Optional<Path> latest = TrainingCheckpoint.latest(checkpointDir);
-            if (latest.isPresent() && !o.resume()) {
-                throw new IllegalStateException(checkpointDir + " already holds a checkpoint: continue it with --resume, choose another --out, "
-                        + "or start over with --overwrite");
+        Job job = new Job(o, encoder, log, dataset, maxLength, folder.dir());
+        FreezeMask mask = o.freezeMask();
+        Result r;
+        try (VisionLanguageModel model = VlmLoader.load(o.model())) {
+            GradientSource.Kind kind = o.gradients().choose(model, mask);
+            try (GradientSource source = kind.open(model, mask)) {
+                r = trainWithSource(job, model, mask, kind, source);
             }
-            if (latest.isPresent()) {
-                TrainingCheckpoint.Loaded ckpt = TrainingCheckpoint.load(latest.get());
-                checkResumable(ckpt, stage, schedule, o);
-                stage.restore(ckpt);
-                data.restore(ckpt.state().data());
-                step = ckpt.state().step();
-                tokens = ckpt.state().tokens();
-                elapsedBefore = ckpt.state().elapsedSeconds();
-                log.println("resumed from " + latest.get() + " at step " + step);
-            }
-            writeOptions(o, trainingDir);
-
-            long stopAt = o.stopAfter() > 0 ? Math.min(o.steps(), step + o.stopAfter()) : o.steps();
-            List<LossLog.Row> rows = new ArrayList<>();
-            long start = System.nanoTime();
-            try (LossLog lossLog = LossLog.open(trainingDir.resolve("loss.csv"), step);
-                 ProgressBar bar = o.progress() ? progressBar(o, step) : null) {
-                while (step < stopAt) {
-                    long t0 = System.nanoTime();
-                    List<MicroBatch> batches = new ArrayList<>();
-                    for (int a = 0; a < o.gradAccumulation(); a++) {
-                        List<TrainingExample> examples = new ArrayList<>();
-                        for (int b = 0; b < o.microBatchSize(); b++) examples.add(data.next());
-                        batches.add(MicroBatch.of(model, examples));
-                    }
-                    double lr = schedule.lr(step);
-                    PeftStage.StepResult r = stage.step(batches, lr);
-                    step++;
-                    if (r.skipped()) log.println(GradientClipping.skipWarning(o.freezeMask().name() + " update " + step, r.loss(), r.nonFinite()));
-                    tokens += r.tokens();
-                    double seconds = (System.nanoTime() - t0) / 1e9;
-                    double elapsed = elapsedBefore + (System.nanoTime() - start) / 1e9;
-                    LossLog.Row row = new LossLog.Row(step, r.loss(), lr, r.gradNorm(), r.tokens(), r.tokens() / seconds, elapsed);
-                    lossLog.append(row);
-                    rows.add(row);
-                    if (bar != null) {
-                        bar.stepTo(step);
-                        bar.setExtraMessage(String.format(Locale.ROOT, "loss %.4f lr %.2e %.0f tok/s", r.loss(), lr, row.tokensPerSecond()));
-                    }
-                    if ((o.checkpointEvery() > 0 && step % o.checkpointEvery() == 0) || step == stopAt) {
-                        TrainingCheckpoint.State s = new TrainingCheckpoint.State(step, o.freezeMask().name(), stage.trainable(),
-                                schedule, o.adam(), o.seed(), data.state(), tokens, elapsed);
-                        TrainingCheckpoint.write(checkpointDir, s, stage.trainableParams(), stage.optimizer(), o.keepCheckpoints());
-                    }
-                }
-                lossLog.writeCurve(trainingDir.resolve("loss_curve.png"),
-                        o.freezeMask().name() + " — " + o.model().getFileName());
-            }
-            boolean finished = step == o.steps();
-            if (finished) {
-                DType dtype = o.saveDtype() != null ? o.saveDtype() : ModelFolder.inputDtype(o.model());
-                ModelFolder.write(model.model().weights(), stage.trainableParams(), o.model(), folder.dir(), dtype);
-                Path written = folder.commit();
-                log.println("wrote " + written + " (" + dtype + "); data: " + data.summary());
-            }
-            return new Result(rows, step, finished, stage.summary(), data.state());
         }
+        // After the stage closed: its moment file (if any) is gone before the folder moves into place.
+        if (r.finished()) log.println("wrote " + folder.commit());
+        return r;
+    }
+
+    /** One invocation's inputs: the options, the data and the folder being written ({@code dir}: --out or its partial sibling). */
+    private record Job(TrainOptions o, ExampleEncoder encoder, PrintStream log, InstructDataset dataset, int maxLength, Path dir) {
+        Path trainingDir() {
+            return dir.resolve("training");
+        }
+
+        Path checkpointDir() {
+            return trainingDir().resolve("checkpoints");
+        }
+    }
+
+    /** The stage over {@code source}, with the optimizer's moments on disk when they would not fit ({@link AdamW#momentsOnDisk}). */
+    private static Result trainWithSource(Job job, VisionLanguageModel model, FreezeMask mask, GradientSource.Kind kind,
+                                          GradientSource source) {
+        TrainOptions o = job.o();
+        long trainable = source.trainable().values().stream().mapToLong(a -> a.length()).sum();
+        Path moments = AdamW.momentsOnDisk(trainable, GradientSource.physicalMemory()) ? job.trainingDir().resolve("adamw-moments.f32") : null;
+        try (PeftStage stage = new PeftStage(source, mask, o.adam(), o.maxGradNorm(), moments)) {
+            job.log().println(stage.summary() + "; gradients " + kind.description()
+                    + (moments == null ? "" : String.format(java.util.Locale.ROOT, "; AdamW moments on disk (%.1f GB, %s)", 8e-9 * trainable, moments)));
+            return trainStage(job, model, mask, stage, kind == GradientSource.Kind.LAYERS);
+        }
+    }
+
+    /**
+     * Resume, the loop, and the trained model written into the job's folder; {@code collectGarbage} (for the
+     * layer-by-layer source, whose per-layer passes leave the most off-heap garbage) as
+     * {@link TrainingLoop.Settings#collectGarbage}.
+     */
+    private static Result trainStage(Job job, VisionLanguageModel model, FreezeMask mask, PeftStage stage, boolean collectGarbage) {
+        TrainOptions o = job.o();
+        PrintStream log = job.log();
+        ExampleStream data = new ExampleStream(job.dataset(), job.encoder(), job.maxLength(), model.config().imageTokenId());
+
+        TrainingLoop.Start start = TrainingLoop.Start.FRESH;
+        Optional<Path> latest = TrainingCheckpoint.latest(job.checkpointDir());
+        if (latest.isPresent() && !o.resume()) {
+            throw new IllegalStateException(job.checkpointDir() + " already holds a checkpoint: continue it with --resume, choose another --out, "
+                    + "or start over with --overwrite");
+        }
+        if (latest.isPresent()) {
+            TrainingCheckpoint.Loaded ckpt = TrainingCheckpoint.load(latest.get());
+            checkResumable(ckpt, stage, o.schedule(), o);
+            stage.restore(ckpt);
+            data.restore(ckpt.state().data());
+            start = new TrainingLoop.Start(ckpt.state().step(), ckpt.state().tokens(), ckpt.state().elapsedSeconds());
+            log.println("resumed from " + latest.get() + " at step " + start.step());
+        }
+        writeOptions(o, job.trainingDir());
+
+        TrainingLoop.Settings settings = TrainingLoop.Settings.builder(mask.name(), o.steps(), total -> o.schedule(),
+                        job.trainingDir().resolve("loss.csv"))
+                .stopAfter(o.stopAfter()).microBatchSize(o.microBatchSize()).gradAccumulation(o.gradAccumulation())
+                .curve(job.trainingDir().resolve("loss_curve.png"), mask.name() + " — " + o.model().getFileName())
+                .checkpoints(job.checkpointDir(), o.checkpointEvery(), o.keepCheckpoints()).adam(o.adam()).seed(o.seed())
+                .progress(o.progress()).collectGarbage(collectGarbage).build();
+        TrainingLoop.Result r = TrainingLoop.run(stage, data, settings, start, log);
+        if (r.finished()) {
+            DType dtype = o.saveDtype() != null ? o.saveDtype() : ModelFolder.inputDtype(o.model());
+            ModelFolder.write(model.weights(), stage.trainableParams(), o.model(), job.dir(), dtype);
+            log.println("trained model saved (" + dtype + "); data: " + data.summary());
+        }
+        return new Result(r.rows(), r.step(), r.finished(), stage.summary(), data.state());
     }
 
     /** A resumed run must train the same parameters on the same schedule and data order, or the losses diverge. */
@@ -151,11 +154,6 @@ public final class Trainer {
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(ckpt.dir() + ": cannot resume with these options: " + String.join("; ", problems));
         }
-    }
-
-    private static ProgressBar progressBar(TrainOptions o, long step) {
-        return new ProgressBarBuilder().setTaskName(o.freezeMask().name()).setInitialMax(o.steps())
-                .setUpdateIntervalMillis(500).continuousUpdate().build().stepTo(step);
     }
 
     /**

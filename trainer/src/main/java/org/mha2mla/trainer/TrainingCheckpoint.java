@@ -99,10 +99,7 @@ public final class TrainingCheckpoint {
             Path tmp = Files.createTempDirectory(root, ".tmp-" + name + "-");
             SafeTensorsWriter.write(tmp.resolve(PARAMS), new LinkedHashMap<>(params), Map.of("format", "pt"), DType.F32);
             hook.after(PARAMS);
-            Map<String, INDArray> opt = new LinkedHashMap<>();
-            optimizer.firstMoments().forEach((k, v) -> opt.put(EXP_AVG + k, v));
-            optimizer.secondMoments().forEach((k, v) -> opt.put(EXP_AVG_SQ + k, v));
-            SafeTensorsWriter.write(tmp.resolve(OPTIMIZER), opt, Map.of("step", Long.toString(optimizer.step())), DType.F32);
+            SafeTensorsWriter.write(tmp.resolve(OPTIMIZER), momentEntries(optimizer), Map.of("step", Long.toString(optimizer.step())));
             hook.after(OPTIMIZER);
             writeSynced(tmp.resolve(STATE), JSON.writeValueAsBytes(state));
             hook.after(STATE);
@@ -127,6 +124,26 @@ public final class TrainingCheckpoint {
         } catch (IOException e) {
             throw new UncheckedIOException(root + ": writing checkpoint " + name + " failed (" + e + ")", e);
         }
+    }
+
+    /**
+     * The optimizer's moments as writer entries; moments kept on disk are read one at a time and freed when the writer
+     * asks for the next (a 7B run's moments are gigabytes, which ND4J would free only when the JVM collects them).
+     */
+    private static List<SafeTensorsWriter.Entry> momentEntries(AdamW optimizer) {
+        INDArray[] read = new INDArray[1];
+        List<SafeTensorsWriter.Entry> entries = new ArrayList<>();
+        for (int which = 0; which < 2; which++) {
+            for (String name : optimizer.names()) {
+                boolean first = which == 0;
+                entries.add(new SafeTensorsWriter.Entry((first ? EXP_AVG : EXP_AVG_SQ) + name, DType.F32, optimizer.shape(name), () -> {
+                    if (optimizer.onDisk() && read[0] != null) read[0].close();
+                    read[0] = first ? optimizer.firstMoment(name) : optimizer.secondMoment(name);
+                    return read[0];
+                }));
+            }
+        }
+        return entries;
     }
 
     /** The newest complete checkpoint under {@code root}, if any. */

@@ -87,7 +87,7 @@ class AdamWTest {
         AdamW first = new AdamW(c, Map.of("w", new long[]{2, 3}));
         first.update(b, Map.of("w", g[0]), 1e-2);
         AdamW resumed = new AdamW(c, Map.of("w", new long[]{2, 3}));
-        resumed.restore(first.step(), Map.of("w", first.firstMoments().get("w").dup()), Map.of("w", first.secondMoments().get("w").dup()));
+        resumed.restore(first.step(), Map.of("w", first.firstMoment("w").dup()), Map.of("w", first.secondMoment("w").dup()));
         resumed.update(b, Map.of("w", g[1]), 1e-2);
         resumed.update(b, Map.of("w", g[2]), 1e-2);
         assertEquals(a.get("w"), b.get("w"));

@@ -24,22 +24,23 @@ class LrScheduleTest {
         // stable
         assertEquals(PEAK, s.lr(10), 0);
         assertEquals(PEAK, s.lr(89), 0);
-        // linear decay: min + (peak − min)(1 − p), p = (step − 89) / 10
-        assertEquals(MIN + (PEAK - MIN) * 0.9, s.lr(90), 1e-15);
-        assertEquals(MIN + (PEAK - MIN) * 0.5, s.lr(94), 1e-15);
-        assertEquals(MIN, s.lr(99), 1e-15);
+        // linear decay: min + (peak − min)(1 − p), p = (step − 89) / 11, which reaches 1 one update after the last
+        assertEquals(MIN + (PEAK - MIN) * 10 / 11, s.lr(90), 1e-15);
+        assertEquals(MIN + (PEAK - MIN) * 6 / 11, s.lr(94), 1e-15);
+        assertEquals(MIN + (PEAK - MIN) / 11, s.lr(99), 1e-15);
+        assertEquals(MIN, s.lr(100), 1e-15);
         assertEquals(MIN, s.lr(150), 1e-15);
     }
 
     @Test
     void cosineAndOneMinusSqrtDecayCurves() {
         LrSchedule cos = LrSchedule.paper(PEAK, MIN, 100, LrSchedule.Decay.COSINE);
-        assertEquals(MIN + (PEAK - MIN) * 0.5, cos.lr(94), 1e-15);                       // p = 0.5: cos(π/2) = 0
-        assertEquals(MIN + (PEAK - MIN) * 0.5 * (1 + Math.cos(Math.PI * 0.2)), cos.lr(91), 1e-15);
-        assertEquals(MIN, cos.lr(99), 1e-15);
+        assertEquals(MIN + (PEAK - MIN) * 0.5 * (1 + Math.cos(Math.PI * 5 / 11)), cos.lr(94), 1e-15);
+        assertEquals(MIN + (PEAK - MIN) * 0.5 * (1 + Math.cos(Math.PI * 3 / 11)), cos.lr(92), 1e-15);
+        assertEquals(MIN + (PEAK - MIN) * 0.5 * (1 + Math.cos(Math.PI * 10 / 11)), cos.lr(99), 1e-15);
         LrSchedule sqrt = LrSchedule.paper(PEAK, MIN, 100, LrSchedule.Decay.ONE_MINUS_SQRT);
-        assertEquals(MIN + (PEAK - MIN) * (1 - Math.sqrt(0.4)), sqrt.lr(93), 1e-15);
-        assertEquals(MIN + (PEAK - MIN) * (1 - Math.sqrt(0.25)), new LrSchedule(PEAK, MIN, 8, 0, 4, LrSchedule.Decay.ONE_MINUS_SQRT).lr(4), 1e-15);
+        assertEquals(MIN + (PEAK - MIN) * (1 - Math.sqrt(4.0 / 11)), sqrt.lr(93), 1e-15);
+        assertEquals(MIN + (PEAK - MIN) * (1 - Math.sqrt(0.2)), new LrSchedule(PEAK, MIN, 8, 0, 4, LrSchedule.Decay.ONE_MINUS_SQRT).lr(4), 1e-15);
     }
 
     @Test
@@ -51,8 +52,23 @@ class LrScheduleTest {
                 else if (i < s.decayStart()) assertEquals(3e-4, s.lr(i), 0);
                 else assertTrue(s.lr(i) < s.lr(i - 1), d + " step " + i);
             }
-            assertEquals(0, s.lr(999), 1e-18);
+            assertTrue(s.lr(999) > 0, d + ": the last update has LR " + s.lr(999));
+            assertEquals(0, s.lr(1000), 1e-18);
         }
+    }
+
+    /** With minLr 0, every update of every run length gets some LR: {@code --steps 2} trains twice, not once. */
+    @Test
+    void everyRequestedUpdateHasANonZeroLr() {
+        for (LrSchedule.Decay d : LrSchedule.Decay.values()) {
+            for (long total = 1; total <= 60; total++) {
+                LrSchedule s = LrSchedule.paper(PEAK, 0, total, d);
+                for (long i = 0; i < total; i++) assertTrue(s.lr(i) > 0, d + ", " + total + " updates: update " + i + " has LR 0");
+            }
+        }
+        LrSchedule two = LrSchedule.paper(PEAK, 0, 2, LrSchedule.Decay.COSINE);     // one warmup update, one decay update
+        assertEquals(PEAK, two.lr(0), 0);
+        assertEquals(PEAK * 0.5 * (1 + Math.cos(Math.PI / 2)), two.lr(1), 1e-18);
     }
 
     @Test

@@ -17,46 +17,56 @@ class MaskedCrossEntropyTest {
     private static final long I = LossMask.IGNORE_INDEX;
     private static final int V = 7;
 
-    /** The loss and its gradient w.r.t. the logits against closed forms: CE = lse − x_label, ∂/∂x = softmax − onehot. */
+    /**
+     * The loss and its gradients against closed forms over the supervised rows x_r of the hidden states: CE = lse(W·x)
+     * − (W·x)[label], ∂/∂x = Wᵀ(softmax − onehot), ∂/∂W = Σ_r (softmax − onehot)·x_rᵀ, and zero gradient on every
+     * unsupervised row.
+     */
     @Test
     void sumOfSupervisedCrossEntropiesAndTheirGradientOnly() {
         Nd4j.getRandom().setSeed(42);
-        INDArray x = Nd4j.rand(DataType.FLOAT, 2, 4, V).muli(6).subi(3);
+        int d = 5;
+        INDArray h = Nd4j.rand(DataType.FLOAT, 2, 4, d).muli(2).subi(1);
+        INDArray w = Nd4j.rand(DataType.FLOAT, V, d).muli(2).subi(1);
         long[][] targets = {{3, I, 0, I}, {I, 6, I, 2}};
         SameDiff sd = SameDiff.create();
-        SDVariable logits = sd.var("logits", x.dup());
-        MaskedCrossEntropy.build(sd, logits, V);
+        SDVariable hidden = sd.var("hidden", h.dup());
+        SDVariable head = sd.var("head", w.dup());
+        MaskedCrossEntropy.build(sd, hidden, head, d);
         Map<String, INDArray> feed = MaskedCrossEntropy.feed(targets, V);
         Map<String, INDArray> out = sd.output(feed, MaskedCrossEntropy.LOSS, MaskedCrossEntropy.PER_POSITION);
-        Map<String, INDArray> grads = sd.calculateGradients(feed, "logits");
+        Map<String, INDArray> grads = sd.calculateGradients(feed, "hidden", "head");
 
         double expected = 0;
-        double expectedAll = 0;
-        INDArray expectedGrad = Nd4j.zeros(DataType.DOUBLE, 2, 4, V);
+        double[][][] gh = new double[2][4][d];
+        double[][] gw = new double[V][d];
         for (int b = 0; b < 2; b++) {
             for (int t = 0; t < 4; t++) {
-                if (targets[b][t] == I) {
-                    expectedAll += Math.log(V);            // masked row: logits·0 → uniform softmax
-                    continue;
-                }
+                if (targets[b][t] == I) continue;
+                double[] z = new double[V];
                 double max = Double.NEGATIVE_INFINITY;
-                for (int v = 0; v < V; v++) max = Math.max(max, x.getDouble(b, t, v));
-                double z = 0;
-                for (int v = 0; v < V; v++) z += Math.exp(x.getDouble(b, t, v) - max);
-                double lse = max + Math.log(z);
-                double ce = lse - x.getDouble(b, t, targets[b][t]);
-                expected += ce;
-                expectedAll += ce;
                 for (int v = 0; v < V; v++) {
-                    double p = Math.exp(x.getDouble(b, t, v) - lse);
-                    expectedGrad.putScalar(new long[]{b, t, v}, p - (v == targets[b][t] ? 1 : 0));
+                    for (int k = 0; k < d; k++) z[v] += w.getDouble(v, k) * h.getDouble(b, t, k);
+                    max = Math.max(max, z[v]);
+                }
+                double sum = 0;
+                for (int v = 0; v < V; v++) sum += Math.exp(z[v] - max);
+                double lse = max + Math.log(sum);
+                expected += lse - z[(int) targets[b][t]];
+                for (int v = 0; v < V; v++) {
+                    double p = Math.exp(z[v] - lse) - (v == targets[b][t] ? 1 : 0);
+                    for (int k = 0; k < d; k++) {
+                        gh[b][t][k] += p * w.getDouble(v, k);
+                        gw[v][k] += p * h.getDouble(b, t, k);
+                    }
                 }
             }
         }
-        assertEquals(expected, MaskedCrossEntropy.supervisedSum(out.get(MaskedCrossEntropy.PER_POSITION), targets), 1e-5);
-        assertEquals(expectedAll, out.get(MaskedCrossEntropy.LOSS).getDouble(0), 1e-4);
-        INDArray g = grads.get("logits").castTo(DataType.DOUBLE);
-        assertEquals(0, g.sub(expectedGrad).amaxNumber().doubleValue(), 1e-6);
+        assertEquals(4, out.get(MaskedCrossEntropy.PER_POSITION).length(), "one entry per supervised position");
+        assertEquals(expected, MaskedCrossEntropy.supervisedSum(out.get(MaskedCrossEntropy.PER_POSITION)), 1e-5);
+        assertEquals(expected, out.get(MaskedCrossEntropy.LOSS).getDouble(0), 1e-5);
+        assertEquals(0, grads.get("hidden").castTo(DataType.DOUBLE).sub(Nd4j.create(gh)).amaxNumber().doubleValue(), 1e-6);
+        assertEquals(0, grads.get("head").castTo(DataType.DOUBLE).sub(Nd4j.create(gw)).amaxNumber().doubleValue(), 1e-6);
         assertEquals(4, MaskedCrossEntropy.countSupervised(targets));
     }
 

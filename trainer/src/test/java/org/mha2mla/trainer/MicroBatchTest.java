@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import java.util.List;
 
 import org.junit.jupiter.api.Test;
+import org.mha2mla.layers.VisionLanguageModel;
+import org.mha2mla.layers.VlmLoader;
 import org.mha2mla.layers.text.TextDecoder;
 import org.mha2mla.trainer.data.TrainingExample;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -16,7 +18,7 @@ class MicroBatchTest {
 
     @Test
     void padsRightWithMaskedKeysIdentityRopeAndNoTargets() {
-        try (TrainableModel m = TrainableModel.load(TestFixtures.dir("qwen2_5_vl"))) {
+        try (VisionLanguageModel m = VlmLoader.load(TestFixtures.dir("qwen2_5_vl"))) {
             TrainingExample a = GoldenExamples.example("qwen2_5_vl", "c0", 5);      // 47 tokens, image
             TrainingExample b = GoldenExamples.example("qwen2_5_vl", "c1", 4);      // 22 tokens, text
             MicroBatch mb = MicroBatch.of(m, List.of(a, b));
@@ -36,8 +38,8 @@ class MicroBatchTest {
     /** Batching with padding changes nothing: loss and gradient of [a, b] equal those of a and b apart. */
     @Test
     void aPaddedBatchHasTheLossAndGradientOfItsExamplesApart() {
-        try (TrainableModel m = TrainableModel.load(TestFixtures.dir("qwen2_5_vl"))) {
-            PeftStage stage = new PeftStage(m, FreezeMask.stage1(), AdamW.Config.defaults(0), 0);
+        try (VisionLanguageModel m = VlmLoader.load(TestFixtures.dir("qwen2_5_vl"))) {
+            PeftStage stage = TestFixtures.stage(m, FreezeMask.stage1(), AdamW.Config.defaults(0), 0);
             TrainingExample a = GoldenExamples.example("qwen2_5_vl", "c0", 5);
             TrainingExample b = GoldenExamples.example("qwen2_5_vl", "c1", 4);
             double together = stage.accumulateGradients(List.of(MicroBatch.of(m, List.of(a, b))));

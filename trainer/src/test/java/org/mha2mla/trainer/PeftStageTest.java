@@ -19,7 +19,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 class PeftStageTest {
 
-    private static List<MicroBatch> batches(TrainableModel m, String fixture) {
+    private static List<MicroBatch> batches(VisionLanguageModel m, String fixture) {
         return List.of(MicroBatch.of(m, List.of(GoldenExamples.example(fixture, "c0", 8))),
                 MicroBatch.of(m, List.of(GoldenExamples.example(fixture, "c1", 6))));
     }
@@ -29,12 +29,12 @@ class PeftStageTest {
      * central finite differences of the loss along the gradient: (L(θ+εg) − L(θ−εg)) / 2ε = ‖g‖².
      */
     private static void gradientCheck(String fixture, FreezeMask mask) {
-        try (TrainableModel m = TrainableModel.load(TestFixtures.dir(fixture))) {
-            gradientCheck(m, fixture, new PeftStage(m, mask, AdamW.Config.defaults(0), 0));
+        try (VisionLanguageModel m = VlmLoader.load(TestFixtures.dir(fixture))) {
+            gradientCheck(m, fixture, TestFixtures.stage(m, mask, AdamW.Config.defaults(0), 0));
         }
     }
 
-    private static void gradientCheck(TrainableModel m, String fixture, PeftStage stage) {
+    private static void gradientCheck(VisionLanguageModel m, String fixture, PeftStage stage) {
         FreezeMask mask = stage.mask();
         List<MicroBatch> b = batches(m, fixture);
         double loss = stage.accumulateGradients(b);
@@ -72,8 +72,8 @@ class PeftStageTest {
                 GoldenExamples.example("qwen2_5_vl", "c1", 6).input());
         try (VisionLanguageModel original = VlmLoader.load(TestFixtures.dir("qwen2_5_vl"))) {
             Mha2MlaConverter.Result mla = Mha2MlaConverter.convert(original, calibration, Mha2MlaConverter.Options.defaults(4));
-            TrainableModel m = TrainableModel.of(mla.model());
-            PeftStage stage = new PeftStage(m, FreezeMask.stage2(), AdamW.Config.defaults(0), 0);
+            VisionLanguageModel m = mla.model();
+            PeftStage stage = TestFixtures.stage(m, FreezeMask.stage2(), AdamW.Config.defaults(0), 0);
             List<String> expected = new ArrayList<>();
             for (int l = 0; l < 3; l++) {
                 String k = "model.layers." + l + ".self_attn.";
@@ -132,21 +132,21 @@ class PeftStageTest {
 
     @Test
     void frozenParametersStayBitwiseAndEveryTrainableOneChanges() {
-        try (TrainableModel m = TrainableModel.load(TestFixtures.dir("llava"))) {
+        try (VisionLanguageModel m = VlmLoader.load(TestFixtures.dir("llava"))) {
             Map<String, float[]> before = new HashMap<>();
-            for (String n : m.sameDiff().variables().stream().map(v -> v.name()).toList()) {
-                if (m.sameDiff().getVariable(n).getVariableType() == org.nd4j.autodiff.samediff.VariableType.VARIABLE) {
-                    before.put(n, m.sameDiff().getVariable(n).getArr().dup().data().asFloat());
+            for (String n : m.graph().sameDiff().variables().stream().map(v -> v.name()).toList()) {
+                if (m.graph().sameDiff().getVariable(n).getVariableType() == org.nd4j.autodiff.samediff.VariableType.VARIABLE) {
+                    before.put(n, m.graph().sameDiff().getVariable(n).getArr().dup().data().asFloat());
                 }
             }
-            PeftStage stage = new PeftStage(m, FreezeMask.stage1(), AdamW.Config.defaults(0.01), 1.0);
+            PeftStage stage = TestFixtures.stage(m, FreezeMask.stage1(), AdamW.Config.defaults(0.01), 1.0);
             assertEquals(before.keySet(), new java.util.HashSet<>(stage.parameters()));
             assertEquals(6, stage.trainable().size());
             List<MicroBatch> b = batches(m, "llava");
             for (int s = 0; s < 3; s++) stage.step(b, 1e-3);
             int frozen = 0;
             for (String n : stage.parameters()) {
-                float[] now = m.sameDiff().getVariable(n).getArr().data().asFloat();
+                float[] now = m.graph().sameDiff().getVariable(n).getArr().data().asFloat();
                 if (stage.trainable().contains(n)) {
                     assertFalse(java.util.Arrays.equals(before.get(n), now), n + " did not change");
                     int changed = 0;
@@ -164,22 +164,22 @@ class PeftStageTest {
 
     @Test
     void aNonFiniteGradientSkipsTheUpdateAndLeavesWeightsAndOptimizerIntact() {
-        try (TrainableModel m = TrainableModel.load(TestFixtures.dir("llava"))) {
-            PeftStage stage = new PeftStage(m, FreezeMask.stage1(), AdamW.Config.defaults(0), 1.0);
+        try (VisionLanguageModel m = VlmLoader.load(TestFixtures.dir("llava"))) {
+            PeftStage stage = TestFixtures.stage(m, FreezeMask.stage1(), AdamW.Config.defaults(0), 1.0);
             List<MicroBatch> b = batches(m, "llava");
             stage.step(b, 1e-3);
             String poisoned = stage.trainable().get(0);
-            INDArray w = m.sameDiff().getVariable(poisoned).getArr();
+            INDArray w = m.graph().sameDiff().getVariable(poisoned).getArr();
             float kept = w.getFloat(0L);
             w.putScalar(0L, Float.NaN);
             Map<String, float[]> before = new HashMap<>();
-            for (String n : stage.parameters()) before.put(n, m.sameDiff().getVariable(n).getArr().dup().data().asFloat());
+            for (String n : stage.parameters()) before.put(n, m.graph().sameDiff().getVariable(n).getArr().dup().data().asFloat());
 
             PeftStage.StepResult r = stage.step(b, 1e-3);
             assertTrue(r.skipped() && Double.isNaN(r.gradNorm()), r.toString());
             assertEquals(stage.trainable(), r.nonFinite(), "a NaN weight makes every trainable gradient NaN");
             for (String n : stage.parameters()) {
-                assertTrue(java.util.Arrays.equals(before.get(n), m.sameDiff().getVariable(n).getArr().data().asFloat()), n + " changed");
+                assertTrue(java.util.Arrays.equals(before.get(n), m.graph().sameDiff().getVariable(n).getArr().data().asFloat()), n + " changed");
             }
 
             // With the weight repaired the next update applies: AdamW's moments took no NaN from the skipped one.
@@ -187,7 +187,7 @@ class PeftStageTest {
             PeftStage.StepResult next = stage.step(b, 1e-3);
             assertFalse(next.skipped(), next.toString());
             for (String n : stage.trainable()) {
-                INDArray now = m.sameDiff().getVariable(n).getArr();
+                INDArray now = m.graph().sameDiff().getVariable(n).getArr();
                 assertTrue(Double.isFinite(now.norm2Number().doubleValue()), n + " holds a non-finite value");
                 assertFalse(java.util.Arrays.equals(before.get(n), now.data().asFloat()), n + " did not change");
             }
@@ -196,8 +196,8 @@ class PeftStageTest {
 
     @Test
     void lossFallsOnRepeatedSamples() {
-        try (TrainableModel m = TrainableModel.load(TestFixtures.dir("llava"))) {
-            PeftStage stage = new PeftStage(m, FreezeMask.stage1(), AdamW.Config.defaults(0), 1.0);
+        try (VisionLanguageModel m = VlmLoader.load(TestFixtures.dir("llava"))) {
+            PeftStage stage = TestFixtures.stage(m, FreezeMask.stage1(), AdamW.Config.defaults(0), 1.0);
             List<MicroBatch> b = batches(m, "llava");
             List<Double> losses = new ArrayList<>();
             for (int s = 0; s < 30; s++) losses.add(stage.step(b, 1e-2).loss());

@@ -20,6 +20,7 @@ import org.mha2mla.core.partialrope.RopeStrategy;
 import org.mha2mla.core.svd.SvdMethod;
 import org.mha2mla.evaluation.benchmarks.Doc;
 import org.mha2mla.evaluation.benchmarks.ModelFamily;
+import org.mha2mla.evaluation.parity.GoldenWriter;
 import org.mha2mla.evaluation.run.EvalOptions;
 import org.mha2mla.evaluation.run.Evaluator;
 import org.mha2mla.evaluation.run.ProcessorEncoder;
@@ -39,6 +40,7 @@ import org.mha2mla.layers.generation.TovaPruning;
 import org.mha2mla.layers.mla.Mha2MlaConverter;
 import org.mha2mla.trainer.AdamW;
 import org.mha2mla.trainer.ModelFolder;
+import org.mha2mla.trainer.ReplicatedGradients;
 import org.mha2mla.trainer.TrainOptions;
 import org.mha2mla.trainer.Trainer;
 import org.mha2mla.trainer.data.ChatExampleEncoder;
@@ -376,7 +378,7 @@ public final class DemoPipeline {
 
     /** Threads for the steps after pretraining: as many as the pretraining's replicas (each step is single-threaded). */
     static int stepThreads() {
-        return Pretrainer.replicasFor(Runtime.getRuntime().availableProcessors());
+        return ReplicatedGradients.replicasFor(Runtime.getRuntime().availableProcessors());
     }
 
     private List<Evaluation> report(Pretrained pretrained, long t0, List<Evaluation> rows) {
@@ -510,13 +512,16 @@ public final class DemoPipeline {
     static final double AFTER_PRETRAINING_UPDATES = 220;
 
     /**
-     * {@link #AFTER_PRETRAINING_UPDATES} with {@code replicas} graphs per update and as many threads for the steps after
-     * it ({@link StepPool}): replicas make an update faster than the single-threaded steps, so the same work is more
-     * updates' worth. 310 is the largest such reserve measured across machines plus a margin (the ratio differs between
-     * CPUs; the runs are in benchmarks/pretrain/README.md).
+     * {@link #AFTER_PRETRAINING_UPDATES} with two graphs per update and as many threads for the steps after it
+     * ({@link StepPool}): replicas make an update faster than the single-threaded steps, so the same work is more
+     * updates' worth; the largest such reserve measured across machines plus a margin (the ratio differs between CPUs;
+     * the runs are in benchmarks/pretrain/README.md).
      */
+    static final double AFTER_PRETRAINING_UPDATES_REPLICATED = 310;
+
+    /** {@link #AFTER_PRETRAINING_UPDATES} for {@code replicas} graphs per update. */
     static double afterPretrainingUpdates(int replicas) {
-        return replicas == 1 ? AFTER_PRETRAINING_UPDATES : 310;
+        return replicas == 1 ? AFTER_PRETRAINING_UPDATES : AFTER_PRETRAINING_UPDATES_REPLICATED;
     }
 
     /** The pretrained model folder and the updates it took. */
@@ -532,12 +537,15 @@ public final class DemoPipeline {
         Path init = out.resolve("init");
         ScratchModel.write(init, settings.model(), tokenizer, ScratchModel.initialWeights(settings.model(), tokenizer.size(), seed));
         Path model = out.resolve("model");
-        int replicas = Pretrainer.replicasFor(Runtime.getRuntime().availableProcessors());
+        int replicas = ReplicatedGradients.replicasFor(Runtime.getRuntime().availableProcessors());
+        long warmup = Pretrainer.Options.warmup(settings.steps(), settings.warmupFraction());
+        PretrainingBudget budget = settings.budgetSeconds() > 0
+                ? new PretrainingBudget(t0 + (long) (settings.budgetSeconds() * 1e9), afterPretrainingUpdates(replicas), settings.steps(), warmup)
+                : null;
         Pretrainer.Options o = new Pretrainer.Options(init, splits.train(), model, out.resolve("pretrain_loss.csv"),
                 out.resolve("pretrain_loss.png"), settings.steps(), settings.batchSize(), settings.peakLr(), settings.minLr(),
                 settings.warmupFraction(), new AdamW.Config(0.9, settings.beta2(), 1e-8, settings.weightDecay()), settings.maxGradNorm(), seed,
-                settings.maxLength(), true, settings.budgetSeconds() > 0
-                        ? new Pretrainer.Budget(t0 + (long) (settings.budgetSeconds() * 1e9), afterPretrainingUpdates(replicas)) : null);
+                settings.maxLength(), true, budget);
         int steps;
         try (ModelProcessor processor = ModelProcessor.load(init)) {
             Pretrainer pretrainer = new Pretrainer(init, processor, replicas);
@@ -545,12 +553,13 @@ public final class DemoPipeline {
             steps = r.steps();
             if (r.steps() < settings.steps()) {
                 log.printf(Locale.ROOT, "time budget: %.0f ms/update on this machine, so %d of %d updates keep the run within %.0f s%n",
-                        1e3 * r.budgetSecondsPerUpdate(), r.steps(), settings.steps(), settings.budgetSeconds());
+                        1e3 * budget.secondsPerUpdate(), r.steps(), settings.steps(), settings.budgetSeconds());
             }
             log.printf(Locale.ROOT, "pretrained %d steps × %d examples in %.1f s (%.0f ms/step, %.0f tokens/s), final loss %.4f%n",
                     r.steps(), settings.batchSize(), r.seconds(), 1e3 * r.seconds() / r.steps(), r.tokensPerSecond(),
                     r.finalLoss());
-            pretrainer.writeGolden(model.resolve("golden.safetensors"), goldenCases(splits, init), 4);
+            GoldenWriter.write(model.resolve("golden.safetensors"), goldenCases(splits, init), pretrainer::logits,
+                    pretrainer.eosTokenIds(), 4, "mha2mla pretraining graph");
         }
         return new Pretrained(model, steps);
     }

@@ -8,6 +8,7 @@ import org.mha2mla.core.partialrope.RopeSelection;
 import org.mha2mla.layers.text.DecoderAttention;
 import org.mha2mla.layers.text.Heads;
 import org.mha2mla.layers.text.Linear;
+import org.mha2mla.layers.text.LinearMatmul;
 import org.mha2mla.layers.text.Params;
 import org.mha2mla.layers.text.RotaryEmbedding;
 import org.nd4j.autodiff.samediff.SDVariable;
@@ -208,9 +209,9 @@ public final class MlaAttention implements DecoderAttention {
             return sd.concat(0, batch, longs(1), length, longs(width));
         }
 
-        /** torch.nn.Linear over x [B, L, in] (flatten, rank-2 matmul, restore), weight [out, in], optional bias. */
+        /** torch.nn.Linear over x [B, L, in] (flatten, {@link LinearMatmul}, restore), weight [out, in], optional bias. */
         SDVariable linear(SDVariable x, Linear layer) {
-            SDVariable y = sd.reshape(sd.mmul(sd.reshape(x, -1, layer.in()), layer.weight(), false, true, false), lead(layer.out()));
+            SDVariable y = sd.reshape(LinearMatmul.apply(sd, sd.reshape(x, -1, layer.in()), layer.weight()), lead(layer.out()));
             return layer.bias() == null ? y : y.add(layer.bias());
         }
 

@@ -42,6 +42,9 @@ public final class BlockRunner implements AutoCloseable {
     public record Block(SameDiff sd, String prefix, List<String> weights) {
     }
 
+    /** The share of JavaCPP's maxbytes an activation cache may hold unless the constructor says otherwise (ArrayCacheMemoryMgr's default). */
+    public static final double DEFAULT_ACTIVATION_CACHE_FRACTION = 0.25;
+
     private final TensorSource weights;
     private final LayerwiseDecoder.Residency residency;
     private final Map<String, StoredTensor> open = new HashMap<>();
@@ -57,13 +60,29 @@ public final class BlockRunner implements AutoCloseable {
      * own that keeps the arrays of its last run: over the 28–32 blocks of a 7B model that is every block's activations
      * at once (measured: +330 MB of resident memory per Qwen2.5-VL-7B vision block at 448²). Shared, block i + 1
      * reuses the arrays block i released (same shapes), and about one block's working set stays cached (bounded by
-     * ArrayCacheMemoryMgr at a quarter of JavaCPP's maxbytes).
+     * ArrayCacheMemoryMgr at a quarter of JavaCPP's maxbytes unless the constructor says otherwise).
      */
-    private ArrayCacheMemoryMgr activations = new ArrayCacheMemoryMgr();
+    private ArrayCacheMemoryMgr activations;
+    /** The share of JavaCPP's maxbytes the activation cache may hold. */
+    private final double activationCacheFraction;
 
     public BlockRunner(TensorSource weights, LayerwiseDecoder.Residency residency) {
+        this(weights, residency, DEFAULT_ACTIVATION_CACHE_FRACTION);
+    }
+
+    /**
+     * A runner whose activation cache holds at most {@code activationCacheFraction} of JavaCPP's maxbytes (training
+     * keeps every layer's input besides, so it caches less than inference's {@value #DEFAULT_ACTIVATION_CACHE_FRACTION}).
+     */
+    public BlockRunner(TensorSource weights, LayerwiseDecoder.Residency residency, double activationCacheFraction) {
         this.weights = weights;
         this.residency = residency;
+        this.activationCacheFraction = activationCacheFraction;
+        this.activations = newActivationCache();
+    }
+
+    private ArrayCacheMemoryMgr newActivationCache() {
+        return new ArrayCacheMemoryMgr(activationCacheFraction, 1024, 2.0);
     }
 
     public TensorSource weights() {
@@ -113,37 +132,65 @@ public final class BlockRunner implements AutoCloseable {
      * and its ops set up once, not once per block.
      */
     public Map<String, INDArray> run(Block block, String weightPrefix, Map<String, INDArray> inputs, String... outputs) {
-        Map<String, INDArray> feed = new HashMap<>(inputs);
         List<StoredTensor> released = new ArrayList<>();
         try {
-            for (String placeholder : block.weights()) {
-                String local = placeholder.substring(block.prefix().length());
-                String key = weightPrefix + local;
-                if (!weights.contains(key)) {
-                    throw new IllegalArgumentException("weight '" + key + "' is missing from " + weights.description() + " (its block runs the graph of "
-                            + block.prefix() + ", which has " + placeholder + ")");
-                }
-                StoredTensor t = stored(key);
-                if (residency == LayerwiseDecoder.Residency.RELEASE) released.add(t);
-                long[] expected = block.sd().getVariable(placeholder).placeholderShape();
-                if (!Arrays.equals(t.shape(), expected)) {
-                    throw new IllegalArgumentException("weight '" + key + "' has shape " + Arrays.toString(t.shape()) + " but "
-                            + placeholder + " has " + Arrays.toString(expected));
-                }
-                feed.put(placeholder, widened(local, key, t));
-            }
-            SameDiff sd = block.sd();
-            // A SameDiff session keeps an op context per op, which holds that op's last input and output arrays: a
-            // graph that stayed with its session would keep one pass's activations alive (hundreds of MB per 7B
-            // decoder layer). Only the graph that ran last keeps its session.
-            if (lastRun != null && lastRun != sd) lastRun.getSessions().clear();
-            lastRun = sd;
-            sd.getSessions().computeIfAbsent(Thread.currentThread().getId(), id -> SameDiff.getInferenceFactory().create(sd))
-                    .setMmgr(activations);
-            return sd.output(feed, outputs);
+            Map<String, INDArray> feed = feed(block, weightPrefix, inputs, released);
+            shareActivations(block.sd());
+            return block.sd().output(feed, outputs);
         } finally {
             released.forEach(StoredTensor::close);
         }
+    }
+
+    /**
+     * The gradients of {@code block}'s loss with respect to {@code wanted} (its variables, or placeholders whose gradient
+     * the gradient function forms), its weights fed as by {@link #run}; the graph's gradient function must exist
+     * ({@link GradientGraph#build}) and runs on the same activation cache.
+     */
+    public Map<String, INDArray> gradients(Block block, Map<String, INDArray> inputs, List<String> wanted) {
+        SameDiff grad = block.sd().getFunction("grad");
+        if (grad == null) throw new IllegalStateException("block " + block.prefix() + " has no gradient function: build it first (GradientGraph.build)");
+        List<StoredTensor> released = new ArrayList<>();
+        try {
+            Map<String, INDArray> feed = feed(block, block.prefix(), inputs, released);
+            shareActivations(grad);
+            return block.sd().calculateGradients(feed, wanted);
+        } finally {
+            released.forEach(StoredTensor::close);
+        }
+    }
+
+    /** {@code inputs} and the weights under {@code weightPrefix} widened into the shared buffers (to close after: {@code released}). */
+    private Map<String, INDArray> feed(Block block, String weightPrefix, Map<String, INDArray> inputs, List<StoredTensor> released) {
+        Map<String, INDArray> feed = new HashMap<>(inputs);
+        for (String placeholder : block.weights()) {
+            String local = placeholder.substring(block.prefix().length());
+            String key = weightPrefix + local;
+            if (!weights.contains(key)) {
+                throw new IllegalArgumentException("weight '" + key + "' is missing from " + weights.description() + " (its block runs the graph of "
+                        + block.prefix() + ", which has " + placeholder + ")");
+            }
+            StoredTensor t = stored(key);
+            if (residency == LayerwiseDecoder.Residency.RELEASE) released.add(t);
+            long[] expected = block.sd().getVariable(placeholder).placeholderShape();
+            if (!Arrays.equals(t.shape(), expected)) {
+                throw new IllegalArgumentException("weight '" + key + "' has shape " + Arrays.toString(t.shape()) + " but "
+                        + placeholder + " has " + Arrays.toString(expected));
+            }
+            feed.put(placeholder, widened(local, key, t));
+        }
+        return feed;
+    }
+
+    /** Makes {@code sd}'s session on this thread allocate from the one activation cache. */
+    private void shareActivations(SameDiff sd) {
+        // A SameDiff session keeps an op context per op, which holds that op's last input and output arrays: a
+        // graph that stayed with its session would keep one pass's activations alive (hundreds of MB per 7B
+        // decoder layer). Only the graph that ran last keeps its session.
+        if (lastRun != null && lastRun != sd) lastRun.getSessions().clear();
+        lastRun = sd;
+        sd.getSessions().computeIfAbsent(Thread.currentThread().getId(), id -> SameDiff.getInferenceFactory().create(sd))
+                .setMmgr(activations);
     }
 
     /**
@@ -202,6 +249,6 @@ public final class BlockRunner implements AutoCloseable {
         if (lastRun != null) lastRun.getSessions().clear();
         lastRun = null;
         activations.close();
-        activations = new ArrayCacheMemoryMgr();
+        activations = newActivationCache();
     }
 }

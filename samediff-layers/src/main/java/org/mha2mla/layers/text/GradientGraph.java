@@ -16,12 +16,17 @@ public final class GradientGraph {
     private GradientGraph() {
     }
 
-    /** Creates {@code sd}'s gradient function for its loss variables, with SameDiff's per-op chatter suppressed. */
-    public static synchronized void build(SameDiff sd) {
+    /**
+     * Creates {@code sd}'s gradient function for its loss variables, with SameDiff's per-op chatter suppressed; the
+     * gradients of the placeholders {@code placeholders} are formed too (SameDiff forms only the variables' by default).
+     * Synchronized: the console is one for the whole JVM.
+     */
+    public static synchronized void build(SameDiff sd, String... placeholders) {
         PrintStream out = System.out;
         System.setOut(new PrintStream(OutputStream.nullOutputStream()));
         try {
-            sd.createGradFunction();
+            if (placeholders.length == 0) sd.createGradFunction();
+            else sd.createGradFunction(placeholders);
         } finally {
             System.setOut(out);
         }

@@ -8,7 +8,7 @@ import org.nd4j.autodiff.samediff.SameDiff;
  * checkpoint's [out, in] tensor. The input is flattened to [N, in] for one rank-2 {@code mmul} (transpose
  * folded in) and the leading axes restored after: SameDiff M2.1's mmul refuses rank-3 × rank-2, and the
  * backprop of {@code tensorMmul} fails on such inputs ("dimensions at given axes … must be the same"), which
- * would make every layer untrainable.
+ * would make every layer untrainable. The product is a {@link LinearMatmul}: a frozen weight gets no gradient.
  */
 public final class Linear {
 
@@ -50,7 +50,7 @@ public final class Linear {
     /** x [..., in] · wᵀ for a weight [out, in]: flatten, one rank-2 mmul, restore the leading axes. */
     public static SDVariable apply(SameDiff sd, String name, SDVariable x, SDVariable weight, long in, long out) {
         SDVariable flat = sd.reshape(x, -1, in);
-        SDVariable y = sd.mmul(flat, weight, false, true, false);
+        SDVariable y = LinearMatmul.apply(sd, flat, weight);
         // Shape of x without its last axis (begin mask on axis 0, end −1), then the output width.
         SDVariable lead = sd.stridedSlice(x.shape(), new long[]{0}, new long[]{-1}, new long[]{1}, 1, 0, 0, 0, 0);
         return sd.reshape(name, y, sd.concat(0, lead, sd.constant(org.nd4j.linalg.factory.Nd4j.createFromArray(out))));

@@ -202,6 +202,11 @@ public final class TextDecoder {
         return sd;
     }
 
+    /** The lm_head weight [vocab, d] (the embedding table when the config ties them): a loss on the final hidden states uses it. */
+    public SDVariable lmHeadWeight() {
+        return lmHead;
+    }
+
     public TextConfig config() {
         return config;
     }

@@ -14,6 +14,7 @@ import org.junit.jupiter.api.Test;
 import org.mha2mla.core.tensor.StoredTensor;
 import org.mha2mla.importers.weights.ArraySource;
 import org.mha2mla.importers.weights.TensorSource;
+import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -146,6 +147,37 @@ class BlockRunnerTest {
         try (BlockRunner runner = new BlockRunner(w.source, LayerwiseDecoder.Residency.RELEASE)) {
             assertArrayEquals(w.source.get("wide.bias").toFloatVector(), runner.floats("wide.bias").toFloatVector());
             assertTrue(w.stream().noneMatch(BlockRunnerTest::isOpen));
+        }
+    }
+
+    /**
+     * A block y = (x·Wᵀ + b) ⊙ s with W, b stored weights and s a variable, loss Σ y ⊙ g: the runner's gradients are the
+     * closed form ∂/∂s = Σ_rows (x·Wᵀ + b) ⊙ g and ∂/∂x = (g ⊙ s)·W, on the weights of the block the graph was built for.
+     */
+    @Test
+    void gradientsAreTheClosedFormOverTheStoredWeights() {
+        Recording w = new Recording();
+        INDArray x = Nd4j.randn(DataType.FLOAT, 4, 3);
+        INDArray g = Nd4j.randn(DataType.FLOAT, 4, 2);
+        INDArray s = Nd4j.createFromArray(0.5f, -2f);
+        try (BlockRunner runner = new BlockRunner(w.source, LayerwiseDecoder.Residency.RELEASE, 0.05)) {
+            BlockRunner.Block block = runner.block("blocks.1.");
+            SameDiff sd = block.sd();
+            SDVariable y = Linear.of(sd, "blocks.1", 3, 2, true).forward("lin", sd.placeHolder("x", DataType.FLOAT, -1, 3))
+                    .mul(sd.var("s", s.dup()));
+            sd.setLossVariables(sd.sum("loss", y.mul(sd.placeHolder("g", DataType.FLOAT, -1, 2))));
+            IllegalStateException none = assertThrows(IllegalStateException.class,
+                    () -> runner.gradients(block, Map.of("x", x, "g", g), List.of("s")));
+            assertTrue(none.getMessage().contains("no gradient function"), none.getMessage());
+            GradientGraph.build(sd, "x");
+
+            Map<String, INDArray> grads = runner.gradients(block, Map.of("x", x, "g", g), List.of("s", "x"));
+            INDArray lin = direct(w.source, "blocks.1.", x);
+            INDArray ds = lin.mul(g).sum(0);
+            INDArray dx = g.mulRowVector(s).mmul(w.source.get("blocks.1.weight"));
+            assertEquals(0.0, grads.get("s").sub(ds).amaxNumber().doubleValue(), 1e-5);
+            assertEquals(0.0, grads.get("x").sub(dx).amaxNumber().doubleValue(), 1e-5);
+            assertTrue(w.stream().noneMatch(BlockRunnerTest::isOpen), "RELEASE left a weight open after the gradient pass");
         }
     }
 }

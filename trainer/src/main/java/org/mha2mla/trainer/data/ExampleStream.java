@@ -5,7 +5,7 @@ package org.mha2mla.trainer.data;
  * length, and skipped (counted) when capping drops it. Its state — the dataset position and the counters — is
  * what a checkpoint saves.
  */
-public final class ExampleStream {
+public final class ExampleStream implements org.mha2mla.trainer.TrainingLoop.Examples {
 
     /** Everything needed to continue the stream exactly. */
     public record State(DataPosition position, long examples, long truncated, long droppedImageCut, long droppedNoSupervision) {
@@ -29,6 +29,7 @@ public final class ExampleStream {
     }
 
     /** The next example that fits; throws when a whole epoch's worth of samples in a row was dropped. */
+    @Override
     public TrainingExample next() {
         for (int tries = 0; tries <= data.size(); tries++) {
             InstructSample s = data.next();
@@ -47,6 +48,7 @@ public final class ExampleStream {
                 + " (image tokens cut: " + droppedImageCut + ", no assistant token left: " + droppedNoSupervision + ")");
     }
 
+    @Override
     public State state() {
         return new State(data.position(), examples, truncated, droppedImageCut, droppedNoSupervision);
     }

@@ -1,0 +1,143 @@
+package org.mha2mla.trainer;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import org.mha2mla.trainer.data.TrainingExample;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Data parallelism on one machine: copies of a model's graph (same weights, same mask), each computing the gradients of
+ * a contiguous share of every micro-batch on a thread of its own; the shares' sums are added, so the update is the one
+ * graph's up to float summation order. The first copy's parameters are the trained ones; the others take their values
+ * after every update ({@link #updated}).
+ *
+ * <p>Why: ND4J runs a small model's many small ops faster on one OpenMP thread than on two, so on two cores two graphs
+ * on half a batch each beat one graph on the whole batch (figures in benchmarks/pretrain/README.md).
+ */
+public final class ReplicatedGradients implements GradientSource {
+
+    private final List<GradientSource> replicas;
+    private final List<Map<String, INDArray>> shardGrads = new ArrayList<>();
+    private final ExecutorService pool;
+
+    /** The shares of one micro-batch, one per replica (fewer when the batch has fewer examples than replicas). */
+    record Sharded(List<Batch> shards, long[][] targets, int tokens) implements Batch {
+        @Override
+        public void release() {
+            shards.forEach(Batch::release);
+        }
+    }
+
+    /** {@code replicas} copies of one model's source; the first is the trained one. */
+    public ReplicatedGradients(List<GradientSource> replicas) {
+        if (replicas.isEmpty()) throw new IllegalArgumentException("need at least one replica");
+        this.replicas = List.copyOf(replicas);
+        for (int r = 1; r < replicas.size(); r++) {
+            Map<String, INDArray> g = new LinkedHashMap<>();
+            replicas.get(r).trainable().forEach((n, p) -> g.put(n, p.ulike()));
+            shardGrads.add(g);
+        }
+        // Daemon threads: idle workers must not keep the JVM alive.
+        this.pool = replicas.size() == 1 ? null : Executors.newFixedThreadPool(replicas.size() - 1, task -> {
+            Thread t = new Thread(task, "gradient-replica");
+            t.setDaemon(true);
+            return t;
+        });
+        updated();
+    }
+
+    /** Replicas for {@code cpus} cores: one per core, at most 2 (the cores share memory bandwidth; see the class comment). */
+    public static int replicasFor(int cpus) {
+        return Math.min(2, Math.max(1, cpus));
+    }
+
+    public List<GradientSource> replicas() {
+        return replicas;
+    }
+
+    @Override
+    public Map<String, Long> parameterSizes() {
+        return replicas.get(0).parameterSizes();
+    }
+
+    @Override
+    public Map<String, INDArray> trainable() {
+        return replicas.get(0).trainable();
+    }
+
+    /** Contiguous shares, each prepared by its replica (on this thread: preparing shares the processor, and costs little). */
+    @Override
+    public Batch batch(List<TrainingExample> examples) {
+        int shards = Math.min(replicas.size(), examples.size());
+        List<Batch> parts = new ArrayList<>();
+        for (int i = 0; i < shards; i++) {
+            parts.add(replicas.get(i).batch(examples.subList(i * examples.size() / shards, (i + 1) * examples.size() / shards)));
+        }
+        List<long[]> targets = new ArrayList<>();
+        int tokens = 0;
+        for (Batch b : parts) {
+            targets.addAll(List.of(b.targets()));
+            tokens += b.tokens();
+        }
+        return new Sharded(parts, targets.toArray(new long[0][]), tokens);
+    }
+
+    @Override
+    public double accumulate(Batch batch, Map<String, INDArray> grads) {
+        List<Batch> shards = ((Sharded) batch).shards();
+        List<Future<Double>> others = new ArrayList<>();
+        for (int i = 1; i < shards.size(); i++) {
+            GradientSource r = replicas.get(i);
+            Batch part = shards.get(i);
+            Map<String, INDArray> g = shardGrads.get(i - 1);
+            others.add(pool.submit(() -> {
+                for (INDArray a : g.values()) a.assign(0);
+                return r.accumulate(part, g);
+            }));
+        }
+        double sum = replicas.get(0).accumulate(shards.get(0), grads);
+        try {
+            for (Future<Double> f : others) sum += f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while the replicas computed their gradients", e);
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("a gradient replica failed: " + e.getCause().getMessage(), e.getCause());
+        }
+        for (int i = 1; i < shards.size(); i++) {
+            Map<String, INDArray> g = shardGrads.get(i - 1);
+            grads.forEach((n, a) -> a.addi(g.get(n)));
+        }
+        return sum;
+    }
+
+    @Override
+    public double lossSum(Batch batch) {
+        List<Batch> shards = ((Sharded) batch).shards();
+        double sum = 0;
+        for (int i = 0; i < shards.size(); i++) sum += replicas.get(i).lossSum(shards.get(i));
+        return sum;
+    }
+
+    /** The other replicas take the first one's parameters. */
+    @Override
+    public void updated() {
+        Map<String, INDArray> master = replicas.get(0).trainable();
+        for (int r = 1; r < replicas.size(); r++) {
+            replicas.get(r).trainable().forEach((n, p) -> p.assign(master.get(n)));
+        }
+    }
+
+    @Override
+    public void close() {
+        if (pool != null) pool.shutdownNow();
+        replicas.forEach(GradientSource::close);
+    }
+}
