@@ -10,6 +10,7 @@ import java.util.function.LongFunction;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import org.mha2mla.trainer.data.ExampleStream;
+import org.mha2mla.trainer.data.Examples;
 import org.mha2mla.trainer.data.TrainingExample;
 
 /**
@@ -28,13 +29,6 @@ import org.mha2mla.trainer.data.TrainingExample;
 public final class TrainingLoop {
 
     private TrainingLoop() {
-    }
-
-    /** The examples in data order (what a checkpoint saves of them is {@link #state}). */
-    public interface Examples {
-        TrainingExample next();
-
-        ExampleStream.State state();
     }
 
     /**

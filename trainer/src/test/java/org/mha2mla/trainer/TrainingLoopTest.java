@@ -15,6 +15,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.trainer.data.DataPosition;
 import org.mha2mla.trainer.data.ExampleStream;
+import org.mha2mla.trainer.data.Examples;
 import org.mha2mla.trainer.data.TrainingExample;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -82,8 +83,8 @@ class TrainingLoopTest {
     }
 
     /** An endless stream of one 3-token example with two supervised tokens. */
-    static TrainingLoop.Examples examples() {
-        return new TrainingLoop.Examples() {
+    static Examples examples() {
+        return new Examples() {
             long served;
 
             @Override

@@ -7,7 +7,6 @@ import java.util.Random;
 import java.util.stream.IntStream;
 
 import org.mha2mla.layers.MultimodalInput;
-import org.mha2mla.trainer.TrainingLoop;
 
 /**
  * A LLaVA-instruct file of one-image samples encoded once (chat template, tokens, labels) and served in shuffled
@@ -19,7 +18,7 @@ import org.mha2mla.trainer.TrainingLoop;
  * <p>Order: one {@link Random} seeded with the seed draws a Fisher–Yates permutation of the examples for every epoch
  * in turn, so a run's data order is a function of the seed alone.
  */
-public final class EncodedExamples implements TrainingLoop.Examples {
+public final class EncodedExamples implements Examples {
 
     /** One encoded sample: token ids, labels (not shifted), its image grid and the picture. */
     private record Encoded(String id, long[] ids, long[] labels, int[][] grid, BufferedImage picture) {

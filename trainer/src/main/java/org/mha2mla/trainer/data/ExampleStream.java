@@ -5,7 +5,7 @@ package org.mha2mla.trainer.data;
  * length, and skipped (counted) when capping drops it. Its state — the dataset position and the counters — is
  * what a checkpoint saves.
  */
-public final class ExampleStream implements org.mha2mla.trainer.TrainingLoop.Examples {
+public final class ExampleStream implements Examples {
 
     /** Everything needed to continue the stream exactly. */
     public record State(DataPosition position, long examples, long truncated, long droppedImageCut, long droppedNoSupervision) {
