@@ -5,12 +5,12 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Map;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.mha2mla.core.config.Mha2MlaConfig;
+import org.mha2mla.importers.family.FamilySpecs;
 import org.mha2mla.importers.config.HfConfigParser;
 
 /**
@@ -33,10 +33,6 @@ public final class TransformersExport {
     /** The auto class whose entry {@code auto_map} gets. */
     public static final String AUTO_CLASS = "AutoModelForImageTextToText";
     /** The class of each model_type in {@value #MODULE_FILE}. */
-    static final Map<String, String> CLASSES = Map.of(
-            "llava", "Mha2MlaLlavaForConditionalGeneration",
-            "llava_next", "Mha2MlaLlavaNextForConditionalGeneration",
-            "qwen2_5_vl", "Mha2MlaQwen2_5_VLForConditionalGeneration");
     private static final String RESOURCE = "transformers/" + MODULE_FILE;
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -57,9 +53,11 @@ public final class TransformersExport {
         try {
             JsonNode root = JSON.readTree(config.toFile());
             String type = root.path("model_type").asText();
-            String cls = CLASSES.get(type);
-            if (cls == null) throw new IllegalArgumentException(config + ": model_type '" + type + "' has no transformers export (supported: "
-                    + String.join(", ", CLASSES.keySet().stream().sorted().toList()) + ")");
+            if (!FamilySpecs.supports(type)) {
+                throw new IllegalArgumentException(config + ": model_type '" + type + "' has no transformers export (supported: "
+                        + FamilySpecs.known() + ")");
+            }
+            String cls = FamilySpecs.of(type).transformersExportClass();
             ObjectNode autoMap = ((ObjectNode) root).putObject("auto_map");
             autoMap.put(AUTO_CLASS, MODULE_FILE.replace(".py", "") + "." + cls);
             Files.writeString(config, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(root) + "\n");

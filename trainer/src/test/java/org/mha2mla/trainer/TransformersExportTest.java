@@ -15,6 +15,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.mha2mla.importers.family.FamilySpecs;
 import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.partialrope.RopeSelection;
 import org.mha2mla.core.partialrope.RopeStrategy;
@@ -48,7 +49,7 @@ class TransformersExportTest {
             JsonNode before = JSON.readTree(dir.resolve("config.json").toFile());
             TransformersExport.write(dir);
             JsonNode after = JSON.readTree(dir.resolve("config.json").toFile());
-            assertEquals("modeling_mha2mla." + TransformersExport.CLASSES.get(f[0]), after.path("auto_map").path("AutoModelForImageTextToText").asText());
+            assertEquals("modeling_mha2mla." + FamilySpecs.of(f[0]).transformersExportClass(), after.path("auto_map").path("AutoModelForImageTextToText").asText());
             for (Iterator<String> it = before.fieldNames(); it.hasNext(); ) {
                 String field = it.next();
                 assertEquals(before.get(field), after.get(field), f[0] + ": field " + field + " changed");
@@ -58,7 +59,7 @@ class TransformersExportTest {
                 byte[] module = Files.readAllBytes(dir.resolve(TransformersExport.MODULE_FILE));
                 assertArrayEquals(in.readAllBytes(), module);
                 String text = new String(module, java.nio.charset.StandardCharsets.UTF_8);
-                assertTrue(text.contains("class " + TransformersExport.CLASSES.get(f[0]) + "("), f[0]);
+                assertTrue(text.contains("class " + FamilySpecs.of(f[0]).transformersExportClass() + "("), f[0]);
             }
             TransformersExport.write(dir);   // again: the same result, auto_map still one entry
             assertEquals(1, JSON.readTree(dir.resolve("config.json").toFile()).get("auto_map").size());

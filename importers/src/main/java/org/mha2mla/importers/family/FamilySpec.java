@@ -56,6 +56,12 @@ public interface FamilySpec {
      */
     String lmmsEvalModel();
 
+    /**
+     * The class of the exported {@code modeling_mha2mla.py} that transformers loads a converted folder of this family
+     * with (its {@code auto_map} entry).
+     */
+    String transformersExportClass();
+
     // ---- random-weight folders at real shapes (init) ----
 
     /** Every tensor of the transformers model class, with its shape and init; {@code raw} is the same config.json. */

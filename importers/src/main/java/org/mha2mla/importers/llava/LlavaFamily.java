@@ -104,6 +104,11 @@ public final class LlavaFamily implements FamilySpec {
     }
 
     @Override
+    public String transformersExportClass() {
+        return next ? "Mha2MlaLlavaNextForConditionalGeneration" : "Mha2MlaLlavaForConditionalGeneration";
+    }
+
+    @Override
     public List<WeightPlan.Tensor> weightPlan(VlmConfig config, JsonFields raw) {
         return WeightPlan.llava((LlavaConfig) config, raw);
     }

@@ -93,6 +93,11 @@ public final class Qwen25VlFamily implements FamilySpec {
     }
 
     @Override
+    public String transformersExportClass() {
+        return "Mha2MlaQwen2_5_VLForConditionalGeneration";
+    }
+
+    @Override
     public List<WeightPlan.Tensor> weightPlan(VlmConfig config, JsonFields raw) {
         return WeightPlan.qwen25Vl((Qwen25VlConfig) config, raw);
     }
