@@ -48,12 +48,9 @@ public class PositionProbe {
         Files.copy(data.resolve("calibration.json"), probeData.resolve("calibration.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
 
         DemoPipeline.Settings f = DemoPipeline.Settings.full();
-        ScratchModel.Spec m = f.model();
-        ScratchModel.Spec spec = new ScratchModel.Spec(m.hidden(), m.intermediate(), m.layers(), m.heads(), m.kvHeads(), sections,
-                m.ropeTheta(), m.visionHidden(), m.visionIntermediate(), m.visionDepth(), m.visionHeads(), m.fullattBlockIndexes(),
-                m.windowSize(), m.initializerRange());
-        DemoPipeline.Settings s = new DemoPipeline.Settings("probe", f.data(), spec, steps, f.batchSize(), f.peakLr(), f.minLr(), 0.05,
-                f.beta2(), f.weightDecay(), f.maxGradNorm(), f.maxLength(), 0, 0, f.stageBatch(), f.stageLr(), f.quantGroup(), false, 0);
+        ScratchModel.Spec spec = f.model().toBuilder().mropeSection(sections).build();
+        DemoPipeline.Settings s = f.toBuilder().name("probe").model(spec).steps(steps).warmupFraction(0.05).stage1Steps(0).stage2Steps(0)
+                .baselines(false).budgetSeconds(0).build();
         DemoPipeline p = new DemoPipeline(out.resolve("run"), s, 1234, System.out);
         Path calibration = probeData.resolve("calibration.json");
         SyntheticShapesData.Splits heldOut = new SyntheticShapesData.Splits(probeData, probeData.resolve("train.json"), calibration,

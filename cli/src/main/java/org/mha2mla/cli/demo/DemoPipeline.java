@@ -151,13 +151,9 @@ public final class DemoPipeline {
                     .warmupFraction(0.05).stage1Steps(4).stage2Steps(4).budgetSeconds(0).build();
         }
 
-        /**
-         * Decoder: 2 layers, d 256, GQA 8 query / 4 KV heads of d_h 32, M-RoPE sections 4/6/6 pairs (Qwen's 16/24/24
-         * scaled), RoPE base 1000 (see {@link ScratchModel.Spec#ropeTheta}); ViT: 1 block of width 64 (2 heads of 32),
-         * 112 px windows (a whole image), the 2×2 merger. Initial std 0.08 ≈ 1/√256 (see {@link ScratchModel.Spec}).
-         */
+        /** The demo's model: {@link ScratchModel.Spec#builder()}'s defaults. */
         static ScratchModel.Spec spec() {
-            return new ScratchModel.Spec(256, 768, 2, 8, 4, new int[] {4, 6, 6}, 1000.0, 64, 128, 1, 2, List.of(0), 112, 0.08);
+            return ScratchModel.Spec.builder().build();
         }
 
         /** Exactly {@code n} pretraining updates (no time budget). */

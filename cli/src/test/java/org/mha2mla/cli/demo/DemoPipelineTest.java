@@ -38,8 +38,8 @@ class DemoPipelineTest {
     static DemoPipeline.Settings micro() {
         DemoPipeline.Settings full = DemoPipeline.Settings.full();
         ScratchModel.Spec m = full.model();
-        ScratchModel.Spec tiny = new ScratchModel.Spec(64, 96, 1, 2, 1, m.mropeSection(), m.ropeTheta(), 32, 48, 1, 1, List.of(0),
-                m.windowSize(), m.initializerRange());
+        ScratchModel.Spec tiny = m.toBuilder().hidden(64).intermediate(96).layers(1).heads(2).kvHeads(1).visionHidden(32).visionIntermediate(48)
+                .visionDepth(1).visionHeads(1).fullattBlockIndexes(List.of(0)).build();
         return DemoPipeline.Settings.builder().name("micro").data(new SyntheticShapesData.Sizes(112, 12, 5, 2)).model(tiny)
                 .steps(4).batchSize(4).stage1Steps(2).stage2Steps(2).stageBatch(4).baselines(true).budgetSeconds(0).build();
     }

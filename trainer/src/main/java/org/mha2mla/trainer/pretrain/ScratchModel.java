@@ -78,6 +78,130 @@ public final class ScratchModel {
         public int headDim() {
             return hidden / heads;
         }
+
+        /**
+         * A builder whose defaults are the embedded demo's model. Decoder: 2 layers, d 256, GQA 8 query / 4 KV heads of
+         * d_h 32, M-RoPE sections 4/6/6 pairs (Qwen's 16/24/24 scaled), RoPE base 1000; ViT: 1 block of width 64 (2 heads
+         * of 32), 112 px windows (a whole image), the 2×2 merger; initial std 0.08 ≈ 1/√256.
+         */
+        public static Builder builder() {
+            return new Builder();
+        }
+
+        /** A builder holding this spec's values. */
+        public Builder toBuilder() {
+            Builder b = new Builder();
+            b.hidden = hidden;
+            b.intermediate = intermediate;
+            b.layers = layers;
+            b.heads = heads;
+            b.kvHeads = kvHeads;
+            b.mropeSection = mropeSection;
+            b.ropeTheta = ropeTheta;
+            b.visionHidden = visionHidden;
+            b.visionIntermediate = visionIntermediate;
+            b.visionDepth = visionDepth;
+            b.visionHeads = visionHeads;
+            b.fullattBlockIndexes = fullattBlockIndexes;
+            b.windowSize = windowSize;
+            b.initializerRange = initializerRange;
+            return b;
+        }
+
+        /** Named sizes with the demo model's defaults. */
+        public static final class Builder {
+            private int hidden = 256;
+            private int intermediate = 768;
+            private int layers = 2;
+            private int heads = 8;
+            private int kvHeads = 4;
+            private int[] mropeSection = new int[] {4, 6, 6};
+            private double ropeTheta = 1000.0;
+            private int visionHidden = 64;
+            private int visionIntermediate = 128;
+            private int visionDepth = 1;
+            private int visionHeads = 2;
+            private List<Integer> fullattBlockIndexes = List.of(0);
+            private int windowSize = 112;
+            private double initializerRange = 0.08;
+
+            private Builder() {
+            }
+
+            public Builder hidden(int hidden) {
+                this.hidden = hidden;
+                return this;
+            }
+
+            public Builder intermediate(int intermediate) {
+                this.intermediate = intermediate;
+                return this;
+            }
+
+            public Builder layers(int layers) {
+                this.layers = layers;
+                return this;
+            }
+
+            public Builder heads(int heads) {
+                this.heads = heads;
+                return this;
+            }
+
+            public Builder kvHeads(int kvHeads) {
+                this.kvHeads = kvHeads;
+                return this;
+            }
+
+            public Builder mropeSection(int... mropeSection) {
+                this.mropeSection = mropeSection.clone();
+                return this;
+            }
+
+            public Builder ropeTheta(double ropeTheta) {
+                this.ropeTheta = ropeTheta;
+                return this;
+            }
+
+            public Builder visionHidden(int visionHidden) {
+                this.visionHidden = visionHidden;
+                return this;
+            }
+
+            public Builder visionIntermediate(int visionIntermediate) {
+                this.visionIntermediate = visionIntermediate;
+                return this;
+            }
+
+            public Builder visionDepth(int visionDepth) {
+                this.visionDepth = visionDepth;
+                return this;
+            }
+
+            public Builder visionHeads(int visionHeads) {
+                this.visionHeads = visionHeads;
+                return this;
+            }
+
+            public Builder fullattBlockIndexes(List<Integer> fullattBlockIndexes) {
+                this.fullattBlockIndexes = fullattBlockIndexes;
+                return this;
+            }
+
+            public Builder windowSize(int windowSize) {
+                this.windowSize = windowSize;
+                return this;
+            }
+
+            public Builder initializerRange(double initializerRange) {
+                this.initializerRange = initializerRange;
+                return this;
+            }
+
+            public Spec build() {
+                return new Spec(hidden, intermediate, layers, heads, kvHeads, mropeSection, ropeTheta, visionHidden, visionIntermediate, visionDepth, visionHeads, fullattBlockIndexes, windowSize, initializerRange);
+            }
+        }
     }
 
     private ScratchModel() {

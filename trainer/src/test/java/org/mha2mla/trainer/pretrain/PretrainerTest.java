@@ -44,7 +44,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 class PretrainerTest {
 
     static final List<String> WORDS = List.of("what", "color", "is", "the", "square", "?", "user", "assistant", "red", "blue");
-    static final ScratchModel.Spec TINY = new ScratchModel.Spec(64, 96, 2, 2, 1, new int[] {4, 6, 6}, 10.0, 32, 48, 2, 1, List.of(1), 112, 0.02);
+    static final ScratchModel.Spec TINY = ScratchModel.Spec.builder().hidden(64).intermediate(96).layers(2).heads(2).kvHeads(1).mropeSection(4, 6, 6).ropeTheta(10.0)
+            .visionHidden(32).visionIntermediate(48).visionDepth(2).visionHeads(1).fullattBlockIndexes(List.of(1)).windowSize(112).initializerRange(0.02).build();
 
     @TempDir
     static Path tmp;

@@ -29,7 +29,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 class ScratchModelTest {
 
-    static final ScratchModel.Spec SPEC = new ScratchModel.Spec(64, 96, 2, 2, 1, new int[] {4, 6, 6}, 10.0, 32, 48, 2, 1, List.of(1), 112, 0.02);
+    static final ScratchModel.Spec SPEC = ScratchModel.Spec.builder().hidden(64).intermediate(96).layers(2).heads(2).kvHeads(1).mropeSection(4, 6, 6).ropeTheta(10.0)
+            .visionHidden(32).visionIntermediate(48).visionDepth(2).visionHeads(1).fullattBlockIndexes(List.of(1)).windowSize(112).initializerRange(0.02).build();
     static final WordLevelTokenizer TOKENIZER = WordLevelTokenizer.of(List.of("what", "color", "is", "the", "square", "?", "red"));
 
     @Test
@@ -110,7 +111,7 @@ class ScratchModelTest {
 
     @Test
     void inconsistentSizesAreRefused() {
-        assertThrows(IllegalArgumentException.class, () -> new ScratchModel.Spec(64, 96, 2, 3, 1, new int[] {4, 6, 6}, 10.0, 32, 48, 2, 1, List.of(1), 112, 0.02));
-        assertThrows(IllegalArgumentException.class, () -> new ScratchModel.Spec(64, 96, 2, 2, 1, new int[] {4, 6, 5}, 10.0, 32, 48, 2, 1, List.of(1), 112, 0.02));
+        assertThrows(IllegalArgumentException.class, () -> SPEC.toBuilder().heads(3).build());
+        assertThrows(IllegalArgumentException.class, () -> SPEC.toBuilder().mropeSection(4, 6, 5).build());
     }
 }
