@@ -3,14 +3,14 @@
 # README.md). Run from anywhere:
 #   benchmarks/trainer/run.sh                          # stages 1 and 2, both gradient sources, batch 1 and 4, + anchors
 #   benchmarks/trainer/run.sh --batch 1 --sources graph --stages 1
-# The anchors (PyTorch CPU, 2 threads, the default shape only) need /usr/bin/python3 with torch; set ANCHOR=0 to skip them.
+# The anchors (PyTorch CPU, 2 threads, the default shape only; the scripts beside this one) need /usr/bin/python3 with torch; set ANCHOR=0 to skip them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mvn -o -q -pl trainer -am compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
 CP="trainer/target/classes:samediff-layers/target/classes:importers/target/classes:core/target/classes:$(cat trainer/target/classpath.txt)"
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
-java --add-modules jdk.incubator.vector -Xmx8g -Dorg.bytedeco.javacpp.maxbytes=12G -cp "$CP" \
+OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" java --add-modules jdk.incubator.vector -Xmx8g -Dorg.bytedeco.javacpp.maxbytes=12G -cp "$CP" \
     benchmarks/trainer/TrainerBenchmark.java "$@" 2>&1 | grep -v "^WARNING: Using incubator" | tee "$OUT"
 
 BATCHES=$(grep '^RESULT' "$OUT" | awk '{print $4}' | sort -un | tr '\n' ' ')
@@ -22,8 +22,7 @@ echo "PyTorch anchors (same machine, right after; $(nproc) cores, load $(cut -d'
 declare -A TORCH
 for b in $BATCHES; do
     for stage in 1 2; do
-        if [ "$stage" = 1 ]; then script=../shared/bench/anchor_train_torch.py; else script=benchmarks/trainer/anchor_train_mla_torch.py; fi
-        [ -f "$script" ] || script=/work/shared/bench/anchor_train_torch.py
+        if [ "$stage" = 1 ]; then script=benchmarks/trainer/anchor_train_torch.py; else script=benchmarks/trainer/anchor_train_mla_torch.py; fi
         line=$(/usr/bin/python3 "$script" "$b" "$SEQ" 6)
         echo "  $line"
         TORCH[$stage,$b]=$(echo "$line" | sed -E 's/.* ([0-9.]+) tokens\/s/\1/')
