@@ -88,7 +88,9 @@ public final class TrainerBenchmark {
             for (TrainingExample e : examples(rng, 4, seq, (int) original.config().textConfig().vocabSize(), original.config().imageTokenId())) {
                 calibration.add(e.input());
             }
-            return Mha2MlaConverter.convert(original, calibration, Mha2MlaConverter.Options.defaults(dh / 4)).model();
+            // The calibration is random text (no image), so one joint factorisation (SVD-LLM) rather than MD-SVD's two.
+            Mha2MlaConverter.Options o = Mha2MlaConverter.Options.builder(dh / 4).svd(org.mha2mla.core.svd.SvdMethod.SVD_LLM).build();
+            return Mha2MlaConverter.convert(original, calibration, o).model();
         }
     }
 
