@@ -10,6 +10,7 @@ import org.mha2mla.cli.demo.DemoPipeline;
 import org.mha2mla.evaluation.synthetic.ShapesGenerator;
 import org.mha2mla.evaluation.synthetic.SyntheticShapesData;
 import org.mha2mla.layers.generation.CachePolicy;
+import org.mha2mla.trainer.ReplicatedGradients;
 import org.mha2mla.trainer.AdamW;
 import org.mha2mla.trainer.LossLog;
 import org.mha2mla.trainer.data.ModelProcessor;
@@ -30,7 +31,7 @@ public final class PretrainBenchmark {
 
     public static void main(String[] args) throws Exception {
         Map<String, String> a = new LinkedHashMap<>(Map.of("steps", "40", "questions", "20",
-                "replicas", Integer.toString(Pretrainer.replicasFor(Runtime.getRuntime().availableProcessors()))));
+                "replicas", Integer.toString(ReplicatedGradients.replicasFor(Runtime.getRuntime().availableProcessors()))));
         boolean quick = false;
         for (int i = 0; i < args.length; i++) {
             if (args[i].equals("--quick")) quick = true;
