@@ -54,7 +54,7 @@ import org.nd4j.linalg.factory.Nd4j;
 public final class LayerwiseGradients implements GradientSource {
 
     /** A layer graph's input hidden states [B, L, d]. */
-    static final String X = "x";
+    static final String X = LayerwiseDecoder.X;
     /** A layer graph's output hidden states [B, L, d]. */
     static final String OUT = "out";
     /** The gradient arriving at a layer's output [B, L, d]. */
@@ -216,13 +216,7 @@ public final class LayerwiseGradients implements GradientSource {
 
     /** The placeholders of a layer graph besides its frozen weights: hidden states, RoPE tables, mask and modality. */
     private static Map<String, INDArray> inputs(INDArray h, DecoderInput in) {
-        Map<String, INDArray> feed = new HashMap<>();
-        feed.put(X, h);
-        feed.put(TextDecoder.COS, in.rope().cos());
-        feed.put(TextDecoder.SIN, in.rope().sin());
-        feed.put(TextDecoder.ATTENTION_MASK, in.attentionMask());
-        feed.put(TextDecoder.MODALITY, in.modality());
-        return feed;
+        return LayerwiseDecoder.inputs(h, in);
     }
 
     /**

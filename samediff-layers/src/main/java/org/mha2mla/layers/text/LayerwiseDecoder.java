@@ -237,17 +237,26 @@ public final class LayerwiseDecoder implements AutoCloseable {
     }
 
     /**
-     * Runs layer {@code layer} on hidden states {@code h} [B, L, d] with the positions, mask and modality of
-     * {@code in}; returns {@link #OUT} and the {@code extra} nodes of the layer graph.
+     * The placeholders of a layer graph besides its weights: hidden states {@code h} [B, L, d], and the RoPE tables,
+     * mask and modality of {@code in} (a new, modifiable map).
      */
-    public Map<String, INDArray> layer(int layer, INDArray h, DecoderInput in, List<String> extra) {
-        LayerGraph g = graph(layer);
+    public static Map<String, INDArray> inputs(INDArray h, DecoderInput in) {
         Map<String, INDArray> feed = new HashMap<>();
         feed.put(X, h);
         feed.put(TextDecoder.COS, in.rope().cos());
         feed.put(TextDecoder.SIN, in.rope().sin());
         feed.put(TextDecoder.ATTENTION_MASK, in.attentionMask());
         feed.put(TextDecoder.MODALITY, in.modality());
+        return feed;
+    }
+
+    /**
+     * Runs layer {@code layer} on hidden states {@code h} [B, L, d] with the positions, mask and modality of
+     * {@code in}; returns {@link #OUT} and the {@code extra} nodes of the layer graph.
+     */
+    public Map<String, INDArray> layer(int layer, INDArray h, DecoderInput in, List<String> extra) {
+        LayerGraph g = graph(layer);
+        Map<String, INDArray> feed = inputs(h, in);
         List<String> outputs = new ArrayList<>(extra.size() + 1);
         outputs.add(OUT);
         outputs.addAll(extra);
