@@ -153,6 +153,7 @@ public final class LayerwiseGradients implements GradientSource {
         for (int i = 0; i < graphs.length; i++) {
             inputs[i] = h;
             h = forward(i, h, in);
+            collectLayerGarbage();
         }
         INDArray g = Nd4j.zeros(DataType.FLOAT, h.shape());
         double sum = head(h, mb.targets(), g);
@@ -162,6 +163,7 @@ public final class LayerwiseGradients implements GradientSource {
             g.close();
             if (i > 0) inputs[i].close();
             g = below;
+            collectLayerGarbage();
         }
         if (g != null) g.close();
         for (int i = 1; i < lowest; i++) inputs[i].close();
@@ -183,6 +185,15 @@ public final class LayerwiseGradients implements GradientSource {
         h.close();
         g.close();
         return sum;
+    }
+
+    /**
+     * A full collection after each layer's pass: the arrays a pass leaves behind live off-heap and go back only when the
+     * JVM collects their wrappers, which a small, quiet heap does not do within one update (the stage-2 update of
+     * Qwen2.5-VL-7B piled them up to 24 GB over its 28 layers).
+     */
+    private static void collectLayerGarbage() {
+        System.gc();
     }
 
     /** Layer i's output on {@code h}. */
