@@ -10,6 +10,7 @@ import java.util.List;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.mha2mla.fixtures.Fixtures;
 import org.mha2mla.importers.safetensors.SafeTensorsFile;
 import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.VisionLanguageModel;
@@ -26,7 +27,7 @@ class GoldenWriterTest {
 
     @Test
     void whatItWritesGoldenParityReadsBack() throws Exception {
-        Path dir = Path.of(GoldenWriterTest.class.getResource("/hf/llava/config.json").toURI()).getParent();
+        Path dir = Fixtures.hf("llava");
         Path written = tmp.resolve("golden.safetensors");
         try (VisionLanguageModel model = VlmLoader.load(dir);
              SafeTensorsFile reference = SafeTensorsFile.open(dir.resolve("golden.safetensors"))) {
