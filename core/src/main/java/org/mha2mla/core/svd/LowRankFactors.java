@@ -13,7 +13,9 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * @param truncationLoss            the method's own objective at its optimum: for activation-aware
  *                                  methods ‖W·X − W_up·W_down·X‖²_F summed over the calibration tokens
  *                                  (closed form), for the weight-only baseline ‖W − W_up·W_down‖²_F
- * @param discardedSingularValues   singular values of the decomposed matrix beyond the rank, descending
+ * @param discardedSingularValues   singular values of the decomposed matrix beyond the rank, descending; empty where
+ *                                  the method computed only the top r (MD-SVD with more rows than d: its loss
+ *                                  comes from the trace)
  */
 public record LowRankFactors(INDArray wDown, INDArray wUp, double truncationLoss, double[] discardedSingularValues) {
 

@@ -204,4 +204,52 @@ class LinearAlgebraTest {
         assertThrows(IllegalArgumentException.class, () -> LinearAlgebra.eigh(nan));
         assertThrows(IllegalArgumentException.class, () -> LinearAlgebra.svd(Nd4j.zeros(DataType.DOUBLE, 2, 3, 4)));
     }
+
+    @Test
+    void eighTopEqualsTheLeadingPairsOfTheFullDecomposition() {
+        // A Gram matrix with a decaying spectrum (well separated at the top), as MD-SVD hands it over.
+        INDArray x = Nd4j.createFromArray(gaussian(300, 120, 5));
+        for (int j = 0; j < 120; j++) {
+            x.getColumn(j).muli(1.0 / (1 + j));
+        }
+        INDArray gram = x.transpose().mmul(x);
+        int k = 17;
+        SymmetricEigen top = LinearAlgebra.eighTop(gram, k);
+        SymmetricEigen all = LinearAlgebra.eigh(gram);
+        assertArrayEquals(new long[] {120, k}, top.vectors().shape());
+        double[] topValues = top.valuesArray();
+        double[] allValues = all.valuesArray();
+        for (int i = 0; i < k; i++) {
+            assertEquals(allValues[i], topValues[i], 1e-12 * allValues[0], "eigenvalue " + i);
+            // same sign convention, so the same vectors
+            double diff = top.vectors().getColumn(i).sub(all.vectors().getColumn(i)).norm2Number().doubleValue();
+            assertTrue(diff < 1e-9, "eigenvector " + i + ": " + diff);
+        }
+        assertTrue(orthonormalityError(top.vectors()) < 1e-12);
+        assertThrows(IllegalArgumentException.class, () -> LinearAlgebra.eighTop(gram, 0));
+        assertThrows(IllegalArgumentException.class, () -> LinearAlgebra.eighTop(gram, 121));
+    }
+
+    @Test
+    void choleskyLowerFactorsPositiveDefiniteAndRejectsSingular() {
+        INDArray x = Nd4j.createFromArray(gaussian(200, 80, 6));
+        INDArray spd = x.transpose().mmul(x);
+        INDArray before = spd.dup();
+        INDArray l = LinearAlgebra.choleskyLower(spd);
+        assertEquals(before, spd, "input must not be overwritten by LAPACK");
+        assertTrue(relFrobenius(l.mmul(l.transpose()), spd) < 1e-14, "L·Lᵀ = A");
+        for (int i = 0; i < 80; i++) {
+            assertTrue(l.getDouble(i, i) > 0, "positive diagonal at " + i);
+            for (int j = i + 1; j < 80; j++) {
+                assertEquals(0.0, l.getDouble(i, j), "upper triangle at " + i + "," + j);
+            }
+        }
+        // commons-math's Cholesky as the second implementation
+        double[][] ref = new org.apache.commons.math3.linear.CholeskyDecomposition(
+                new Array2DRowRealMatrix(spd.toDoubleMatrix())).getL().getData();
+        assertTrue(relFrobenius(l, Nd4j.createFromArray(ref)) < 1e-12);
+        // 30 samples in 80 dimensions: rank 30, not positive definite
+        INDArray thin = Nd4j.createFromArray(gaussian(30, 80, 7));
+        assertEquals(null, LinearAlgebra.choleskyLower(thin.transpose().mmul(thin).subi(Nd4j.eye(80).castTo(DataType.DOUBLE).muli(1e-9))));
+    }
 }

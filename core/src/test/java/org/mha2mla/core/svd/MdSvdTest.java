@@ -104,7 +104,8 @@ class MdSvdTest {
             double direct = TruncationLoss.direct(w, f, x);
             assertEquals(expected, f.truncationLoss(), 1e-6 * expected, "closed form, shape " + rows + "x" + d);
             assertEquals(expected, direct, 1e-6 * expected, "direct from X, shape " + rows + "x" + d);
-            assertEquals(Math.min(rows, d) - rank, f.discardedSingularValues().length);
+            // rows > d computes the top r pairs only: the discarded values are not known one by one
+            assertEquals(rows <= d ? Math.min(rows, d) - rank : 0, f.discardedSingularValues().length);
             for (int i = 0; i < f.discardedSingularValues().length; i++) {
                 assertEquals(sigma[rank + i], f.discardedSingularValues()[i], 1e-9 * sigma[0]);
             }
@@ -155,6 +156,22 @@ class MdSvdTest {
             tail += s * s;
         }
         assertTrue(tail * 15 > direct * 1.0001);
+    }
+
+    @Test
+    void moreRowsThanDimensionsWithSingularStatisticsTakesTheEigenSquareRoot() {
+        // rows > d, eps = 0 and 20 tokens in 30 dimensions: S has no Cholesky factor, Alg. 1's eigen square root
+        // of S is used instead; the closed-form loss still equals the loss measured on X.
+        INDArray w = weight(50, 30, 12);
+        INDArray x = activations(20, 30, 13, 0.4);
+        LowRankFactors f = MdSvd.factorize(w, stats(x), 8, 0.0);
+        double direct = TruncationLoss.direct(w, f, x);
+        assertEquals(direct, f.truncationLoss(), 1e-8 * direct);
+        assertEquals(30 - 8, f.discardedSingularValues().length);
+        // The same problem with a ridge goes through the Cholesky route and agrees on W X to the ridge's order.
+        LowRankFactors ridge = MdSvd.factorize(w, stats(x), 8, 1e-12);
+        assertEquals(0, ridge.discardedSingularValues().length);
+        assertEquals(direct, TruncationLoss.direct(w, ridge, x), 1e-6 * direct);
     }
 
     @Test
