@@ -4,6 +4,8 @@
 #   benchmarks/kernels/run.sh                       # W [18944, 3584], batch 1 and 16
 #   benchmarks/kernels/run.sh --batch 1 --reps 21
 set -euo pipefail
+# Transparent huge pages for ND4J's large allocations, as the mha2mla launcher sets them (see its comment).
+export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}"
 cd "$(dirname "$0")/../.."
 mvn -o -q -pl core -am compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
 CP="core/target/classes:$(cat core/target/classpath.txt)"

@@ -7,6 +7,8 @@
 # The default run ends with the prefill of 512 tokens through the layer, beside anchor_prefill_torch.py (this folder).
 # ANCHOR=path/to/anchor_decode_torch.py (default benchmarks/mla-decode/anchor_decode_torch.py); NO_ANCHOR=1 skips it.
 set -euo pipefail
+# Transparent huge pages for ND4J's large allocations, as the mha2mla launcher sets them (see its comment).
+export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}"
 cd "$(dirname "$0")/../.."
 mvn -o -q -pl samediff-layers -am compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
 CP="samediff-layers/target/classes:$(cat samediff-layers/target/classpath.txt)"

@@ -4,6 +4,8 @@
 #   benchmarks/pretrain/run.sh --quick    # the --quick settings
 #   benchmarks/pretrain/run.sh --rmsnorm  # RMSNorm forward + backward, matmul spreading vs broadcasting
 set -euo pipefail
+# Transparent huge pages for ND4J's large allocations, as the mha2mla launcher sets them (see its comment).
+export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}"
 cd "$(dirname "$0")/../.."
 mvn -o -q -pl cli -am compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
 CP="cli/target/classes:trainer/target/classes:evaluation/target/classes:samediff-layers/target/classes:importers/target/classes:core/target/classes:$(cat cli/target/classpath.txt)"

@@ -7,6 +7,8 @@
 #    tokens) on a random LLaVA of 4 decoder layers, d 1024, 16 heads (llava-mid.json, written by `mha2mla init`).
 # Single-process runs use ND4J's default threads (one per core); local[2] runs give each task one (OMP_NUM_THREADS=1).
 set -euo pipefail
+# Transparent huge pages for ND4J's large allocations, as the mha2mla launcher sets them (see its comment).
+export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 docs=${1:-24}

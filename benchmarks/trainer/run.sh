@@ -5,6 +5,8 @@
 #   benchmarks/trainer/run.sh --batch 1 --sources graph --stages 1
 # The anchors (PyTorch CPU, 2 threads, the default shape only; the scripts beside this one) need /usr/bin/python3 with torch; set ANCHOR=0 to skip them.
 set -euo pipefail
+# Transparent huge pages for ND4J's large allocations, as the mha2mla launcher sets them (see its comment).
+export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}"
 cd "$(dirname "$0")/../.."
 mvn -o -q -pl trainer -am compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
 CP="trainer/target/classes:samediff-layers/target/classes:importers/target/classes:core/target/classes:$(cat trainer/target/classpath.txt)"
