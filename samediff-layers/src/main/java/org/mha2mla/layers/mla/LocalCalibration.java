@@ -153,6 +153,7 @@ public final class LocalCalibration implements CalibrationPasses {
             if (twoNorm != null) twoNorm.accumulate(0, q, k);
             qk.add(new INDArray[]{q, k});
             if (!last) inputStates.put(s, out.get(LayerwiseDecoder.OUT));
+            collectSampleGarbage();
             onSample.run();
         }
         return new PairScores(mkl, twoNorm);
@@ -169,6 +170,7 @@ public final class LocalCalibration implements CalibrationPasses {
             double mean = 0;
             for (double v : perHead) mean += v / perHead.length;
             sum += mean;
+            collectSampleGarbage();
         }
         int n = qk.size();
         qk.clear();
@@ -189,9 +191,19 @@ public final class LocalCalibration implements CalibrationPasses {
             Map<String, INDArray> out = decoder.layer(layer, h, sample.input(h), wanted);
             cov.add(out.get(wanted.get(0)).reshape(sample.length(), text.hiddenSize()), sample.visual());
             if (!last) states.put(s, out.get(LayerwiseDecoder.OUT));
+            collectSampleGarbage();
             onSample.run();
         }
         return cov;
+    }
+
+    /**
+     * A sample's pass leaves its op outputs off-heap until the JVM collects their wrappers, which a quiet heap rarely
+     * does: LLaVA-1.5-7B's calibration (32 heads, 607 tokens, 8 samples) reached 23.8 GB of anonymous memory within
+     * one layer's passes and was killed. One collection per sample costs tens of milliseconds against seconds per pass.
+     */
+    private static void collectSampleGarbage() {
+        System.gc();
     }
 
     /** [1, heads, L, d_h] → [heads, L, d_h] (a c-order copy detached from the graph's output). */
