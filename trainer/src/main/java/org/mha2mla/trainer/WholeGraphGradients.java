@@ -9,6 +9,7 @@ import java.util.function.Function;
 
 import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.text.GradientGraph;
+import org.mha2mla.layers.text.PassArrays;
 import org.mha2mla.layers.text.TextDecoder;
 import org.mha2mla.trainer.data.TrainingExample;
 import org.nd4j.autodiff.samediff.SDVariable;
@@ -25,6 +26,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * layer at once: the fast source while the float32 copies and the activations fit in memory.
  */
 public final class WholeGraphGradients implements GradientSource {
+
+    /** The name SameDiff gives a graph's gradient function ({@code SameDiff.GRAD_FN_KEY}). */
+    private static final String GRADIENT_FUNCTION = "grad";
 
     private final SameDiff sd;
     private final long vocab;
@@ -86,6 +90,9 @@ public final class WholeGraphGradients implements GradientSource {
     public double accumulate(Batch batch, Map<String, INDArray> grads) {
         MicroBatch mb = (MicroBatch) batch;
         Map<String, INDArray> targets = MaskedCrossEntropy.feed(mb.targets(), vocab);
+        // The previous pass's arrays serve this one (its outputs were consumed below before it returned).
+        PassArrays arrays = PassArrays.of(sd.getFunction(GRADIENT_FUNCTION));
+        arrays.recycle();
         OutAndGrad og = sd.calculateGradientsAndOutputs(feed(mb, targets), List.of(MaskedCrossEntropy.PER_POSITION), trainable.keySet());
         double sum = MaskedCrossEntropy.supervisedSum(og.getOutputs().get(MaskedCrossEntropy.PER_POSITION));
         for (String n : trainable.keySet()) {
@@ -95,7 +102,8 @@ public final class WholeGraphGradients implements GradientSource {
             }
             grads.get(n).addi(g);
         }
-        release(og.getGradients(), og.getOutputs(), targets);
+        // The pass's own arrays stay with PassArrays for the next pass; whatever else it returned is freed now.
+        release(notOwned(og.getGradients(), arrays), notOwned(og.getOutputs(), arrays), targets);
         return sum;
     }
 
@@ -107,6 +115,12 @@ public final class WholeGraphGradients implements GradientSource {
         double sum = MaskedCrossEntropy.supervisedSum(out.get(MaskedCrossEntropy.PER_POSITION));
         release(out, targets);
         return sum;
+    }
+
+    private static Map<String, INDArray> notOwned(Map<String, INDArray> out, PassArrays arrays) {
+        Map<String, INDArray> rest = new LinkedHashMap<>(out);
+        rest.values().removeIf(a -> a == null || arrays.owns(a));
+        return rest;
     }
 
     private static Map<String, INDArray> feed(MicroBatch mb, Map<String, INDArray> targets) {

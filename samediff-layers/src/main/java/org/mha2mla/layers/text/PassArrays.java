@@ -1,0 +1,152 @@
+package org.mha2mla.layers.text;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.internal.InferenceSession;
+import org.nd4j.autodiff.samediff.internal.memory.AbstractMemoryMgr;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.BaseNDArray;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.shape.LongShapeDescriptor;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * A SameDiff session memory manager that hands one pass's arrays to the next pass of the same shapes, for graphs run
+ * over and over on inputs of one shape (a training step's gradient pass).
+ *
+ * <p>Why: SameDiff M2.1 allocates every op output of a pass fresh and, in a gradient pass, gives almost none of them
+ * back before the pass ends (its own cache, {@code ArrayCacheMemoryMgr}, received 43 of the 1191 arrays of a training
+ * pass of {@code benchmarks/trainer}'s default shape); the rest are freed only when the JVM collects their wrappers.
+ * A fresh off-heap array costs its allocation and first touch of every page, which on the benchmark machine took
+ * 1.6 s of a 2.4 s update (472 MB of arrays a pass, about 0.3 GB/s). Here an array allocated in one pass is reused
+ * by the next pass's request of the same data type, order and shape:
+ * <ul>
+ * <li>{@link #recycle} (called before a pass) makes every array of the previous pass free again and closes the free
+ * arrays that pass did not take, so what is kept between passes is at most one pass's arrays, and a change of shapes
+ * (another sequence length) frees the old ones after one pass;</li>
+ * <li>an array the session releases during a pass is free at once (as SameDiff's own cache does), unless another view
+ * still shares its buffer.</li>
+ * </ul>
+ * The contract that follows: arrays a pass returns (outputs, gradients) are valid until the next {@link #recycle}; the
+ * caller copies what it keeps and must not close them. Arrays are uninitialised, as the interface promises.
+ */
+public final class PassArrays extends AbstractMemoryMgr {
+
+    private final Map<String, ArrayDeque<INDArray>> free = new HashMap<>();
+    private final Set<INDArray> inUse = Collections.newSetFromMap(new IdentityHashMap<>());
+    private long reused;
+    private long allocated;
+
+    /**
+     * The manager of the current thread's session of {@code sd}, installed (with a new session) on first use: the
+     * calling thread's passes of {@code sd} then reuse their arrays. SameDiff keeps one session per thread.
+     */
+    public static PassArrays of(SameDiff sd) {
+        long thread = Thread.currentThread().getId();
+        InferenceSession session = sd.getSessions().get(thread);
+        if (session != null && session.getMmgr() instanceof PassArrays p) return p;
+        PassArrays arrays = new PassArrays();
+        InferenceSession fresh = new InferenceSession(sd);
+        fresh.setMmgr(arrays);
+        sd.getSessions().put(thread, fresh);
+        return arrays;
+    }
+
+    /** Starts a pass: the previous pass's arrays become free; free arrays it did not reuse are closed. */
+    public void recycle() {
+        for (ArrayDeque<INDArray> q : free.values()) {
+            for (INDArray a : q) close(a);
+        }
+        free.clear();
+        for (INDArray a : inUse) {
+            if (!a.wasClosed()) free.computeIfAbsent(key(a.dataType(), a.ordering(), a.shape()), k -> new ArrayDeque<>()).add(a);
+        }
+        inUse.clear();
+    }
+
+    /** Whether {@code a} was handed out by this manager (the caller must not close it). */
+    public boolean owns(INDArray a) {
+        return inUse.contains(a);
+    }
+
+    /** Arrays handed out from an earlier pass so far. */
+    public long reused() {
+        return reused;
+    }
+
+    /** Arrays allocated fresh so far. */
+    public long allocated() {
+        return allocated;
+    }
+
+    @Override
+    public INDArray allocate(boolean detached, DataType dataType, long... shape) {
+        return take(dataType, 'c', shape);
+    }
+
+    @Override
+    public INDArray allocate(boolean detached, LongShapeDescriptor descriptor) {
+        if (descriptor.isEmpty()) return Nd4j.create(descriptor);
+        return take(descriptor.dataType(), descriptor.getOrder(), descriptor.getShape());
+    }
+
+    private INDArray take(DataType dataType, char order, long[] shape) {
+        ArrayDeque<INDArray> q = free.get(key(dataType, order, shape));
+        INDArray a = q == null ? null : q.poll();
+        while (a != null && a.wasClosed()) a = q.poll();
+        if (a != null) {
+            // A new id: SameDiff tracks arrays by id and by identity, and this one starts a new life.
+            ((BaseNDArray) a).assignNewId();
+            reused++;
+        } else {
+            a = Nd4j.createUninitializedDetached(dataType, shape);
+            if (a.ordering() != order) a.setOrder(order);
+            allocated++;
+        }
+        inUse.add(a);
+        return a;
+    }
+
+    @Override
+    public void release(INDArray array) {
+        if (!inUse.remove(array)) {
+            // Not one of ours (an op's own output): as SameDiff's manager without its cache.
+            if (array.closeable() && (array.data() == null || Nd4j.getExecutioner().useCount(array.data()) <= 1)) array.close();
+            return;
+        }
+        if (array.wasClosed()) return;
+        if (array.data() != null && Nd4j.getExecutioner().useCount(array.data()) > 1) {
+            // A view still shares the buffer: keep it until the pass is over.
+            inUse.add(array);
+            return;
+        }
+        free.computeIfAbsent(key(array.dataType(), array.ordering(), array.shape()), k -> new ArrayDeque<>()).add(array);
+    }
+
+    /** Closes every array it holds (the session is done). */
+    @Override
+    public void close() {
+        List<INDArray> all = new ArrayList<>(inUse);
+        free.values().forEach(all::addAll);
+        for (INDArray a : all) close(a);
+        free.clear();
+        inUse.clear();
+    }
+
+    private static void close(INDArray a) {
+        if (!a.wasClosed() && a.closeable()) a.close();
+    }
+
+    private static String key(DataType dataType, char order, long[] shape) {
+        return dataType + "/" + order + Arrays.toString(shape);
+    }
+}
