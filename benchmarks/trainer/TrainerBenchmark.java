@@ -110,7 +110,7 @@ public final class TrainerBenchmark {
                         + "(ops %.1f ms: forward %.1f, backward %.1f; between ops %.1f), clipping %.1f ms, AdamW %.1f ms%n",
                 stageName, b, sd.ops().length, gradFn == null ? -1 : gradFn.ops().length, grad / 1e6 / reps, times.total() / 1e6 / reps,
                 times.forward / 1e6 / reps, times.backward / 1e6 / reps, (grad - times.total()) / 1e6 / reps, clip / 1e6 / reps, adam / 1e6 / reps);
-        org.mha2mla.layers.text.PassArrays pass = mem == null ? org.mha2mla.layers.text.PassArrays.of(gradFn) : null;
+        var pass = mem == null ? (org.mha2mla.layers.text.PassArrays) sd.getFunction("grad").getSessions().get(Thread.currentThread().getId()).getMmgr() : null;
         if (pass != null) {
             System.out.printf(Locale.ROOT, "PROFILE   array allocation: PassArrays, %d arrays reused, %d allocated so far%n", pass.reused(), pass.allocated());
         }

@@ -35,6 +35,8 @@ public final class WholeGraphGradients implements GradientSource {
     private final Function<List<TrainingExample>, MicroBatch> batcher;
     private final Map<String, Long> sizes = new LinkedHashMap<>();
     private final Map<String, INDArray> trainable = new LinkedHashMap<>();
+    /** The gradient passes' arrays, reused from one pass to the next. */
+    private final PassArrays arrays = new PassArrays();
 
     /**
      * @param sd      a graph holding every parameter as a variable named with its key
@@ -91,7 +93,7 @@ public final class WholeGraphGradients implements GradientSource {
         MicroBatch mb = (MicroBatch) batch;
         Map<String, INDArray> targets = MaskedCrossEntropy.feed(mb.targets(), vocab);
         // The previous pass's arrays serve this one (its outputs were consumed below before it returned).
-        PassArrays arrays = PassArrays.of(sd.getFunction(GRADIENT_FUNCTION));
+        arrays.install(sd.getFunction(GRADIENT_FUNCTION));
         arrays.recycle();
         OutAndGrad og = sd.calculateGradientsAndOutputs(feed(mb, targets), List.of(MaskedCrossEntropy.PER_POSITION), trainable.keySet());
         double sum = MaskedCrossEntropy.supervisedSum(og.getOutputs().get(MaskedCrossEntropy.PER_POSITION));
@@ -143,8 +145,9 @@ public final class WholeGraphGradients implements GradientSource {
         }
     }
 
-    /** The graph stays with its model (a model's {@link VisionLanguageModel#graph} is closed with the model). */
+    /** Frees the gradient passes' arrays; the graph stays with its model (a model's {@link VisionLanguageModel#graph} is closed with the model). */
     @Override
     public void close() {
+        arrays.close();
     }
 }

@@ -13,6 +13,7 @@ import java.util.Set;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.internal.InferenceSession;
 import org.nd4j.autodiff.samediff.internal.memory.AbstractMemoryMgr;
+import org.nd4j.autodiff.samediff.internal.memory.ArrayCacheMemoryMgr;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.BaseNDArray;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -36,37 +37,47 @@ import org.nd4j.linalg.factory.Nd4j;
  * <li>an array the session releases during a pass is free at once (as SameDiff's own cache does), unless another view
  * still shares its buffer.</li>
  * </ul>
- * The contract that follows: arrays a pass returns (outputs, gradients) are valid until the next {@link #recycle}; the
- * caller copies what it keeps and must not close them. Arrays are uninitialised, as the interface promises.
+ * {@link #install} it before a pass. The contract that follows: arrays a pass returns (outputs, gradients) are valid
+ * until the next {@link #recycle}; the caller copies what it keeps and must not close them. Arrays are uninitialised,
+ * as the interface promises.
  */
 public final class PassArrays extends AbstractMemoryMgr {
 
     private final Map<String, ArrayDeque<INDArray>> free = new HashMap<>();
     private final Set<INDArray> inUse = Collections.newSetFromMap(new IdentityHashMap<>());
+    /** The arrays handed out since the last {@link #recycle}. */
+    private final Set<INDArray> taken = Collections.newSetFromMap(new IdentityHashMap<>());
+    private final Set<SameDiff> graphs = Collections.newSetFromMap(new IdentityHashMap<>());
     private long reused;
     private long allocated;
 
     /**
-     * The manager of the current thread's session of {@code sd}, installed (with a new session) on first use: the
-     * calling thread's passes of {@code sd} then reuse their arrays. SameDiff keeps one session per thread.
+     * Makes this the memory manager of the calling thread's session of {@code sd} (SameDiff keeps one session per
+     * thread). One manager serves a graph whichever thread runs it (a pool's threads take turns on a replica), so a
+     * graph keeps one pass's arrays, not one per thread; its passes must not overlap.
      */
-    public static PassArrays of(SameDiff sd) {
+    public void install(SameDiff sd) {
         long thread = Thread.currentThread().getId();
         InferenceSession session = sd.getSessions().get(thread);
-        if (session != null && session.getMmgr() instanceof PassArrays p) return p;
-        PassArrays arrays = new PassArrays();
-        InferenceSession fresh = new InferenceSession(sd);
-        fresh.setMmgr(arrays);
-        sd.getSessions().put(thread, fresh);
-        return arrays;
+        if (session == null) {
+            session = new InferenceSession(sd);
+            sd.getSessions().put(thread, session);
+        }
+        if (session.getMmgr() != this) session.setMmgr(this);
+        graphs.add(sd);
     }
 
-    /** Starts a pass: the previous pass's arrays become free; free arrays it did not reuse are closed. */
+    /** Starts a pass: the previous pass's arrays become free; free arrays it did not take are closed. */
     public void recycle() {
         for (ArrayDeque<INDArray> q : free.values()) {
-            for (INDArray a : q) close(a);
+            q.removeIf(a -> {
+                boolean stale = !taken.contains(a);
+                if (stale) close(a);
+                return stale;
+            });
         }
-        free.clear();
+        free.values().removeIf(ArrayDeque::isEmpty);
+        taken.clear();
         for (INDArray a : inUse) {
             if (!a.wasClosed()) free.computeIfAbsent(key(a.dataType(), a.ordering(), a.shape()), k -> new ArrayDeque<>()).add(a);
         }
@@ -113,6 +124,7 @@ public final class PassArrays extends AbstractMemoryMgr {
             allocated++;
         }
         inUse.add(a);
+        taken.add(a);
         return a;
     }
 
@@ -132,14 +144,21 @@ public final class PassArrays extends AbstractMemoryMgr {
         free.computeIfAbsent(key(array.dataType(), array.ordering(), array.shape()), k -> new ArrayDeque<>()).add(array);
     }
 
-    /** Closes every array it holds (the session is done). */
+    /** Closes every array it holds and gives the sessions it served back SameDiff's own manager. */
     @Override
     public void close() {
+        for (SameDiff sd : graphs) {
+            for (InferenceSession session : sd.getSessions().values()) {
+                if (session.getMmgr() == this) session.setMmgr(new ArrayCacheMemoryMgr());
+            }
+        }
+        graphs.clear();
         List<INDArray> all = new ArrayList<>(inUse);
         free.values().forEach(all::addAll);
         for (INDArray a : all) close(a);
         free.clear();
         inUse.clear();
+        taken.clear();
     }
 
     private static void close(INDArray a) {
