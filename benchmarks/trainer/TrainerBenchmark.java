@@ -118,6 +118,9 @@ public final class TrainerBenchmark {
             System.out.printf(Locale.ROOT, "PROFILE   array allocation: %d allocations/update, %.0f MB/update, %.1f ms/update inside SameDiff's allocator; "
                     + "%d releases/update%n", mem.allocations / reps, mem.bytes / 1e6 / reps, mem.nanos / 1e6 / reps, mem.releases / reps);
         }
+        long g0 = System.nanoTime();
+        System.gc();
+        System.out.printf(Locale.ROOT, "PROFILE   System.gc() (TrainingLoop's collectGarbage, off in this benchmark): %.1f ms%n", (System.nanoTime() - g0) / 1e6);
         times.byOp.entrySet().stream().sorted((x, y) -> Long.compare(y.getValue()[0], x.getValue()[0])).limit(25)
                 .forEach(e -> System.out.printf(Locale.ROOT, "PROFILE   %-40s %8.1f ms %6d calls%n", e.getKey(), e.getValue()[0] / 1e6 / reps,
                         e.getValue()[1] / reps));
