@@ -38,7 +38,7 @@ import org.nd4j.linalg.factory.Nd4j;
  *
  *   benchmarks/trainer/run.sh [--d 512] [--layers 4] [--heads 8] [--kv-heads 2] [--ff 1408] [--vocab 8192]
  *                             [--seq 256] [--batch 1,4] [--steps 6] [--warmup 2] [--sources graph,layers]
- *                             [--stages 1,2] [--model DIR] [--mla-model DIR]
+ *                             [--stages 1,2] [--model DIR] [--mla-model DIR] [--profile true]
  *
  * Each measured row is also printed as "RESULT stage source batch ms/update tokens/s" for run.sh's table.
  */
