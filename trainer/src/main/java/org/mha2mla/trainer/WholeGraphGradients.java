@@ -37,6 +37,8 @@ public final class WholeGraphGradients implements GradientSource {
     private final Map<String, INDArray> trainable = new LinkedHashMap<>();
     /** The gradient passes' arrays, reused from one pass to the next. */
     private final PassArrays arrays = new PassArrays();
+    /** The placeholder shapes of the latest pass ({@link #shapes}). */
+    private String lastShapes = "";
 
     /**
      * @param sd      a graph holding every parameter as a variable named with its key
@@ -92,10 +94,15 @@ public final class WholeGraphGradients implements GradientSource {
     public double accumulate(Batch batch, Map<String, INDArray> grads) {
         MicroBatch mb = (MicroBatch) batch;
         Map<String, INDArray> targets = MaskedCrossEntropy.feed(mb.targets(), vocab);
-        // The previous pass's arrays serve this one (its outputs were consumed below before it returned).
+        Map<String, INDArray> feed = feed(mb, targets);
+        // The previous pass's arrays serve this one when every placeholder has the same shape (its outputs were
+        // consumed below before it returned); a micro-batch of other shapes frees them first.
         arrays.install(sd.getFunction(GRADIENT_FUNCTION));
-        arrays.recycle();
-        OutAndGrad og = sd.calculateGradientsAndOutputs(feed(mb, targets), List.of(MaskedCrossEntropy.PER_POSITION), trainable.keySet());
+        String shapes = shapes(feed);
+        if (shapes.equals(lastShapes)) arrays.recycle();
+        else arrays.clear();
+        lastShapes = shapes;
+        OutAndGrad og = sd.calculateGradientsAndOutputs(feed, List.of(MaskedCrossEntropy.PER_POSITION), trainable.keySet());
         double sum = MaskedCrossEntropy.supervisedSum(og.getOutputs().get(MaskedCrossEntropy.PER_POSITION));
         for (String n : trainable.keySet()) {
             INDArray g = og.getGradients().get(n);
@@ -117,6 +124,13 @@ public final class WholeGraphGradients implements GradientSource {
         double sum = MaskedCrossEntropy.supervisedSum(out.get(MaskedCrossEntropy.PER_POSITION));
         release(out, targets);
         return sum;
+    }
+
+    /** The placeholders' names and shapes, in name order. */
+    private static String shapes(Map<String, INDArray> feed) {
+        StringBuilder b = new StringBuilder();
+        new java.util.TreeMap<>(feed).forEach((n, a) -> b.append(n).append(java.util.Arrays.toString(a.shape())).append(';'));
+        return b.toString();
     }
 
     private static Map<String, INDArray> notOwned(Map<String, INDArray> out, PassArrays arrays) {

@@ -1,12 +1,10 @@
 package org.mha2mla.layers.text;
 
 import java.util.ArrayDeque;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -32,8 +30,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * by the next pass's request of the same data type, order and shape:
  * <ul>
  * <li>{@link #recycle} (called before a pass) makes every array of the previous pass free again and closes the free
- * arrays that pass did not take, so what is kept between passes is at most one pass's arrays, and a change of shapes
- * (another sequence length) frees the old ones after one pass;</li>
+ * arrays that pass did not take, so what is kept between passes is at most one pass's arrays;</li>
+ * <li>{@link #clear} (called instead before a pass of other input shapes) closes them all, so a pass's arrays never
+ * sit beside those of a pass of other shapes: the memory is that of one pass, as without reuse;</li>
  * <li>an array the session releases during a pass is free at once (as SameDiff's own cache does), unless another view
  * still shares its buffer.</li>
  * </ul>
@@ -82,6 +81,18 @@ public final class PassArrays extends AbstractMemoryMgr {
             if (!a.wasClosed()) free.computeIfAbsent(key(a.dataType(), a.ordering(), a.shape()), k -> new ArrayDeque<>()).add(a);
         }
         inUse.clear();
+    }
+
+    /**
+     * Starts a pass that will not reuse the previous one's arrays (its inputs have other shapes): closes every array
+     * held, so the pass's arrays never sit beside another pass's.
+     */
+    public void clear() {
+        for (ArrayDeque<INDArray> q : free.values()) q.forEach(PassArrays::close);
+        inUse.forEach(PassArrays::close);
+        free.clear();
+        inUse.clear();
+        taken.clear();
     }
 
     /** Whether {@code a} was handed out by this manager (the caller must not close it). */
@@ -153,12 +164,7 @@ public final class PassArrays extends AbstractMemoryMgr {
             }
         }
         graphs.clear();
-        List<INDArray> all = new ArrayList<>(inUse);
-        free.values().forEach(all::addAll);
-        for (INDArray a : all) close(a);
-        free.clear();
-        inUse.clear();
-        taken.clear();
+        clear();
     }
 
     private static void close(INDArray a) {
