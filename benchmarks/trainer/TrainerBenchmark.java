@@ -21,6 +21,7 @@ import org.mha2mla.trainer.AdamW;
 import org.mha2mla.trainer.FreezeMask;
 import org.mha2mla.trainer.GradientSource;
 import org.mha2mla.trainer.PeftStage;
+import org.mha2mla.trainer.WholeGraphGradients;
 import org.mha2mla.trainer.data.TrainingExample;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -37,7 +38,7 @@ import org.nd4j.linalg.factory.Nd4j;
  *
  *   benchmarks/trainer/run.sh [--d 512] [--layers 4] [--heads 8] [--kv-heads 2] [--ff 1408] [--vocab 8192]
  *                             [--seq 256] [--batch 1,4] [--steps 6] [--warmup 2] [--sources graph,layers]
- *                             [--stages 1,2] [--model DIR] [--mla-model DIR]
+ *                             [--stages 1,2] [--model DIR] [--mla-model DIR] [--profile true]
  *
  * Each measured row is also printed as "RESULT stage source batch ms/update tokens/s" for run.sh's table.
  */
@@ -56,6 +57,7 @@ public final class TrainerBenchmark {
         List<GradientSource.Kind> sources = Arrays.stream(a.get("sources").split(","))
                 .map(k -> GradientSource.Kind.valueOf(k.toUpperCase(Locale.ROOT))).toList();
         List<String> stages = List.of(a.get("stages").split(","));
+        profile = Boolean.parseBoolean(a.getOrDefault("profile", "false"));
 
         Path model = a.containsKey("model") ? Path.of(a.get("model")) : randomQwenModel(a);
         if (!a.containsKey("model")) Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(model)));
@@ -73,6 +75,153 @@ public final class TrainerBenchmark {
                     run("2", source, m, FreezeMask.stage2(), seq, batches, steps, warmup);
                 }
             }
+        }
+    }
+
+    static boolean profile;
+
+    /**
+     * --profile true: the phases of two updates (gradients, clipping, AdamW, timed apart) and the graph's ops, timed
+     * one by one through a SameDiff listener and summed by op type and by forward/backward; the rest of the gradient
+     * pass (SameDiff's own Java work between the ops, array allocation) is the wall time less the ops' sum.
+     */
+    static void profile(String stageName, int b, PeftStage stage, WholeGraphGradients g, List<GradientSource.Batch> mb) {
+        org.nd4j.autodiff.samediff.SameDiff sd = g.sameDiff();
+        OpTimes times = new OpTimes();
+        org.nd4j.autodiff.samediff.SameDiff gradFn = sd.getFunction("grad");
+        int reps = 2;
+        long grad = 0, clip = 0, adam = 0;
+        CountingMemMgr mem = CountingMemMgr.install(gradFn);
+        for (int r = 0; r < reps; r++) {
+            sd.setListeners(times);
+            long t0 = System.nanoTime();
+            stage.accumulateGradients(mb);
+            long t1 = System.nanoTime();
+            sd.setListeners();
+            org.mha2mla.trainer.GradientClipping.clipGlobalNorm(stage.gradients(), 1.0);
+            long t2 = System.nanoTime();
+            stage.optimizer().update(stage.trainableParams(), new LinkedHashMap<>(stage.gradients()), 1e-5);
+            long t3 = System.nanoTime();
+            grad += t1 - t0;
+            clip += t2 - t1;
+            adam += t3 - t2;
+        }
+        System.out.printf(Locale.ROOT, "PROFILE stage %s batch %d: graph %d ops (gradient graph %d ops); per update: gradients %.1f ms "
+                        + "(ops %.1f ms: forward %.1f, backward %.1f; between ops %.1f), clipping %.1f ms, AdamW %.1f ms%n",
+                stageName, b, sd.ops().length, gradFn == null ? -1 : gradFn.ops().length, grad / 1e6 / reps, times.total() / 1e6 / reps,
+                times.forward / 1e6 / reps, times.backward / 1e6 / reps, (grad - times.total()) / 1e6 / reps, clip / 1e6 / reps, adam / 1e6 / reps);
+        var pass = mem == null ? (org.mha2mla.layers.text.PassArrays) sd.getFunction("grad").getSessions().get(Thread.currentThread().getId()).getMmgr() : null;
+        if (pass != null) {
+            System.out.printf(Locale.ROOT, "PROFILE   array allocation: PassArrays, %d arrays reused, %d allocated so far%n", pass.reused(), pass.allocated());
+        }
+        if (mem != null) {
+            System.out.printf(Locale.ROOT, "PROFILE   array allocation: %d allocations/update, %.0f MB/update, %.1f ms/update inside SameDiff's allocator; "
+                    + "%d releases/update%n", mem.allocations / reps, mem.bytes / 1e6 / reps, mem.nanos / 1e6 / reps, mem.releases / reps);
+        }
+        long g0 = System.nanoTime();
+        System.gc();
+        System.out.printf(Locale.ROOT, "PROFILE   System.gc() (TrainingLoop's collectGarbage, off in this benchmark): %.1f ms%n", (System.nanoTime() - g0) / 1e6);
+        times.byOp.entrySet().stream().sorted((x, y) -> Long.compare(y.getValue()[0], x.getValue()[0])).limit(25)
+                .forEach(e -> System.out.printf(Locale.ROOT, "PROFILE   %-40s %8.1f ms %6d calls%n", e.getKey(), e.getValue()[0] / 1e6 / reps,
+                        e.getValue()[1] / reps));
+    }
+
+    /** Counts and times the gradient session's array allocations (SameDiff's ArrayCacheMemoryMgr underneath). */
+    static final class CountingMemMgr implements org.nd4j.autodiff.samediff.internal.SessionMemMgr {
+        final org.nd4j.autodiff.samediff.internal.SessionMemMgr inner;
+        long allocations, bytes, nanos, releases;
+
+        CountingMemMgr(org.nd4j.autodiff.samediff.internal.SessionMemMgr inner) {
+            this.inner = inner;
+        }
+
+        static CountingMemMgr install(org.nd4j.autodiff.samediff.SameDiff gradFn) {
+            try {
+                java.lang.reflect.Field f = org.nd4j.autodiff.samediff.SameDiff.class.getDeclaredField("sessions");
+                f.setAccessible(true);
+                @SuppressWarnings("unchecked")
+                Map<Long, org.nd4j.autodiff.samediff.internal.InferenceSession> sessions = (Map<Long, org.nd4j.autodiff.samediff.internal.InferenceSession>) f.get(gradFn);
+                var session = sessions.get(Thread.currentThread().getId());
+                if (session == null || session.getMmgr() instanceof org.mha2mla.layers.text.PassArrays) return null;
+                CountingMemMgr c = new CountingMemMgr(session.getMmgr());
+                session.setMmgr(c);
+                return c;
+            } catch (ReflectiveOperationException e) {
+                return null;
+            }
+        }
+
+        private INDArray counted(long t0, INDArray a) {
+            nanos += System.nanoTime() - t0;
+            allocations++;
+            bytes += a.length() * a.dataType().width();
+            return a;
+        }
+
+        @Override
+        public INDArray allocate(boolean detached, DataType dataType, long... shape) {
+            return counted(System.nanoTime(), inner.allocate(detached, dataType, shape));
+        }
+
+        @Override
+        public INDArray allocate(boolean detached, org.nd4j.linalg.api.shape.LongShapeDescriptor descriptor) {
+            return counted(System.nanoTime(), inner.allocate(detached, descriptor));
+        }
+
+        @Override
+        public INDArray ulike(INDArray arr) {
+            return counted(System.nanoTime(), inner.ulike(arr));
+        }
+
+        @Override
+        public INDArray dup(INDArray arr) {
+            return counted(System.nanoTime(), inner.dup(arr));
+        }
+
+        @Override
+        public void release(INDArray array) {
+            releases++;
+            inner.release(array);
+        }
+
+        @Override
+        public void close() {
+            inner.close();
+        }
+    }
+
+    /** Wall time of every op execution, by op type ("(bwd)" for ops of the backward pass). */
+    static final class OpTimes extends org.nd4j.autodiff.listeners.BaseListener {
+        final Map<String, long[]> byOp = new LinkedHashMap<>();
+        long forward;
+        long backward;
+        private long start;
+
+        @Override
+        public boolean isActive(org.nd4j.autodiff.listeners.Operation operation) {
+            return true;
+        }
+
+        @Override
+        public void preOpExecution(org.nd4j.autodiff.samediff.SameDiff sd, org.nd4j.autodiff.listeners.At at,
+                                   org.nd4j.autodiff.samediff.internal.SameDiffOp op, org.nd4j.linalg.api.ops.OpContext ctx) {
+            start = System.nanoTime();
+        }
+
+        @Override
+        public void opExecution(org.nd4j.autodiff.samediff.SameDiff sd, org.nd4j.autodiff.listeners.At at,
+                                org.nd4j.linalg.dataset.api.MultiDataSet batch, org.nd4j.autodiff.samediff.internal.SameDiffOp op,
+                                org.nd4j.linalg.api.ops.OpContext ctx, INDArray[] outputs) {
+            long dt = System.nanoTime() - start;
+            boolean bwd = op.getOutputsOfOp() != null && op.getOutputsOfOp().stream().anyMatch(n -> n.contains("-grad"));
+            if (bwd) backward += dt; else forward += dt;
+            long[] t = byOp.computeIfAbsent(op.getOp().opName() + (bwd ? " (bwd)" : ""), k -> new long[2]);
+            t[0] += dt;
+            t[1]++;
+        }
+
+        long total() {
+            return forward + backward;
         }
     }
 
@@ -104,6 +253,7 @@ public final class TrainerBenchmark {
                 List<GradientSource.Batch> mb = List.of(stage.batch(examples(rng, b, seq, (int) m.config().textConfig().vocabSize(),
                         m.config().imageTokenId())));
                 for (int i = 0; i < warmup; i++) stage.step(mb, 1e-5);
+                if (profile && source instanceof WholeGraphGradients g) profile(stageName, b, stage, g, mb);
                 long t0 = System.nanoTime();
                 for (int i = 0; i < steps; i++) stage.step(mb, 1e-5);
                 double s = (System.nanoTime() - t0) / 1e9 / steps;

@@ -5,12 +5,15 @@ k_rope_proj (bias) -> RoPE; c_kv = kv_down(x); k_nope = k_up(c_kv) + b_k; v = v_
 [k_rope ; k_nope]; o_proj. Stage 2 trains q_proj, k_rope_proj, kv_down, k_up, v_up and the two biases; the rest is
 frozen. Text-only sequences, so one factor pair (a PyTorch implementation selects a modality's factors per token; the
 project's graph computes both modalities' and blends them, which counts against it here).
-Usage: python3 anchor_train_mla_torch.py [batch=1] [seq=256] [steps=6]"""
+Usage: python3 anchor_train_mla_torch.py [batch=1] [seq=256] [steps=6] [head=all|supervised]
+head: the lm_head and cross-entropy over every position (as HF's causal-LM loss computes them, the default), or over the
+supervised positions only (as the project's MaskedCrossEntropy does: the same arithmetic as the project)."""
 import sys, time, torch, torch.nn as nn, torch.nn.functional as F
 torch.set_num_threads(2); torch.manual_seed(0)
 B = int(sys.argv[1]) if len(sys.argv) > 1 else 1
 T = int(sys.argv[2]) if len(sys.argv) > 2 else 256
 N = int(sys.argv[3]) if len(sys.argv) > 3 else 6
+HEAD = sys.argv[4] if len(sys.argv) > 4 else 'all'
 d, L, nh, nkv, ff, V = 512, 4, 8, 2, 1408, 8192
 dh = d // nh; dr = dh // 4; dn = dh - dr; dkv = dh // 4; r = nkv * dkv; g = nh // nkv
 class RMS(nn.Module):
@@ -53,9 +56,13 @@ ids = torch.randint(0, V, (B, T)); tgt = ids.roll(-1, 1); tgt[:, : 3 * T // 4] =
 def step():
     x = emb(ids)
     for l in layers: x = l(x, cos, sin)
-    loss = F.cross_entropy(head(norm(x)).view(-1, V), tgt.view(-1), ignore_index=-100)
+    if HEAD == 'supervised':
+        sel = tgt != -100
+        loss = F.cross_entropy(head(norm(x)[sel]), tgt[sel])
+    else:
+        loss = F.cross_entropy(head(norm(x)).view(-1, V), tgt.view(-1), ignore_index=-100)
     opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(params, 1.0); opt.step()
 step(); t = time.perf_counter()
 for _ in range(N): step()
 dt = (time.perf_counter() - t) / N
-print(f"torch stage-2 update B={B} T={T}: {dt*1000:.1f} ms/update, {B*T/dt:.0f} tokens/s")
+print(f"torch stage-2 update B={B} T={T} head={HEAD}: {dt*1000:.1f} ms/update, {B*T/dt:.0f} tokens/s")

@@ -9,6 +9,7 @@ import java.util.function.Function;
 
 import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.text.GradientGraph;
+import org.mha2mla.layers.text.PassArrays;
 import org.mha2mla.layers.text.TextDecoder;
 import org.mha2mla.trainer.data.TrainingExample;
 import org.nd4j.autodiff.samediff.SDVariable;
@@ -26,11 +27,18 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  */
 public final class WholeGraphGradients implements GradientSource {
 
+    /** The name SameDiff gives a graph's gradient function ({@code SameDiff.GRAD_FN_KEY}). */
+    private static final String GRADIENT_FUNCTION = "grad";
+
     private final SameDiff sd;
     private final long vocab;
     private final Function<List<TrainingExample>, MicroBatch> batcher;
     private final Map<String, Long> sizes = new LinkedHashMap<>();
     private final Map<String, INDArray> trainable = new LinkedHashMap<>();
+    /** The gradient passes' arrays, reused from one pass to the next. */
+    private final PassArrays arrays = new PassArrays();
+    /** The placeholder shapes of the latest pass ({@link #shapes}). */
+    private String lastShapes = "";
 
     /**
      * @param sd      a graph holding every parameter as a variable named with its key
@@ -86,7 +94,15 @@ public final class WholeGraphGradients implements GradientSource {
     public double accumulate(Batch batch, Map<String, INDArray> grads) {
         MicroBatch mb = (MicroBatch) batch;
         Map<String, INDArray> targets = MaskedCrossEntropy.feed(mb.targets(), vocab);
-        OutAndGrad og = sd.calculateGradientsAndOutputs(feed(mb, targets), List.of(MaskedCrossEntropy.PER_POSITION), trainable.keySet());
+        Map<String, INDArray> feed = feed(mb, targets);
+        // The previous pass's arrays serve this one when every placeholder has the same shape (its outputs were
+        // consumed below before it returned); a micro-batch of other shapes frees them first.
+        arrays.install(sd.getFunction(GRADIENT_FUNCTION));
+        String shapes = shapes(feed);
+        if (shapes.equals(lastShapes)) arrays.recycle();
+        else arrays.clear();
+        lastShapes = shapes;
+        OutAndGrad og = sd.calculateGradientsAndOutputs(feed, List.of(MaskedCrossEntropy.PER_POSITION), trainable.keySet());
         double sum = MaskedCrossEntropy.supervisedSum(og.getOutputs().get(MaskedCrossEntropy.PER_POSITION));
         for (String n : trainable.keySet()) {
             INDArray g = og.getGradients().get(n);
@@ -95,7 +111,8 @@ public final class WholeGraphGradients implements GradientSource {
             }
             grads.get(n).addi(g);
         }
-        release(og.getGradients(), og.getOutputs(), targets);
+        // The pass's own arrays stay with PassArrays for the next pass; whatever else it returned is freed now.
+        release(notOwned(og.getGradients(), arrays), notOwned(og.getOutputs(), arrays), targets);
         return sum;
     }
 
@@ -107,6 +124,19 @@ public final class WholeGraphGradients implements GradientSource {
         double sum = MaskedCrossEntropy.supervisedSum(out.get(MaskedCrossEntropy.PER_POSITION));
         release(out, targets);
         return sum;
+    }
+
+    /** The placeholders' names and shapes, in name order. */
+    private static String shapes(Map<String, INDArray> feed) {
+        StringBuilder b = new StringBuilder();
+        new java.util.TreeMap<>(feed).forEach((n, a) -> b.append(n).append(java.util.Arrays.toString(a.shape())).append(';'));
+        return b.toString();
+    }
+
+    private static Map<String, INDArray> notOwned(Map<String, INDArray> out, PassArrays arrays) {
+        Map<String, INDArray> rest = new LinkedHashMap<>(out);
+        rest.values().removeIf(a -> a == null || arrays.owns(a));
+        return rest;
     }
 
     private static Map<String, INDArray> feed(MicroBatch mb, Map<String, INDArray> targets) {
@@ -129,8 +159,9 @@ public final class WholeGraphGradients implements GradientSource {
         }
     }
 
-    /** The graph stays with its model (a model's {@link VisionLanguageModel#graph} is closed with the model). */
+    /** Frees the gradient passes' arrays; the graph stays with its model (a model's {@link VisionLanguageModel#graph} is closed with the model). */
     @Override
     public void close() {
+        arrays.close();
     }
 }

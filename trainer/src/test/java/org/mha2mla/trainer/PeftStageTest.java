@@ -130,6 +130,29 @@ class PeftStageTest {
         gradientCheck("qwen2_5_vl", FreezeMask.of("decoder", List.of("model.layers.**", "model.norm.weight", "lm_head.weight")));
     }
 
+    /**
+     * A whole-graph pass runs on the arrays of the pass before it (PassArrays): the same micro-batches give the same
+     * loss and gradients, bit for bit, on the first pass (fresh arrays) and on later ones (arrays holding the values of
+     * the previous pass, of the other micro-batch's length in between).
+     */
+    @Test
+    void repeatedPassesOnReusedArraysGiveTheFirstPassesGradientsBitwise() {
+        try (VisionLanguageModel m = VlmLoader.load(TestFixtures.dir("qwen2_5_vl"))) {
+            PeftStage stage = TestFixtures.stage(m, FreezeMask.stage1(), AdamW.Config.defaults(0), 0);
+            List<MicroBatch> b = batches(m, "qwen2_5_vl");
+            double first = stage.accumulateGradients(b);
+            Map<String, INDArray> firstGrads = new HashMap<>();
+            stage.gradients().forEach((k, v) -> firstGrads.put(k, v.dup()));
+            for (int i = 0; i < 2; i++) {
+                assertEquals(first, stage.accumulateGradients(List.of(b.get(1), b.get(0))), 0.0, "loss of repeat " + i);
+                for (Map.Entry<String, INDArray> e : stage.gradients().entrySet()) {
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(firstGrads.get(e.getKey()).dup().data().asFloat(), e.getValue().dup().data().asFloat(),
+                            "repeat " + i + ": gradient of " + e.getKey());
+                }
+            }
+        }
+    }
+
     @Test
     void frozenParametersStayBitwiseAndEveryTrainableOneChanges() {
         try (VisionLanguageModel m = VlmLoader.load(TestFixtures.dir("llava"))) {
