@@ -4,6 +4,15 @@ import static org.bytedeco.openblas.global.openblas.LAPACKE_dpotrf;
 import static org.bytedeco.openblas.global.openblas.LAPACKE_dsyevd;
 import static org.bytedeco.openblas.global.openblas.LAPACKE_dsyevr;
 import static org.bytedeco.openblas.global.openblas.LAPACK_COL_MAJOR;
+import static org.bytedeco.openblas.global.openblas.CblasLower;
+import static org.bytedeco.openblas.global.openblas.CblasNoTrans;
+import static org.bytedeco.openblas.global.openblas.CblasNonUnit;
+import static org.bytedeco.openblas.global.openblas.CblasRight;
+import static org.bytedeco.openblas.global.openblas.CblasRowMajor;
+import static org.bytedeco.openblas.global.openblas.CblasTrans;
+import static org.bytedeco.openblas.global.openblas.CblasUpper;
+import static org.bytedeco.openblas.global.openblas.cblas_dsyrk;
+import static org.bytedeco.openblas.global.openblas.cblas_dtrmm;
 
 
 import java.util.Arrays;
@@ -14,6 +23,7 @@ import org.apache.commons.math3.linear.CholeskyDecomposition;
 import org.apache.commons.math3.linear.EigenDecomposition;
 import org.apache.commons.math3.linear.NonPositiveDefiniteMatrixException;
 import org.apache.commons.math3.linear.SingularValueDecomposition;
+import org.bytedeco.javacpp.DoublePointer;
 import org.nd4j.linalg.api.blas.Lapack;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -301,6 +311,51 @@ public final class LinearAlgebra {
         normaliseColumnSigns(u, v);
         return new Svd(u, s, v);
     }
+
+    /**
+     * AᵀA [d, d] of A [rows, d] in float64, both triangles filled: BLAS dsyrk, which forms one triangle and so does
+     * half the arithmetic of the gemm {@code a.transpose().mmul(a)} (rows·d² instead of 2·rows·d² flops; 120 GFLOP
+     * saved for a 7,168 × 4,096 weight).
+     */
+    public static INDArray gram(INDArray a) {
+        requireMatrix(a, "gram");
+        INDArray x = toDouble(a).dup('c');
+        int rows = (int) x.rows();
+        int d = (int) x.columns();
+        INDArray upper = Nd4j.zeros(DataType.DOUBLE, d, d);
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d, rows, 1.0, pointer(x), d, 0.0, pointer(upper), d);
+        INDArray full = upper.add(upper.transpose()); // the lower triangle of `upper` is still zero
+        for (int i = 0; i < d; i++) {
+            full.putScalar(i, i, upper.getDouble(i, i));
+        }
+        return full;
+    }
+
+    /**
+     * A·L [rows, d] for A [rows, d] and a lower-triangular L [d, d] (entries above the diagonal are not read), in
+     * float64: BLAS dtrmm, half the arithmetic of the gemm {@code a.mmul(l)}.
+     */
+    public static INDArray timesLowerTriangular(INDArray a, INDArray lower) {
+        requireMatrix(a, "timesLowerTriangular");
+        requireSquare(lower, "timesLowerTriangular");
+        if (a.columns() != lower.rows()) {
+            throw new IllegalArgumentException("timesLowerTriangular: A " + Arrays.toString(a.shape()) + " and L "
+                    + Arrays.toString(lower.shape()) + " do not chain");
+        }
+        INDArray b = toDouble(a).dup('c'); // overwritten with the product
+        INDArray l = toDouble(lower).dup('c');
+        int rows = (int) b.rows();
+        int d = (int) b.columns();
+        cblas_dtrmm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, rows, d, 1.0,
+                pointer(l), d, pointer(b), d);
+        return b;
+    }
+
+    /** The native float64 buffer of a dense array with no offset (as {@code dup('c')} returns it), for CBLAS. */
+    private static DoublePointer pointer(INDArray dense) {
+        return new DoublePointer(dense.data().addressPointer());
+    }
+
 
     /** S + eps·mean(diag(S))·I: the ridge used before inverting square roots of covariances. */
     public static INDArray regularize(INDArray psd, double eps) {

@@ -30,13 +30,16 @@ import org.nd4j.linalg.factory.Nd4j;
  *       left singular pairs: with the Cholesky factor S + δI = L Lᵀ, D' = W L has D' D'ᵀ = W S Wᵀ = D Dᵀ. Only the
  *       top r eigenpairs of the d×d Gram matrix D'ᵀD' are computed (LAPACK dsyevr), and the discarded energy
  *       Σ_{i>r} σ_{d,i}² is tr(D'ᵀD') minus the kept eigenvalues. At 4096 × 4096 with r = 512 this is one
- *       Cholesky (1.2 s), two gemms and a partial eigen-decomposition (5 s) per modality, where Alg. 1 literally
+ *       Cholesky (1.2 s), a triangular product (dtrmm) and a Gram matrix (dsyrk), each half a gemm's
+ *       arithmetic, and a partial eigen-decomposition (5 s) per modality, where Alg. 1 literally
  *       needs two full eigen-decompositions of 4096² (66 s each with ND4J's dsyev). The discarded singular values
  *       themselves are then not known one by one ({@link LowRankFactors#discardedSingularValues()} is empty).
  *       If S is only semi-definite (eps = 0 and fewer tokens than dimensions), its eigen-decomposition gives the
  *       square root instead (Alg. 1 literally).</li>
  *   <li>Loss: with P = U_d U_dᵀ and E = (I − P) W, ‖E X‖² = N · tr(E S Eᵀ)
- *       = N · (Σ_{i>r} σ_{d,i}² − δ ‖E‖²_F), the second term removing the ridge's share.</li>
+ *       = N · (Σ_{i>r} σ_{d,i}² − δ ‖E‖²_F), the second term removing the ridge's share; ‖E‖²_F = ‖W‖²_F − ‖U_dᵀ W‖²_F.
+ *       This closed form is the loss {@link TruncationLoss} measures on the statistics, without its [rows, d]
+ *       error matrix and gemm.</li>
  * </ul>
  * Singular directions with σ_d² ≤ 1e-13 · σ_{d,1}² inside the rank are dropped (zero row of W_down, zero
  * column of W_up) rather than divided by.
@@ -129,8 +132,8 @@ public final class MdSvd {
         if (l == null) {
             return factorizeBySquareRootOfS(wd, s, rank, tokens, delta);
         }
-        INDArray dPrime = wd.mmul(l);
-        INDArray gram = dPrime.transpose().mmul(dPrime);
+        INDArray dPrime = LinearAlgebra.timesLowerTriangular(wd, l);
+        INDArray gram = LinearAlgebra.gram(dPrime);
         SymmetricEigen top = LinearAlgebra.eighTop(gram, rank);
         double[] sigma2 = top.valuesArray();
         double tail = Math.max(LinearAlgebra.meanDiagonal(gram) * d - Arrays.stream(sigma2).sum(), 0);
@@ -182,13 +185,20 @@ public final class MdSvd {
             }
         }
         INDArray wUp = uTop.mulRowVector(Nd4j.createFromArray(upScale));
-        INDArray wDown = uTop.transpose().mmul(wd).muliColumnVector(Nd4j.createFromArray(downScale).reshape(rank, 1));
+        INDArray projection = uTop.transpose().mmul(wd); // U_rᵀ W [r, d]
         double ridgeShare = 0;
         if (delta != 0) {
-            INDArray e = wd.sub(wUp.mmul(wDown));
-            double ef = e.norm2Number().doubleValue();
-            ridgeShare = delta * ef * ef;
+            // ‖(I − P) W‖²_F = ‖W‖²_F − Σ_kept ‖u_iᵀ W‖² (Pythagoras; U_r orthonormal), without forming the
+            // [rows, d] error matrix: its gemm and copy cost as much as a quarter of the factorisation at 7B.
+            double[] rowNorms = projection.norm2(1).toDoubleVector();
+            double kept = 0;
+            for (int i = 0; i < rank; i++) {
+                if (downScale[i] != 0) kept += rowNorms[i] * rowNorms[i];
+            }
+            double w2 = wd.norm2Number().doubleValue();
+            ridgeShare = delta * Math.max(w2 * w2 - kept, 0);
         }
+        INDArray wDown = projection.muliColumnVector(Nd4j.createFromArray(downScale).reshape(rank, 1));
         double loss = Math.max(tail - ridgeShare, 0) * tokens;
         return new LowRankFactors(wDown, wUp, loss, discarded);
     }

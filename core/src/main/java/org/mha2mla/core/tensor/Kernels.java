@@ -66,6 +66,15 @@ public interface Kernels {
     /** out[oOffset + i] = silu(gate[gOffset + i]) · up[uOffset + i] with silu(g) = g·σ(g) = g / (1 + e^−g), i < n (SwiGLU). */
     void siluMul(float[] gate, int gOffset, float[] up, int uOffset, float[] out, int oOffset, int n);
 
+    /**
+     * The pair terms of MKL's attention KL (float64, see {@code KlScorer}): {@code c[i] = a·x[xOffset + i] +
+     * b·y[yOffset + i]} for i < n, returning Σ_i p[i]·c[i].
+     */
+    double combineAndWeigh(double a, double[] x, int xOffset, double b, double[] y, int yOffset, double[] p, double[] c, int n);
+
+    /** Σ_i p[i]·exp(shift − c[i]) for i < n (float64). */
+    double expWeightedSum(double[] p, double[] c, int n, double shift);
+
     /** The Vector API implementation when {@code jdk.incubator.vector} is present, else the plain loops. */
     static Kernels get() {
         return Holder.INSTANCE;

@@ -110,4 +110,21 @@ final class ScalarKernels implements Kernels {
             out[oOffset + i] = g / (1f + (float) Math.exp(-g)) * up[uOffset + i];
         }
     }
+
+    @Override
+    public double combineAndWeigh(double a, double[] x, int xOffset, double b, double[] y, int yOffset, double[] p, double[] c, int n) {
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            c[i] = a * x[xOffset + i] + b * y[yOffset + i];
+            sum += p[i] * c[i];
+        }
+        return sum;
+    }
+
+    @Override
+    public double expWeightedSum(double[] p, double[] c, int n, double shift) {
+        double sum = 0;
+        for (int i = 0; i < n; i++) sum += p[i] * Math.exp(shift - c[i]);
+        return sum;
+    }
 }

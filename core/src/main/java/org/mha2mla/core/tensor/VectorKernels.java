@@ -3,6 +3,7 @@ package org.mha2mla.core.tensor;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -27,6 +28,8 @@ final class VectorKernels implements Kernels {
     private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
     private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
     private static final int LANES = F.length();
+    private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
+    private static final int D_LANES = D.length();
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
     /** Lanes F.length() elements from element {@code index} of {@code src}, widened to float32. */
@@ -503,5 +506,36 @@ final class VectorKernels implements Kernels {
             float g = gate[gOffset + i];
             out[oOffset + i] = g / (1f + (float) Math.exp(-g)) * up[uOffset + i];
         }
+    }
+
+    @Override
+    public double combineAndWeigh(double a, double[] x, int xOffset, double b, double[] y, int yOffset, double[] p, double[] c, int n) {
+        DoubleVector sum = DoubleVector.zero(D);
+        int i = 0;
+        for (int bound = D.loopBound(n); i < bound; i += D_LANES) {
+            DoubleVector ci = DoubleVector.fromArray(D, x, xOffset + i).mul(a).add(DoubleVector.fromArray(D, y, yOffset + i).mul(b));
+            ci.intoArray(c, i);
+            sum = DoubleVector.fromArray(D, p, i).fma(ci, sum);
+        }
+        double total = sum.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            c[i] = a * x[xOffset + i] + b * y[yOffset + i];
+            total += p[i] * c[i];
+        }
+        return total;
+    }
+
+    @Override
+    public double expWeightedSum(double[] p, double[] c, int n, double shift) {
+        DoubleVector s = DoubleVector.broadcast(D, shift);
+        DoubleVector sum = DoubleVector.zero(D);
+        int i = 0;
+        for (int bound = D.loopBound(n); i < bound; i += D_LANES) {
+            DoubleVector e = s.sub(DoubleVector.fromArray(D, c, i)).lanewise(VectorOperators.EXP);
+            sum = DoubleVector.fromArray(D, p, i).fma(e, sum);
+        }
+        double total = sum.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) total += p[i] * Math.exp(shift - c[i]);
+        return total;
     }
 }

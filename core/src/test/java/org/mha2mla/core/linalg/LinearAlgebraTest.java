@@ -252,4 +252,30 @@ class LinearAlgebraTest {
         INDArray thin = Nd4j.createFromArray(gaussian(30, 80, 7));
         assertEquals(null, LinearAlgebra.choleskyLower(thin.transpose().mmul(thin).subi(Nd4j.eye(80).castTo(DataType.DOUBLE).muli(1e-9))));
     }
+
+    @Test
+    void gramAndTriangularProductEqualTheirGemms() {
+        // BLAS dsyrk / dtrmm against ND4J's gemm on the same float64 inputs; float32 input is widened first
+        INDArray a = Nd4j.createFromArray(gaussian(300, 70, 8));
+        INDArray aBefore = a.dup();
+        INDArray gram = LinearAlgebra.gram(a);
+        assertTrue(relFrobenius(gram, a.transpose().mmul(a)) < 1e-14, "AᵀA");
+        assertEquals(gram, gram.transpose(), "both triangles filled, symmetric");
+        assertTrue(relFrobenius(LinearAlgebra.gram(a.castTo(DataType.FLOAT)), a.castTo(DataType.FLOAT).castTo(DataType.DOUBLE)
+                .transpose().mmul(a.castTo(DataType.FLOAT).castTo(DataType.DOUBLE))) < 1e-14, "float32 input is widened, not rounded");
+
+        INDArray lower = LinearAlgebra.choleskyLower(gram);
+        INDArray withUpper = lower.add(Nd4j.createFromArray(gaussian(70, 70, 9)).muli(upperMask(70)));
+        INDArray product = LinearAlgebra.timesLowerTriangular(a, withUpper);
+        assertTrue(relFrobenius(product, a.mmul(lower)) < 1e-14, "A·L, entries above L's diagonal ignored");
+        assertEquals(aBefore, a, "A is not overwritten");
+        assertThrows(IllegalArgumentException.class, () -> LinearAlgebra.timesLowerTriangular(a, Nd4j.eye(60).castTo(DataType.DOUBLE)));
+    }
+
+    /** 1 strictly above the diagonal, 0 elsewhere. */
+    private static INDArray upperMask(int n) {
+        INDArray m = Nd4j.zeros(DataType.DOUBLE, n, n);
+        for (int i = 0; i < n; i++) for (int j = i + 1; j < n; j++) m.putScalar(i, j, 1.0);
+        return m;
+    }
 }

@@ -156,6 +156,13 @@ class MdSvdTest {
             tail += s * s;
         }
         assertTrue(tail * 15 > direct * 1.0001);
+        // rows > d (the Cholesky route): 25 tokens in 30 dimensions, the ridge's share from ‖W‖² − ‖U_rᵀW‖²
+        INDArray tall = weight(50, 30, 7);
+        INDArray few = activations(25, 30, 8, 1.0);
+        LowRankFactors g = MdSvd.factorize(tall, stats(few), 6, 1e-2);
+        double directTall = TruncationLoss.direct(tall, g, few);
+        assertEquals(directTall, g.truncationLoss(), 1e-9 * directTall);
+        assertEquals(directTall, TruncationLoss.onStatistics(tall, g, stats(few)), 1e-9 * directTall);
     }
 
     @Test

@@ -232,6 +232,39 @@ class KernelsTest {
         }
     }
 
+    /** MKL's float64 pair terms against plain Math loops (vector lanes, the scalar tail and offsets). */
+    @Test
+    void pairKlTermsAgreeWithFloat64Loops() {
+        SplittableRandom rnd = new SplittableRandom(23);
+        for (Kernels kernels : new Kernels[]{vector, scalar}) {
+            for (int n : new int[]{1, 7, 16, 33, 1000}) {
+                double[] x = new double[n + 5];
+                double[] y = new double[n + 3];
+                double[] p = new double[n];
+                for (int i = 0; i < x.length; i++) x[i] = rnd.nextGaussian();
+                for (int i = 0; i < y.length; i++) y[i] = rnd.nextGaussian();
+                for (int i = 0; i < n; i++) p[i] = rnd.nextDouble();
+                double a = 0.7;
+                double b = -1.3;
+                double[] c = new double[n];
+                double mean = kernels.combineAndWeigh(a, x, 5, b, y, 3, p, c, n);
+                double refMean = 0;
+                double scale = 0;
+                for (int i = 0; i < n; i++) {
+                    double ci = a * x[5 + i] + b * y[3 + i];
+                    assertEquals(ci, c[i], 1e-15 * (1 + Math.abs(ci)), "c n " + n + " element " + i);
+                    refMean += p[i] * ci;
+                    scale += p[i] * Math.abs(ci);
+                }
+                assertEquals(refMean, mean, 1e-14 * scale, "Σ p c, n " + n);
+                double z = kernels.expWeightedSum(p, c, n, 0.25);
+                double refZ = 0;
+                for (int i = 0; i < n; i++) refZ += p[i] * Math.exp(0.25 - c[i]);
+                assertEquals(refZ, z, 1e-14 * refZ, "Σ p exp(shift − c), n " + n);
+            }
+        }
+    }
+
     private static float[] gaussian(SplittableRandom rnd, int n) {
         float[] v = new float[n];
         for (int i = 0; i < n; i++) v[i] = (float) rnd.nextGaussian();

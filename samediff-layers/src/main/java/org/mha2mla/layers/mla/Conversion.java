@@ -10,6 +10,7 @@ import java.util.Map;
 import me.tongfei.progressbar.ProgressBar;
 import org.mha2mla.core.config.Mha2MlaConfig;
 import org.mha2mla.core.config.TextConfig;
+import org.mha2mla.core.linalg.LinearAlgebra;
 import org.mha2mla.core.mla.GqaLayerWeights;
 import org.mha2mla.core.mla.LatentProjections;
 import org.mha2mla.core.mla.MlaWeights;
@@ -360,8 +361,9 @@ public final class Conversion implements AutoCloseable {
                 ? MdSvd.factorize(w, cov, rank, eps, factorSplit, samples) : null;
         LowRankFactors svdLlm = method == SvdMethod.SVD_LLM || options.ablations() ? SvdLlm.factorize(w, all, rank, eps, factorSplit, samples) : null;
         LowRankFactors weightOnly = method == SvdMethod.SVD_JOINT ? WeightSvd.factorize(w, rank, factorSplit) : null;
-        double splitLoss = split == null ? Double.NaN
-                : TruncationLoss.onStatistics(w, split.text(), cov.text()) + TruncationLoss.onStatistics(w, split.visual(), cov.visual());
+        // MD-SVD's closed-form loss is TruncationLoss.onStatistics of its factors (MdSvdTest), without two more
+        // [rows, d] × [d, d] gemms per layer
+        double splitLoss = split == null ? Double.NaN : split.text().truncationLoss() + split.visual().truncationLoss();
         double jointLoss = svdLlm == null ? Double.NaN : TruncationLoss.onStatistics(w, svdLlm, all);
         MlaWeights weights = switch (method) {
             case MD -> MlaWeights.build(gqa, selection, l, split.text(), split.visual());
@@ -373,7 +375,7 @@ public final class Conversion implements AutoCloseable {
             case SVD_LLM -> jointLoss;
             case SVD_JOINT -> TruncationLoss.onStatistics(w, weightOnly, all);
         };
-        double energy = w.mmul(all.sum()).muli(w).sumNumber().doubleValue();   // tr(W XᵀX Wᵀ) = ‖WX‖²
+        double energy = LinearAlgebra.gram(w).muli(all.sum()).sumNumber().doubleValue();   // tr(W XᵀX Wᵀ) = Σ (WᵀW ∘ XᵀX) = ‖WX‖²
         addMla(DecoderAttentions.key(input.decoderPrefix(), l), weights);
         return new ConversionReport.Layer(l, keptPairs(l), kl, splitLoss, jointLoss, chosen, energy);
     }
