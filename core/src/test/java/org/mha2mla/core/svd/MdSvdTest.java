@@ -147,9 +147,7 @@ class MdSvdTest {
         INDArray w = weight(20, 40, 5);
         INDArray x = activations(15, 40, 6, 1.0);
         LowRankFactors f = MdSvd.factorize(w, stats(x), 6, 1e-2);
-        double direct = TruncationLoss.direct(w, f, x);
-        assertEquals(direct, f.truncationLoss(), 1e-9 * direct);
-        assertEquals(direct, TruncationLoss.onStatistics(w, f, stats(x)), 1e-9 * direct);
+        double direct = assertClosedFormLossIsTheLossOnX(w, f, x);
         // Without the ridge term the closed form would overstate the loss.
         double tail = 0;
         for (double s : f.discardedSingularValues()) {
@@ -159,10 +157,15 @@ class MdSvdTest {
         // rows > d (the Cholesky route): 25 tokens in 30 dimensions, the ridge's share from ‖W‖² − ‖U_rᵀW‖²
         INDArray tall = weight(50, 30, 7);
         INDArray few = activations(25, 30, 8, 1.0);
-        LowRankFactors g = MdSvd.factorize(tall, stats(few), 6, 1e-2);
-        double directTall = TruncationLoss.direct(tall, g, few);
-        assertEquals(directTall, g.truncationLoss(), 1e-9 * directTall);
-        assertEquals(directTall, TruncationLoss.onStatistics(tall, g, stats(few)), 1e-9 * directTall);
+        assertClosedFormLossIsTheLossOnX(tall, MdSvd.factorize(tall, stats(few), 6, 1e-2), few);
+    }
+
+    /** The factors' closed-form loss and TruncationLoss on the statistics both equal Σ‖(W − W_up W_down) x‖² (1e-9); returns it. */
+    private static double assertClosedFormLossIsTheLossOnX(INDArray w, LowRankFactors f, INDArray x) {
+        double direct = TruncationLoss.direct(w, f, x);
+        assertEquals(direct, f.truncationLoss(), 1e-9 * direct);
+        assertEquals(direct, TruncationLoss.onStatistics(w, f, stats(x)), 1e-9 * direct);
+        return direct;
     }
 
     @Test
