@@ -26,8 +26,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * per-pair terms are two passes over row i's i + 1 visible keys per pair, on the Java Vector API where the JVM has it
  * ({@link Kernels#combineAndWeigh}, {@link Kernels#expWeightedSum}: SVML's vector exp), over keys stored transposed
  * ([d_h][L]) so that both passes read contiguous memory. No L×L matrix per pair is materialised; heads run in
- * parallel. On LLaVA-1.5-7B's shapes (32 heads, 607 tokens, 256 query rows) this took one layer's MKL and partial-RoPE
- * KL of a sample from 4.6 + 8.5 s (plain loops over per-row views) to the figures in benchmarks/scale/README.md.
+ * parallel. Figures on LLaVA-1.5-7B's shapes: benchmarks/scale/README.md.
  */
 public final class KlScorer {
 
