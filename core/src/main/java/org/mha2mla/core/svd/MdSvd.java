@@ -189,7 +189,7 @@ public final class MdSvd {
         double ridgeShare = 0;
         if (delta != 0) {
             // ‖(I − P) W‖²_F = ‖W‖²_F − Σ_kept ‖u_iᵀ W‖² (Pythagoras; U_r orthonormal), without forming the
-            // [rows, d] error matrix: its gemm and copy cost as much as a quarter of the factorisation at 7B.
+            // [rows, d] error matrix (a 7,168 × 4,096 float64 copy and a gemm per modality at LLaVA-1.5-7B).
             double[] rowNorms = projection.norm2(1).toDoubleVector();
             double kept = 0;
             for (int i = 0; i < rank; i++) {
