@@ -20,13 +20,13 @@ import org.mha2mla.layers.text.DecoderInput;
 import org.mha2mla.layers.text.DecoderLayer;
 import org.mha2mla.layers.text.GradientGraph;
 import org.mha2mla.layers.text.LayerwiseDecoder;
-import org.mha2mla.layers.text.TextDecoder;
 import org.mha2mla.trainer.data.TrainingExample;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * Gradients of the decoder one layer at a time, for models larger than memory (activation checkpointing, as
@@ -46,18 +46,23 @@ import org.nd4j.linalg.factory.Nd4j;
  * use; every layer graph and its gradient function allocate from the runner's one activation cache. Frozen linears form no weight gradient
  * ({@code LinearMatmul}); the embeddings, the final norm and the lm_head stay frozen, and the vision tower runs as
  * inference ({@link MicroBatch#of}). Memory: the masters and the optimizer's three float32 copies of the trainable
- * tensors, one layer's frozen weights in float32, one layer's activations, and h_i of every layer.
+ * tensors, one layer's frozen weights in float32, one layer's activations, and h_i of every layer. A long sequence's
+ * layer runs in query blocks ({@link LayerwiseDecoder#QUERY_BLOCK_BYTES}): block b's graph takes its query rows and all
+ * rows for the keys and values, and its vector–Jacobian product with g_{i+1} of its rows gives the parameters' share
+ * and ∂/∂h_i through both inputs; the shares of all blocks sum to the layer's.
  *
  * <p>Trains tensors of the decoder layers only; a mask that selects anything else needs {@link WholeGraphGradients}.
  * Not thread-safe: one pass at a time, on one thread (the layer graphs run on the allocator of the thread that built them).
  */
 public final class LayerwiseGradients implements GradientSource {
 
-    /** A layer graph's input hidden states [B, L, d]. */
+    /** A layer graph's input hidden states [B, L, d] (the keys' and values' rows). */
     static final String X = LayerwiseDecoder.X;
-    /** A layer graph's output hidden states [B, L, d]. */
+    /** A layer graph's query rows [B, L_q, d]. */
+    static final String QUERY_X = LayerwiseDecoder.QUERY_X;
+    /** A layer graph's output hidden states [B, L_q, d]. */
     static final String OUT = "out";
-    /** The gradient arriving at a layer's output [B, L, d]. */
+    /** The gradient arriving at the query rows' output [B, L_q, d]. */
     static final String GRAD_OUT = "grad_out";
     static final String LOSS = "vjp";
     /**
@@ -77,8 +82,15 @@ public final class LayerwiseGradients implements GradientSource {
     private final BlockRunner runner;
     /** The lowest layer with a trainable tensor: the backward pass stops there. */
     private final int lowest;
+    private final long queryBlockBytes;
 
     public LayerwiseGradients(VisionLanguageModel model, FreezeMask mask) {
+        this(model, mask, LayerwiseDecoder.QUERY_BLOCK_BYTES);
+    }
+
+    /** With {@code queryBlockBytes} in place of {@link LayerwiseDecoder#QUERY_BLOCK_BYTES} (tests split short sequences). */
+    LayerwiseGradients(VisionLanguageModel model, FreezeMask mask, long queryBlockBytes) {
+        this.queryBlockBytes = queryBlockBytes;
         this.model = model;
         this.config = model.config().textConfig();
         this.layerPrefix = model.decoderPrefix() + "layers.";
@@ -196,9 +208,24 @@ public final class LayerwiseGradients implements GradientSource {
         System.gc();
     }
 
-    /** Layer i's output on {@code h}. */
+    /** Query rows per block of a pass over {@code h} [B, L, d]. */
+    private long queryRows(INDArray h) {
+        return LayerwiseDecoder.queryRows(h.size(0), config.numAttentionHeads(), h.size(1), queryBlockBytes);
+    }
+
+    /** Layer i's output on {@code h}, one query block at a time. */
     private INDArray forward(int layer, INDArray h, DecoderInput in) {
-        return runner.run(graph(layer), inputs(h, in), OUT).get(OUT);
+        long length = h.size(1);
+        long rows = queryRows(h);
+        if (rows == length) return runner.run(graph(layer), inputs(h, in), OUT).get(OUT);
+        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, h.shape());
+        for (long from = 0; from < length; from += rows) {
+            long to = Math.min(length, from + rows);
+            INDArray block = runner.run(graph(layer), LayerwiseDecoder.inputs(h, in, from, to), OUT).get(OUT);
+            out.get(NDArrayIndex.all(), NDArrayIndex.interval(from, to), NDArrayIndex.all()).assign(block);
+            block.close();
+        }
+        return out;
     }
 
     /**
@@ -209,20 +236,30 @@ public final class LayerwiseGradients implements GradientSource {
                               boolean inputGradient) {
         List<String> wanted = new ArrayList<>();
         for (String key : layerKeys.get(layer)) if (trainable.containsKey(key)) wanted.add(key);
-        if (inputGradient) wanted.add(X);
-        Map<String, INDArray> feed = inputs(h, in);
-        feed.put(GRAD_OUT, gradOut);
-        Map<String, INDArray> out = runner.gradients(graph(layer), feed, wanted);
-        for (String key : wanted) {
-            if (key.equals(X)) continue;
-            INDArray g = out.get(key);
-            if (g == null) {
-                throw new IllegalStateException("no gradient reached trainable parameter '" + key + "': is it on the path to the logits?");
-            }
-            grads.get(key).addi(g);
-            g.close();
+        if (inputGradient) {
+            wanted.add(X);
+            wanted.add(QUERY_X);
         }
-        return inputGradient ? out.get(X) : null;
+        INDArray below = inputGradient ? Nd4j.zeros(DataType.FLOAT, h.shape()) : null;
+        long length = h.size(1);
+        long rows = queryRows(h);
+        for (long from = 0; from < length; from += rows) {
+            long to = Math.min(length, from + rows);
+            Map<String, INDArray> feed = LayerwiseDecoder.inputs(h, in, from, to);
+            feed.put(GRAD_OUT, rows == length ? gradOut : LayerwiseDecoder.rows(gradOut, 1, from, to));
+            Map<String, INDArray> out = runner.gradients(graph(layer), feed, wanted);
+            for (String key : wanted) {
+                INDArray g = out.get(key);
+                if (g == null) {
+                    throw new IllegalStateException("no gradient reached trainable parameter '" + key + "': is it on the path to the logits?");
+                }
+                if (key.equals(X)) below.addi(g);
+                else if (key.equals(QUERY_X)) below.get(NDArrayIndex.all(), NDArrayIndex.interval(from, to), NDArrayIndex.all()).addi(g);
+                else grads.get(key).addi(g);
+                g.close();
+            }
+        }
+        return below;
     }
 
     /** The placeholders of a layer graph besides its frozen weights: hidden states, RoPE tables, mask and modality. */
@@ -231,7 +268,7 @@ public final class LayerwiseGradients implements GradientSource {
     }
 
     /**
-     * Layer i's graph: {@link DecoderLayer} over its weights (trainable ones as variables over the masters, frozen ones
+     * Layer i's graph: {@link LayerwiseDecoder#forward} over its weights (trainable ones as variables over the masters, frozen ones
      * as placeholders), and the loss Σ out ⊙ grad_out whose gradient is the layer's vector–Jacobian product.
      */
     private BlockRunner.Block graph(int layer) {
@@ -242,20 +279,11 @@ public final class LayerwiseGradients implements GradientSource {
         BlockRunner.Block block = runner.block(key + ".", frozen::contains);
         SameDiff sd = block.sd();
         for (String k : layerKeys.get(layer)) if (trainable.containsKey(k)) sd.var(k, trainable.get(k));
-        long d = config.hiddenSize();
-        int dH = config.headDim();
-        SDVariable x = sd.placeHolder(X, DataType.FLOAT, -1, -1, d);
-        SDVariable cos = sd.placeHolder(TextDecoder.COS, DataType.FLOAT, -1, -1, -1, dH);
-        SDVariable sin = sd.placeHolder(TextDecoder.SIN, DataType.FLOAT, -1, -1, -1, dH);
-        SDVariable mask = sd.placeHolder(TextDecoder.ATTENTION_MASK, DataType.FLOAT, -1, -1, -1, -1);
-        SDVariable modality = sd.placeHolder(TextDecoder.MODALITY, DataType.FLOAT, -1, -1);
-        DecoderAttention attention = model.attention().create(sd, layer);
-        DecoderAttention.Result r = new DecoderLayer(sd, config, key, attention)
-                .forward(TextDecoder.layerScope(layer), x, cos, sin, mask, modality);
+        DecoderAttention.Result r = LayerwiseDecoder.forward(sd, config, key, model.attention().create(sd, layer), layer);
         SDVariable out = sd.identity(OUT, r.output());
-        SDVariable gradOut = sd.placeHolder(GRAD_OUT, DataType.FLOAT, -1, -1, d);
+        SDVariable gradOut = sd.placeHolder(GRAD_OUT, DataType.FLOAT, -1, -1, config.hiddenSize());
         sd.setLossVariables(sd.sum(LOSS, out.mul(gradOut)));
-        GradientGraph.build(sd, X);
+        GradientGraph.build(sd, X, QUERY_X);
         graphs[layer] = block;
         return block;
     }

@@ -14,6 +14,7 @@ import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.VlmLoader;
 import org.mha2mla.layers.mla.Mha2MlaConverter;
+import org.mha2mla.layers.text.LayerwiseDecoder;
 import org.mha2mla.trainer.data.TrainingExample;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -44,6 +45,11 @@ class LayerwiseGradientsTest {
      * they agree within 1e-5 relative and returns the largest relative difference of a tensor.
      */
     private static double compare(VisionLanguageModel model, FreezeMask mask, String what) {
+        return compare(model, mask, LayerwiseDecoder.QUERY_BLOCK_BYTES, what);
+    }
+
+    /** Like {@link #compare(VisionLanguageModel, FreezeMask, String)} with query blocks of {@code queryBlockBytes}. */
+    private static double compare(VisionLanguageModel model, FreezeMask mask, long queryBlockBytes, String what) {
         Map<String, INDArray> expected = new HashMap<>();
         double expectedLoss;
         double[] expectedBatchLosses = new double[3];
@@ -54,7 +60,7 @@ class LayerwiseGradientsTest {
             stage.gradients().forEach((n, g) -> expected.put(n, g.dup()));
             for (int i = 0; i < 3; i++) expectedBatchLosses[i] = stage.loss(List.of(b.get(i)));
         }
-        try (LayerwiseGradients layers = new LayerwiseGradients(model, mask)) {
+        try (LayerwiseGradients layers = new LayerwiseGradients(model, mask, queryBlockBytes)) {
             PeftStage stage = new PeftStage(layers, mask, AdamW.Config.defaults(0), 0);
             List<GradientSource.Batch> b = microBatches(fixtureOf(model)).stream().map(stage::batch).toList();
             double loss = stage.accumulateGradients(b);
@@ -118,6 +124,27 @@ class LayerwiseGradientsTest {
         try (VisionLanguageModel m = converted("qwen2_5_vl", Mha2MlaConverter.Options.defaults(4))) {
             compare(m, FreezeMask.stage2(), "qwen2_5_vl MLA (MD-SVD d_kv 4), stage 2");
         }
+    }
+
+    /**
+     * Query blocks of 10 rows of the 47-token image prompt (the text prompt alone: 21 and 1 rows; both padded into one
+     * micro-batch: 5 rows): stage 2 on MLA with decoupled factors, and stage 1 with partial RoPE and M-RoPE.
+     */
+    @Test
+    void queryBlocksGiveTheWholeGraphsGradients() {
+        try (VisionLanguageModel m = converted("qwen2_5_vl", Mha2MlaConverter.Options.defaults(4))) {
+            compare(m, FreezeMask.stage2(), rowsOf(m, 10), "qwen2_5_vl MLA, stage 2, query blocks of 10 rows");
+        }
+        try (VisionLanguageModel m = converted("qwen2_5_vl", Mha2MlaConverter.Options.defaults(4).with(Mha2MlaConfig.Step.ROPE))) {
+            compare(m, FreezeMask.stage1(), rowsOf(m, 10), "qwen2_5_vl partial RoPE, stage 1, query blocks of 10 rows");
+        }
+    }
+
+    /** Block bytes that make {@code rows} query rows of one example of the image prompt's length (47). */
+    private static long rowsOf(VisionLanguageModel m, int rows) {
+        long bytes = 4L * m.config().textConfig().numAttentionHeads() * 47 * rows;
+        assertEquals(rows, LayerwiseDecoder.queryRows(1, m.config().textConfig().numAttentionHeads(), 47, bytes));
+        return bytes;
     }
 
     /** Frozen weights read from the mapped bf16 checkpoint (the fixture as stored), widened per layer. */

@@ -143,17 +143,18 @@ public final class MlaAttention implements DecoderAttention {
     }
 
     @Override
-    public Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, SDVariable modality) {
-        // B and L are read once: each shape op costs a thread-pool round trip.
-        SDVariable xShape = x.shape();
-        Dims dims = new Dims(sd.slice(xShape, new int[]{0}, 1), sd.slice(xShape, new int[]{1}, 1));
-        // RoPE tables of the kept dims: [B|1, n_h, L, d_r] for the queries, [B|1, n_kv, L, d_r] for the keys.
-        SDVariable cosQ = dims.tables(cos, selectQ, nH);
-        SDVariable sinQ = dims.tables(sin, selectQ, nH);
+    public Result build(String scope, Queries queries, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask,
+                        SDVariable modality) {
+        // B and L are read once per row set: each shape op costs a thread-pool round trip.
+        Dims dims = dimsOf(x);
+        Dims queryDims = queries.x() == x ? dims : dimsOf(queries.x());
+        // RoPE tables of the kept dims: [B|1, n_h, L_q, d_r] for the queries, [B|1, n_kv, L, d_r] for the keys.
+        SDVariable cosQ = queryDims.tables(queries.cos(), selectQ, nH);
+        SDVariable sinQ = queryDims.tables(queries.sin(), selectQ, nH);
         SDVariable cosK = dims.tables(cos, selectK, nKv);
         SDVariable sinK = dims.tables(sin, selectK, nKv);
 
-        SDVariable q = dims.heads(dims.linear(x, qProj), nH, dH);
+        SDVariable q = queryDims.heads(queryDims.linear(queries.x(), qProj), nH, dH);
         SDVariable qRope = RotaryEmbedding.apply(sd, scope + "/q_rope", dNope == 0 ? q : lastAxis(q, 0, dR), cosQ, sinQ);
         SDVariable qNope = dNope == 0 ? null : lastAxis(q, dR, dH);
         SDVariable kRope = RotaryEmbedding.apply(sd, scope + "/k_rope", dims.heads(dims.linear(x, kRopeProj), nKv, dR), cosK, sinK);
@@ -187,7 +188,13 @@ public final class MlaAttention implements DecoderAttention {
         return Heads.groupedAttention(sd, scope, q, k, v, mask, nKv, nH / nKv, dH, dH);
     }
 
-    /** Shape vectors of one pass, built on the batch B and length L read once from x. */
+    /** The dims of hidden states x [B, L, ·]. */
+    private Dims dimsOf(SDVariable x) {
+        SDVariable shape = x.shape();
+        return new Dims(sd.slice(shape, new int[]{0}, 1), sd.slice(shape, new int[]{1}, 1));
+    }
+
+    /** Shape vectors of one set of rows, built on the batch B and length L read once from their hidden states. */
     private final class Dims {
         final SDVariable batch;
         final SDVariable length;

@@ -49,10 +49,10 @@ public final class PartialRopeAttention implements DecoderAttention {
     }
 
     @Override
-    public Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, SDVariable modality) {
-        SDVariable cosQ = cos.mul(keepQ).add(dropQ);
-        SDVariable cosK = cos.mul(keepK).add(dropK);
-        return gqa.build(scope, x, cosQ, sin.mul(keepQ), cosK, sin.mul(keepK), mask);
+    public Result build(String scope, Queries queries, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask,
+                        SDVariable modality) {
+        Queries partial = new Queries(queries.x(), queries.cos().mul(keepQ).add(dropQ), queries.sin().mul(keepQ));
+        return gqa.build(scope, partial, x, cos.mul(keepK).add(dropK), sin.mul(keepK), mask);
     }
 
     /** [1, heads, 1, d_h]: 1 on the kept dims ({@code kept}) or on the NoPE dims (!kept). */

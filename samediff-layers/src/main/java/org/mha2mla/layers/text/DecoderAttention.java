@@ -28,7 +28,24 @@ public interface DecoderAttention {
      *         eagerly, {@code org.mha2mla.layers.decode}), and the attention probabilities [B, n_h, L, T] (what
      *         H2O/TOVA rank cached tokens by)
      */
-    Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, SDVariable modality);
+    default Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, SDVariable modality) {
+        return build(scope, new Queries(x, cos, sin), x, cos, sin, mask, modality);
+    }
+
+    /**
+     * Adds one pass whose queries are a block of the rows that the keys and values come from ({@link QueryBlocks}: the
+     * attention arrays of a long sequence, [B, n_h, L_q, T], one block at a time). The keys' rows are those of
+     * {@link #build(String, SDVariable, SDVariable, SDVariable, SDVariable, SDVariable) the whole pass}.
+     *
+     * @param queries the query rows' normed hidden states [B, L_q, d] and RoPE tables [B|1, 1|heads, L_q, d_h]
+     * @param mask    additive mask [B, 1, L_q, T] of the query rows
+     * @return the output of the query rows [B, L_q, d], the cache tensors of all T rows, the probabilities [B, n_h, L_q, T]
+     */
+    Result build(String scope, Queries queries, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, SDVariable modality);
+
+    /** The query rows of a pass: normed hidden states [B, L_q, d] and their RoPE tables. */
+    record Queries(SDVariable x, SDVariable cos, SDVariable sin) {
+    }
 
     record Result(SDVariable output, List<SDVariable> present, SDVariable probs) {
     }

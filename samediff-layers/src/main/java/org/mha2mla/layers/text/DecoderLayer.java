@@ -33,6 +33,25 @@ public final class DecoderLayer {
                                            SDVariable modality) {
         SDVariable normed = inputLayernorm.forward(scope + "/input_layernorm", x);
         DecoderAttention.Result attn = selfAttn.build(scope + "/self_attn", normed, cos, sin, mask, modality);
+        return residualAndMlp(scope, x, attn);
+    }
+
+    /**
+     * One pass of the query rows {@code queries} ([B, L_q, d], with their RoPE tables), attending to all rows {@code x}
+     * [B, L, d] ({@link DecoderAttention#build(String, DecoderAttention.Queries, SDVariable, SDVariable, SDVariable,
+     * SDVariable, SDVariable)}); returns the output of the query rows [B, L_q, d]. The normed keys' rows keep the name
+     * {@code scope/input_layernorm}.
+     */
+    public DecoderAttention.Result forward(String scope, DecoderAttention.Queries queries, SDVariable x, SDVariable cos,
+                                           SDVariable sin, SDVariable mask, SDVariable modality) {
+        SDVariable normed = inputLayernorm.forward(scope + "/input_layernorm", x);
+        SDVariable normedQueries = inputLayernorm.forward(scope + "/input_layernorm_queries", queries.x());
+        DecoderAttention.Result attn = selfAttn.build(scope + "/self_attn",
+                new DecoderAttention.Queries(normedQueries, queries.cos(), queries.sin()), normed, cos, sin, mask, modality);
+        return residualAndMlp(scope, queries.x(), attn);
+    }
+
+    private DecoderAttention.Result residualAndMlp(String scope, SDVariable x, DecoderAttention.Result attn) {
         SDVariable h = x.add(scope + "/attn_residual", attn.output());
         SDVariable mlpOut = mlp.forward(scope + "/mlp", postAttentionLayernorm.forward(scope + "/post_attention_layernorm", h));
         return new DecoderAttention.Result(h.add(scope + "/out", mlpOut), attn.present(), attn.probs());

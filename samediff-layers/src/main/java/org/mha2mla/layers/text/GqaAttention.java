@@ -54,22 +54,22 @@ public final class GqaAttention implements DecoderAttention {
     }
 
     @Override
-    public Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, SDVariable modality) {
-        return build(scope, x, cos, sin, cos, sin, mask);
+    public Result build(String scope, Queries queries, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask,
+                        SDVariable modality) {
+        return build(scope, queries, x, cos, sin, mask);
     }
 
     /**
-     * One pass with separate RoPE tables for the queries ([B|1, 1|n_h, L, d_h]) and the keys ([B|1, 1|n_kv, L, d_h]):
-     * partial RoPE passes tables with cos 1 / sin 0 on the NoPE dims of each head. The pre-RoPE heads are named
-     * {@link #queryBeforeRope}/{@link #keyBeforeRope} (calibration reads them).
+     * One pass with the keys' RoPE tables ({@code cosK}/{@code sinK}, [B|1, 1|n_kv, T, d_h]) apart from the queries'
+     * ([B|1, 1|n_h, L_q, d_h], in {@code queries}): partial RoPE passes tables with cos 1 / sin 0 on the NoPE dims of
+     * each head. The pre-RoPE heads are named {@link #queryBeforeRope}/{@link #keyBeforeRope} (calibration reads them).
      */
-    public Result build(String scope, SDVariable x, SDVariable cosQ, SDVariable sinQ, SDVariable cosK, SDVariable sinK,
-                        SDVariable mask) {
-        SDVariable q = Heads.split(sd, queryBeforeRope(scope), qProj.forward(scope + "/q_proj", x), nH, dH);
+    public Result build(String scope, Queries queries, SDVariable x, SDVariable cosK, SDVariable sinK, SDVariable mask) {
+        SDVariable q = Heads.split(sd, queryBeforeRope(scope), qProj.forward(scope + "/q_proj", queries.x()), nH, dH);
         SDVariable k = Heads.split(sd, keyBeforeRope(scope), kProj.forward(scope + "/k_proj", x), nKv, dH);
         SDVariable v = Heads.split(sd, scope + "/v", vProj.forward(scope + "/v_proj", x), nKv, dH);
 
-        q = RotaryEmbedding.apply(sd, scope + "/q_rope", q, cosQ, sinQ);
+        q = RotaryEmbedding.apply(sd, scope + "/q_rope", q, queries.cos(), queries.sin());
         k = RotaryEmbedding.apply(sd, scope + "/k_rope", k, cosK, sinK);
 
         Heads.Attention a = Heads.groupedAttention(sd, scope, q, k, v, mask, nKv, nH / nKv, dH, dH);

@@ -16,6 +16,7 @@ import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.INDArrayIndex;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
@@ -28,8 +29,8 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * <p>Every decoder layer is a SameDiff graph of its own, built once by the same builders as the whole-model graph
  * ({@link DecoderLayer} and the layer's {@link DecoderAttention}) over placeholders named with the layer's checkpoint
  * keys ({@link Params#placeholders}), so both paths compute the same ops. A layer graph takes the placeholders
- * {@code x} [B, L, d], {@code cos}/{@code sin}, {@code attention_mask}, {@code modality} (as {@link TextDecoder}) and
- * names its outputs {@link #OUT}, {@link #present(String)} per cache tensor and {@link #PROBS} (run by a {@link BlockRunner},
+ * {@code x} [B, L, d], {@code cos}/{@code sin}, {@code attention_mask}, {@code modality} (as {@link TextDecoder}) and the
+ * query rows with their RoPE tables ({@link #QUERY_X}: all of x, or one block of a long sequence), and names its outputs {@link #OUT}, {@link #present(String)} per cache tensor and {@link #PROBS} (run by a {@link BlockRunner},
  * which widens the layer's weights into float32 buffers shared by all layers); its inner nodes keep
  * the whole graph's names (e.g. {@link TextDecoder#attentionInput(int)}), which calibration reads through a
  * {@link LayerHook}. The embedding lookup, the final norm and the lm_head run outside the graphs: embedding rows and,
@@ -48,8 +49,21 @@ public final class LayerwiseDecoder implements AutoCloseable {
         RELEASE
     }
 
-    /** A layer graph's input hidden states [B, L, d]. */
+    /** A layer graph's input hidden states [B, L, d]: the rows keys and values come from. */
     public static final String X = "x";
+    /** A layer graph's query rows [B, L_q, d]: all of {@link #X}, or one block of them ({@link #inputs(INDArray, DecoderInput, long, long)}). */
+    public static final String QUERY_X = "x_queries";
+    /** The RoPE tables of the query rows, [B|1, 1|heads, L_q, d_h]. */
+    public static final String QUERY_COS = "cos_queries";
+    public static final String QUERY_SIN = "sin_queries";
+    /**
+     * Bytes of one [B, n_h, L_q, T] float32 attention array, which sets the query rows of a block: a layer pass over a
+     * long sequence runs one query block at a time, each attending to all T rows (the outer loop of flash attention,
+     * without its fused kernel). LLaVA-NeXT's 2,962-token prompt has [32, 2,962, 2,962] arrays of 1.1 GB, of which a
+     * prefill holds about four and a layer's gradient pass about eight; in blocks of 256 MiB (707 rows) they are a
+     * quarter. Sequences of up to 512 tokens at 32 heads run as one block.
+     */
+    public static final long QUERY_BLOCK_BYTES = 256L << 20;
     /** A layer graph's output hidden states [B, L, d]. */
     public static final String OUT = "out";
     /** A layer graph's attention probabilities [B, n_h, L, T]. */
@@ -76,6 +90,7 @@ public final class LayerwiseDecoder implements AutoCloseable {
     private final BlockRunner runner;
     private final List<List<String>> layerKeys = new ArrayList<>();
     private final LayerGraph[] graphs;
+    private final long queryBlockBytes;
 
     private record LayerGraph(BlockRunner.Block block, DecoderAttention attention) {
     }
@@ -89,6 +104,13 @@ public final class LayerwiseDecoder implements AutoCloseable {
      */
     public LayerwiseDecoder(TensorSource weights, TextConfig config, String modelPrefix, String lmHeadKey,
                             DecoderAttention.Factory attention, Residency residency) {
+        this(weights, config, modelPrefix, lmHeadKey, attention, residency, QUERY_BLOCK_BYTES);
+    }
+
+    /** With {@code queryBlockBytes} in place of {@link #QUERY_BLOCK_BYTES} (tests split short sequences). */
+    LayerwiseDecoder(TensorSource weights, TextConfig config, String modelPrefix, String lmHeadKey,
+                     DecoderAttention.Factory attention, Residency residency, long queryBlockBytes) {
+        this.queryBlockBytes = queryBlockBytes;
         this.weights = weights;
         this.config = config;
         this.modelPrefix = modelPrefix;
@@ -200,21 +222,34 @@ public final class LayerwiseDecoder implements AutoCloseable {
         Set<String> keys = Set.copyOf(layerKeys.get(layer));
         BlockRunner.Block block = runner.block(layerKey(layer) + ".", keys::contains);
         SameDiff sd = block.sd();
-        int dH = config.headDim();
-        SDVariable x = sd.placeHolder(X, DataType.FLOAT, -1, -1, config.hiddenSize());
-        SDVariable cos = sd.placeHolder(TextDecoder.COS, DataType.FLOAT, -1, -1, -1, dH);
-        SDVariable sin = sd.placeHolder(TextDecoder.SIN, DataType.FLOAT, -1, -1, -1, dH);
-        SDVariable mask = sd.placeHolder(TextDecoder.ATTENTION_MASK, DataType.FLOAT, -1, -1, -1, -1);
-        SDVariable modality = sd.placeHolder(TextDecoder.MODALITY, DataType.FLOAT, -1, -1);
         DecoderAttention attn = attention.create(sd, layer);
-        DecoderLayer decoderLayer = new DecoderLayer(sd, config, layerKey(layer), attn);
-        DecoderAttention.Result r = decoderLayer.forward(TextDecoder.layerScope(layer), x, cos, sin, mask, modality);
+        DecoderAttention.Result r = forward(sd, config, layerKey(layer), attn, layer);
         sd.identity(OUT, r.output());
         sd.identity(PROBS, r.probs());
         List<DecoderAttention.CacheTensor> specs = attn.cacheTensors();
         for (int j = 0; j < specs.size(); j++) sd.identity(present(specs.get(j).name()), r.present().get(j));
         graphs[layer] = new LayerGraph(block, attn);
         return graphs[layer];
+    }
+
+    /**
+     * Adds decoder layer {@code layer} to its own graph {@code sd} over the placeholders {@link #X}, {@link #QUERY_X},
+     * {@link TextDecoder#COS}/{@link TextDecoder#SIN}, {@link #QUERY_COS}/{@link #QUERY_SIN},
+     * {@link TextDecoder#ATTENTION_MASK} [B, 1, L_q, T] and {@link TextDecoder#MODALITY}; returns the query rows' output.
+     */
+    public static DecoderAttention.Result forward(SameDiff sd, TextConfig config, String layerKey, DecoderAttention attn, int layer) {
+        int dH = config.headDim();
+        long d = config.hiddenSize();
+        SDVariable x = sd.placeHolder(X, DataType.FLOAT, -1, -1, d);
+        SDVariable queries = sd.placeHolder(QUERY_X, DataType.FLOAT, -1, -1, d);
+        SDVariable cos = sd.placeHolder(TextDecoder.COS, DataType.FLOAT, -1, -1, -1, dH);
+        SDVariable sin = sd.placeHolder(TextDecoder.SIN, DataType.FLOAT, -1, -1, -1, dH);
+        SDVariable queryCos = sd.placeHolder(QUERY_COS, DataType.FLOAT, -1, -1, -1, dH);
+        SDVariable querySin = sd.placeHolder(QUERY_SIN, DataType.FLOAT, -1, -1, -1, dH);
+        SDVariable mask = sd.placeHolder(TextDecoder.ATTENTION_MASK, DataType.FLOAT, -1, -1, -1, -1);
+        SDVariable modality = sd.placeHolder(TextDecoder.MODALITY, DataType.FLOAT, -1, -1);
+        return new DecoderLayer(sd, config, layerKey, attn).forward(TextDecoder.layerScope(layer),
+                new DecoderAttention.Queries(queries, queryCos, querySin), x, cos, sin, mask, modality);
     }
 
     /** Token embeddings [1, L, d] of {@code ids}, read from the stored table. */
@@ -243,11 +278,42 @@ public final class LayerwiseDecoder implements AutoCloseable {
     public static Map<String, INDArray> inputs(INDArray h, DecoderInput in) {
         Map<String, INDArray> feed = new HashMap<>();
         feed.put(X, h);
+        feed.put(QUERY_X, h);
         feed.put(TextDecoder.COS, in.rope().cos());
         feed.put(TextDecoder.SIN, in.rope().sin());
+        feed.put(QUERY_COS, in.rope().cos());
+        feed.put(QUERY_SIN, in.rope().sin());
         feed.put(TextDecoder.ATTENTION_MASK, in.attentionMask());
         feed.put(TextDecoder.MODALITY, in.modality());
         return feed;
+    }
+
+    /** Like {@link #inputs(INDArray, DecoderInput)} with the query rows [from, to) of {@code h}: one query block. */
+    public static Map<String, INDArray> inputs(INDArray h, DecoderInput in, long from, long to) {
+        Map<String, INDArray> feed = inputs(h, in);
+        if (from == 0 && to == h.size(1)) return feed;
+        feed.put(QUERY_X, rows(h, 1, from, to));
+        feed.put(QUERY_COS, rows(in.rope().cos(), 2, from, to));
+        feed.put(QUERY_SIN, rows(in.rope().sin(), 2, from, to));
+        feed.put(TextDecoder.ATTENTION_MASK, rows(in.attentionMask(), 2, from, to));
+        return feed;
+    }
+
+    /** Rows [from, to) of axis {@code axis}, as a new array. */
+    public static INDArray rows(INDArray a, int axis, long from, long to) {
+        INDArrayIndex[] index = new INDArrayIndex[a.rank()];
+        Arrays.fill(index, NDArrayIndex.all());
+        index[axis] = NDArrayIndex.interval(from, to);
+        return a.get(index).dup('c');
+    }
+
+    /**
+     * Query rows per block of a pass over {@code length} rows: as many as keep one [batch, heads, rows, length] float32
+     * attention array within {@code blockBytes}, at least one.
+     */
+    public static long queryRows(long batch, int heads, long length, long blockBytes) {
+        long perRow = 4L * batch * heads * length;
+        return Math.max(1, Math.min(length, blockBytes / perRow));
     }
 
     /**
@@ -256,11 +322,39 @@ public final class LayerwiseDecoder implements AutoCloseable {
      */
     public Map<String, INDArray> layer(int layer, INDArray h, DecoderInput in, List<String> extra) {
         LayerGraph g = graph(layer);
-        Map<String, INDArray> feed = inputs(h, in);
-        List<String> outputs = new ArrayList<>(extra.size() + 1);
-        outputs.add(OUT);
-        outputs.addAll(extra);
-        return runner.run(g.block(), feed, outputs.toArray(new String[0]));
+        String[] outputs = new String[extra.size() + 1];
+        outputs[0] = OUT;
+        for (int i = 0; i < extra.size(); i++) outputs[i + 1] = extra.get(i);
+        long rows = queryRows(h.size(0), config.numAttentionHeads(), h.size(1), queryBlockBytes);
+        if (rows == h.size(1) || !extra.stream().allMatch(n -> n.equals(PROBS) || n.startsWith(present("")))) {
+            return runner.run(g.block(), inputs(h, in), outputs);
+        }
+        return inQueryBlocks(g.block(), h, in, rows, outputs);
+    }
+
+    /**
+     * A layer pass one query block at a time: {@link #OUT} and {@link #PROBS} gathered block by block, the cache tensors
+     * (computed from all rows by every block) taken from the last.
+     */
+    private Map<String, INDArray> inQueryBlocks(BlockRunner.Block block, INDArray h, DecoderInput in, long rows, String[] outputs) {
+        long length = h.size(1);
+        Map<String, INDArray> gathered = new HashMap<>();
+        gathered.put(OUT, Nd4j.createUninitialized(DataType.FLOAT, h.shape()));
+        if (Arrays.asList(outputs).contains(PROBS)) {
+            gathered.put(PROBS, Nd4j.createUninitialized(DataType.FLOAT, h.size(0), config.numAttentionHeads(), length, length));
+        }
+        Map<String, INDArray> last = null;
+        for (long from = 0; from < length; from += rows) {
+            long to = Math.min(length, from + rows);
+            last = runner.run(block, inputs(h, in, from, to), outputs);
+            gathered.get(OUT).get(NDArrayIndex.all(), NDArrayIndex.interval(from, to), NDArrayIndex.all()).assign(last.get(OUT));
+            if (gathered.containsKey(PROBS)) {
+                gathered.get(PROBS).get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(from, to), NDArrayIndex.all())
+                        .assign(last.get(PROBS));
+            }
+        }
+        for (String name : outputs) gathered.putIfAbsent(name, last.get(name));
+        return gathered;
     }
 
     /**

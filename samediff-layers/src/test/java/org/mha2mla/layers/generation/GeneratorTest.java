@@ -243,9 +243,9 @@ class GeneratorTest {
                 }
 
                 @Override
-                public Result build(String scope, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask,
-                                    SDVariable modality) {
-                    return inner.build(scope, x, cos, sin, mask.add(layerMask), modality);
+                public Result build(String scope, Queries queries, SDVariable x, SDVariable cos, SDVariable sin,
+                                    SDVariable mask, SDVariable modality) {
+                    return inner.build(scope, queries, x, cos, sin, mask.add(layerMask), modality);
                 }
             };
         });

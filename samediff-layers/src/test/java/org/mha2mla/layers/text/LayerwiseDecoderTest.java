@@ -3,7 +3,9 @@ package org.mha2mla.layers.text;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -49,6 +51,42 @@ class LayerwiseDecoderTest {
         for (Mha2MlaConverter.Result r : List.of(rope, mla)) {
             try (LayerwiseDecoder layerwise = layerwise(r.model(), r.model().weights(), LayerwiseDecoder.Residency.KEEP)) {
                 compare(r.model(), layerwise, Fixtures.input(fixture, "c0"), fixture + " " + r.conversion());
+            }
+        }
+    }
+
+    /**
+     * Query blocks of 7 rows against the whole graph, for the original model and its MLA conversion: hidden states and
+     * logits (1e-6), and the prefill's cache tensors and attention probabilities against the unblocked layer pass.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"llava", "qwen2_5_vl"})
+    void queryBlocksMatchTheWholePass(String fixture) {
+        VisionLanguageModel m = VlmLoader.load(Fixtures.dir(fixture));
+        MultimodalInput input = Fixtures.input(fixture, "c0");
+        List<MultimodalInput> calibration = List.of(input, Fixtures.input(fixture, "c1"));
+        int dKv = Math.max(1, m.config().textConfig().headDim() / 4);
+        VisionLanguageModel mla = Mha2MlaConverter.convert(m, calibration, Mha2MlaConverter.Options.defaults(dKv)).model();
+        for (VisionLanguageModel model : List.of(m, mla)) {
+            DecoderInput in = model.decoderInput(input);
+            long length = in.length();
+            long bytes = 4L * model.config().textConfig().numAttentionHeads() * length * 7;
+            String what = fixture + " " + (model == m ? "original" : "MLA") + " in blocks of 7 of " + length + " rows";
+            assertTrue(LayerwiseDecoder.queryRows(1, model.config().textConfig().numAttentionHeads(), length, bytes) == 7, what);
+            try (LayerwiseDecoder whole = layerwise(model, model.weights(), LayerwiseDecoder.Residency.KEEP);
+                 LayerwiseDecoder blocked = new LayerwiseDecoder(model.weights(), model.config().textConfig(), model.decoderPrefix(),
+                         model.lmHeadKey(), model.attention(), LayerwiseDecoder.Residency.KEEP, bytes)) {
+                compare(model, blocked, input, what);
+                List<String> prefill = new ArrayList<>();
+                prefill.add(LayerwiseDecoder.PROBS);
+                for (DecoderAttention.CacheTensor c : whole.cacheTensors(0)) prefill.add(LayerwiseDecoder.present(c.name()));
+                Map<String, INDArray> expected = whole.layer(0, in.inputsEmbeds(), in, prefill);
+                Map<String, INDArray> actual = blocked.layer(0, in.inputsEmbeds(), in, prefill);
+                for (String name : prefill) {
+                    assertArrayEquals(expected.get(name).shape(), actual.get(name).shape(), what + " " + name);
+                    double diff = expected.get(name).sub(actual.get(name)).amaxNumber().doubleValue();
+                    assertTrue(diff <= 1e-6, what + ": max |Δ " + name + "| " + diff);
+                }
             }
         }
     }
