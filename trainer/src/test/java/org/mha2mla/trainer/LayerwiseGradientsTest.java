@@ -45,7 +45,7 @@ class LayerwiseGradientsTest {
      * they agree within 1e-5 relative and returns the largest relative difference of a tensor.
      */
     private static double compare(VisionLanguageModel model, FreezeMask mask, String what) {
-        return compare(model, mask, LayerwiseDecoder.QUERY_BLOCK_BYTES, what);
+        return compare(model, mask, LayerwiseGradients.QUERY_BLOCK_BYTES, what);
     }
 
     /** Like {@link #compare(VisionLanguageModel, FreezeMask, String)} with query blocks of {@code queryBlockBytes}. */

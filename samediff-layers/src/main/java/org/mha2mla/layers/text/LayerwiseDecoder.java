@@ -59,9 +59,9 @@ public final class LayerwiseDecoder implements AutoCloseable {
     /**
      * Bytes of one [B, n_h, L_q, T] float32 attention array, which sets the query rows of a block: a layer pass over a
      * long sequence runs one query block at a time, each attending to all T rows (the outer loop of flash attention,
-     * without its fused kernel). LLaVA-NeXT's 2,962-token prompt has [32, 2,962, 2,962] arrays of 1.1 GB, of which a
-     * prefill holds about four and a layer's gradient pass about eight; in blocks of 256 MiB (707 rows) they are a
-     * quarter. Sequences of up to 512 tokens at 32 heads run as one block.
+     * without its fused kernel). LLaVA-NeXT's 2,962-token prompt has [32, 2,962, 2,962] arrays of 1.1 GB; in blocks of
+     * 256 MiB (707 rows) they are a quarter. Sequences of up to 512 tokens at 32 heads run as one block. (Gradient
+     * passes use smaller blocks: {@code trainer.LayerwiseGradients.QUERY_BLOCK_BYTES}.)
      */
     public static final long QUERY_BLOCK_BYTES = 256L << 20;
     /** A layer graph's output hidden states [B, L, d]. */
@@ -352,6 +352,9 @@ public final class LayerwiseDecoder implements AutoCloseable {
                 gathered.get(PROBS).get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(from, to), NDArrayIndex.all())
                         .assign(last.get(PROBS));
             }
+            // The block's arrays live off-heap until the JVM collects their wrappers, which a small heap does not do
+            // within a layer: without this a 2,962-token LLaVA-NeXT prefill held every block's arrays at once.
+            System.gc();
         }
         for (String name : outputs) gathered.putIfAbsent(name, last.get(name));
         return gathered;
