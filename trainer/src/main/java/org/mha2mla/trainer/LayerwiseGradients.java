@@ -73,8 +73,8 @@ public final class LayerwiseGradients implements GradientSource {
     /**
      * Bytes of one [B, n_h, L_q, T] attention array of a gradient pass's query block: a quarter of inference's
      * {@link LayerwiseDecoder#QUERY_BLOCK_BYTES}, since a gradient pass holds many more arrays per block. Measured on a
-     * 2-layer LLaVA-NeXT slice (stage 2, one 3,075-token example): peak resident 16.9 GB in blocks of 256 MiB (682 rows),
-     * 8.9 GB in blocks of 64 MiB (170 rows), at 1.2–1.45× the time per layer (each block also runs the keys' rows).
+     * 2-layer LLaVA-NeXT slice (stage 2, one 3,075-token example): peak resident 16.1 GB in blocks of 256 MiB (682 rows),
+     * 8.5 GB in blocks of 64 MiB (170 rows), at 1.2–1.45× the time per layer (each block also runs the keys' rows).
      */
     public static final long QUERY_BLOCK_BYTES = 64L << 20;
 
@@ -210,7 +210,7 @@ public final class LayerwiseGradients implements GradientSource {
      * A full collection after each layer's pass and each query block's: the arrays a pass leaves behind live off-heap and
      * go back only when the JVM collects their wrappers, which a small, quiet heap does not do within one update (the
      * stage-2 update of Qwen2.5-VL-7B piled them up to 24 GB over its 28 layers; a 2-layer LLaVA-NeXT slice at 2,962
-     * tokens, to 24 GB over the query blocks of one layer's gradient pass).
+     * tokens, to 23 GB over the query blocks of one layer's gradient pass).
      */
     private static void collectLayerGarbage() {
         System.gc();
