@@ -21,6 +21,7 @@ import org.mha2mla.layers.text.DecoderLayer;
 import org.mha2mla.layers.text.GradientGraph;
 import org.mha2mla.layers.text.LayerwiseDecoder;
 import org.mha2mla.trainer.data.TrainingExample;
+import org.nd4j.autodiff.listeners.Listener;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -47,9 +48,9 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * ({@code LinearMatmul}); the embeddings, the final norm and the lm_head stay frozen, and the vision tower runs as
  * inference ({@link MicroBatch#of}). Memory: the masters and the optimizer's three float32 copies of the trainable
  * tensors, one layer's frozen weights in float32, one layer's activations, and h_i of every layer. A long sequence's
- * layer runs in query blocks ({@link #QUERY_BLOCK_BYTES}): block b's graph takes its query rows and all
- * rows for the keys and values, and its vector–Jacobian product with g_{i+1} of its rows gives the parameters' share
- * and ∂/∂h_i through both inputs; the shares of all blocks sum to the layer's.
+ * layer runs in query blocks ({@link #QUERY_BLOCK_BYTES}) through a second graph of the layer, built only then: block
+ * b's graph takes its query rows and all rows for the keys and values, and its vector–Jacobian product with g_{i+1}
+ * of its rows gives the parameters' share and ∂/∂h_i through both inputs; the shares of all blocks sum to the layer's.
  *
  * <p>Trains tensors of the decoder layers only; a mask that selects anything else needs {@link WholeGraphGradients}.
  * Not thread-safe: one pass at a time, on one thread (the layer graphs run on the allocator of the thread that built them).
@@ -84,7 +85,9 @@ public final class LayerwiseGradients implements GradientSource {
     private final Map<String, Long> sizes = new LinkedHashMap<>();
     private final Map<String, INDArray> trainable = new LinkedHashMap<>();
     private final List<List<String>> layerKeys = new ArrayList<>();
+    /** Each layer's whole-sequence graph and its query-block graph, built when first needed. */
     private final BlockRunner.Block[] graphs;
+    private final BlockRunner.Block[] queryBlockGraphs;
     /** Feeds each layer graph its frozen weights in float32 and gives all of them one activation cache. */
     private final BlockRunner runner;
     /** The lowest layer with a trainable tensor: the backward pass stops there. */
@@ -126,6 +129,7 @@ public final class LayerwiseGradients implements GradientSource {
         }
         this.lowest = low;
         this.graphs = new BlockRunner.Block[layers];
+        this.queryBlockGraphs = new BlockRunner.Block[layers];
         this.runner = new BlockRunner(weights, LayerwiseDecoder.Residency.RELEASE, SESSION_CACHE_FRACTION);
     }
 
@@ -225,11 +229,11 @@ public final class LayerwiseGradients implements GradientSource {
     private INDArray forward(int layer, INDArray h, DecoderInput in) {
         long length = h.size(1);
         long rows = queryRows(h);
-        if (rows == length) return runner.run(graph(layer), inputs(h, in), OUT).get(OUT);
+        if (rows == length) return runner.run(graph(layer, false), LayerwiseDecoder.inputs(h, in), OUT).get(OUT);
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, h.shape());
         for (long from = 0; from < length; from += rows) {
             long to = Math.min(length, from + rows);
-            INDArray block = runner.run(graph(layer), LayerwiseDecoder.inputs(h, in, from, to), OUT).get(OUT);
+            INDArray block = runner.run(graph(layer, true), LayerwiseDecoder.inputs(h, in, from, to), OUT).get(OUT);
             out.get(NDArrayIndex.all(), NDArrayIndex.interval(from, to), NDArrayIndex.all()).assign(block);
             block.close();
             collectLayerGarbage();
@@ -243,20 +247,21 @@ public final class LayerwiseGradients implements GradientSource {
      */
     private INDArray backward(int layer, INDArray h, DecoderInput in, INDArray gradOut, Map<String, INDArray> grads,
                               boolean inputGradient) {
+        long length = h.size(1);
+        long rows = queryRows(h);
+        boolean blocks = rows < length;
         List<String> wanted = new ArrayList<>();
         for (String key : layerKeys.get(layer)) if (trainable.containsKey(key)) wanted.add(key);
         if (inputGradient) {
             wanted.add(X);
-            wanted.add(QUERY_X);
+            if (blocks) wanted.add(QUERY_X);
         }
         INDArray below = inputGradient ? Nd4j.zeros(DataType.FLOAT, h.shape()) : null;
-        long length = h.size(1);
-        long rows = queryRows(h);
         for (long from = 0; from < length; from += rows) {
             long to = Math.min(length, from + rows);
-            Map<String, INDArray> feed = LayerwiseDecoder.inputs(h, in, from, to);
-            feed.put(GRAD_OUT, rows == length ? gradOut : LayerwiseDecoder.rows(gradOut, 1, from, to));
-            Map<String, INDArray> out = runner.gradients(graph(layer), feed, wanted);
+            Map<String, INDArray> feed = blocks ? LayerwiseDecoder.inputs(h, in, from, to) : LayerwiseDecoder.inputs(h, in);
+            feed.put(GRAD_OUT, blocks ? LayerwiseDecoder.rows(gradOut, 1, from, to) : gradOut);
+            Map<String, INDArray> out = runner.gradients(graph(layer, blocks), feed, wanted);
             for (String key : wanted) {
                 INDArray g = out.get(key);
                 if (g == null) {
@@ -267,35 +272,38 @@ public final class LayerwiseGradients implements GradientSource {
                 else grads.get(key).addi(g);
                 g.close();
             }
-            if (rows < length) collectLayerGarbage();
+            if (blocks) collectLayerGarbage();
         }
         return below;
     }
 
-    /** The placeholders of a layer graph besides its frozen weights: hidden states, RoPE tables, mask and modality. */
-    private static Map<String, INDArray> inputs(INDArray h, DecoderInput in) {
-        return LayerwiseDecoder.inputs(h, in);
-    }
-
     /**
-     * Layer i's graph: {@link LayerwiseDecoder#forward} over its weights (trainable ones as variables over the masters, frozen ones
-     * as placeholders), and the loss Σ out ⊙ grad_out whose gradient is the layer's vector–Jacobian product.
+     * Layer i's whole-sequence graph or, with {@code queryBlocks}, its query-block graph: {@link LayerwiseDecoder#forward}
+     * over its weights (trainable ones as variables over the masters, which both graphs share; frozen ones as
+     * placeholders), and the loss Σ out ⊙ grad_out whose gradient is the layer's vector–Jacobian product.
      */
-    private BlockRunner.Block graph(int layer) {
-        if (graphs[layer] != null) return graphs[layer];
+    private BlockRunner.Block graph(int layer, boolean queryBlocks) {
+        BlockRunner.Block[] built = queryBlocks ? queryBlockGraphs : graphs;
+        if (built[layer] != null) return built[layer];
         String key = layerPrefix + layer;
         Set<String> frozen = new HashSet<>(layerKeys.get(layer));
         frozen.removeAll(trainable.keySet());
         BlockRunner.Block block = runner.block(key + ".", frozen::contains);
         SameDiff sd = block.sd();
         for (String k : layerKeys.get(layer)) if (trainable.containsKey(k)) sd.var(k, trainable.get(k));
-        DecoderAttention.Result r = LayerwiseDecoder.forward(sd, config, key, model.attention().create(sd, layer), layer);
+        DecoderAttention.Result r = LayerwiseDecoder.forward(sd, config, key, model.attention().create(sd, layer), layer, queryBlocks);
         SDVariable out = sd.identity(OUT, r.output());
         SDVariable gradOut = sd.placeHolder(GRAD_OUT, DataType.FLOAT, -1, -1, config.hiddenSize());
         sd.setLossVariables(sd.sum(LOSS, out.mul(gradOut)));
-        GradientGraph.build(sd, X, QUERY_X);
-        graphs[layer] = block;
+        if (queryBlocks) GradientGraph.build(sd, X, QUERY_X);
+        else GradientGraph.build(sd, X);
+        built[layer] = block;
         return block;
+    }
+
+    /** Attaches {@code listeners} to every layer graph, built or to come (e.g. per-op timing); none detaches. */
+    public void setListeners(Listener... listeners) {
+        runner.setListeners(listeners);
     }
 
     /**
@@ -363,6 +371,7 @@ public final class LayerwiseGradients implements GradientSource {
     @Override
     public void close() {
         Arrays.fill(graphs, null);
+        Arrays.fill(queryBlockGraphs, null);
         runner.close();
     }
 }

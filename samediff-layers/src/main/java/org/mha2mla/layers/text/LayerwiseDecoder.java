@@ -29,9 +29,11 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * <p>Every decoder layer is a SameDiff graph of its own, built once by the same builders as the whole-model graph
  * ({@link DecoderLayer} and the layer's {@link DecoderAttention}) over placeholders named with the layer's checkpoint
  * keys ({@link Params#placeholders}), so both paths compute the same ops. A layer graph takes the placeholders
- * {@code x} [B, L, d], {@code cos}/{@code sin}, {@code attention_mask}, {@code modality} (as {@link TextDecoder}) and the
- * query rows with their RoPE tables ({@link #QUERY_X}: all of x, or one block of a long sequence), and names its outputs {@link #OUT}, {@link #present(String)} per cache tensor and {@link #PROBS} (run by a {@link BlockRunner},
- * which widens the layer's weights into float32 buffers shared by all layers); its inner nodes keep
+ * {@code x} [B, L, d], {@code cos}/{@code sin}, {@code attention_mask}, {@code modality} (as {@link TextDecoder}) and
+ * names its outputs {@link #OUT}, {@link #present(String)} per cache tensor and {@link #PROBS} (run by a {@link BlockRunner},
+ * which widens the layer's weights into float32 buffers shared by all layers). A sequence too long for one pass runs
+ * in query blocks through a second graph of the layer, built only then, which also takes the block's query rows and
+ * their RoPE tables ({@link #QUERY_X}, {@link #QUERY_COS}, {@link #QUERY_SIN}). Its inner nodes keep
  * the whole graph's names (e.g. {@link TextDecoder#attentionInput(int)}), which calibration reads through a
  * {@link LayerHook}. The embedding lookup, the final norm and the lm_head run outside the graphs: embedding rows and,
  * for the next-token logits, the lm_head rows are read in their stored precision ({@link MatVec}); logits of every
@@ -51,7 +53,7 @@ public final class LayerwiseDecoder implements AutoCloseable {
 
     /** A layer graph's input hidden states [B, L, d]: the rows keys and values come from. */
     public static final String X = "x";
-    /** A layer graph's query rows [B, L_q, d]: all of {@link #X}, or one block of them ({@link #inputs(INDArray, DecoderInput, long, long)}). */
+    /** A query-block graph's query rows [B, L_q, d]: one block of {@link #X} ({@link #inputs(INDArray, DecoderInput, long, long)}). */
     public static final String QUERY_X = "x_queries";
     /** The RoPE tables of the query rows, [B|1, 1|heads, L_q, d_h]. */
     public static final String QUERY_COS = "cos_queries";
@@ -92,7 +94,16 @@ public final class LayerwiseDecoder implements AutoCloseable {
     private final LayerGraph[] graphs;
     private final long queryBlockBytes;
 
-    private record LayerGraph(BlockRunner.Block block, DecoderAttention attention) {
+    /** A layer's whole-sequence graph and, once a sequence needed it, its query-block graph. */
+    private static final class LayerGraph {
+        final BlockRunner.Block block;
+        final DecoderAttention attention;
+        BlockRunner.Block queryBlock;
+
+        LayerGraph(BlockRunner.Block block, DecoderAttention attention) {
+            this.block = block;
+            this.attention = attention;
+        }
     }
 
     /**
@@ -196,7 +207,7 @@ public final class LayerwiseDecoder implements AutoCloseable {
 
     /** Layer i's attention as built in its graph (its cache tensors, its weight names). */
     public DecoderAttention attention(int layer) {
-        return graph(layer).attention();
+        return graph(layer).attention;
     }
 
     /** Cache tensors layer i keeps per token. */
@@ -219,37 +230,55 @@ public final class LayerwiseDecoder implements AutoCloseable {
 
     private synchronized LayerGraph graph(int layer) {
         if (graphs[layer] != null) return graphs[layer];
-        Set<String> keys = Set.copyOf(layerKeys.get(layer));
-        BlockRunner.Block block = runner.block(layerKey(layer) + ".", keys::contains);
-        SameDiff sd = block.sd();
+        BlockRunner.Block block = runner.block(layerKey(layer) + ".", Set.copyOf(layerKeys.get(layer))::contains);
+        graphs[layer] = new LayerGraph(block, build(block.sd(), layer, false));
+        return graphs[layer];
+    }
+
+    /** Layer i's query-block graph, built the first time a sequence needs it. */
+    private synchronized BlockRunner.Block queryBlockGraph(int layer) {
+        LayerGraph g = graph(layer);
+        if (g.queryBlock == null) {
+            g.queryBlock = runner.block(layerKey(layer) + ".", Set.copyOf(layerKeys.get(layer))::contains);
+            build(g.queryBlock.sd(), layer, true);
+        }
+        return g.queryBlock;
+    }
+
+    /** Adds layer i and its named outputs to {@code sd}; returns the layer's attention. */
+    private DecoderAttention build(SameDiff sd, int layer, boolean queryBlocks) {
         DecoderAttention attn = attention.create(sd, layer);
-        DecoderAttention.Result r = forward(sd, config, layerKey(layer), attn, layer);
+        DecoderAttention.Result r = forward(sd, config, layerKey(layer), attn, layer, queryBlocks);
         sd.identity(OUT, r.output());
         sd.identity(PROBS, r.probs());
         List<DecoderAttention.CacheTensor> specs = attn.cacheTensors();
         for (int j = 0; j < specs.size(); j++) sd.identity(present(specs.get(j).name()), r.present().get(j));
-        graphs[layer] = new LayerGraph(block, attn);
-        return graphs[layer];
+        return attn;
     }
 
     /**
-     * Adds decoder layer {@code layer} to its own graph {@code sd} over the placeholders {@link #X}, {@link #QUERY_X},
-     * {@link TextDecoder#COS}/{@link TextDecoder#SIN}, {@link #QUERY_COS}/{@link #QUERY_SIN},
-     * {@link TextDecoder#ATTENTION_MASK} [B, 1, L_q, T] and {@link TextDecoder#MODALITY}; returns the query rows' output.
+     * Adds decoder layer {@code layer} to its own graph {@code sd} over the placeholders {@link #X},
+     * {@link TextDecoder#COS}/{@link TextDecoder#SIN}, {@link TextDecoder#ATTENTION_MASK} [B, 1, L_q, T] and
+     * {@link TextDecoder#MODALITY}, and with {@code queryBlocks} also {@link #QUERY_X} and {@link #QUERY_COS}/{@link #QUERY_SIN};
+     * returns the query rows' output. The whole-sequence graph ({@code queryBlocks} false) takes one array for the
+     * queries' and keys' rows, so that the input norm and the RoPE tables are computed once.
      */
-    public static DecoderAttention.Result forward(SameDiff sd, TextConfig config, String layerKey, DecoderAttention attn, int layer) {
+    public static DecoderAttention.Result forward(SameDiff sd, TextConfig config, String layerKey, DecoderAttention attn, int layer,
+                                                  boolean queryBlocks) {
         int dH = config.headDim();
         long d = config.hiddenSize();
         SDVariable x = sd.placeHolder(X, DataType.FLOAT, -1, -1, d);
-        SDVariable queries = sd.placeHolder(QUERY_X, DataType.FLOAT, -1, -1, d);
         SDVariable cos = sd.placeHolder(TextDecoder.COS, DataType.FLOAT, -1, -1, -1, dH);
         SDVariable sin = sd.placeHolder(TextDecoder.SIN, DataType.FLOAT, -1, -1, -1, dH);
-        SDVariable queryCos = sd.placeHolder(QUERY_COS, DataType.FLOAT, -1, -1, -1, dH);
-        SDVariable querySin = sd.placeHolder(QUERY_SIN, DataType.FLOAT, -1, -1, -1, dH);
         SDVariable mask = sd.placeHolder(TextDecoder.ATTENTION_MASK, DataType.FLOAT, -1, -1, -1, -1);
         SDVariable modality = sd.placeHolder(TextDecoder.MODALITY, DataType.FLOAT, -1, -1);
-        return new DecoderLayer(sd, config, layerKey, attn).forward(TextDecoder.layerScope(layer),
-                new DecoderAttention.Queries(queries, queryCos, querySin), x, cos, sin, mask, modality);
+        DecoderLayer decoderLayer = new DecoderLayer(sd, config, layerKey, attn);
+        String scope = TextDecoder.layerScope(layer);
+        if (!queryBlocks) return decoderLayer.forward(scope, x, cos, sin, mask, modality);
+        SDVariable queries = sd.placeHolder(QUERY_X, DataType.FLOAT, -1, -1, d);
+        SDVariable queryCos = sd.placeHolder(QUERY_COS, DataType.FLOAT, -1, -1, -1, dH);
+        SDVariable querySin = sd.placeHolder(QUERY_SIN, DataType.FLOAT, -1, -1, -1, dH);
+        return decoderLayer.forward(scope, new DecoderAttention.Queries(queries, queryCos, querySin), x, cos, sin, mask, modality);
     }
 
     /** Token embeddings [1, L, d] of {@code ids}, read from the stored table. */
@@ -272,26 +301,22 @@ public final class LayerwiseDecoder implements AutoCloseable {
     }
 
     /**
-     * The placeholders of a layer graph besides its weights: hidden states {@code h} [B, L, d], and the RoPE tables,
-     * mask and modality of {@code in} (a new, modifiable map).
+     * The placeholders of a whole-sequence layer graph besides its weights: hidden states {@code h} [B, L, d], and the
+     * RoPE tables, mask and modality of {@code in} (a new, modifiable map).
      */
     public static Map<String, INDArray> inputs(INDArray h, DecoderInput in) {
         Map<String, INDArray> feed = new HashMap<>();
         feed.put(X, h);
-        feed.put(QUERY_X, h);
         feed.put(TextDecoder.COS, in.rope().cos());
         feed.put(TextDecoder.SIN, in.rope().sin());
-        feed.put(QUERY_COS, in.rope().cos());
-        feed.put(QUERY_SIN, in.rope().sin());
         feed.put(TextDecoder.ATTENTION_MASK, in.attentionMask());
         feed.put(TextDecoder.MODALITY, in.modality());
         return feed;
     }
 
-    /** Like {@link #inputs(INDArray, DecoderInput)} with the query rows [from, to) of {@code h}: one query block. */
+    /** The placeholders of a query-block graph for the query rows [from, to) of {@code h}: one query block. */
     public static Map<String, INDArray> inputs(INDArray h, DecoderInput in, long from, long to) {
         Map<String, INDArray> feed = inputs(h, in);
-        if (from == 0 && to == h.size(1)) return feed;
         feed.put(QUERY_X, rows(h, 1, from, to));
         feed.put(QUERY_COS, rows(in.rope().cos(), 2, from, to));
         feed.put(QUERY_SIN, rows(in.rope().sin(), 2, from, to));
@@ -327,9 +352,9 @@ public final class LayerwiseDecoder implements AutoCloseable {
         for (int i = 0; i < extra.size(); i++) outputs[i + 1] = extra.get(i);
         long rows = queryRows(h.size(0), config.numAttentionHeads(), h.size(1), queryBlockBytes);
         if (rows == h.size(1) || !extra.stream().allMatch(n -> n.equals(PROBS) || n.startsWith(present("")))) {
-            return runner.run(g.block(), inputs(h, in), outputs);
+            return runner.run(g.block, inputs(h, in), outputs);
         }
-        return inQueryBlocks(g.block(), h, in, rows, outputs);
+        return inQueryBlocks(queryBlockGraph(layer), h, in, rows, outputs);
     }
 
     /**
