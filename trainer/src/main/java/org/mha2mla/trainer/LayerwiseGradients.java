@@ -49,8 +49,9 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * inference ({@link MicroBatch#of}). Memory: the masters and the optimizer's three float32 copies of the trainable
  * tensors, one layer's frozen weights in float32, one layer's activations, and h_i of every layer. A long sequence's
  * layer runs in query blocks ({@link #QUERY_BLOCK_BYTES}) through a second graph of the layer, built only then: block
- * b's graph takes its query rows and all rows for the keys and values, and its vector–Jacobian product with g_{i+1}
- * of its rows gives the parameters' share and ∂/∂h_i through both inputs; the shares of all blocks sum to the layer's.
+ * b's graph takes its query rows and the rows before them for the keys and values ({@link LayerwiseDecoder#keyRows}),
+ * and its vector–Jacobian product with g_{i+1} of its rows gives the parameters' share and ∂/∂h_i through both inputs;
+ * the shares of all blocks sum to the layer's.
  *
  * <p>Trains tensors of the decoder layers only; a mask that selects anything else needs {@link WholeGraphGradients}.
  * Not thread-safe: one pass at a time, on one thread (the layer graphs run on the allocator of the thread that built them).
@@ -233,7 +234,8 @@ public final class LayerwiseGradients implements GradientSource {
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, h.shape());
         for (long from = 0; from < length; from += rows) {
             long to = Math.min(length, from + rows);
-            INDArray block = runner.run(graph(layer, true), LayerwiseDecoder.inputs(h, in, from, to), OUT).get(OUT);
+            long keys = LayerwiseDecoder.keyRows(in.attentionMask(), from, to);
+            INDArray block = runner.run(graph(layer, true), LayerwiseDecoder.inputs(h, in, from, to, keys), OUT).get(OUT);
             out.get(NDArrayIndex.all(), NDArrayIndex.interval(from, to), NDArrayIndex.all()).assign(block);
             block.close();
             collectLayerGarbage();
@@ -259,7 +261,8 @@ public final class LayerwiseGradients implements GradientSource {
         INDArray below = inputGradient ? Nd4j.zeros(DataType.FLOAT, h.shape()) : null;
         for (long from = 0; from < length; from += rows) {
             long to = Math.min(length, from + rows);
-            Map<String, INDArray> feed = blocks ? LayerwiseDecoder.inputs(h, in, from, to) : LayerwiseDecoder.inputs(h, in);
+            long keys = blocks ? LayerwiseDecoder.keyRows(in.attentionMask(), from, to) : length;
+            Map<String, INDArray> feed = blocks ? LayerwiseDecoder.inputs(h, in, from, to, keys) : LayerwiseDecoder.inputs(h, in);
             feed.put(GRAD_OUT, blocks ? LayerwiseDecoder.rows(gradOut, 1, from, to) : gradOut);
             Map<String, INDArray> out = runner.gradients(graph(layer, blocks), feed, wanted);
             for (String key : wanted) {
@@ -267,7 +270,7 @@ public final class LayerwiseGradients implements GradientSource {
                 if (g == null) {
                     throw new IllegalStateException("no gradient reached trainable parameter '" + key + "': is it on the path to the logits?");
                 }
-                if (key.equals(X)) below.addi(g);
+                if (key.equals(X)) below.get(NDArrayIndex.all(), NDArrayIndex.interval(0, keys), NDArrayIndex.all()).addi(g);
                 else if (key.equals(QUERY_X)) below.get(NDArrayIndex.all(), NDArrayIndex.interval(from, to), NDArrayIndex.all()).addi(g);
                 else grads.get(key).addi(g);
                 g.close();

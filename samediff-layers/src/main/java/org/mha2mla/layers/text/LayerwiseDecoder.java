@@ -60,8 +60,8 @@ public final class LayerwiseDecoder implements AutoCloseable {
     public static final String QUERY_SIN = "sin_queries";
     /**
      * Bytes of one [B, n_h, L_q, T] float32 attention array, which sets the query rows of a block: a layer pass over a
-     * long sequence runs one query block at a time, each attending to all T rows (the outer loop of flash attention,
-     * without its fused kernel). LLaVA-NeXT's 2,962-token prompt has [32, 2,962, 2,962] arrays of 1.1 GB; in blocks of
+     * long sequence runs one query block at a time, each attending to the rows it sees ({@link #keyRows}; the outer
+     * loop of flash attention, without its fused kernel). LLaVA-NeXT's 2,962-token prompt has [32, 2,962, 2,962] arrays of 1.1 GB; in blocks of
      * 256 MiB (707 rows) they are a quarter. Sequences of up to 512 tokens at 32 heads run as one block. (Gradient
      * passes use smaller blocks: {@code trainer.LayerwiseGradients.QUERY_BLOCK_BYTES}.)
      */
@@ -314,14 +314,43 @@ public final class LayerwiseDecoder implements AutoCloseable {
         return feed;
     }
 
-    /** The placeholders of a query-block graph for the query rows [from, to) of {@code h}: one query block. */
-    public static Map<String, INDArray> inputs(INDArray h, DecoderInput in, long from, long to) {
-        Map<String, INDArray> feed = inputs(h, in);
+    /**
+     * The placeholders of a query-block graph for the query rows [from, to) of {@code h} attending to its rows [0, keys)
+     * ({@link #keyRows}): one query block.
+     */
+    public static Map<String, INDArray> inputs(INDArray h, DecoderInput in, long from, long to, long keys) {
+        Map<String, INDArray> feed = new HashMap<>();
+        long length = h.size(1);
+        feed.put(X, keys == length ? h : rows(h, 1, 0, keys));
+        feed.put(TextDecoder.COS, keys == length ? in.rope().cos() : rows(in.rope().cos(), 2, 0, keys));
+        feed.put(TextDecoder.SIN, keys == length ? in.rope().sin() : rows(in.rope().sin(), 2, 0, keys));
+        feed.put(TextDecoder.MODALITY, keys == length ? in.modality() : rows(in.modality(), 1, 0, keys));
+        INDArray mask = rows(in.attentionMask(), 2, from, to);
+        feed.put(TextDecoder.ATTENTION_MASK, keys == length ? mask : rows(mask, 3, 0, keys));
         feed.put(QUERY_X, rows(h, 1, from, to));
         feed.put(QUERY_COS, rows(in.rope().cos(), 2, from, to));
         feed.put(QUERY_SIN, rows(in.rope().sin(), 2, from, to));
-        feed.put(TextDecoder.ATTENTION_MASK, rows(in.attentionMask(), 2, from, to));
         return feed;
+    }
+
+    /**
+     * The key rows [0, keys) that the query rows [from, to) of a pass need, from its mask [B, 1, L, L]: {@code to} when
+     * the mask hides every later key from each of these rows and each row sees some earlier key (a causal mask, the
+     * prefill of every model here), else all L. The keys a row does not see add exactly 0 to its softmax
+     * ({@link AttentionMask#MASKED}), so a causal block attends to its prefix alone, and a pass in blocks does about
+     * half the keys' and the attention's work of blocks over all rows. A row that sees no key (padding) keeps all L:
+     * its softmax is uniform over every key it is given.
+     */
+    public static long keyRows(INDArray mask, long from, long to) {
+        long length = mask.size(3);
+        if (to == length) return length;
+        INDArray block = mask.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(from, to), NDArrayIndex.all());
+        float hidden = AttentionMask.MASKED / 2;
+        boolean laterHidden = block.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(to, length))
+                .maxNumber().floatValue() < hidden;
+        if (!laterHidden) return length;
+        INDArray seen = block.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, to)).max(3);
+        return seen.minNumber().floatValue() > hidden ? to : length;
     }
 
     /** Rows [from, to) of axis {@code axis}, as a new array. */
@@ -359,22 +388,23 @@ public final class LayerwiseDecoder implements AutoCloseable {
 
     /**
      * A layer pass one query block at a time: {@link #OUT} and {@link #PROBS} gathered block by block, the cache tensors
-     * (computed from all rows by every block) taken from the last.
+     * taken from the last block, whose keys are all rows.
      */
     private Map<String, INDArray> inQueryBlocks(BlockRunner.Block block, INDArray h, DecoderInput in, long rows, String[] outputs) {
         long length = h.size(1);
         Map<String, INDArray> gathered = new HashMap<>();
         gathered.put(OUT, Nd4j.createUninitialized(DataType.FLOAT, h.shape()));
         if (Arrays.asList(outputs).contains(PROBS)) {
-            gathered.put(PROBS, Nd4j.createUninitialized(DataType.FLOAT, h.size(0), config.numAttentionHeads(), length, length));
+            gathered.put(PROBS, Nd4j.zeros(DataType.FLOAT, h.size(0), config.numAttentionHeads(), length, length));
         }
         Map<String, INDArray> last = null;
         for (long from = 0; from < length; from += rows) {
             long to = Math.min(length, from + rows);
-            last = runner.run(block, inputs(h, in, from, to), outputs);
+            long keys = keyRows(in.attentionMask(), from, to);
+            last = runner.run(block, inputs(h, in, from, to, keys), outputs);
             gathered.get(OUT).get(NDArrayIndex.all(), NDArrayIndex.interval(from, to), NDArrayIndex.all()).assign(last.get(OUT));
             if (gathered.containsKey(PROBS)) {
-                gathered.get(PROBS).get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(from, to), NDArrayIndex.all())
+                gathered.get(PROBS).get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(from, to), NDArrayIndex.interval(0, keys))
                         .assign(last.get(PROBS));
             }
             // The block's arrays live off-heap until the JVM collects their wrappers, which a small heap does not do

@@ -1,12 +1,14 @@
 package org.mha2mla.layers.text;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.mha2mla.importers.weights.Checkpoint;
@@ -17,7 +19,9 @@ import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.VlmLoader;
 import org.mha2mla.layers.mla.Mha2MlaConverter;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The layer-at-a-time decoder against the whole-model graph, on the three fixtures (weights mapped from their bf16 /
@@ -33,7 +37,7 @@ class LayerwiseDecoderTest {
         try (TensorSource weights = KeyLayout.canonical(Checkpoint.open(Fixtures.dir(fixture)), m.config().modelType())) {
             for (LayerwiseDecoder.Residency r : LayerwiseDecoder.Residency.values()) {
                 try (LayerwiseDecoder layerwise = layerwise(m, weights, r)) {
-                    for (String c : new String[]{"c0", "c1"}) compare(m, layerwise, Fixtures.input(fixture, c), fixture + " " + c + " " + r);
+                    for (String c : new String[]{"c0", "c1"}) compare(m, layerwise, Fixtures.input(fixture, c), fixture + " " + c + " " + r, false);
                 }
             }
         }
@@ -50,7 +54,7 @@ class LayerwiseDecoderTest {
         Mha2MlaConverter.Result mla = Mha2MlaConverter.convert(m, calibration, o);
         for (Mha2MlaConverter.Result r : List.of(rope, mla)) {
             try (LayerwiseDecoder layerwise = layerwise(r.model(), r.model().weights(), LayerwiseDecoder.Residency.KEEP)) {
-                compare(r.model(), layerwise, Fixtures.input(fixture, "c0"), fixture + " " + r.conversion());
+                compare(r.model(), layerwise, Fixtures.input(fixture, "c0"), fixture + " " + r.conversion(), false);
             }
         }
     }
@@ -76,7 +80,7 @@ class LayerwiseDecoderTest {
             try (LayerwiseDecoder whole = layerwise(model, model.weights(), LayerwiseDecoder.Residency.KEEP);
                  LayerwiseDecoder blocked = new LayerwiseDecoder(model.weights(), model.config().textConfig(), model.decoderPrefix(),
                          model.lmHeadKey(), model.attention(), LayerwiseDecoder.Residency.KEEP, bytes)) {
-                compare(model, blocked, input, what);
+                compare(model, blocked, input, what, true);
                 List<String> prefill = new ArrayList<>();
                 prefill.add(LayerwiseDecoder.PROBS);
                 for (DecoderAttention.CacheTensor c : whole.cacheTensors(0)) prefill.add(LayerwiseDecoder.present(c.name()));
@@ -91,15 +95,42 @@ class LayerwiseDecoderTest {
         }
     }
 
-    private static void compare(VisionLanguageModel m, LayerwiseDecoder layerwise, MultimodalInput input, String what) {
+    /**
+     * A query block attends to its prefix alone where the mask hides every later key from each of its rows and each row
+     * sees an earlier key; otherwise to all rows (a padding row that sees nothing, a mask that is not causal).
+     */
+    @Test
+    void keyRowsAreThePrefixOnlyWhereTheMaskHidesTheRest() {
+        INDArray causal = AttentionMask.causal(10, 0);
+        assertEquals(4, LayerwiseDecoder.keyRows(causal, 0, 4));
+        assertEquals(7, LayerwiseDecoder.keyRows(causal, 4, 7));
+        assertEquals(10, LayerwiseDecoder.keyRows(causal, 7, 10));
+        // Left padding of 3 in the second sequence: its rows 0–2 see no key, so a block holding them keeps all rows.
+        long[][] keep = {{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {0, 0, 0, 1, 1, 1, 1, 1, 1, 1}};
+        INDArray padded = AttentionMask.causal(keep, 10);
+        assertEquals(10, LayerwiseDecoder.keyRows(padded, 0, 4));
+        assertEquals(6, LayerwiseDecoder.keyRows(padded, 3, 6));
+        // Bidirectional: every row sees every key.
+        assertEquals(10, LayerwiseDecoder.keyRows(Nd4j.zeros(DataType.FLOAT, 1, 1, 10, 10), 0, 4));
+    }
+
+    /**
+     * Hidden states and logits of {@code layerwise} against the whole graph: within 1e-6, or with {@code relative} (query
+     * blocks, whose causal blocks sum over their prefix in another order) within 1e-6 of the largest |hidden state|.
+     */
+    private static void compare(VisionLanguageModel m, LayerwiseDecoder layerwise, MultimodalInput input, String what, boolean relative) {
         DecoderInput in = m.decoderInput(input);
         TextDecoder whole = m.graph();
         INDArray expected = whole.hiddenStates(in);
         INDArray actual = layerwise.hiddenStates(in);
         assertArrayEquals(expected.shape(), actual.shape(), what);
+        double scale = relative ? Math.max(1, expected.amaxNumber().doubleValue()) : 1;
         double hidden = expected.sub(actual).amaxNumber().doubleValue();
         double logits = whole.logits(in).sub(layerwise.logits(in)).amaxNumber().doubleValue();
-        assertTrue(hidden <= 1e-6 && logits <= 1e-6, what + ": max |Δ hidden| " + hidden + ", max |Δ logits| " + logits);
+        assertTrue(hidden <= 1e-6 * scale && logits <= 1e-6, what + ": max |Δ hidden| " + hidden + ", max |Δ logits| " + logits
+                + " (max |hidden| " + expected.amaxNumber() + ")");
+        System.out.printf(java.util.Locale.ROOT, "%s: max |Δ hidden| %.2e of max |hidden| %.2f, max |Δ logits| %.2e%n", what, hidden,
+                expected.amaxNumber().doubleValue(), logits);
     }
 
     static LayerwiseDecoder layerwise(VisionLanguageModel m, TensorSource weights, LayerwiseDecoder.Residency residency) {
