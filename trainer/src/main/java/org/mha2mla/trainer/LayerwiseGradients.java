@@ -191,6 +191,7 @@ public final class LayerwiseGradients implements GradientSource {
         }
         if (g != null) g.close();
         for (int i = 1; i < lowest; i++) inputs[i].close();
+        runner.releaseGradientArrays();
         return sum;
     }
 
@@ -234,7 +235,7 @@ public final class LayerwiseGradients implements GradientSource {
         INDArray out = Nd4j.createUninitialized(DataType.FLOAT, h.shape());
         for (long from = 0; from < length; from += rows) {
             long to = Math.min(length, from + rows);
-            long keys = LayerwiseDecoder.keyRows(in.attentionMask(), from, to);
+            long keys = LayerwiseDecoder.keyRows(in.attentionMask(), from, to, LayerwiseDecoder.keyQuantum(length, rows));
             INDArray block = runner.run(graph(layer, true), LayerwiseDecoder.inputs(h, in, from, to, keys), OUT).get(OUT);
             out.get(NDArrayIndex.all(), NDArrayIndex.interval(from, to), NDArrayIndex.all()).assign(block);
             block.close();
@@ -261,7 +262,7 @@ public final class LayerwiseGradients implements GradientSource {
         INDArray below = inputGradient ? Nd4j.zeros(DataType.FLOAT, h.shape()) : null;
         for (long from = 0; from < length; from += rows) {
             long to = Math.min(length, from + rows);
-            long keys = blocks ? LayerwiseDecoder.keyRows(in.attentionMask(), from, to) : length;
+            long keys = blocks ? LayerwiseDecoder.keyRows(in.attentionMask(), from, to, LayerwiseDecoder.keyQuantum(length, rows)) : length;
             Map<String, INDArray> feed = blocks ? LayerwiseDecoder.inputs(h, in, from, to, keys) : LayerwiseDecoder.inputs(h, in);
             feed.put(GRAD_OUT, blocks ? LayerwiseDecoder.rows(gradOut, 1, from, to) : gradOut);
             Map<String, INDArray> out = runner.gradients(graph(layer, blocks), feed, wanted);

@@ -65,6 +65,9 @@ public final class BlockRunner implements AutoCloseable {
     private ArrayCacheMemoryMgr activations;
     /** The share of JavaCPP's maxbytes the activation cache may hold. */
     private final double activationCacheFraction;
+    /** The arrays of the last gradient pass, for the next of the same input shapes ({@link #gradients}), and those shapes. */
+    private final PassArrays gradientArrays = new PassArrays();
+    private String gradientShapes;
 
     public BlockRunner(TensorSource weights, LayerwiseDecoder.Residency residency) {
         this(weights, residency, DEFAULT_ACTIVATION_CACHE_FRACTION);
@@ -145,7 +148,12 @@ public final class BlockRunner implements AutoCloseable {
     /**
      * The gradients of {@code block}'s loss with respect to {@code wanted} (its variables, or placeholders whose gradient
      * the gradient function forms), its weights fed as by {@link #run}; the graph's gradient function must exist
-     * ({@link GradientGraph#build}) and runs on the same activation cache.
+     * ({@link GradientGraph#build}). The pass allocates from {@link PassArrays}: SameDiff gives almost none of a
+     * gradient pass's arrays back to its cache before the pass ends, and allocating them afresh took a third of a
+     * 2-layer LLaVA-NeXT stage-2 update at 3,072 tokens. A pass whose inputs have the shapes of the one before (the
+     * next layer's, or the next query block of one key length, {@link LayerwiseDecoder#keyQuantum}) reuses its arrays;
+     * other shapes close them first, so one pass's arrays are held at a time (reusing the matching ones across shapes
+     * held two and was no faster). Returns new arrays (the caller may close them).
      */
     public Map<String, INDArray> gradients(Block block, Map<String, INDArray> inputs, List<String> wanted) {
         SameDiff grad = block.sd().getFunction("grad");
@@ -153,11 +161,32 @@ public final class BlockRunner implements AutoCloseable {
         List<StoredTensor> released = new ArrayList<>();
         try {
             Map<String, INDArray> feed = feed(block, block.prefix(), inputs, released);
-            shareActivations(grad);
-            return block.sd().calculateGradients(feed, wanted);
+            if (lastRun != null && lastRun != grad) lastRun.getSessions().clear();
+            lastRun = grad;
+            String shapes = shapes(inputs);
+            if (shapes.equals(gradientShapes)) gradientArrays.recycle();
+            else gradientArrays.clear();
+            gradientShapes = shapes;
+            gradientArrays.install(grad);
+            Map<String, INDArray> out = new HashMap<>(block.sd().calculateGradients(feed, wanted));
+            out.replaceAll((name, g) -> g != null && gradientArrays.owns(g) ? g.dup() : g);
+            return out;
         } finally {
             released.forEach(StoredTensor::close);
         }
+    }
+
+    /** Closes the arrays kept for the next gradient pass ({@link #gradients}): at the end of a backward pass. */
+    public void releaseGradientArrays() {
+        gradientArrays.clear();
+        gradientShapes = null;
+    }
+
+    /** The inputs' names and shapes, in name order. */
+    private static String shapes(Map<String, INDArray> inputs) {
+        StringBuilder b = new StringBuilder();
+        new java.util.TreeMap<>(inputs).forEach((n, a) -> b.append(n).append(Arrays.toString(a.shape())).append(';'));
+        return b.toString();
     }
 
     /** {@code inputs} and the weights under {@code weightPrefix} widened into the shared buffers (to close after: {@code released}). */
@@ -248,6 +277,7 @@ public final class BlockRunner implements AutoCloseable {
         holds.clear();
         if (lastRun != null) lastRun.getSessions().clear();
         lastRun = null;
+        releaseGradientArrays();
         activations.close();
         activations = newActivationCache();
     }

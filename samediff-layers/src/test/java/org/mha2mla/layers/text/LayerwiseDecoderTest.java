@@ -96,28 +96,31 @@ class LayerwiseDecoderTest {
     }
 
     /**
-     * A query block attends to its prefix alone where the mask hides every later key from each of its rows and each row
-     * sees an earlier key; otherwise to all rows (a padding row that sees nothing, a mask that is not causal).
+     * A query block attends to a prefix alone where the mask hides every later key from each of its rows and each row
+     * sees an earlier key, the prefix rounded up to the step of {@link LayerwiseDecoder#keyQuantum}; otherwise to all
+     * rows (a padding row that sees nothing, a mask that is not causal).
      */
     @Test
-    void keyRowsAreThePrefixOnlyWhereTheMaskHidesTheRest() {
+    void keyRowsAreAPrefixOnlyWhereTheMaskHidesTheRest() {
         INDArray causal = AttentionMask.causal(10, 0);
-        assertEquals(4, LayerwiseDecoder.keyRows(causal, 0, 4));
-        assertEquals(7, LayerwiseDecoder.keyRows(causal, 4, 7));
-        assertEquals(10, LayerwiseDecoder.keyRows(causal, 7, 10));
+        assertEquals(4, LayerwiseDecoder.keyRows(causal, 0, 4, 1));
+        assertEquals(7, LayerwiseDecoder.keyRows(causal, 4, 7, 1));
+        assertEquals(10, LayerwiseDecoder.keyRows(causal, 7, 10, 1));
+        assertEquals(8, LayerwiseDecoder.keyRows(causal, 4, 7, 4));
+        assertEquals(10, LayerwiseDecoder.keyRows(causal, 6, 9, 6));
+        // Blocks of 2 over 10 rows: 5 blocks, key lengths 4, 8 and 10; blocks of 7 over 47: 7 blocks, lengths 14 ... 47.
+        assertEquals(4, LayerwiseDecoder.keyQuantum(10, 2));
+        assertEquals(14, LayerwiseDecoder.keyQuantum(47, 7));
+        assertEquals(3, LayerwiseDecoder.keyQuantum(9, 3));
         // Left padding of 3 in the second sequence: its rows 0–2 see no key, so a block holding them keeps all rows.
         long[][] keep = {{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {0, 0, 0, 1, 1, 1, 1, 1, 1, 1}};
         INDArray padded = AttentionMask.causal(keep, 10);
-        assertEquals(10, LayerwiseDecoder.keyRows(padded, 0, 4));
-        assertEquals(6, LayerwiseDecoder.keyRows(padded, 3, 6));
+        assertEquals(10, LayerwiseDecoder.keyRows(padded, 0, 4, 1));
+        assertEquals(6, LayerwiseDecoder.keyRows(padded, 3, 6, 1));
         // Bidirectional: every row sees every key.
-        assertEquals(10, LayerwiseDecoder.keyRows(Nd4j.zeros(DataType.FLOAT, 1, 1, 10, 10), 0, 4));
+        assertEquals(10, LayerwiseDecoder.keyRows(Nd4j.zeros(DataType.FLOAT, 1, 1, 10, 10), 0, 4, 1));
     }
 
-    /**
-     * Hidden states and logits of {@code layerwise} against the whole graph: within 1e-6, or with {@code relative} (query
-     * blocks, whose causal blocks sum over their prefix in another order) within 1e-6 of the largest |hidden state|.
-     */
     private static void compare(VisionLanguageModel m, LayerwiseDecoder layerwise, MultimodalInput input, String what, boolean relative) {
         DecoderInput in = m.decoderInput(input);
         TextDecoder whole = m.graph();
