@@ -20,6 +20,7 @@ import org.mha2mla.layers.mla.Mha2MlaConverter;
 import org.mha2mla.trainer.AdamW;
 import org.mha2mla.trainer.FreezeMask;
 import org.mha2mla.trainer.GradientSource;
+import org.mha2mla.trainer.LayerwiseGradients;
 import org.mha2mla.trainer.PeftStage;
 import org.mha2mla.trainer.WholeGraphGradients;
 import org.mha2mla.trainer.data.TrainingExample;
@@ -39,6 +40,10 @@ import org.nd4j.linalg.factory.Nd4j;
  *   benchmarks/trainer/run.sh [--d 512] [--layers 4] [--heads 8] [--kv-heads 2] [--ff 1408] [--vocab 8192]
  *                             [--seq 256] [--batch 1,4] [--steps 6] [--warmup 2] [--sources graph,layers]
  *                             [--stages 1,2] [--model DIR] [--mla-model DIR] [--profile true]
+ *
+ * --profile true times the graphs' ops of one update per source (the whole graph: two updates by phase; layer by layer:
+ * every layer graph and gradient function), e.g. one LLaVA-NeXT-shaped stage-2 update at 3,072 tokens in query blocks:
+ *   benchmarks/trainer/run.sh --model DIR --mla-model DIR --stages 2 --sources layers --seq 3072 --batch 1 --steps 0 --warmup 0 --profile true
  *
  * Each measured row is also printed as "RESULT stage source batch ms/update tokens/s" for run.sh's table.
  */
@@ -124,6 +129,26 @@ public final class TrainerBenchmark {
         times.byOp.entrySet().stream().sorted((x, y) -> Long.compare(y.getValue()[0], x.getValue()[0])).limit(25)
                 .forEach(e -> System.out.printf(Locale.ROOT, "PROFILE   %-40s %8.1f ms %6d calls%n", e.getKey(), e.getValue()[0] / 1e6 / reps,
                         e.getValue()[1] / reps));
+    }
+
+    /**
+     * --profile true for the layer-by-layer source: one update's gradients, the ops of every layer graph and gradient
+     * function timed one by one and summed by op type and by forward/backward (the forward pass, the recomputation and
+     * the query blocks all count as forward); the rest is the wall time less the ops' sum.
+     */
+    static void profile(String stageName, int b, PeftStage stage, LayerwiseGradients g, List<GradientSource.Batch> mb) {
+        OpTimes times = new OpTimes();
+        g.setListeners(times);
+        long t0 = System.nanoTime();
+        stage.accumulateGradients(mb);
+        long grad = System.nanoTime() - t0;
+        g.setListeners();
+        System.out.printf(Locale.ROOT, "PROFILE stage %s batch %d, layer by layer: gradients %.1f ms (ops %.1f ms: forward %.1f, backward %.1f; "
+                        + "between ops and outside the graphs %.1f)%n", stageName, b, grad / 1e6, times.total() / 1e6, times.forward / 1e6,
+                times.backward / 1e6, (grad - times.total()) / 1e6);
+        times.byOp.entrySet().stream().sorted((x, y) -> Long.compare(y.getValue()[0], x.getValue()[0])).limit(25)
+                .forEach(e -> System.out.printf(Locale.ROOT, "PROFILE   %-40s %8.1f ms %6d calls%n", e.getKey(), e.getValue()[0] / 1e6,
+                        e.getValue()[1]));
     }
 
     /** Counts and times the gradient session's array allocations (SameDiff's ArrayCacheMemoryMgr underneath). */
@@ -254,6 +279,7 @@ public final class TrainerBenchmark {
                         m.config().imageTokenId())));
                 for (int i = 0; i < warmup; i++) stage.step(mb, 1e-5);
                 if (profile && source instanceof WholeGraphGradients g) profile(stageName, b, stage, g, mb);
+                if (profile && source instanceof LayerwiseGradients g) profile(stageName, b, stage, g, mb);
                 long t0 = System.nanoTime();
                 for (int i = 0; i < steps; i++) stage.step(mb, 1e-5);
                 double s = (System.nanoTime() - t0) / 1e9 / steps;

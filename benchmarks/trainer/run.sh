@@ -16,7 +16,7 @@ mvn -o -q -pl trainer -am compile dependency:build-classpath -Dmdep.outputFile=t
 CP="trainer/target/classes:samediff-layers/target/classes:importers/target/classes:core/target/classes:$(cat trainer/target/classpath.txt)"
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
-java --add-modules jdk.incubator.vector -Xmx8g -Dorg.bytedeco.javacpp.maxbytes=12G -cp "$CP" \
+java --add-modules jdk.incubator.vector ${JAVA_OPTS:-} -Xmx8g -Dorg.bytedeco.javacpp.maxbytes=12G -cp "$CP" \
     benchmarks/trainer/TrainerBenchmark.java "$@" 2>&1 | grep -v "^WARNING: Using incubator" | tee "$OUT"
 
 BATCHES=$(grep '^RESULT' "$OUT" | awk '{print $4}' | sort -un | tr '\n' ' ')
