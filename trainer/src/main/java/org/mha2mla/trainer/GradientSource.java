@@ -61,6 +61,13 @@ public interface GradientSource extends AutoCloseable {
     default void updated() {
     }
 
+    /**
+     * Where a source whose update takes long reports where it is within {@link #accumulate} (e.g. {@code backward
+     * layer 12/32}); the training loop shows it beside its progress bar. Sources that do not report ignore it.
+     */
+    default void reportProgress(java.util.function.Consumer<String> where) {
+    }
+
     @Override
     void close();
 

@@ -9,6 +9,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Consumer;
 
 import org.mha2mla.core.config.TextConfig;
 import org.mha2mla.core.tensor.StoredTensor;
@@ -94,6 +95,7 @@ public final class LayerwiseGradients implements GradientSource {
     /** The lowest layer with a trainable tensor: the backward pass stops there. */
     private final int lowest;
     private final long queryBlockBytes;
+    private Consumer<String> progress = where -> { };
 
     public LayerwiseGradients(VisionLanguageModel model, FreezeMask mask) {
         this(model, mask, QUERY_BLOCK_BYTES);
@@ -175,14 +177,17 @@ public final class LayerwiseGradients implements GradientSource {
         INDArray[] inputs = new INDArray[graphs.length];
         INDArray h = in.inputsEmbeds();
         for (int i = 0; i < graphs.length; i++) {
+            progress.accept("forward layer " + (i + 1) + "/" + graphs.length);
             inputs[i] = h;
             h = forward(i, h, in);
             collectLayerGarbage();
         }
         INDArray g = Nd4j.zeros(DataType.FLOAT, h.shape());
+        progress.accept("lm_head");
         double sum = head(h, mb.targets(), g);
         h.close();
         for (int i = graphs.length - 1; i >= lowest; i--) {
+            progress.accept("backward layer " + (i + 1) + "/" + graphs.length);
             INDArray below = backward(i, inputs[i], in, g, grads, i > lowest);
             g.close();
             if (i > 0) inputs[i].close();
@@ -303,6 +308,11 @@ public final class LayerwiseGradients implements GradientSource {
         else GradientGraph.build(sd, X);
         built[layer] = block;
         return block;
+    }
+
+    @Override
+    public void reportProgress(Consumer<String> where) {
+        this.progress = where;
     }
 
     /** Attaches {@code listeners} to every layer graph, built or to come (e.g. per-op timing); none detaches. */

@@ -149,6 +149,8 @@ public final class TrainingLoop {
         long begin = System.nanoTime();
         try (LossLog lossLog = LossLog.open(s.lossCsv(), step);
              ProgressBar bar = s.progress() ? progressBar(s.name(), total, step) : null) {
+            // An update of a 7B-class model takes minutes to hours: its layer shows beside the bar.
+            if (bar != null) stage.source().reportProgress(where -> bar.setExtraMessage(where));
             while (step < stopAt(s, total, start.step())) {
                 long planned = s.horizon().total(step, total, seconds.stream().mapToDouble(Double::doubleValue).toArray());
                 if (planned != total) {
@@ -190,6 +192,7 @@ public final class TrainingLoop {
                     TrainingCheckpoint.write(s.checkpointDir(), state, stage.trainableParams(), stage.optimizer(), s.keepCheckpoints());
                 }
             }
+            if (bar != null) stage.source().reportProgress(where -> { });
             if (s.lossPng() != null) lossLog.writeCurve(s.lossPng(), s.curveTitle());
         }
         return new Result(rows, step, total, (System.nanoTime() - begin) / 1e9, tokensNow);

@@ -155,6 +155,24 @@ class LayerwiseGradientsTest {
         }
     }
 
+    /** An update reports each layer of its forward and backward passes, in the order it runs them. */
+    @Test
+    void anUpdateReportsTheLayerItIsIn() {
+        try (VisionLanguageModel m = VlmLoader.load(TestFixtures.dir("qwen2_5_vl"));
+             LayerwiseGradients layers = new LayerwiseGradients(m, FreezeMask.stage1())) {
+            PeftStage stage = new PeftStage(layers, FreezeMask.stage1(), AdamW.Config.defaults(0), 0);
+            List<String> reported = new java.util.ArrayList<>();
+            layers.reportProgress(reported::add);
+            stage.accumulateGradients(List.of(stage.batch(List.of(GoldenExamples.example("qwen2_5_vl", "c1", 6)))));
+            int n = m.config().textConfig().numHiddenLayers();
+            List<String> expected = new java.util.ArrayList<>();
+            for (int i = 1; i <= n; i++) expected.add("forward layer " + i + "/" + n);
+            expected.add("lm_head");
+            for (int i = n; i >= 1; i--) expected.add("backward layer " + i + "/" + n);
+            assertEquals(expected, reported);
+        }
+    }
+
     @Test
     void aMaskOutsideTheDecoderLayersIsRefusedWithTheWayOut() {
         try (VisionLanguageModel m = VlmLoader.load(TestFixtures.dir("qwen2_5_vl"))) {
