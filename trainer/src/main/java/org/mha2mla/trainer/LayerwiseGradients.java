@@ -74,7 +74,7 @@ public final class LayerwiseGradients implements GradientSource {
      */
     static final double SESSION_CACHE_FRACTION = 0.1;
     /**
-     * Bytes of one [B, n_h, L_q, T] attention array of a gradient pass's query block: a quarter of inference's
+     * Bytes of one [B, n_h, L_q, T] attention array of a gradient pass's query block: half of inference's
      * {@link LayerwiseDecoder#QUERY_BLOCK_BYTES}, since a gradient pass holds many more arrays per block. Measured on a
      * 2-layer LLaVA-NeXT slice (stage 2, one 3,075-token example): peak resident 16.1 GB in blocks of 256 MiB (682 rows),
      * 8.5 GB in blocks of 64 MiB (170 rows), at 1.2–1.45× the time per layer (each block also runs the keys' rows).
