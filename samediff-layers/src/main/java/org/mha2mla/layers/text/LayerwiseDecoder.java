@@ -63,9 +63,8 @@ public final class LayerwiseDecoder implements AutoCloseable {
      * long sequence runs one query block at a time, each attending to the rows it sees ({@link #keyRows}; the outer
      * loop of flash attention, without its fused kernel). LLaVA-NeXT's 2,962-token prompt has [32, 2,962, 2,962] arrays
      * of 1.1 GB; in blocks of 128 MiB (353 rows) they are an eighth. On a 2-layer LLaVA-NeXT slice, 128 MiB blocks held
-     * 0.7 GB less anonymous memory than 256 MiB ones (3.5 against 4.2 GB); with 256 MiB the 8B model's {@code eval}
-     * peaked 0.4 GB above the 20 GB target, most of it the mapped weights (benchmarks/scale). Sequences of up to 1,024
-     * tokens at 32 heads (batch 1) run as one block. (Gradient passes use smaller blocks:
+     * 0.3–0.7 GB less anonymous memory than 256 MiB ones at the same prefill speed (benchmarks/scale). Sequences of up
+     * to 1,024 tokens at 32 heads (batch 1) run as one block. (Gradient passes use smaller blocks:
      * {@code trainer.LayerwiseGradients.QUERY_BLOCK_BYTES}.)
      */
     public static final long QUERY_BLOCK_BYTES = 128L << 20;
