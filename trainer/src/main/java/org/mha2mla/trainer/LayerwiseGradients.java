@@ -69,8 +69,8 @@ public final class LayerwiseGradients implements GradientSource {
     static final String GRAD_OUT = "grad_out";
     static final String LOSS = "vjp";
     /**
-     * Share of JavaCPP's memory limit that released activations may stay cached in, for all layer graphs together (less
-     * than inference's: the inputs of every layer are held besides).
+     * Share of JavaCPP's memory limit that released activations may stay cached in, for all layer graphs together (the
+     * inputs of every layer are held besides; the gradient passes allocate from {@code PassArrays}).
      */
     static final double SESSION_CACHE_FRACTION = 0.1;
     /**
