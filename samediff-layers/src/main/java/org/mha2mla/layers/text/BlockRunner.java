@@ -45,7 +45,8 @@ public final class BlockRunner implements AutoCloseable {
     /**
      * The share of JavaCPP's maxbytes an activation cache may hold unless the constructor says otherwise. A tenth, not
      * ArrayCacheMemoryMgr's default quarter: on a 2-layer LLaVA-NeXT slice (a 2,959-token prompt) the quarter held
-     * 0.9 GB more anonymous memory at the same prefill speed, and the 8B model's {@code eval} peaked at 20.4 GB with it.
+     * 0.9 GB more anonymous memory at the same prefill speed; the 8B model's {@code eval} peaked at 20.4 GB with the
+     * quarter and at 19.4 GB with the tenth, which took 16 % longer (benchmarks/scale).
      */
     public static final double DEFAULT_ACTIVATION_CACHE_FRACTION = 0.1;
 
