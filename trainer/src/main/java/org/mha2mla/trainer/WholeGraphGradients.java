@@ -98,7 +98,7 @@ public final class WholeGraphGradients implements GradientSource {
         // The previous pass's arrays serve this one when every placeholder has the same shape (its outputs were
         // consumed below before it returned); a micro-batch of other shapes frees them first.
         arrays.install(sd.getFunction(GRADIENT_FUNCTION));
-        String shapes = shapes(feed);
+        String shapes = PassArrays.shapes(feed);
         if (shapes.equals(lastShapes)) arrays.recycle();
         else arrays.clear();
         lastShapes = shapes;
@@ -126,12 +126,6 @@ public final class WholeGraphGradients implements GradientSource {
         return sum;
     }
 
-    /** The placeholders' names and shapes, in name order. */
-    private static String shapes(Map<String, INDArray> feed) {
-        StringBuilder b = new StringBuilder();
-        new java.util.TreeMap<>(feed).forEach((n, a) -> b.append(n).append(java.util.Arrays.toString(a.shape())).append(';'));
-        return b.toString();
-    }
 
     private static Map<String, INDArray> notOwned(Map<String, INDArray> out, PassArrays arrays) {
         Map<String, INDArray> rest = new LinkedHashMap<>(out);

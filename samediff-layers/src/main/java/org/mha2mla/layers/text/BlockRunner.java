@@ -169,7 +169,7 @@ public final class BlockRunner implements AutoCloseable {
             Map<String, INDArray> feed = feed(block, block.prefix(), inputs, released);
             if (lastRun != null && lastRun != grad) lastRun.getSessions().clear();
             lastRun = grad;
-            String shapes = shapes(inputs);
+            String shapes = PassArrays.shapes(inputs);
             if (shapes.equals(gradientShapes)) gradientArrays.recycle();
             else gradientArrays.clear();
             gradientShapes = shapes;
@@ -186,13 +186,6 @@ public final class BlockRunner implements AutoCloseable {
     public void releaseGradientArrays() {
         gradientArrays.clear();
         gradientShapes = null;
-    }
-
-    /** The inputs' names and shapes, in name order. */
-    private static String shapes(Map<String, INDArray> inputs) {
-        StringBuilder b = new StringBuilder();
-        new java.util.TreeMap<>(inputs).forEach((n, a) -> b.append(n).append(Arrays.toString(a.shape())).append(';'));
-        return b.toString();
     }
 
     /** {@code inputs} and the weights under {@code weightPrefix} widened into the shared buffers (to close after: {@code released}). */

@@ -171,6 +171,13 @@ public final class PassArrays extends AbstractMemoryMgr {
         if (!a.wasClosed() && a.closeable()) a.close();
     }
 
+    /** The names and shapes of a pass's inputs, in name order: equal strings mean a pass can {@link #recycle}. */
+    public static String shapes(Map<String, INDArray> inputs) {
+        StringBuilder b = new StringBuilder();
+        new java.util.TreeMap<>(inputs).forEach((n, a) -> b.append(n).append(Arrays.toString(a.shape())).append(';'));
+        return b.toString();
+    }
+
     private static String key(DataType dataType, char order, long[] shape) {
         return dataType + "/" + order + Arrays.toString(shape);
     }
