@@ -89,9 +89,13 @@ final class PageCache {
     /** Asks for 2 MiB pages on the pages of a mapping (the whole pages it lies in). */
     static void adviseHugePages(MappedByteBuffer mapping) {
         if (C == null || mapping.capacity() == 0) return;
-        long address = Pointer.nativeValue(Native.getDirectBufferPointer(mapping));
-        long first = address & ~4095L;
-        C.madvise(new Pointer(first), address - first + mapping.capacity(), MADV_HUGEPAGE);
+        try {
+            long address = Pointer.nativeValue(Native.getDirectBufferPointer(mapping));
+            long first = address & ~4095L;
+            C.madvise(new Pointer(first), address - first + mapping.capacity(), MADV_HUGEPAGE);
+        } catch (RuntimeException | LinkageError e) {
+            // advice only: the mapping works the same without it
+        }
     }
 
     /**
@@ -111,6 +115,8 @@ final class PageCache {
         boolean small;
         try {
             small = smallFoliosCached(window);
+        } catch (RuntimeException | LinkageError e) {
+            small = false; // advice only
         } finally {
             SafeTensorsFile.unmap(window); // pages still mapped here would not be dropped
         }
