@@ -37,6 +37,8 @@ for m in $WHICH; do
   step "inspect" "$OUT/$m-inspect.log" -- ./mha2mla inspect "$DIR"
   step "generate 448² image, 16 tok" "$OUT/$m-generate.log" -- ./mha2mla generate --model "$DIR" --image "$IMAGE" \
       --prompt "What shapes are in the image?" --max-new-tokens 16
+  step "decode step alone" "$OUT/$m-decode-step.log" -- env OMP_WAIT_POLICY=PASSIVE GLIBC_TUNABLES=glibc.malloc.hugetlb=1 \
+      java --add-modules jdk.incubator.vector $MHA2MLA_JAVA_OPTS -cp "$CP" benchmarks/scale/DecodeStep.java "$DIR"
   for s in 2norm mkl; do
     rm -rf "$OUT/$m-mla-$s"
     step "convert all $s d_kv $DKV" "$OUT/$m-convert-$s.log" -- ./mha2mla convert --model "$DIR" --out "$OUT/$m-mla-$s" \
