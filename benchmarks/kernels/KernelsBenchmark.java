@@ -2,6 +2,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
@@ -17,12 +18,12 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * Matrix-vector products of a decode step on one Qwen2.5-VL-7B MLP weight [18944, 3584] (gate_proj / up_proj shape):
  * the project's kernels ({@link MatVec}: the weight read in its stored precision, rows split over the cores) against
- * ND4J's {@code mmul} (OpenBLAS sgemm/gemv for float32; ND4J's own loops for bf16) on the same values, for float32
- * and bf16 storage, batch 1 (GB/s of weight read: decode is bound by it) and batch 16 (GFLOP/s). Each figure is the
+ * ND4J's {@code mmul} (OpenBLAS sgemm/gemv for float32; ND4J's own loops for bf16 and f16) on the same values, for
+ * float32, bf16 and f16 storage (the float32 weight holds the bf16 values), batch 1 (GB/s of weight read: decode is bound by it) and batch 16 (GFLOP/s). Each figure is the
  * median of {@code --reps} products after {@code --warmup}; the project's result is checked against ND4J's float32
- * product of the same values (ND4J's bf16 product rounds its output to bf16, so it is not the reference).
+ * product of the same values (ND4J's 16-bit products round their output to 16 bits, so they are not the reference).
  *
- *   benchmarks/kernels/run.sh [--rows 18944] [--cols 3584] [--batch 1,16] [--reps 9] [--warmup 3]
+ *   benchmarks/kernels/run.sh [--rows 18944] [--cols 3584] [--batch 1,16] [--dtypes f32,bf16,f16] [--reps 9] [--warmup 3]
  */
 public final class KernelsBenchmark {
 
@@ -36,21 +37,19 @@ public final class KernelsBenchmark {
         int[] batches = Arrays.stream(a.get("batch").split(",")).mapToInt(Integer::parseInt).toArray();
 
         Nd4j.getRandom().setSeed(1);
-        // bf16 values (float32 with the low 16 bits cleared), so both storages hold the same numbers.
-        INDArray w32 = Nd4j.randn(DataType.FLOAT, rows, cols).muli(0.02);
-        float[] values = w32.data().asFloat();
-        ByteBuffer bf16 = ByteBuffer.allocateDirect(rows * cols * 2).order(ByteOrder.LITTLE_ENDIAN);
-        for (int i = 0; i < values.length; i++) {
-            int bits = Float.floatToRawIntBits(values[i]);
-            bf16.putShort(i * 2, (short) (bits >>> 16));
-            values[i] = Float.intBitsToFloat(bits & 0xFFFF0000);
-        }
-        w32 = Nd4j.create(values, new long[]{rows, cols}, 'c');
-        INDArray wBf16 = w32.castTo(DataType.BFLOAT16);
-        StoredTensor f32 = StoredTensor.of("w", w32);
-        StoredTensor b16 = StoredTensor.of("w", Precision.BF16, new long[]{rows, cols}, new ByteBuffer[]{bf16}, () -> { });
+        INDArray w = Nd4j.randn(DataType.FLOAT, rows, cols).muli(0.02);
+        // Each storage holds values it represents exactly, and its reference product is over those same values;
+        // the float32 weight holds the bf16 values.
+        INDArray bf16Values = w.castTo(DataType.BFLOAT16);
+        INDArray f16Values = w.castTo(DataType.HALF);
+        INDArray w32 = bf16Values.castTo(DataType.FLOAT);
+        List<Case> cases = List.of(
+                new Case(Precision.F32, StoredTensor.of("w", w32), w32, w32),
+                new Case(Precision.BF16, stored(bf16Values, Precision.BF16), bf16Values, w32),
+                new Case(Precision.F16, stored(f16Values, Precision.F16), f16Values, f16Values.castTo(DataType.FLOAT)));
+        List<String> dtypes = Arrays.asList(a.getOrDefault("dtypes", "f32,bf16,f16").toUpperCase(Locale.ROOT).split(","));
 
-        System.out.printf(Locale.ROOT, "W [%d, %d] (%.1f MB in float32, %.1f MB in bf16); %d threads (%d CPUs), Vector API: %s; "
+        System.out.printf(Locale.ROOT, "W [%d, %d] (%.1f MB in float32, %.1f MB in 16 bits); %d threads (%d CPUs), Vector API: %s; "
                         + "ND4J OMP_NUM_THREADS %s; median of %d after %d warm-up%n", rows, cols, rows * (double) cols * 4 / 1e6,
                 rows * (double) cols * 2 / 1e6, Parallel.threads(), Runtime.getRuntime().availableProcessors(), Kernels.vectorized(),
                 System.getenv().getOrDefault("OMP_NUM_THREADS", "unset"), reps, warmup);
@@ -60,16 +59,17 @@ public final class KernelsBenchmark {
             INDArray x = Nd4j.randn(DataType.FLOAT, batch, cols);
             float[] xs = x.data().asFloat();
             float[] y = new float[batch * rows];
-            INDArray exact = x.mmul(w32.transpose());
-            for (Precision p : new Precision[]{Precision.F32, Precision.BF16}) {
-                StoredTensor w = p == Precision.F32 ? f32 : b16;
-                INDArray nd = p == Precision.F32 ? w32 : wBf16;
-                INDArray xn = p == Precision.F32 ? x : x.castTo(DataType.BFLOAT16);
+            for (Case c : cases) {
+                if (!dtypes.contains(c.precision().name())) continue;
+                Precision p = c.precision();
+                INDArray exact = x.mmul(c.reference().transpose());
+                INDArray nd = c.nd4j();
+                INDArray xn = x.castTo(nd.dataType());
                 double[] ours = new double[reps];
                 double[] theirs = new double[reps];
                 for (int i = 0; i < warmup + reps; i++) {
                     long t0 = System.nanoTime();
-                    MatVec.apply(w, xs, batch, y, null);
+                    MatVec.apply(c.stored(), xs, batch, y, null);
                     long t1 = System.nanoTime();
                     xn.mmul(nd.transpose());
                     long t2 = System.nanoTime();
@@ -87,6 +87,28 @@ public final class KernelsBenchmark {
                         o * 1e3, bytes / o / 1e9, flops / o / 1e9, t * 1e3, bytes / t / 1e9, flops / t / 1e9, t / o, diff);
             }
         }
+    }
+
+    /** One storage: the project's tensor over its bytes, ND4J's array of the same values, their float32 values. */
+    record Case(Precision precision, StoredTensor stored, INDArray nd4j, INDArray reference) {
+    }
+
+    /** A 16-bit ND4J array's values as a little-endian buffer of their bits, read by the project's kernels. */
+    static StoredTensor stored(INDArray values, Precision p) {
+        float[] v = values.castTo(DataType.FLOAT).data().asFloat();
+        ByteBuffer b = ByteBuffer.allocateDirect(v.length * 2).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < v.length; i++) b.putShort(i * 2, p == Precision.BF16 ? (short) (Float.floatToRawIntBits(v[i]) >>> 16) : halfBits(v[i]));
+        return StoredTensor.of("w", p, values.shape(), new ByteBuffer[]{b}, () -> { });
+    }
+
+    /** The f16 bits of a float32 that an f16 represents exactly (a normal or subnormal half, or zero). */
+    static short halfBits(float v) {
+        int bits = Float.floatToRawIntBits(v);
+        int sign = (bits >>> 16) & 0x8000;
+        float a = Math.abs(v);
+        if (a < 0x1p-14f) return (short) (sign | Math.round(a * 0x1p24f));   // subnormal: a multiple of 2⁻²⁴
+        int exp = ((bits >>> 23) & 0xFF) - 127 + 15;
+        return (short) (sign | (exp << 10) | ((bits >>> 13) & 0x3FF));
     }
 
     static double median(double[] x) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Matrix-vector GB/s of the project's kernels (float32 and bf16 weights) against ND4J's mmul (see KernelsBenchmark.java).
+# Matrix-vector GB/s of the project's kernels (float32, bf16 and f16 weights) against ND4J's mmul (see KernelsBenchmark.java).
 # Run from anywhere:
 #   benchmarks/kernels/run.sh                       # W [18944, 3584], batch 1 and 16
 #   benchmarks/kernels/run.sh --batch 1 --reps 21

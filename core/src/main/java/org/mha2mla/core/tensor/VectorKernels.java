@@ -18,9 +18,10 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Widening is integer arithmetic on the 16-bit lanes: bf16 is the upper half of a float32, so
  * {@code bits << 16}; IEEE f16 moves its exponent and mantissa 13 bits up and rescales by 2¹¹² (one multiply, exact
  * for normal and subnormal values alike, since the float32 read of {@code (|h| << 13)} is |h|'s value times 2⁻¹¹²),
- * with infinities and NaNs (exponent 31) given the float32 all-ones exponent. Matrix-vector products widen each
- * weight vector once per tile of up to four batch rows and keep one accumulator per batch row, so a matrix is
- * read once from memory per call whatever the batch (decoding is bound by the bytes of the weights).
+ * with infinities and NaNs (exponent 31) given the float32 all-ones exponent. A decode step's products (batch below
+ * 4) read each weight vector once and widen its elements where they lie in the vector, in pairs; larger batches
+ * widen tiles of weight rows once into float32 and multiply them in blocks of 4 × 4 ({@link #matVec}). Either way a
+ * matrix is read once from memory per call whatever the batch (decoding is bound by the bytes of the weights).
  */
 final class VectorKernels implements Kernels {
 
@@ -31,13 +32,35 @@ final class VectorKernels implements Kernels {
     private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
     private static final int D_LANES = D.length();
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    /** 16-bit elements per int vector: the block of {@link #matVecPairs}. */
+    private static final int PAIR = 2 * LANES;
+    /** Sign (bit 31) and the f16 exponent and mantissa shifted to bits 27…13. */
+    private static final int F16_FIELDS = 0x8FFFE000;
+    /** Per thread: x reordered for {@link #matVecPairs}, grown to the largest batch × cols seen. */
+    private static final ThreadLocal<float[]> PAIRED_X = ThreadLocal.withInitial(() -> new float[0]);
+    /** Per thread: weight rows widened to float32 ({@link #matVecTiles}, {@link #matVecPairs}' exact rows). */
+    private static final ThreadLocal<float[]> WEIGHT_TILE = ThreadLocal.withInitial(() -> new float[0]);
+    /** Floats in a tile of widened weight rows: 256 KB. */
+    private static final int TILE_FLOATS = 1 << 16;
 
-    /** Lanes F.length() elements from element {@code index} of {@code src}, widened to float32. */
-    private static FloatVector load(ByteBuffer src, long index, Precision p) {
-        if (p == Precision.F32) return FloatVector.fromByteBuffer(F, src, Math.toIntExact(index * 4), LE);
+    /*
+     * Lanes F.length() elements from element {@code index} of {@code src}, widened to float32, one method per precision,
+     * and every loop below runs on one precision. A C2-compiled loop whose load switched on the precision, and had seen
+     * more than one, ran up to 30 times slower: the vectors the branches produced were boxed where they merged
+     * (figures in benchmarks/kernels/README.md).
+     */
+    private static FloatVector loadF32(ByteBuffer src, long index) {
+        return FloatVector.fromByteBuffer(F, src, Math.toIntExact(index * 4), LE);
+    }
+
+    private static FloatVector loadBf16(ByteBuffer src, long index) {
+        ShortVector s = ShortVector.fromByteBuffer(S, src, Math.toIntExact(index * 2), LE);
+        return ((IntVector) s.convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    private static FloatVector loadF16(ByteBuffer src, long index) {
         ShortVector s = ShortVector.fromByteBuffer(S, src, Math.toIntExact(index * 2), LE);
         IntVector h = (IntVector) s.convertShape(VectorOperators.S2I, I, 0);
-        if (p == Precision.BF16) return h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
         IntVector abs = h.and(0x7FFF);
         IntVector magnitude = abs.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
         VectorMask<Integer> special = abs.compare(VectorOperators.GE, 0x7C00);
@@ -48,146 +71,203 @@ final class VectorKernels implements Kernels {
 
     @Override
     public void widen(ByteBuffer src, long srcIndex, Precision precision, float[] dst, int dstOffset, int n) {
-        int i = 0;
-        for (int bound = F.loopBound(n); i < bound; i += LANES) load(src, srcIndex + i, precision).intoArray(dst, dstOffset + i);
+        int i = switch (precision) {
+            case F32 -> widenF32(src, srcIndex, dst, dstOffset, n);
+            case BF16 -> widenBf16(src, srcIndex, dst, dstOffset, n);
+            case F16 -> widenF16(src, srcIndex, dst, dstOffset, n);
+        };
         for (; i < n; i++) dst[dstOffset + i] = ScalarKernels.element(src, srcIndex + i, precision);
+    }
+
+    // One loop per precision (see load); each returns how many elements it widened.
+    private static int widenF32(ByteBuffer src, long srcIndex, float[] dst, int dstOffset, int n) {
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += LANES) loadF32(src, srcIndex + i).intoArray(dst, dstOffset + i);
+        return i;
+    }
+
+    private static int widenBf16(ByteBuffer src, long srcIndex, float[] dst, int dstOffset, int n) {
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += LANES) loadBf16(src, srcIndex + i).intoArray(dst, dstOffset + i);
+        return i;
+    }
+
+    private static int widenF16(ByteBuffer src, long srcIndex, float[] dst, int dstOffset, int n) {
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += LANES) loadF16(src, srcIndex + i).intoArray(dst, dstOffset + i);
+        return i;
     }
 
     @Override
     public void widen(ByteBuffer src, long srcIndex, Precision precision, ByteBuffer dst, long dstIndex, int n) {
-        int i = 0;
-        for (int bound = F.loopBound(n); i < bound; i += LANES) {
-            load(src, srcIndex + i, precision).intoByteBuffer(dst, Math.toIntExact((dstIndex + i) * 4), LE);
-        }
+        int i = switch (precision) {
+            case F32 -> widenF32(src, srcIndex, dst, dstIndex, n);
+            case BF16 -> widenBf16(src, srcIndex, dst, dstIndex, n);
+            case F16 -> widenF16(src, srcIndex, dst, dstIndex, n);
+        };
         for (; i < n; i++) dst.putFloat(Math.toIntExact((dstIndex + i) * 4), ScalarKernels.element(src, srcIndex + i, precision));
     }
 
+    private static int widenF32(ByteBuffer src, long srcIndex, ByteBuffer dst, long dstIndex, int n) {
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += LANES) loadF32(src, srcIndex + i).intoByteBuffer(dst, Math.toIntExact((dstIndex + i) * 4), LE);
+        return i;
+    }
+
+    private static int widenBf16(ByteBuffer src, long srcIndex, ByteBuffer dst, long dstIndex, int n) {
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += LANES) loadBf16(src, srcIndex + i).intoByteBuffer(dst, Math.toIntExact((dstIndex + i) * 4), LE);
+        return i;
+    }
+
+    private static int widenF16(ByteBuffer src, long srcIndex, ByteBuffer dst, long dstIndex, int n) {
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += LANES) loadF16(src, srcIndex + i).intoByteBuffer(dst, Math.toIntExact((dstIndex + i) * 4), LE);
+        return i;
+    }
+
+    /**
+     * Three paths, each on one precision at a time (see {@link #load}):
+     * <ul>
+     *   <li>fewer than 4 batch rows over a 16-bit weight (the decode step): {@link #matVecPairs};</li>
+     *   <li>fewer than 4 batch rows over a float32 weight: one row at a time, {@link #rowDotF32};</li>
+     *   <li>4 batch rows or more: tiles of weight rows widened into a float32 scratch array, then {@link #dots}'
+     *       blocks of 4 × 4 (each weight element widened once per call, whatever the batch).</li>
+     * </ul>
+     */
     @Override
     public void matVec(ByteBuffer w, Precision precision, int cols, int rowFrom, int rowTo,
                        float[] x, int batch, float[] y, int yStride, int yOffset) {
-        int bound = F.loopBound(cols);
-        int r = rowFrom;
-        if (batch >= 4) {
-            for (; r + 4 <= rowTo; r += 4) matVec4Rows(w, precision, cols, r, x, batch, y, yStride, yOffset);
-        }
-        for (; r < rowTo; r++) {
-            long base = (long) r * cols;
-            int b = 0;
-            for (; b + 4 <= batch; b += 4) {
-                int x0 = b * cols, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
-                FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-                int c = 0;
-                for (; c < bound; c += LANES) {
-                    FloatVector wv = load(w, base + c, precision);
-                    a0 = wv.fma(FloatVector.fromArray(F, x, x0 + c), a0);
-                    a1 = wv.fma(FloatVector.fromArray(F, x, x1 + c), a1);
-                    a2 = wv.fma(FloatVector.fromArray(F, x, x2 + c), a2);
-                    a3 = wv.fma(FloatVector.fromArray(F, x, x3 + c), a3);
-                }
-                float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
-                float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
-                for (; c < cols; c++) {
-                    float wc = ScalarKernels.element(w, base + c, precision);
-                    s0 += wc * x[x0 + c];
-                    s1 += wc * x[x1 + c];
-                    s2 += wc * x[x2 + c];
-                    s3 += wc * x[x3 + c];
-                }
-                y[b * yStride + yOffset + r] = s0;
-                y[(b + 1) * yStride + yOffset + r] = s1;
-                y[(b + 2) * yStride + yOffset + r] = s2;
-                y[(b + 3) * yStride + yOffset + r] = s3;
+        if (batch >= 4 || (precision != Precision.F32 && cols < PAIR)) {
+            matVecTiles(w, precision, cols, rowFrom, rowTo, x, batch, y, yStride, yOffset);
+        } else if (precision != Precision.F32) {
+            matVecPairs(w, precision, cols, rowFrom, rowTo, x, batch, y, yStride, yOffset);
+        } else {
+            int bound = F.loopBound(cols);
+            for (int r = rowFrom; r < rowTo; r++) {
+                for (int b = 0; b < batch; b++) y[b * yStride + yOffset + r] = rowDotF32(w, (long) r * cols, cols, bound, x, b * cols);
             }
-            for (; b < batch; b++) y[b * yStride + yOffset + r] = rowDot(w, base, precision, cols, bound, x, b * cols);
         }
     }
 
     /**
-     * Weight rows r … r + 3 against every batch row, 4 batch rows at a time: 16 accumulators, each weight vector
-     * widened once per 4 batch rows and each x vector loaded once per 4 weight rows (half a load per multiply-add;
-     * one weight row at a time needs 1.25). With a batch the product is bound by arithmetic, not by the weight's bytes,
-     * so the loads per multiply-add set its speed (figures in benchmarks/kernels/README.md).
+     * Tiles of weight rows (about 256 KB of float32, at least 4 rows) widened into a per-thread scratch array, each
+     * multiplied with every batch row by {@link #dots}: x and the tile stay in the core's L2 cache.
      */
-    private static void matVec4Rows(ByteBuffer w, Precision p, int cols, int r, float[] x, int batch, float[] y, int yStride, int yOffset) {
-        long w0 = (long) r * cols;
-        int b = 0;
-        for (; b + 4 <= batch; b += 4) block4x4(w, p, cols, w0, x, b * cols, y, b * yStride + yOffset + r, yStride);
-        for (; b < batch; b++) block4x1(w, p, cols, w0, x, b * cols, y, b * yStride + yOffset + r);
-    }
-
-    /** Weight rows from element w0 (4 rows of cols) × x rows from x0 (4 rows of cols) into y[o + i + j·yStride]. */
-    private static void block4x4(ByteBuffer w, Precision p, int cols, long w0, float[] x, int x0, float[] y, int o, int yStride) {
-        long w1 = w0 + cols, w2 = w1 + cols, w3 = w2 + cols;
-        int x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
-        int bound = F.loopBound(cols);
-        FloatVector s00 = FloatVector.zero(F), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00;
-        FloatVector s20 = s00, s21 = s00, s22 = s00, s23 = s00, s30 = s00, s31 = s00, s32 = s00, s33 = s00;
-        for (int c = 0; c < bound; c += LANES) {
-            FloatVector v0 = FloatVector.fromArray(F, x, x0 + c), v1 = FloatVector.fromArray(F, x, x1 + c);
-            FloatVector v2 = FloatVector.fromArray(F, x, x2 + c), v3 = FloatVector.fromArray(F, x, x3 + c);
-            FloatVector u = load(w, w0 + c, p);
-            s00 = u.fma(v0, s00); s01 = u.fma(v1, s01); s02 = u.fma(v2, s02); s03 = u.fma(v3, s03);
-            u = load(w, w1 + c, p);
-            s10 = u.fma(v0, s10); s11 = u.fma(v1, s11); s12 = u.fma(v2, s12); s13 = u.fma(v3, s13);
-            u = load(w, w2 + c, p);
-            s20 = u.fma(v0, s20); s21 = u.fma(v1, s21); s22 = u.fma(v2, s22); s23 = u.fma(v3, s23);
-            u = load(w, w3 + c, p);
-            s30 = u.fma(v0, s30); s31 = u.fma(v1, s31); s32 = u.fma(v2, s32); s33 = u.fma(v3, s33);
+    private void matVecTiles(ByteBuffer w, Precision p, int cols, int rowFrom, int rowTo,
+                             float[] x, int batch, float[] y, int yStride, int yOffset) {
+        int tileRows = Math.max(4, TILE_FLOATS / Math.max(1, cols));
+        float[] tile = scratch(WEIGHT_TILE, Math.min(tileRows, rowTo - rowFrom) * cols);
+        for (int r = rowFrom; r < rowTo; r += tileRows) {
+            int rows = Math.min(tileRows, rowTo - r);
+            widen(w, (long) r * cols, p, tile, 0, rows * cols);
+            dots(x, 0, cols, batch, tile, 0, cols, rows, cols, 1f, false, y, yOffset + r, yStride, 1);
         }
-        y[o] = s00.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w0, x, x0, bound, cols);
-        y[o + yStride] = s01.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w0, x, x1, bound, cols);
-        y[o + 2 * yStride] = s02.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w0, x, x2, bound, cols);
-        y[o + 3 * yStride] = s03.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w0, x, x3, bound, cols);
-        y[o + 1] = s10.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w1, x, x0, bound, cols);
-        y[o + 1 + yStride] = s11.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w1, x, x1, bound, cols);
-        y[o + 1 + 2 * yStride] = s12.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w1, x, x2, bound, cols);
-        y[o + 1 + 3 * yStride] = s13.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w1, x, x3, bound, cols);
-        y[o + 2] = s20.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w2, x, x0, bound, cols);
-        y[o + 2 + yStride] = s21.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w2, x, x1, bound, cols);
-        y[o + 2 + 2 * yStride] = s22.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w2, x, x2, bound, cols);
-        y[o + 2 + 3 * yStride] = s23.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w2, x, x3, bound, cols);
-        y[o + 3] = s30.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w3, x, x0, bound, cols);
-        y[o + 3 + yStride] = s31.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w3, x, x1, bound, cols);
-        y[o + 3 + 2 * yStride] = s32.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w3, x, x2, bound, cols);
-        y[o + 3 + 3 * yStride] = s33.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w3, x, x3, bound, cols);
     }
 
-    /** Weight rows from element w0 (4 rows) × one x row from x0 into y[o … o + 3]. */
-    private static void block4x1(ByteBuffer w, Precision p, int cols, long w0, float[] x, int x0, float[] y, int o) {
-        long w1 = w0 + cols, w2 = w1 + cols, w3 = w2 + cols;
-        int bound = F.loopBound(cols);
-        FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
-        for (int c = 0; c < bound; c += LANES) {
-            FloatVector v = FloatVector.fromArray(F, x, x0 + c);
-            s0 = load(w, w0 + c, p).fma(v, s0);
-            s1 = load(w, w1 + c, p).fma(v, s1);
-            s2 = load(w, w2 + c, p).fma(v, s2);
-            s3 = load(w, w3 + c, p).fma(v, s3);
+    /**
+     * Fewer than 4 batch rows over a 16-bit weight: the decode step, bound by the weight's bytes, so the widening must
+     * cost fewer vector ops than the memory needs time. Each int lane of a weight vector holds two consecutive
+     * elements, and both are widened where they lie, without the short-to-int conversion {@link #load} needs: the
+     * even elements (low halves) form one float vector, the odd elements (high halves) another. {@code x} is reordered
+     * once per call to match (each block of {@link #PAIR} values as its even then its odd elements). A column tail
+     * shorter than a block runs scalar.
+     */
+    private void matVecPairs(ByteBuffer w, Precision p, int cols, int rowFrom, int rowTo,
+                                    float[] x, int batch, float[] y, int yStride, int yOffset) {
+        int pairBound = cols - cols % PAIR;
+        float[] xp = pairedRows(x, batch, cols, pairBound);
+        for (int r = rowFrom; r < rowTo; r++) {
+            long base = (long) r * cols;
+            for (int b = 0; b < batch; b++) {
+                int x0 = b * cols;
+                float s = p == Precision.BF16 ? rowDotBf16Pairs(w, base, pairBound, xp, x0) : rowDotF16Pairs(w, base, pairBound, xp, x0);
+                if (Float.isNaN(s)) s = exactRow(w, base, p, cols, x, x0);   // an f16 Inf or NaN in the row
+                else for (int c = pairBound; c < cols; c++) s += ScalarKernels.element(w, base + c, p) * x[x0 + c];
+                y[b * yStride + yOffset + r] = s;
+            }
         }
-        y[o] = s0.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w0, x, x0, bound, cols);
-        y[o + 1] = s1.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w1, x, x0, bound, cols);
-        y[o + 2] = s2.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w2, x, x0, bound, cols);
-        y[o + 3] = s3.reduceLanes(VectorOperators.ADD) + rowTail(w, p, w3, x, x0, bound, cols);
     }
 
-    /** Σ w[base + c]·x[x0 + c] over the scalar tail [bound, cols). */
-    private static float rowTail(ByteBuffer w, Precision p, long base, float[] x, int x0, int bound, int cols) {
-        float s = 0;
-        for (int c = bound; c < cols; c++) s += ScalarKernels.element(w, base + c, p) * x[x0 + c];
-        return s;
+    /** The batch rows of x with each block of {@link #PAIR} values reordered as its even then its odd elements. */
+    private static float[] pairedRows(float[] x, int batch, int cols, int pairBound) {
+        float[] xp = scratch(PAIRED_X, batch * cols);
+        for (int b = 0; b < batch; b++) {
+            int x0 = b * cols;
+            for (int c = 0; c < pairBound; c += PAIR) {
+                for (int j = 0; j < LANES; j++) {
+                    xp[x0 + c + j] = x[x0 + c + 2 * j];
+                    xp[x0 + c + LANES + j] = x[x0 + c + 2 * j + 1];
+                }
+            }
+        }
+        return xp;
     }
 
-    /** One weight row against one x row, with two accumulators so consecutive FMAs do not wait on each other. */
-    private static float rowDot(ByteBuffer w, long base, Precision p, int cols, int bound, float[] x, int xOffset) {
+    /** Σ_c w[base + c]·x[x0 + c] with the row widened exactly first (infinities and NaNs as they are). */
+    private float exactRow(ByteBuffer w, long base, Precision p, int cols, float[] x, int x0) {
+        float[] row = scratch(WEIGHT_TILE, cols);
+        widen(w, base, p, row, 0, cols);
+        return dot(row, 0, x, x0, cols);
+    }
+
+    /** The thread's scratch array of {@code holder}, grown to at least n floats. */
+    private static float[] scratch(ThreadLocal<float[]> holder, int n) {
+        float[] a = holder.get();
+        if (a.length < n) {
+            a = new float[n];
+            holder.set(a);
+        }
+        return a;
+    }
+
+    /** Σ w·x over the first pairBound elements of a bf16 row: even elements {@code v << 16}, odd ones {@code v & 0xFFFF0000}. */
+    private static float rowDotBf16Pairs(ByteBuffer w, long base, int pairBound, float[] xp, int x0) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        for (int c = 0; c < pairBound; c += PAIR) {
+            IntVector v = IntVector.fromByteBuffer(I, w, Math.toIntExact((base + c) * 2), LE);
+            a0 = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, xp, x0 + c), a0);
+            a1 = v.and(0xFFFF0000).reinterpretAsFloats().fma(FloatVector.fromArray(F, xp, x0 + c + LANES), a1);
+        }
+        return a0.add(a1).reduceLanes(VectorOperators.ADD);
+    }
+
+    /**
+     * Σ w·x over the first pairBound elements of an f16 row, or NaN when the row holds an f16 infinity or NaN (the
+     * caller then takes {@link #load}'s exact widening). For a half h at bits 15…0 of a lane, an arithmetic shift right
+     * by 3 puts its exponent and mantissa at bits 27…13 and its sign at bit 31 (copied into 30…28, which the mask
+     * clears): the float32 read of that, times 2¹¹², is h's value for normal and subnormal h alike (see the class
+     * comment). The even half is first moved up to bits 31…16. An exponent of 31 (infinity, NaN) would widen to a
+     * finite value; adding 0x0400 to a half's exponent and mantissa carries into its bit 15 exactly then, which the
+     * loop ORs together for both halves of every lane.
+     */
+    private static float rowDotF16Pairs(ByteBuffer w, long base, int pairBound, float[] xp, int x0) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        IntVector special = IntVector.zero(I);
+        for (int c = 0; c < pairBound; c += PAIR) {
+            IntVector v = IntVector.fromByteBuffer(I, w, Math.toIntExact((base + c) * 2), LE);
+            FloatVector even = v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(F16_FIELDS)
+                    .reinterpretAsFloats().mul(0x1p112f);
+            FloatVector odd = v.lanewise(VectorOperators.ASHR, 3).and(F16_FIELDS).reinterpretAsFloats().mul(0x1p112f);
+            a0 = even.fma(FloatVector.fromArray(F, xp, x0 + c), a0);
+            a1 = odd.fma(FloatVector.fromArray(F, xp, x0 + c + LANES), a1);
+            special = special.or(v.and(0x7FFF7FFF).add(0x04000400));
+        }
+        if (special.and(0x80008000).reduceLanes(VectorOperators.OR) != 0) return Float.NaN;
+        return a0.add(a1).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** {@link #rowDot} for a float32 weight (see load). */
+    private static float rowDotF32(ByteBuffer w, long base, int cols, int bound, float[] x, int xOffset) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0;
         int c = 0;
         for (; c + LANES < bound; c += 2 * LANES) {
-            a0 = load(w, base + c, p).fma(FloatVector.fromArray(F, x, xOffset + c), a0);
-            a1 = load(w, base + c + LANES, p).fma(FloatVector.fromArray(F, x, xOffset + c + LANES), a1);
+            a0 = loadF32(w, base + c).fma(FloatVector.fromArray(F, x, xOffset + c), a0);
+            a1 = loadF32(w, base + c + LANES).fma(FloatVector.fromArray(F, x, xOffset + c + LANES), a1);
         }
-        for (; c < bound; c += LANES) a0 = load(w, base + c, p).fma(FloatVector.fromArray(F, x, xOffset + c), a0);
+        for (; c < bound; c += LANES) a0 = loadF32(w, base + c).fma(FloatVector.fromArray(F, x, xOffset + c), a0);
         float s = a0.add(a1).reduceLanes(VectorOperators.ADD);
-        for (; c < cols; c++) s += ScalarKernels.element(w, base + c, p) * x[xOffset + c];
+        for (; c < cols; c++) s += w.getFloat(Math.toIntExact((base + c) * 4)) * x[xOffset + c];
         return s;
     }
 

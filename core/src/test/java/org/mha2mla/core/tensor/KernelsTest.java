@@ -89,6 +89,43 @@ class KernelsTest {
         }
     }
 
+    /**
+     * The decode path widens f16 pairs without looking for infinities and NaNs, then checks each row for them: a row
+     * holding one (in the vector part or in the scalar tail) must give what the plain loop gives, and the other rows
+     * their float64 sums.
+     */
+    @Test
+    void matVecOfF16RowsWithInfinitiesAndNaNsMatchesThePlainLoop() {
+        SplittableRandom rnd = new SplittableRandom(13);
+        int rows = 6, cols = 64 + 5;
+        ByteBuffer w = random(rows * cols, Precision.F16, rnd);
+        w.putShort((1 * cols + 3) * 2, (short) 0x7C00);          // +Inf, even element of the first block
+        w.putShort((2 * cols + 40) * 2, (short) 0xFC00);         // -Inf, in the second block
+        w.putShort((3 * cols + 17) * 2, (short) 0x7E00);         // NaN, odd element
+        w.putShort((4 * cols + cols - 2) * 2, (short) 0x7C00);   // +Inf in the scalar tail
+        w.putShort((5 * cols + 9) * 2, (short) 0x7BFF);          // 65504, the largest finite half: no fallback
+        for (int batch = 1; batch <= 3; batch++) {
+            float[] x = new float[batch * cols];
+            for (int i = 0; i < x.length; i++) x[i] = 0.5f + (float) rnd.nextDouble();   // positive: the signs of the infinities survive
+            float[] expected = new float[batch * rows];
+            float[] y = new float[batch * rows];
+            scalar.matVec(w, Precision.F16, cols, 0, rows, x, batch, expected, rows, 0);
+            vector.matVec(w, Precision.F16, cols, 0, rows, x, batch, y, rows, 0);
+            for (int i = 0; i < y.length; i++) {
+                if (Float.isNaN(expected[i]) || Float.isInfinite(expected[i])) {
+                    assertEquals(expected[i], y[i], "batch " + batch + " output " + i);
+                } else {
+                    assertEquals(expected[i], y[i], 1e-5f * Math.abs(expected[i]) + 1e-5f, "batch " + batch + " output " + i);
+                }
+            }
+            assertEquals(Float.POSITIVE_INFINITY, y[1]);
+            assertEquals(Float.NEGATIVE_INFINITY, y[2]);
+            assertTrue(Float.isNaN(y[3]));
+            assertEquals(Float.POSITIVE_INFINITY, y[4]);
+            assertTrue(Math.abs(y[5]) > 30_000 && Float.isFinite(y[5]), "row 5 holds 65504 times at least 0.5: " + y[5]);
+        }
+    }
+
     @Test
     void dotAndAxpyAgreeWithFloat64() {
         SplittableRandom rnd = new SplittableRandom(11);
