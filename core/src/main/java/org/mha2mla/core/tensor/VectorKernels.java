@@ -79,7 +79,7 @@ final class VectorKernels implements Kernels {
         for (; i < n; i++) dst[dstOffset + i] = ScalarKernels.element(src, srcIndex + i, precision);
     }
 
-    // One loop per precision (see load); each returns how many elements it widened.
+    // One loop per precision (see the comment above loadF32); each returns how many elements it widened.
     private static int widenF32(ByteBuffer src, long srcIndex, float[] dst, int dstOffset, int n) {
         int i = 0;
         for (int bound = F.loopBound(n); i < bound; i += LANES) loadF32(src, srcIndex + i).intoArray(dst, dstOffset + i);
@@ -127,7 +127,7 @@ final class VectorKernels implements Kernels {
     }
 
     /**
-     * Three paths, each on one precision at a time (see {@link #load}):
+     * Three paths, each on one precision at a time (see the comment above {@link #loadF32}):
      * <ul>
      *   <li>fewer than 4 batch rows over a 16-bit weight (the decode step): {@link #matVecPairs};</li>
      *   <li>fewer than 4 batch rows over a float32 weight: one row at a time, {@link #rowDotF32};</li>
@@ -168,7 +168,7 @@ final class VectorKernels implements Kernels {
     /**
      * Fewer than 4 batch rows over a 16-bit weight: the decode step, bound by the weight's bytes, so the widening must
      * cost fewer vector ops than the memory needs time. Each int lane of a weight vector holds two consecutive
-     * elements, and both are widened where they lie, without the short-to-int conversion {@link #load} needs: the
+     * elements, and both are widened where they lie, without the short-to-int conversion {@link #loadF16} needs: the
      * even elements (low halves) form one float vector, the odd elements (high halves) another. {@code x} is reordered
      * once per call to match (each block of {@link #PAIR} values as its even then its odd elements). A column tail
      * shorter than a block runs scalar.
@@ -234,7 +234,7 @@ final class VectorKernels implements Kernels {
 
     /**
      * Σ w·x over the first pairBound elements of an f16 row, or NaN when the row holds an f16 infinity or NaN (the
-     * caller then takes {@link #load}'s exact widening). For a half h at bits 15…0 of a lane, an arithmetic shift right
+     * caller then takes {@link #loadF16}'s exact widening). For a half h at bits 15…0 of a lane, an arithmetic shift right
      * by 3 puts its exponent and mantissa at bits 27…13 and its sign at bit 31 (copied into 30…28, which the mask
      * clears): the float32 read of that, times 2¹¹², is h's value for normal and subnormal h alike (see the class
      * comment). The even half is first moved up to bits 31…16. An exponent of 31 (infinity, NaN) would widen to a
@@ -257,7 +257,7 @@ final class VectorKernels implements Kernels {
         return a0.add(a1).reduceLanes(VectorOperators.ADD);
     }
 
-    /** {@link #rowDot} for a float32 weight (see load). */
+    /** One float32 weight row against one x row, with two accumulators so consecutive FMAs do not wait on each other. */
     private static float rowDotF32(ByteBuffer w, long base, int cols, int bound, float[] x, int xOffset) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0;
         int c = 0;
