@@ -91,6 +91,23 @@ class TrainerTest {
         }
     }
 
+    /** Without a progress bar the run still tells its losses: one line with the first and last of them and the log's path. */
+    @Test
+    void aRunWithoutTheProgressBarPrintsItsLosses() throws IOException {
+        TrainOptions o = options("summary").steps(3).build();
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        Trainer.Result r = Trainer.run(o, GOLDEN, new PrintStream(bytes, true, java.nio.charset.StandardCharsets.UTF_8));
+        String printed = bytes.toString(java.nio.charset.StandardCharsets.UTF_8);
+        List<LossLog.Row> rows = r.rows();
+        assertEquals(3, rows.size());
+        String line = printed.lines().filter(l -> l.startsWith("stage1: updates ")).findFirst().orElseThrow(() -> new AssertionError(printed));
+        assertTrue(line.startsWith(String.format(java.util.Locale.ROOT, "stage1: updates 1–3, loss %.4f → %.4f, last gradient norm %.3g, ",
+                rows.get(0).loss(), rows.get(2).loss(), rows.get(2).gradNorm())), line);
+        assertTrue(line.endsWith("; every update in " + o.trainingDir().resolve("loss.csv")), line);
+        List<String> csv = Files.readAllLines(o.trainingDir().resolve("loss.csv"));
+        assertEquals(4, csv.size(), "a header and the 3 updates the line summarises");
+    }
+
     @Test
     void theOutputIsAModelFolderLoadableLikeTheInput() throws IOException {
         TrainOptions o = options("out").steps(3).build();
