@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
+import org.mha2mla.core.kv.Fp16;
 import org.mha2mla.core.tensor.Kernels;
 import org.mha2mla.core.tensor.MatVec;
 import org.mha2mla.core.tensor.Parallel;
@@ -97,18 +98,8 @@ public final class KernelsBenchmark {
     static StoredTensor stored(INDArray values, Precision p) {
         float[] v = values.castTo(DataType.FLOAT).data().asFloat();
         ByteBuffer b = ByteBuffer.allocateDirect(v.length * 2).order(ByteOrder.LITTLE_ENDIAN);
-        for (int i = 0; i < v.length; i++) b.putShort(i * 2, p == Precision.BF16 ? (short) (Float.floatToRawIntBits(v[i]) >>> 16) : halfBits(v[i]));
+        for (int i = 0; i < v.length; i++) b.putShort(i * 2, p == Precision.BF16 ? (short) (Float.floatToRawIntBits(v[i]) >>> 16) : Fp16.fromFloat(v[i]));
         return StoredTensor.of("w", p, values.shape(), new ByteBuffer[]{b}, () -> { });
-    }
-
-    /** The f16 bits of a float32 that an f16 represents exactly (a normal or subnormal half, or zero). */
-    static short halfBits(float v) {
-        int bits = Float.floatToRawIntBits(v);
-        int sign = (bits >>> 16) & 0x8000;
-        float a = Math.abs(v);
-        if (a < 0x1p-14f) return (short) (sign | Math.round(a * 0x1p24f));   // subnormal: a multiple of 2⁻²⁴
-        int exp = ((bits >>> 23) & 0xFF) - 127 + 15;
-        return (short) (sign | (exp << 10) | ((bits >>> 13) & 0x3FF));
     }
 
     static double median(double[] x) {
