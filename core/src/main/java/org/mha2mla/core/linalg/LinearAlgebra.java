@@ -3,7 +3,9 @@ package org.mha2mla.core.linalg;
 import static org.bytedeco.openblas.global.openblas.LAPACKE_dpotrf;
 import static org.bytedeco.openblas.global.openblas.LAPACKE_dsyevd;
 import static org.bytedeco.openblas.global.openblas.LAPACKE_dsyevr;
+import static org.bytedeco.openblas.global.openblas.LAPACKE_ssyevr;
 import static org.bytedeco.openblas.global.openblas.LAPACK_COL_MAJOR;
+import static org.bytedeco.openblas.global.openblas.CblasLeft;
 import static org.bytedeco.openblas.global.openblas.CblasLower;
 import static org.bytedeco.openblas.global.openblas.CblasNoTrans;
 import static org.bytedeco.openblas.global.openblas.CblasNonUnit;
@@ -13,8 +15,13 @@ import static org.bytedeco.openblas.global.openblas.CblasTrans;
 import static org.bytedeco.openblas.global.openblas.CblasUpper;
 import static org.bytedeco.openblas.global.openblas.cblas_dsyrk;
 import static org.bytedeco.openblas.global.openblas.cblas_dtrmm;
+import static org.bytedeco.openblas.global.openblas.cblas_ssymm;
+import static org.bytedeco.openblas.global.openblas.cblas_ssyrk;
+import static org.bytedeco.openblas.global.openblas.cblas_strmm;
 
 
+import java.nio.DoubleBuffer;
+import java.nio.FloatBuffer;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.stream.IntStream;
@@ -24,6 +31,8 @@ import org.apache.commons.math3.linear.EigenDecomposition;
 import org.apache.commons.math3.linear.NonPositiveDefiniteMatrixException;
 import org.apache.commons.math3.linear.SingularValueDecomposition;
 import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
 import org.nd4j.linalg.api.blas.Lapack;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -46,6 +55,13 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * 150 s): it is used only on matrices whose small side is at most {@value #GESVD_MAX_DIM}, eigen-decompositions
  * of Gram matrices above that.
  *
+ * <p>Precision: float64 unless a caller passes {@code DataType.FLOAT} to
+ * {@link #timesLowerTriangular(INDArray, INDArray, DataType)}, {@link #gram(INDArray, DataType)} or
+ * {@link #eighTopOfGram}: the same BLAS/LAPACK routines in single precision (strmm, ssyrk, ssyevr), for MD-SVD at 7B
+ * widths, where float64 takes 2–3× the time (4096², top 512 pairs: ssyevr 1.5–2.1 s, dsyevr 4.4 s) and the authors'
+ * reference itself computes in float32. Their results are checked as the float64 ones are, against
+ * {@value #FLOAT_CHECK_TOLERANCE}.
+ *
  * <p>Signs are made deterministic: every eigenvector (and every left singular vector) has its
  * largest-magnitude component positive, so results do not depend on the LAPACK build.
  *
@@ -63,6 +79,9 @@ public final class LinearAlgebra {
 
     /** Largest accepted relative residual / orthonormality defect of a float64 factorisation (correct ones: ~1e-14). */
     static final double CHECK_TOLERANCE = 1e-8;
+
+    /** The same for a float32 factorisation (correct ones: ~1e-6; the wrong AVX-512 ones below: O(1)). */
+    static final double FLOAT_CHECK_TOLERANCE = 1e-3;
 
     /** Set once LAPACK returned a wrong factorisation in this process. */
     private static volatile boolean lapackDistrusted;
@@ -139,6 +158,105 @@ public final class LinearAlgebra {
     }
 
     /**
+     * The k largest eigenpairs of AᵀA for A [rows, d]: {@code eighTop(gram(a), k)} in float64, or the same in float32
+     * (ssyrk, ssyevr; values returned as float64, vectors as float32). In float32 the Gram matrix goes from ssyrk to
+     * ssyevr as the one triangle both read, without the copies that fill and symmetrise the other (0.3–0.4 s at
+     * 4096²), and the result is checked with ssymm.
+     */
+    public static SymmetricEigen eighTopOfGram(INDArray a, int k, DataType precision) {
+        requireMatrix(a, "eighTopOfGram");
+        int n = (int) a.columns();
+        if (k < 1 || k > n) {
+            throw new IllegalArgumentException("eighTopOfGram: k " + k + " outside [1, " + n + "]");
+        }
+        if (requirePrecision(precision) == DataType.DOUBLE || lapackDistrusted) {
+            return precision == DataType.DOUBLE ? eighTop(gram(a), k) : asFloatVectors(eighTop(gram(a), k));
+        }
+        INDArray x = a.castTo(DataType.FLOAT);
+        if (x.ordering() != 'c' || x.isView()) {
+            x = x.dup('c');
+        }
+        int rows = (int) x.rows();
+        // row-major upper triangle = column-major lower triangle: what ssyevr is told to read
+        INDArray g = Nd4j.createUninitialized(DataType.FLOAT, new long[] {n, n}, 'c');
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, n, rows, 1f, floatPointer(x), n, 0f, floatPointer(g), n);
+        boolean finite = true;
+        FloatBuffer diagonal = g.data().asNioFloat();
+        for (int i = 0; i < n; i++) {
+            finite &= Float.isFinite(diagonal.get(i * n + i)); // a NaN or Inf in A reaches the diagonal
+        }
+        requireFinite(finite, "eighTopOfGram input", n);
+        INDArray kept = g.dup('c'); // ssyevr destroys g
+        INDArray z = Nd4j.createUninitialized(DataType.FLOAT, new long[] {n, k}, 'f');
+        FloatPointer wAsc = new FloatPointer(n);
+        IntPointer found = new IntPointer(1);
+        IntPointer support = new IntPointer(2L * k);
+        int info = LAPACKE_ssyevr(LAPACK_COL_MAJOR, (byte) 'V', (byte) 'I', (byte) 'L', n, floatPointer(g), n, 0f, 0f,
+                n - k + 1, n, 0f, found, wAsc, floatPointer(z), n, support);
+        if (info != 0 || found.get() != k) {
+            throw new ArithmeticException("LAPACK ssyevr failed (info=" + info + ", " + found.get() + " of " + k
+                    + " pairs) on a " + n + "x" + n + " matrix");
+        }
+        double[] values = new double[k];
+        INDArray vectors = descendingSignedVectors(z, wAsc, n, k, values);
+        // ‖G·V − V·diag(λ)‖ / ‖G‖ with G·V from the kept triangle (ssymm) and ‖G‖_F from it as well
+        INDArray gv = Nd4j.createUninitialized(DataType.FLOAT, new long[] {n, k}, 'c');
+        cblas_ssymm(CblasRowMajor, CblasLeft, CblasUpper, n, k, 1f, floatPointer(kept), n, floatPointer(vectors), k, 0f,
+                floatPointer(gv), k);
+        double residual = gv.subi(vectors.mulRowVector(Nd4j.createFromArray(values).castTo(DataType.FLOAT))).norm2Number().doubleValue();
+        double defect = Math.max(residual / Math.max(symmetricNorm(kept, n), Double.MIN_NORMAL), orthonormalityDefect(vectors));
+        if (!(defect <= FLOAT_CHECK_TOLERANCE)) {
+            distrustLapack("ssyevr", n + "x" + n, defect);
+            return asFloatVectors(eighTop(gram(a, DataType.DOUBLE), k));
+        }
+        return new SymmetricEigen(Nd4j.createFromArray(values), vectors);
+    }
+
+    /** ‖G‖_F of a symmetric G from the upper triangle of its row-major buffer (float64 sum). */
+    private static double symmetricNorm(INDArray g, int n) {
+        float[] row = new float[n];
+        FloatBuffer b = g.data().asNioFloat();
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            b.get(i * n, row);
+            sum += (double) row[i] * row[i];
+            for (int j = i + 1; j < n; j++) {
+                sum += 2.0 * row[j] * row[j];
+            }
+        }
+        return Math.sqrt(sum);
+    }
+
+    /**
+     * ssyevr's ascending column-major vectors z [n, ≥k] → row-major [n, k] in descending order, each column's
+     * largest-magnitude entry positive (as {@link #normaliseColumnSigns}); {@code values} receives the eigenvalues.
+     */
+    private static INDArray descendingSignedVectors(INDArray z, FloatPointer wAsc, int n, int k, double[] values) {
+        float[] zs = new float[n * k];
+        z.data().asNioFloat().get(zs);
+        float[] v = new float[n * k];
+        for (int c = 0; c < k; c++) {
+            int from = (k - 1 - c) * n;
+            values[c] = wAsc.get(k - 1 - c);
+            int argmax = 0;
+            for (int i = 1; i < n; i++) {
+                if (Math.abs(zs[from + i]) > Math.abs(zs[from + argmax])) argmax = i;
+            }
+            float sign = zs[from + argmax] < 0 ? -1f : 1f;
+            for (int i = 0; i < n; i++) {
+                v[i * k + c] = sign * zs[from + i];
+            }
+        }
+        INDArray vectors = Nd4j.createUninitialized(DataType.FLOAT, new long[] {n, k}, 'c');
+        vectors.data().asNioFloat().put(v);
+        return vectors;
+    }
+
+    private static SymmetricEigen asFloatVectors(SymmetricEigen eig) {
+        return new SymmetricEigen(eig.values(), eig.vectors().castTo(DataType.FLOAT));
+    }
+
+    /**
      * The lower Cholesky factor L of a symmetric positive definite matrix, A = L·Lᵀ (LAPACK dpotrf on (A + Aᵀ)/2),
      * or null when A is not positive definite to working precision.
      */
@@ -149,18 +267,21 @@ public final class LinearAlgebra {
         if (lapackDistrusted) {
             return choleskyByCommonsMath(work);
         }
-        double[] a = work.data().asDouble();
-        int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, (byte) 'L', n, a, n);
+        // dpotrf in place on an off-heap copy: at 4096² each pass of 128 MB through a Java array (and JavaCPP's copies
+        // of it around the call) cost 0.1–0.3 s
+        INDArray l = work.dup('f');
+        int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, (byte) 'L', n, pointer(l), n);
         if (info > 0) {
             return null; // leading minor `info` is not positive
         }
         if (info < 0) {
             throw new ArithmeticException("LAPACK dpotrf rejected argument " + (-info) + " for a " + n + "x" + n + " matrix");
         }
+        DoubleBuffer columns = l.data().asNioDouble();
+        double[] zeros = new double[n];
         for (int j = 1; j < n; j++) {
-            Arrays.fill(a, j * n, j * n + j, 0.0); // column j above the diagonal: dpotrf leaves A's upper triangle there
+            columns.put(j * n, zeros, 0, j); // column j above the diagonal: dpotrf leaves A's upper triangle there
         }
-        INDArray l = Nd4j.create(a, new long[] {n, n}, 'f').dup('c');
         double defect = choleskyDefect(work, l);
         if (!(defect <= CHECK_TOLERANCE)) {
             distrustLapack("dpotrf", n + "x" + n, defect);
@@ -191,20 +312,37 @@ public final class LinearAlgebra {
 
     /** max(||A·V − V·diag(λ)||_F / ||A||_F, ||VᵀV − I||_F / √n): 0 for an exact decomposition. */
     static double eigenDefect(INDArray a, INDArray vectors, double[] values) {
-        INDArray residual = a.mmul(vectors).subi(vectors.mulRowVector(Nd4j.createFromArray(values)));
+        INDArray residual = a.mmul(vectors).subi(vectors.mulRowVector(Nd4j.createFromArray(values).castTo(vectors.dataType())));
         double scale = Math.max(a.norm2Number().doubleValue(), Double.MIN_NORMAL);
         return Math.max(residual.norm2Number().doubleValue() / scale, orthonormalityDefect(vectors));
     }
 
     /** (A + Aᵀ)/2 as a fresh column-major float64 array, checked to be finite. */
     private static INDArray symmetrised(INDArray a, String what) {
-        INDArray d = toDouble(a);
         // LAPACK reads one triangle only: symmetrising first makes the result independent of which one, and
-        // absorbs the last-bit asymmetry of XᵀX products computed by gemm.
-        INDArray work = d.add(d.transpose()).muli(0.5).dup('f');
-        requireFinite(work, what);
-        return work;
+        // absorbs the last-bit asymmetry of XᵀX products computed by gemm. Blocked loops, because ND4J's add of a
+        // transposed view takes 0.8 s at 4096² (the loop: ~0.1 s).
+        int n = (int) a.rows();
+        double[] x = a.dup('c').data().asDouble();
+        double[] out = new double[x.length];
+        boolean finite = true;
+        for (int ib = 0; ib < n; ib += BLOCK) {
+            for (int jb = 0; jb < n; jb += BLOCK) {
+                for (int i = ib; i < Math.min(ib + BLOCK, n); i++) {
+                    for (int j = jb; j < Math.min(jb + BLOCK, n); j++) {
+                        double v = (x[i * n + j] + x[j * n + i]) * 0.5;
+                        finite &= Double.isFinite(v);
+                        out[j * n + i] = v;
+                    }
+                }
+            }
+        }
+        requireFinite(finite, what, n);
+        return Nd4j.create(out, new long[] {n, n}, 'f');
     }
+
+    /** Tile edge of the transposing loops: two 64 × 64 float64 tiles fit in L1. */
+    private static final int BLOCK = 64;
 
     /** LAPACK's ascending eigenvalues and column-major [n, k] eigenvectors, reordered descending ('c' order). */
     private static SymmetricEigen descending(double[] wAsc, double[] columnMajorVectors, int n, int k) {
@@ -239,7 +377,8 @@ public final class LinearAlgebra {
      */
     static double choleskyDefect(INDArray a, INDArray l) {
         INDArray x = Nd4j.rand(DataType.DOUBLE, a.rows(), 4).subi(0.5);
-        INDArray residual = l.mmul(l.transpose().mmul(x)).subi(a.mmul(x));
+        INDArray xl = x.castTo(l.dataType());
+        INDArray residual = toDouble(l.mmul(l.transpose().mmul(xl))).subi(toDouble(a).mmul(x));
         double scale = Math.max(a.norm2Number().doubleValue() * x.norm2Number().doubleValue(), Double.MIN_NORMAL);
         return residual.norm2Number().doubleValue() / scale;
     }
@@ -247,7 +386,7 @@ public final class LinearAlgebra {
     /** ||QᵀQ − I||_F / √k for the k columns of q. */
     static double orthonormalityDefect(INDArray q) {
         long k = q.columns();
-        INDArray gram = q.transpose().mmul(q).subi(Nd4j.eye(k).castTo(DataType.DOUBLE));
+        INDArray gram = q.transpose().mmul(q).subi(Nd4j.eye(k).castTo(q.dataType()));
         return gram.norm2Number().doubleValue() / Math.sqrt(Math.max(k, 1));
     }
 
@@ -318,15 +457,43 @@ public final class LinearAlgebra {
      * saved for a 7,168 × 4,096 weight).
      */
     public static INDArray gram(INDArray a) {
+        return gram(a, DataType.DOUBLE);
+    }
+
+    /** {@link #gram(INDArray)} computed and returned in {@code precision}: DOUBLE (dsyrk) or FLOAT (ssyrk). */
+    public static INDArray gram(INDArray a, DataType precision) {
         requireMatrix(a, "gram");
-        INDArray x = toDouble(a).dup('c');
+        INDArray x = a.castTo(requirePrecision(precision));
+        if (x.ordering() != 'c' || x.isView()) {
+            x = x.dup('c');
+        }
         int rows = (int) x.rows();
         int d = (int) x.columns();
-        INDArray upper = Nd4j.zeros(DataType.DOUBLE, d, d);
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d, rows, 1.0, pointer(x), d, 0.0, pointer(upper), d);
-        INDArray full = upper.add(upper.transpose()); // the lower triangle of `upper` is still zero
-        for (int i = 0; i < d; i++) {
-            full.putScalar(i, i, upper.getDouble(i, i));
+        INDArray full = Nd4j.zeros(precision, d, d);
+        if (precision == DataType.FLOAT) {
+            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, d, rows, 1f, floatPointer(x), d, 0f, floatPointer(full), d);
+            FloatBuffer c = full.data().asNioFloat();
+            for (int ib = 0; ib < d; ib += BLOCK) {
+                for (int jb = ib; jb < d; jb += BLOCK) {
+                    for (int i = ib; i < Math.min(ib + BLOCK, d); i++) {
+                        for (int j = Math.max(jb, i + 1); j < Math.min(jb + BLOCK, d); j++) {
+                            c.put(j * d + i, c.get(i * d + j)); // the lower triangle from the upper one the syrk formed
+                        }
+                    }
+                }
+            }
+            return full;
+        }
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d, rows, 1.0, pointer(x), d, 0.0, pointer(full), d);
+        DoubleBuffer c = full.data().asNioDouble();
+        for (int ib = 0; ib < d; ib += BLOCK) {
+            for (int jb = ib; jb < d; jb += BLOCK) {
+                for (int i = ib; i < Math.min(ib + BLOCK, d); i++) {
+                    for (int j = Math.max(jb, i + 1); j < Math.min(jb + BLOCK, d); j++) {
+                        c.put(j * d + i, c.get(i * d + j));
+                    }
+                }
+            }
         }
         return full;
     }
@@ -336,24 +503,50 @@ public final class LinearAlgebra {
      * float64: BLAS dtrmm, half the arithmetic of the gemm {@code a.mmul(l)}.
      */
     public static INDArray timesLowerTriangular(INDArray a, INDArray lower) {
+        return timesLowerTriangular(a, lower, DataType.DOUBLE);
+    }
+
+    /** {@link #timesLowerTriangular(INDArray, INDArray)} computed and returned in {@code precision} (dtrmm or strmm). */
+    public static INDArray timesLowerTriangular(INDArray a, INDArray lower, DataType precision) {
         requireMatrix(a, "timesLowerTriangular");
         requireSquare(lower, "timesLowerTriangular");
         if (a.columns() != lower.rows()) {
             throw new IllegalArgumentException("timesLowerTriangular: A " + Arrays.toString(a.shape()) + " and L "
                     + Arrays.toString(lower.shape()) + " do not chain");
         }
-        INDArray b = toDouble(a).dup('c'); // overwritten with the product
-        INDArray l = toDouble(lower).dup('c');
+        INDArray b = a.castTo(requirePrecision(precision)).dup('c'); // overwritten with the product
+        INDArray l = lower.castTo(precision);
+        // a column-major L is the row-major Lᵀ: B·L = B·(Lᵀ)ᵀ reads it without a transposing copy
+        boolean columnMajor = l.ordering() == 'f' && !l.isView();
+        if (!columnMajor) {
+            l = l.dup('c');
+        }
+        int uplo = columnMajor ? CblasUpper : CblasLower;
+        int trans = columnMajor ? CblasTrans : CblasNoTrans;
         int rows = (int) b.rows();
         int d = (int) b.columns();
-        cblas_dtrmm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, rows, d, 1.0,
-                pointer(l), d, pointer(b), d);
+        if (precision == DataType.FLOAT) {
+            cblas_strmm(CblasRowMajor, CblasRight, uplo, trans, CblasNonUnit, rows, d, 1f, floatPointer(l), d, floatPointer(b), d);
+            return b;
+        }
+        cblas_dtrmm(CblasRowMajor, CblasRight, uplo, trans, CblasNonUnit, rows, d, 1.0, pointer(l), d, pointer(b), d);
         return b;
     }
 
     /** The native float64 buffer of a dense array with no offset (as {@code dup('c')} returns it), for CBLAS. */
     private static DoublePointer pointer(INDArray dense) {
         return new DoublePointer(dense.data().addressPointer());
+    }
+
+    private static FloatPointer floatPointer(INDArray dense) {
+        return new FloatPointer(dense.data().addressPointer());
+    }
+
+    private static DataType requirePrecision(DataType precision) {
+        if (precision != DataType.DOUBLE && precision != DataType.FLOAT) {
+            throw new IllegalArgumentException("precision must be DOUBLE or FLOAT, got " + precision);
+        }
+        return precision;
     }
 
 
@@ -569,7 +762,7 @@ public final class LinearAlgebra {
             any |= value < 0;
         }
         if (any) {
-            INDArray sv = Nd4j.createFromArray(signs);
+            INDArray sv = Nd4j.createFromArray(signs).castTo(primary.dataType());
             primary.muliRowVector(sv);
             if (partner != null) {
                 partner.muliRowVector(sv);
@@ -590,6 +783,12 @@ public final class LinearAlgebra {
     private static void requireSquare(INDArray a, String op) {
         if (a.rank() != 2 || a.rows() != a.columns()) {
             throw new IllegalArgumentException(op + ": expected a square matrix, got shape " + Arrays.toString(a.shape()));
+        }
+    }
+
+    private static void requireFinite(boolean finite, String what, int n) {
+        if (!finite) {
+            throw new IllegalArgumentException(what + " contains NaN or Inf (shape [" + n + ", " + n + "])");
         }
     }
 

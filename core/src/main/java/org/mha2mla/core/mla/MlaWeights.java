@@ -51,14 +51,18 @@ public record MlaWeights(INDArray qProj, INDArray qBias, INDArray kRopeProj, IND
     }
 
     /**
-     * W = [W_k at the NoPE dims of every KV head; W_v], [n_kv·(d_h − d_r) + n_kv·d_h, d] in float64: the matrix the
-     * latent factorises (its first n_kv·(d_h − d_r) rows become k_up, the rest v_up).
+     * W = [W_k at the NoPE dims of every KV head; W_v], [n_kv·(d_h − d_r) + n_kv·d_h, d] in W_v's precision (float32
+     * as layers are loaded: the factorisations widen what they need, and a float64 copy of LLaVA-1.5-7B's 7,168 × 4,096
+     * cost 2 s per layer to make): the matrix the latent factorises (its first n_kv·(d_h − d_r) rows become k_up, the
+     * rest v_up).
      */
     public static INDArray kvWeight(GqaLayerWeights gqa, RopeSelection selection, int layer) {
         checkSelection(gqa, selection, layer);
-        INDArray v = LinearAlgebra.toDouble(gqa.vProj()).dup();
+        INDArray v = gqa.vProj().dup();
         if (selection.ropeDim() == gqa.headDim()) return v;
-        INDArray kNope = rows(LinearAlgebra.toDouble(gqa.kProj()), headRows(selection, layer, gqa.kvHeads(), gqa.headDim(), false));
+        int[] nope = headRows(selection, layer, gqa.kvHeads(), gqa.headDim(), false);
+        INDArray kNope = nope.length == 0 ? Nd4j.create(v.dataType(), 0, v.columns())
+                : Nd4j.pullRows(gqa.kProj().castTo(v.dataType()), 1, nope);
         return Nd4j.vstack(kNope, v);
     }
 

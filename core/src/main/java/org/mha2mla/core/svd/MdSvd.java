@@ -4,6 +4,7 @@ import java.util.Arrays;
 import java.util.stream.IntStream;
 import org.mha2mla.core.linalg.LinearAlgebra;
 import org.mha2mla.core.linalg.SymmetricEigen;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -36,6 +37,14 @@ import org.nd4j.linalg.factory.Nd4j;
  *       themselves are then not known one by one ({@link LowRankFactors#discardedSingularValues()} is empty).
  *       If S is only semi-definite (eps = 0 and fewer tokens than dimensions), its eigen-decomposition gives the
  *       square root instead (Alg. 1 literally).</li>
+ *   <li>At 7B widths (rows > d ≥ {@value #FLOAT32_MIN_DIM}) that route runs in float32 after the Cholesky factor —
+ *       W L, the Gram matrix, its top r pairs (ssyevr) and U_r — as the authors' {@code run_svd_init.py} computes both
+ *       of its SVDs ({@code torch.linalg.svd} on {@code .float()}). L itself stays float64 and is rounded: S + δI
+ *       rounded to float32 is often not positive definite any more (its condition number reaches 1/eps and beyond with
+ *       fewer text tokens than dimensions or outlier channels). One LLaVA-1.5-7B-shaped layer, both modalities: 22–32 s
+ *       in float64, 9.1–9.7 s in float32 (the reduction to tridiagonal form inside ssyevr is most of what is left); the
+ *       loss moved by 6e-6 relative. The loss is taken in float64 from the float32 vectors
+ *       (σ_i² = ‖W L v_i‖², tail = tr(G) − Σ σ_i²).</li>
  *   <li>Loss: with P = U_d U_dᵀ and E = (I − P) W, ‖E X‖² = N · tr(E S Eᵀ)
  *       = N · (Σ_{i>r} σ_{d,i}² − δ ‖E‖²_F), the second term removing the ridge's share; ‖E‖²_F = ‖W‖²_F − ‖U_dᵀ W‖²_F.
  *       This closed form is the loss {@link TruncationLoss} measures on the statistics, without its [rows, d]
@@ -52,6 +61,9 @@ public final class MdSvd {
 
     /** Default ridge eps: S + eps · mean(diag S) · I. */
     public static final double DEFAULT_EPS = 1e-6;
+
+    /** Smallest d at which rows > d is computed in float32 (7B models have d ≥ 3,584, the test models ≤ 1,024). */
+    static final int FLOAT32_MIN_DIM = 2048;
 
     private MdSvd() {
     }
@@ -74,6 +86,11 @@ public final class MdSvd {
         return new ModalityFactors(
                 factorize(w, stats.text(), rank, eps, split, samples),
                 factorize(w, stats.visual(), rank, eps, split, samples));
+    }
+
+    /** Whether W [rows, d] takes the float32 Cholesky route. */
+    static boolean inFloat32(long rows, long d) {
+        return rows > d && d >= FLOAT32_MIN_DIM;
     }
 
     /** Factors for the tokens of one accumulator (one modality, or all tokens for SVD-LLM), balanced. */
@@ -107,10 +124,9 @@ public final class MdSvd {
      * @param eps        ridge: S + eps · mean(diag S) · I
      */
     public static LowRankFactors factorize(INDArray w, INDArray covariance, long tokens, int rank, double eps) {
-        INDArray wd = LinearAlgebra.toDouble(w);
-        int rows = (int) wd.rows();
-        int d = (int) wd.columns();
-        if (wd.rank() != 2 || covariance.rank() != 2 || covariance.rows() != d || covariance.columns() != d) {
+        int rows = (int) w.rows();
+        int d = (int) w.columns();
+        if (w.rank() != 2 || covariance.rank() != 2 || covariance.rows() != d || covariance.columns() != d) {
             throw new IllegalArgumentException("W " + Arrays.toString(w.shape()) + " and covariance "
                     + Arrays.toString(covariance.shape()) + " do not match (expected [rows, d] and [d, d])");
         }
@@ -118,8 +134,15 @@ public final class MdSvd {
         if (rank <= 0 || rank > maxRank) {
             throw new IllegalArgumentException("rank " + rank + " outside [1, " + maxRank + "] for W " + Arrays.toString(w.shape()));
         }
+        if (inFloat32(rows, d)) {
+            LowRankFactors single = factorizeInFloat32(w, covariance, tokens, rank, eps);
+            if (single != null) {
+                return single;
+            }
+        }
         INDArray s = LinearAlgebra.regularize(covariance, eps);
         double delta = LinearAlgebra.ridge(covariance, eps);
+        INDArray wd = LinearAlgebra.toDouble(w);
 
         if (rows <= d) {
             SymmetricEigen eig = LinearAlgebra.eigh(wd.mmul(s).mmul(wd.transpose()));
@@ -138,6 +161,45 @@ public final class MdSvd {
         double[] sigma2 = top.valuesArray();
         double tail = Math.max(LinearAlgebra.meanDiagonal(gram) * d - Arrays.stream(sigma2).sum(), 0);
         return buildFactors(wd, leftSingularVectors(dPrime, top.vectors()), sigma2, tail, new double[0], rank, tokens, delta);
+    }
+
+    /**
+     * The Cholesky route in float32 from a float64 factor, or null when S + δI has no Cholesky factor. σ_i² are taken as
+     * ‖D' v_i‖² (accurate to float32's relative precision even for small σ_i, where the eigenvalue itself is accurate
+     * to ε·σ_1² only), summed in float64.
+     */
+    static LowRankFactors factorizeInFloat32(INDArray w, INDArray covariance, long tokens, int rank, double eps) {
+        double delta = LinearAlgebra.ridge(covariance, eps);
+        // L in float64, then rounded (class comment): spotrf failed on both modalities of a LLaVA-1.5-7B layer
+        INDArray exact = LinearAlgebra.choleskyLower(LinearAlgebra.regularize(covariance, eps));
+        if (exact == null) {
+            return null;
+        }
+        INDArray l = exact.castTo(DataType.FLOAT);
+        INDArray dPrime = LinearAlgebra.timesLowerTriangular(w, l, DataType.FLOAT);
+        SymmetricEigen top = LinearAlgebra.eighTopOfGram(dPrime, rank, DataType.FLOAT);
+        INDArray b = dPrime.mmul(top.vectors()); // [rows, r], columns of norms σ_i
+        double[] sigma2 = squaredColumnNorms(b);
+        double tail = Math.max(Arrays.stream(squaredColumnNorms(dPrime)).sum() - Arrays.stream(sigma2).sum(), 0); // tr(D'ᵀD') − Σ σ_i²
+        double[] inv = Arrays.stream(sigma2).map(x -> x > 0 ? 1.0 / Math.sqrt(x) : 0.0).toArray();
+        INDArray uTop = b.muliRowVector(Nd4j.createFromArray(inv).castTo(DataType.FLOAT));
+        return buildFactors(w.castTo(DataType.FLOAT), uTop, sigma2, tail, new double[0], rank, tokens, delta);
+    }
+
+    /** Σ_i b_ij² per column j of a float32 matrix, accumulated in float64. */
+    private static double[] squaredColumnNorms(INDArray b) {
+        INDArray x = b.ordering() == 'c' && !b.isView() ? b : b.dup('c');
+        int cols = (int) b.columns();
+        double[] out = new double[cols];
+        java.nio.FloatBuffer buffer = x.data().asNioFloat();
+        float[] row = new float[cols];
+        for (long i = 0, rows = b.rows(); i < rows; i++) {
+            buffer.get((int) (i * cols), row);
+            for (int j = 0; j < cols; j++) {
+                out[j] += (double) row[j] * row[j];
+            }
+        }
+        return out;
     }
 
     /** Alg. 1 literally for rows > d: S = U_s Λ U_sᵀ, D = W U_s Λ^{1/2}, all eigenpairs of DᵀD. */
@@ -171,6 +233,7 @@ public final class MdSvd {
      */
     static LowRankFactors buildFactors(INDArray wd, INDArray uTop, double[] sigma2, double tail, double[] discarded,
                                        int rank, long tokens, double delta) {
+        // W and U_r in float64, or both in float32 (then U_rᵀ W is formed in float32 and the factors widened)
         double floor = Math.max(sigma2[0], 0) * 1e-13;
         double[] upScale = new double[rank];
         double[] downScale = new double[rank];
@@ -184,8 +247,8 @@ public final class MdSvd {
                 tail += Math.max(s2, 0); // a dropped direction inside the rank is lost as well
             }
         }
-        INDArray wUp = uTop.mulRowVector(Nd4j.createFromArray(upScale));
-        INDArray projection = uTop.transpose().mmul(wd); // U_rᵀ W [r, d]
+        INDArray wUp = LinearAlgebra.toDouble(uTop).mulRowVector(Nd4j.createFromArray(upScale));
+        INDArray projection = LinearAlgebra.toDouble(uTop.transpose().mmul(wd)); // U_rᵀ W [r, d]
         double ridgeShare = 0;
         if (delta != 0) {
             // ‖(I − P) W‖²_F = ‖W‖²_F − Σ_kept ‖u_iᵀ W‖² (Pythagoras; U_r orthonormal), without forming the

@@ -272,6 +272,60 @@ class LinearAlgebraTest {
         assertThrows(IllegalArgumentException.class, () -> LinearAlgebra.timesLowerTriangular(a, Nd4j.eye(60).castTo(DataType.DOUBLE)));
     }
 
+    @Test
+    void float32ProductsEqualTheExactProductsOfTheirInputs() {
+        // strmm / ssyrk against the exact products of the same float32 inputs: float32's ~1e-7 relative rounding
+        INDArray a = Nd4j.createFromArray(gaussian(300, 70, 10));
+        INDArray l32 = LinearAlgebra.choleskyLower(a.transpose().mmul(a)).castTo(DataType.FLOAT);
+        // the exact product of the float32 inputs, for L in either memory order (column-major takes the Lᵀ branch)
+        INDArray a32 = a.castTo(DataType.FLOAT);
+        INDArray exact = a32.castTo(DataType.DOUBLE).mmul(l32.castTo(DataType.DOUBLE));
+        for (char order : new char[] {'c', 'f'}) {
+            INDArray product = LinearAlgebra.timesLowerTriangular(a32, l32.dup(order), DataType.FLOAT);
+            assertEquals(DataType.FLOAT, product.dataType());
+            assertTrue(relFrobenius(product.castTo(DataType.DOUBLE), exact) < 1e-6, "A·L with L in order " + order);
+        }
+        INDArray gram32 = LinearAlgebra.gram(a32, DataType.FLOAT);
+        assertEquals(gram32, gram32.transpose(), "both triangles filled, symmetric");
+        assertTrue(relFrobenius(gram32.castTo(DataType.DOUBLE), a32.castTo(DataType.DOUBLE).transpose()
+                .mmul(a32.castTo(DataType.DOUBLE))) < 1e-6, "AᵀA in float32");
+        assertThrows(IllegalArgumentException.class, () -> LinearAlgebra.gram(a, DataType.HALF));
+    }
+
+    @Test
+    void eighTopOfGramInFloat32FindsTheKnownSpectrum() {
+        // A = Q₁·diag(s)·Q₂ᵀ with orthonormal Q₁ [400, 150] and Q₂ [150, 150]: AᵀA = Q₂·diag(s²)·Q₂ᵀ, so the top pairs
+        // are known in closed form (s_i = 2 − i/150: gaps of 0.7 %, float32 vectors good to ~1e-5)
+        int n = 150;
+        int k = 20;
+        INDArray q1 = LinearAlgebra.svd(Nd4j.createFromArray(gaussian(400, n, 11))).u();
+        INDArray q2 = LinearAlgebra.svd(Nd4j.createFromArray(gaussian(n, n, 12))).u();
+        double[] s = new double[n];
+        for (int i = 0; i < n; i++) {
+            s[i] = 2.0 - (double) i / n;
+        }
+        INDArray a = q1.mulRowVector(Nd4j.createFromArray(s)).mmul(q2.transpose());
+        SymmetricEigen top = LinearAlgebra.eighTopOfGram(a, k, DataType.FLOAT);
+        assertEquals(DataType.FLOAT, top.vectors().dataType());
+        assertArrayEquals(new long[] {n, k}, top.vectors().shape());
+        SymmetricEigen reference = LinearAlgebra.eighTopOfGram(a, k, DataType.DOUBLE);
+        double[] values = top.valuesArray();
+        for (int i = 0; i < k; i++) {
+            assertEquals(s[i] * s[i], values[i], 1e-5 * s[0] * s[0], "eigenvalue " + i);
+            assertEquals(s[i] * s[i], reference.valuesArray()[i], 1e-12 * s[0] * s[0], "float64 eigenvalue " + i);
+            // the same sign convention in both precisions, so the same vectors
+            double diff = top.vectors().getColumn(i).castTo(DataType.DOUBLE).sub(reference.vectors().getColumn(i)).norm2Number().doubleValue();
+            assertTrue(diff < 1e-4, "eigenvector " + i + ": " + diff);
+            double alignment = Math.abs(q2.getColumn(i).mul(reference.vectors().getColumn(i)).sumNumber().doubleValue());
+            assertEquals(1.0, alignment, 1e-9, "float64 eigenvector " + i + " against Q₂");
+        }
+        assertTrue(orthonormalityError(top.vectors().castTo(DataType.DOUBLE)) < 1e-5);
+        INDArray nan = a.castTo(DataType.FLOAT);
+        nan.putScalar(7, 3, Float.NaN);
+        assertThrows(IllegalArgumentException.class, () -> LinearAlgebra.eighTopOfGram(nan, k, DataType.FLOAT));
+        assertThrows(IllegalArgumentException.class, () -> LinearAlgebra.eighTopOfGram(a, n + 1, DataType.FLOAT));
+    }
+
     /** 1 strictly above the diagonal, 0 elsewhere. */
     private static INDArray upperMask(int n) {
         INDArray m = Nd4j.zeros(DataType.DOUBLE, n, n);

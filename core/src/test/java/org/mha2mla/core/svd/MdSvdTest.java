@@ -12,6 +12,8 @@ import org.apache.commons.math3.linear.EigenDecomposition;
 import org.apache.commons.math3.linear.RealMatrix;
 import org.apache.commons.math3.linear.SingularValueDecomposition;
 import org.junit.jupiter.api.Test;
+import org.mha2mla.core.linalg.LinearAlgebra;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -226,6 +228,56 @@ class MdSvdTest {
             assertEquals(jointLoss, joint.truncationLoss(), 1e-8 * jointLoss);
             assertTrue(split.forModality(true) == split.visual());
         }
+    }
+
+    @Test
+    void float32RouteAgreesWithTheFloat64Route() {
+        // The route of rows > d ≥ 2048 (LLaVA-1.5-7B's 7,168 × 4,096), run on a small problem against the float64
+        // Cholesky route the small shapes take: float32 rounding only
+        INDArray w = weight(160, 96, 21);
+        INDArray x = activations(400, 96, 22, 0.5);
+        CovarianceAccumulator st = stats(x);
+        int rank = 24;
+        LowRankFactors f64 = MdSvd.factorize(w, st, rank, MdSvd.DEFAULT_EPS);
+        LowRankFactors f32 = MdSvd.factorizeInFloat32(w, st.covariance(), st.tokens(), rank, MdSvd.DEFAULT_EPS);
+        assertEquals(DataType.DOUBLE, f32.wUp().dataType());
+        assertEquals(DataType.DOUBLE, f32.wDown().dataType());
+        double product = f32.approximation().sub(f64.approximation()).norm2Number().doubleValue()
+                / f64.approximation().norm2Number().doubleValue();
+        assertTrue(product < 1e-5, "W_up·W_down: " + product);
+        assertEquals(f64.truncationLoss(), f32.truncationLoss(), 1e-4 * f64.truncationLoss());
+        double direct = TruncationLoss.direct(w, f32, x);
+        assertEquals(direct, f32.truncationLoss(), 1e-4 * direct);
+
+        // 30 tokens in 96 dimensions with eps 1e-9: S + δI's condition number (~1e9) is far past float32's; the loss on
+        // X, ~0 at rank 40 > 30 tokens, stays at the float64 route's to 1e-6 of ‖W X‖²
+        INDArray few = activations(30, 96, 24, 0.5);
+        CovarianceAccumulator thin = stats(few);
+        LowRankFactors thin32 = MdSvd.factorizeInFloat32(w, thin.covariance(), thin.tokens(), 40, 1e-9);
+        LowRankFactors thin64 = MdSvd.factorize(w, thin, 40, 1e-9);
+        double energy = Math.pow(few.mmul(w.transpose()).norm2Number().doubleValue(), 2);
+        assertEquals(TruncationLoss.direct(w, thin64, few), TruncationLoss.direct(w, thin32, few), 1e-6 * energy);
+        assertEquals(thin64.truncationLoss(), thin32.truncationLoss(), 1e-6 * energy);
+    }
+
+    @Test
+    void sevenBWidthsTakeTheFloat32RouteAndKeepTheClosedFormLoss() {
+        // d = 2048 with more rows than d: the float32 route, whose closed-form loss still equals Σ‖(W − W_up W_down) x‖²
+        // measured on the tokens in float64 (float32's rounding only)
+        int d = 2048;
+        int rank = 32;
+        Nd4j.getRandom().setSeed(23);
+        INDArray w = Nd4j.randn(DataType.FLOAT, 2176, d).muli(0.02);
+        INDArray scales = Nd4j.createFromArray(java.util.stream.IntStream.range(0, d).mapToDouble(j -> 1.0 / Math.sqrt(1 + j)).toArray())
+                .castTo(DataType.FLOAT);
+        INDArray x = Nd4j.randn(DataType.FLOAT, 600, d).muliRowVector(scales);
+        CovarianceAccumulator st = stats(x);
+        LowRankFactors f = MdSvd.factorize(w, st, rank, MdSvd.DEFAULT_EPS);
+        LowRankFactors single = MdSvd.factorizeInFloat32(w, st.covariance(), st.tokens(), rank, MdSvd.DEFAULT_EPS);
+        assertEquals(single.truncationLoss(), f.truncationLoss(), 0.0, "the float32 route was taken");
+        assertEquals(0.0, single.approximation().sub(f.approximation()).amaxNumber().doubleValue());
+        double direct = TruncationLoss.direct(w, f, x);
+        assertEquals(direct, f.truncationLoss(), 1e-4 * direct);
     }
 
     @Test

@@ -375,7 +375,8 @@ public final class Conversion implements AutoCloseable {
             case SVD_LLM -> jointLoss;
             case SVD_JOINT -> TruncationLoss.onStatistics(w, weightOnly, all);
         };
-        double energy = LinearAlgebra.gram(w).muli(all.sum()).sumNumber().doubleValue();   // tr(W XᵀX Wᵀ) = Σ (WᵀW ∘ XᵀX) = ‖WX‖²
+        // tr(W XᵀX Wᵀ) = Σ (WᵀW ∘ XᵀX) = ‖WX‖², a report figure: WᵀW in float32 (ssyrk), a third of float64's time
+        double energy = LinearAlgebra.gram(w, DataType.FLOAT).castTo(DataType.DOUBLE).muli(all.sum()).sumNumber().doubleValue();
         addMla(DecoderAttentions.key(input.decoderPrefix(), l), weights);
         return new ConversionReport.Layer(l, keptPairs(l), kl, splitLoss, jointLoss, chosen, energy);
     }
