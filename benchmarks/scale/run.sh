@@ -24,13 +24,13 @@ step() {   # step NAME LOGFILE -- command...: runs it under /usr/bin/time -v and
   rss=$(grep "Maximum resident set size" "$log" | awk '{printf "%.1f GB", $NF/1048576}')
   printf '%-28s rc %d  wall %-9s peak RSS %-8s | %s\n' "$name" "$rc" "$wall" "$rss" "$(grep -v '^\s' "$log" | grep -E "$FIGURES" | tail -2 | tr '\n' ' ')"
 }
-FIGURES='tokens/s|prefill|decode|vision|parameters|KV cache|calibration layer pass|s:|update|results|accuracy|samples/s|ms'
+FIGURES='MD-SVD|tokens/s|prefill|decode|vision|parameters|KV cache|calibration layer pass|s:|update|results|accuracy|samples/s|ms'
 
 for m in $WHICH; do
   case $m in
-    qwen)  DIR=$MODELS/qwen2.5-vl-7b-instruct; DKV=64 ;;
-    next)  DIR=$MODELS/llama3-llava-next-8b;   DKV=32 ;;
-    llava) DIR=$MODELS/llava-1.5-7b;           DKV=16 ;;
+    qwen)  DIR=$MODELS/qwen2.5-vl-7b-instruct; DKV=64; SVD="896 3584 256 257 2064" ;;
+    next)  DIR=$MODELS/llama3-llava-next-8b;   DKV=32; SVD="1792 4096 256 34 2928" ;;
+    llava) DIR=$MODELS/llava-1.5-7b;           DKV=16; SVD="7168 4096 512 304 4608" ;;
   esac
   [ -d "$DIR" ] || { echo "$DIR missing: ./mha2mla init --config <name> --out $DIR"; continue; }
   echo "== $m ($DIR), $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GB, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -39,6 +39,8 @@ for m in $WHICH; do
       --prompt "What shapes are in the image?" --max-new-tokens 16
   step "decode step alone" "$OUT/$m-decode-step.log" -- env OMP_WAIT_POLICY=PASSIVE GLIBC_TUNABLES=glibc.malloc.hugetlb=1 \
       java --add-modules jdk.incubator.vector $MHA2MLA_JAVA_OPTS -cp "$CP" benchmarks/scale/DecodeStep.java "$DIR"
+  # MD-SVD of one layer at this model's shape (W [rows, d], rank n_kv·d_kv, its calibration's token counts), alone
+  step "MD-SVD of one layer" "$OUT/$m-mdsvd.log" -- java $MHA2MLA_JAVA_OPTS -cp "$CP" benchmarks/scale/MdSvdLayer.java $SVD
   for s in 2norm mkl; do
     rm -rf "$OUT/$m-mla-$s"
     step "convert all $s d_kv $DKV" "$OUT/$m-convert-$s.log" -- ./mha2mla convert --model "$DIR" --out "$OUT/$m-mla-$s" \

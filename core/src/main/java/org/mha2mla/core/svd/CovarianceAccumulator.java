@@ -76,6 +76,26 @@ public final class CovarianceAccumulator implements java.io.Serializable {
         return sum.div(tokens);
     }
 
+    /**
+     * ‖W X‖²_F over the accumulated tokens, from WᵀW [d, d] (any float dtype): Σ (WᵀW ∘ XᵀX), summed in float64 row by
+     * row without a d × d temporary.
+     */
+    public double outputEnergy(INDArray gramOfW) {
+        if (gramOfW.rank() != 2 || gramOfW.rows() != dim || gramOfW.columns() != dim) {
+            throw new IllegalArgumentException("WᵀW has shape " + Arrays.toString(gramOfW.shape()) + ", expected [" + dim + ", " + dim + "]");
+        }
+        double energy = 0;
+        double[] sumRow = new double[dim];
+        for (int i = 0; i < dim; i++) {
+            double[] gramRow = gramOfW.getRow(i).toDoubleVector();
+            sum.data().asNioDouble().get(i * dim, sumRow);
+            for (int j = 0; j < dim; j++) {
+                energy += gramRow[j] * sumRow[j];
+            }
+        }
+        return energy;
+    }
+
     /** Adds the tokens of {@code other} into this accumulator (disjoint samples, e.g. from another machine). */
     public CovarianceAccumulator addAll(CovarianceAccumulator other) {
         if (other.dim != dim) {

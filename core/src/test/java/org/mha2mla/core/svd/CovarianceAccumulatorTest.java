@@ -40,6 +40,20 @@ class CovarianceAccumulatorTest {
     }
 
     @Test
+    void outputEnergyIsTheSquaredNormOfWX() {
+        // Σ (WᵀW ∘ XᵀX) against ‖X Wᵀ‖²_F formed directly, with WᵀW in float64 and in float32
+        INDArray x = MdSvdTest.activations(120, 24, 3, 0.4);
+        INDArray w = MdSvdTest.weight(10, 24, 4);
+        CovarianceAccumulator acc = new CovarianceAccumulator(24);
+        acc.add(x);
+        double direct = Math.pow(x.mmul(w.transpose()).norm2Number().doubleValue(), 2);
+        assertEquals(direct, acc.outputEnergy(w.transpose().mmul(w)), 1e-12 * direct);
+        assertEquals(direct, acc.outputEnergy(w.transpose().mmul(w).castTo(DataType.FLOAT)), 1e-6 * direct);
+        assertEquals(0.0, new CovarianceAccumulator(24).outputEnergy(w.transpose().mmul(w)), "no tokens, no energy");
+        assertThrows(IllegalArgumentException.class, () -> acc.outputEnergy(w.mmul(w.transpose())));
+    }
+
+    @Test
     void maskedRowsMergeAndModalitySplit() {
         INDArray x = MdSvdTest.activations(10, 4, 2, 0);
         boolean[] visual = {true, false, false, true, true, false, false, false, true, false};

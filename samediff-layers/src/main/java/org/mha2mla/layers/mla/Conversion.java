@@ -356,7 +356,8 @@ public final class Conversion implements AutoCloseable {
         double eps = options.eps();
         FactorSplit factorSplit = options.split();
         long samples = passes.samples();
-        CovarianceAccumulator all = cov.allTokens();
+        // the joint statistics only where a joint factorisation or loss needs them (another d × d float64 array)
+        CovarianceAccumulator all = method == SvdMethod.MD && !options.ablations() ? null : cov.allTokens();
         ModalityFactors split = method == SvdMethod.MD || (options.ablations() && both)
                 ? MdSvd.factorize(w, cov, rank, eps, factorSplit, samples) : null;
         LowRankFactors svdLlm = method == SvdMethod.SVD_LLM || options.ablations() ? SvdLlm.factorize(w, all, rank, eps, factorSplit, samples) : null;
@@ -375,8 +376,10 @@ public final class Conversion implements AutoCloseable {
             case SVD_LLM -> jointLoss;
             case SVD_JOINT -> TruncationLoss.onStatistics(w, weightOnly, all);
         };
-        // tr(W XᵀX Wᵀ) = Σ (WᵀW ∘ XᵀX) = ‖WX‖², a report figure: WᵀW in float32 (ssyrk), a third of float64's time
-        double energy = LinearAlgebra.gram(w, DataType.FLOAT).castTo(DataType.DOUBLE).muli(all.sum()).sumNumber().doubleValue();
+        // ‖WX‖² = Σ (WᵀW ∘ XᵀX) over both modalities' tokens, a report figure: WᵀW in float32 (ssyrk), a third of
+        // float64's time
+        INDArray wtw = LinearAlgebra.gram(w, DataType.FLOAT);
+        double energy = cov.text().outputEnergy(wtw) + cov.visual().outputEnergy(wtw);
         addMla(DecoderAttentions.key(input.decoderPrefix(), l), weights);
         return new ConversionReport.Layer(l, keptPairs(l), kl, splitLoss, jointLoss, chosen, energy);
     }
