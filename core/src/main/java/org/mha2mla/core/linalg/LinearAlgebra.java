@@ -267,9 +267,9 @@ public final class LinearAlgebra {
         if (lapackDistrusted) {
             return choleskyByCommonsMath(work);
         }
-        // dpotrf in place on an off-heap copy: at 4096² each pass of 128 MB through a Java array (and JavaCPP's copies
-        // of it around the call) cost 0.1–0.3 s
-        INDArray l = work.dup('f');
+        // dpotrf in place on the off-heap symmetrised copy, checked against the input: at 4096² each further pass of
+        // 128 MB (through a Java array, JavaCPP's copies around the call, or a dup) cost 0.1–0.3 s
+        INDArray l = work;
         int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, (byte) 'L', n, pointer(l), n);
         if (info > 0) {
             return null; // leading minor `info` is not positive
@@ -282,10 +282,10 @@ public final class LinearAlgebra {
         for (int j = 1; j < n; j++) {
             columns.put(j * n, zeros, 0, j); // column j above the diagonal: dpotrf leaves A's upper triangle there
         }
-        double defect = choleskyDefect(work, l);
+        double defect = choleskyDefect(spd, l);
         if (!(defect <= CHECK_TOLERANCE)) {
             distrustLapack("dpotrf", n + "x" + n, defect);
-            return choleskyByCommonsMath(work);
+            return choleskyByCommonsMath(symmetrised(spd, "choleskyLower input"));
         }
         return l;
     }
@@ -323,7 +323,7 @@ public final class LinearAlgebra {
         // absorbs the last-bit asymmetry of XᵀX products computed by gemm. Blocked loops, because ND4J's add of a
         // transposed view takes 0.8 s at 4096² (the loop: ~0.1 s).
         int n = (int) a.rows();
-        double[] x = a.dup('c').data().asDouble();
+        double[] x = (a.ordering() == 'c' && !a.isView() ? a : a.dup('c')).data().asDouble();
         double[] out = new double[x.length];
         boolean finite = true;
         for (int ib = 0; ib < n; ib += BLOCK) {
@@ -372,13 +372,15 @@ public final class LinearAlgebra {
     }
 
     /**
-     * ||L·Lᵀ·X − A·X||_F / (||A||_F·||X||_F) for four random probe vectors X: the backward error of the factorisation
+     * ||L·Lᵀ·X − ½(A + Aᵀ)·X||_F / (||A||_F·||X||_F) for four random probe vectors X: the backward error of the factorisation
      * (~1e-16 for a correct one), at O(n²) instead of the O(n³) of forming L·Lᵀ.
      */
     static double choleskyDefect(INDArray a, INDArray l) {
         INDArray x = Nd4j.rand(DataType.DOUBLE, a.rows(), 4).subi(0.5);
         INDArray xl = x.castTo(l.dataType());
-        INDArray residual = toDouble(l.mmul(l.transpose().mmul(xl))).subi(toDouble(a).mmul(x));
+        INDArray ad = toDouble(a);
+        // against (A + Aᵀ)/2, the matrix LAPACK was given, without forming it
+        INDArray residual = toDouble(l.mmul(l.transpose().mmul(xl))).subi(ad.mmul(x).addi(ad.transpose().mmul(x)).muli(0.5));
         double scale = Math.max(a.norm2Number().doubleValue() * x.norm2Number().doubleValue(), Double.MIN_NORMAL);
         return residual.norm2Number().doubleValue() / scale;
     }
