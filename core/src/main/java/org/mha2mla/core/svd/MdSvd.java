@@ -42,8 +42,8 @@ import org.nd4j.linalg.factory.Nd4j;
  *       of its SVDs ({@code torch.linalg.svd} on {@code .float()}). L itself stays float64 and is rounded: S + δI
  *       rounded to float32 is often not positive definite any more (its condition number reaches 1/eps and beyond with
  *       fewer text tokens than dimensions or outlier channels). One LLaVA-1.5-7B-shaped layer, both modalities: 22–32 s
- *       in float64, 9.1–9.7 s in float32 (the reduction to tridiagonal form inside ssyevr is most of what is left); the
- *       loss moved by 6e-6 relative. The loss is taken in float64 from the float32 vectors
+ *       in float64, 9.3–10.8 s in float32 (benchmarks/scale; the reduction to tridiagonal form inside ssyevr and
+ *       dpotrf are most of what is left); the loss moved by 6e-6 relative. The loss is taken in float64 from the float32 vectors
  *       (σ_i² = ‖W L v_i‖², tail = tr(G) − Σ σ_i²).</li>
  *   <li>Loss: with P = U_d U_dᵀ and E = (I − P) W, ‖E X‖² = N · tr(E S Eᵀ)
  *       = N · (Σ_{i>r} σ_{d,i}² − δ ‖E‖²_F), the second term removing the ridge's share; ‖E‖²_F = ‖W‖²_F − ‖U_dᵀ W‖²_F.
