@@ -86,9 +86,10 @@ public final class CovarianceAccumulator implements java.io.Serializable {
         }
         double energy = 0;
         double[] sumRow = new double[dim];
+        java.nio.DoubleBuffer sums = sum.data().asNioDouble();
         for (int i = 0; i < dim; i++) {
             double[] gramRow = gramOfW.getRow(i).toDoubleVector();
-            sum.data().asNioDouble().get(i * dim, sumRow);
+            sums.get(i * dim, sumRow);
             for (int j = 0; j < dim; j++) {
                 energy += gramRow[j] * sumRow[j];
             }
