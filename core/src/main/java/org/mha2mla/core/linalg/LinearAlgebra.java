@@ -475,29 +475,31 @@ public final class LinearAlgebra {
         if (precision == DataType.FLOAT) {
             cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, d, rows, 1f, floatPointer(x), d, 0f, floatPointer(full), d);
             FloatBuffer c = full.data().asNioFloat();
-            for (int ib = 0; ib < d; ib += BLOCK) {
-                for (int jb = ib; jb < d; jb += BLOCK) {
-                    for (int i = ib; i < Math.min(ib + BLOCK, d); i++) {
-                        for (int j = Math.max(jb, i + 1); j < Math.min(jb + BLOCK, d); j++) {
-                            c.put(j * d + i, c.get(i * d + j)); // the lower triangle from the upper one the syrk formed
-                        }
-                    }
-                }
-            }
-            return full;
+            mirrorUpperTriangle(d, (from, to) -> c.put(to, c.get(from)));
+        } else {
+            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d, rows, 1.0, pointer(x), d, 0.0, pointer(full), d);
+            DoubleBuffer c = full.data().asNioDouble();
+            mirrorUpperTriangle(d, (from, to) -> c.put(to, c.get(from)));
         }
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d, rows, 1.0, pointer(x), d, 0.0, pointer(full), d);
-        DoubleBuffer c = full.data().asNioDouble();
+        return full;
+    }
+
+    /** Copies element {@code from} of a buffer to element {@code to}. */
+    private interface ElementCopy {
+        void copy(int from, int to);
+    }
+
+    /** Fills the lower triangle of a row-major d × d buffer from its upper one (what a syrk formed), in cache tiles. */
+    private static void mirrorUpperTriangle(int d, ElementCopy copy) {
         for (int ib = 0; ib < d; ib += BLOCK) {
             for (int jb = ib; jb < d; jb += BLOCK) {
                 for (int i = ib; i < Math.min(ib + BLOCK, d); i++) {
                     for (int j = Math.max(jb, i + 1); j < Math.min(jb + BLOCK, d); j++) {
-                        c.put(j * d + i, c.get(i * d + j));
+                        copy.copy(i * d + j, j * d + i);
                     }
                 }
             }
         }
-        return full;
     }
 
     /**
