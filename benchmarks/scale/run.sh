@@ -41,6 +41,9 @@ for m in $WHICH; do
       java --add-modules jdk.incubator.vector $MHA2MLA_JAVA_OPTS -cp "$CP" benchmarks/scale/DecodeStep.java "$DIR"
   # MD-SVD of one layer at this model's shape (W [rows, d], rank n_kv·d_kv, its calibration's token counts), alone
   step "MD-SVD of one layer" "$OUT/$m-mdsvd.log" -- java $MHA2MLA_JAVA_OPTS -cp "$CP" benchmarks/scale/MdSvdLayer.java $SVD
+  # beside it, the authors' float32 Alg. 1 in PyTorch on the same shapes (needs python3-torch; see ../shared/bench)
+  [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import torch' 2>/dev/null && step "MD-SVD, PyTorch anchor" \
+      "$OUT/$m-mdsvd-torch.log" -- /usr/bin/python3 benchmarks/scale/anchor_mdsvd_torch.py $SVD 2
   for s in 2norm mkl; do
     rm -rf "$OUT/$m-mla-$s"
     step "convert all $s d_kv $DKV" "$OUT/$m-convert-$s.log" -- ./mha2mla convert --model "$DIR" --out "$OUT/$m-mla-$s" \
