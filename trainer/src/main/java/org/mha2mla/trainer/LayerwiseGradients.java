@@ -87,9 +87,14 @@ public final class LayerwiseGradients implements GradientSource {
     private final Map<String, Long> sizes = new LinkedHashMap<>();
     private final Map<String, INDArray> trainable = new LinkedHashMap<>();
     private final List<List<String>> layerKeys = new ArrayList<>();
-    /** Each layer's whole-sequence graph and its query-block graph, built when first needed. */
+    /**
+     * Each layer's whole-sequence graph and its query-block graph (for the gradient passes), built when first needed, and
+     * the attention of the first; the forward passes' query blocks run over cache tensors ({@link LayerwiseDecoder#attend}).
+     */
     private final BlockRunner.Block[] graphs;
     private final BlockRunner.Block[] queryBlockGraphs;
+    private final BlockRunner.Block[] attendGraphs;
+    private final DecoderAttention[] attentions;
     /** Feeds each layer graph its frozen weights in float32 and gives all of them one activation cache. */
     private final BlockRunner runner;
     /** The lowest layer with a trainable tensor: the backward pass stops there. */
@@ -133,6 +138,8 @@ public final class LayerwiseGradients implements GradientSource {
         this.lowest = low;
         this.graphs = new BlockRunner.Block[layers];
         this.queryBlockGraphs = new BlockRunner.Block[layers];
+        this.attendGraphs = new BlockRunner.Block[layers];
+        this.attentions = new DecoderAttention[layers];
         this.runner = new BlockRunner(weights, LayerwiseDecoder.Residency.RELEASE, SESSION_CACHE_FRACTION);
     }
 
@@ -232,21 +239,13 @@ public final class LayerwiseGradients implements GradientSource {
         return LayerwiseDecoder.queryRows(h.size(0), config.numAttentionHeads(), h.size(1), queryBlockBytes);
     }
 
-    /** Layer i's output on {@code h}, one query block at a time. */
+    /** Layer i's output on {@code h}, one query block at a time over the cache tensors of all rows. */
     private INDArray forward(int layer, INDArray h, DecoderInput in) {
-        long length = h.size(1);
         long rows = queryRows(h);
-        if (rows == length) return runner.run(graph(layer, false), LayerwiseDecoder.inputs(h, in), OUT).get(OUT);
-        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, h.shape());
-        for (long from = 0; from < length; from += rows) {
-            long to = Math.min(length, from + rows);
-            long keys = LayerwiseDecoder.keyRows(in.attentionMask(), from, to, LayerwiseDecoder.keyQuantum(length, rows));
-            INDArray block = runner.run(graph(layer, true), LayerwiseDecoder.inputs(h, in, from, to, keys), OUT).get(OUT);
-            out.get(NDArrayIndex.all(), NDArrayIndex.interval(from, to), NDArrayIndex.all()).assign(block);
-            block.close();
-            collectLayerGarbage();
-        }
-        return out;
+        BlockRunner.Block whole = graph(layer, false);
+        if (rows == h.size(1)) return runner.run(whole, LayerwiseDecoder.inputs(h, in), OUT).get(OUT);
+        return LayerwiseDecoder.inQueryBlocks(runner, whole, attendGraph(layer), attentions[layer].cacheTensors(),
+                config.numAttentionHeads(), layer, h, in, rows, OUT).get(OUT);
     }
 
     /**
@@ -295,18 +294,40 @@ public final class LayerwiseGradients implements GradientSource {
         BlockRunner.Block[] built = queryBlocks ? queryBlockGraphs : graphs;
         if (built[layer] != null) return built[layer];
         String key = layerPrefix + layer;
-        Set<String> frozen = new HashSet<>(layerKeys.get(layer));
-        frozen.removeAll(trainable.keySet());
-        BlockRunner.Block block = runner.block(key + ".", frozen::contains);
+        BlockRunner.Block block = layerBlock(layer);
         SameDiff sd = block.sd();
-        for (String k : layerKeys.get(layer)) if (trainable.containsKey(k)) sd.var(k, trainable.get(k));
-        DecoderAttention.Result r = LayerwiseDecoder.forward(sd, config, key, model.attention().create(sd, layer), layer, queryBlocks);
+        DecoderAttention attention = model.attention().create(sd, layer);
+        DecoderAttention.Result r = LayerwiseDecoder.forward(sd, config, key, attention, layer, queryBlocks);
         SDVariable out = sd.identity(OUT, r.output());
+        if (!queryBlocks) {
+            attentions[layer] = attention;
+            List<DecoderAttention.CacheTensor> specs = attention.cacheTensors();
+            for (int j = 0; j < specs.size(); j++) sd.identity(LayerwiseDecoder.present(specs.get(j).name()), r.present().get(j));
+        }
         SDVariable gradOut = sd.placeHolder(GRAD_OUT, DataType.FLOAT, -1, -1, config.hiddenSize());
         sd.setLossVariables(sd.sum(LOSS, out.mul(gradOut)));
         if (queryBlocks) GradientGraph.build(sd, X, QUERY_X);
         else GradientGraph.build(sd, X);
         built[layer] = block;
+        return block;
+    }
+
+    /** Layer i's query-block graph for the forward passes ({@link LayerwiseDecoder#attend}), over the same weights. */
+    private BlockRunner.Block attendGraph(int layer) {
+        if (attendGraphs[layer] != null) return attendGraphs[layer];
+        BlockRunner.Block block = layerBlock(layer);
+        SameDiff sd = block.sd();
+        sd.identity(OUT, LayerwiseDecoder.attend(sd, config, layerPrefix + layer, model.attention().create(sd, layer), layer).output());
+        attendGraphs[layer] = block;
+        return block;
+    }
+
+    /** A new graph for layer i: its frozen weights as placeholders, its trainable ones as variables over the masters. */
+    private BlockRunner.Block layerBlock(int layer) {
+        Set<String> frozen = new HashSet<>(layerKeys.get(layer));
+        frozen.removeAll(trainable.keySet());
+        BlockRunner.Block block = runner.block(layerPrefix + layer + ".", frozen::contains);
+        for (String k : layerKeys.get(layer)) if (trainable.containsKey(k)) block.sd().var(k, trainable.get(k));
         return block;
     }
 

@@ -147,17 +147,10 @@ public final class MlaAttention implements DecoderAttention {
                         SDVariable modality) {
         // B and L are read once per row set: each shape op costs a thread-pool round trip.
         Dims dims = dimsOf(x);
-        Dims queryDims = queries.x() == x ? dims : dimsOf(queries.x());
-        // RoPE tables of the kept dims: [B|1, n_h, L_q, d_r] for the queries, [B|1, n_kv, L, d_r] for the keys.
-        SDVariable cosQ = queryDims.tables(queries.cos(), selectQ, nH);
-        SDVariable sinQ = queryDims.tables(queries.sin(), selectQ, nH);
-        SDVariable cosK = dims.tables(cos, selectK, nKv);
-        SDVariable sinK = dims.tables(sin, selectK, nKv);
-
-        SDVariable q = queryDims.heads(queryDims.linear(queries.x(), qProj), nH, dH);
-        SDVariable qRope = RotaryEmbedding.apply(sd, scope + "/q_rope", dNope == 0 ? q : lastAxis(q, 0, dR), cosQ, sinQ);
-        SDVariable qNope = dNope == 0 ? null : lastAxis(q, dR, dH);
-        SDVariable kRope = RotaryEmbedding.apply(sd, scope + "/k_rope", dims.heads(dims.linear(x, kRopeProj), nKv, dR), cosK, sinK);
+        SDVariable[] q = queryHeads(scope, queries, queries.x() == x ? dims : dimsOf(queries.x()));
+        // k_rope [B, n_kv, L, d_r], rotated through the RoPE tables of the kept dims.
+        SDVariable kRope = RotaryEmbedding.apply(sd, scope + "/k_rope", dims.heads(dims.linear(x, kRopeProj), nKv, dR),
+                dims.tables(cos, selectK, nKv), dims.tables(sin, selectK, nKv));
 
         SDVariable mod = decoupled ? sd.reshape(modality, dims.lead(1)) : null;                         // [B, L, 1]
         SDVariable c = blend(dims.linear(x, kvDown[0]), decoupled ? dims.linear(x, kvDown[1]) : null, mod);   // [B, L, rank]
@@ -165,7 +158,35 @@ public final class MlaAttention implements DecoderAttention {
         present.add(sd.reshape(c, dims.cache(rank)));                                                    // [B, 1, L, rank]
         present.add(kRope);
         if (decoupled) present.add(sd.reshape(modality, dims.cache(1)));                                 // [B, 1, L, 1]
-        Heads.Attention a = prefill(scope, dims, c, mod, qRope, qNope, kRope, mask);
+        return attention(scope, dims, c, mod, q, kRope, mask, present);
+    }
+
+    /** The query rows over a cache of T rows: c_kv [B, 1, T, rank], k_rope [B, n_kv, T, d_r], modality [B, 1, T, 1]. */
+    @Override
+    public Result attend(String scope, Queries queries, List<SDVariable> present, SDVariable mask) {
+        SDVariable[] q = queryHeads(scope, queries, dimsOf(queries.x()));
+        SDVariable shape = present.get(0).shape();
+        Dims keys = new Dims(sd.slice(shape, new int[]{0}, 1), sd.slice(shape, new int[]{2}, 1));
+        SDVariable c = sd.reshape(present.get(0), keys.lead(rank));                                       // [B, T, rank]
+        SDVariable mod = decoupled ? sd.reshape(present.get(2), keys.lead(1)) : null;                    // [B, T, 1]
+        return attention(scope, keys, c, mod, q, present.get(1), mask, present);
+    }
+
+    /**
+     * The query rows' q_rope [B, n_h, L_q, d_r] (rotated, through the RoPE tables of the kept dims) and q_nope
+     * [B, n_h, L_q, d_h − d_r] (null when d_r = d_h).
+     */
+    private SDVariable[] queryHeads(String scope, Queries queries, Dims dims) {
+        SDVariable q = dims.heads(dims.linear(queries.x(), qProj), nH, dH);
+        SDVariable qRope = RotaryEmbedding.apply(sd, scope + "/q_rope", dNope == 0 ? q : lastAxis(q, 0, dR),
+                dims.tables(queries.cos(), selectQ, nH), dims.tables(queries.sin(), selectQ, nH));
+        return new SDVariable[]{qRope, dNope == 0 ? null : lastAxis(q, dR, dH)};
+    }
+
+    /** The attention of queries {@code q} ({@link #queryHeads}) over the latent {@code c} [B, T, rank] of keys' rows, then o_proj. */
+    private Result attention(String scope, Dims keys, SDVariable c, SDVariable mod, SDVariable[] q, SDVariable kRope, SDVariable mask,
+                             List<SDVariable> present) {
+        Heads.Attention a = prefill(scope, keys, c, mod, q[0], q[1], kRope, mask);
         SDVariable attn = Heads.merge(sd, scope + "/attn", a.output(), nH, dH);
         return new Result(oProj.forward(scope + "/o_proj", attn), present, a.probs());
     }

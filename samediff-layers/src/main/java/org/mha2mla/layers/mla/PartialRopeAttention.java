@@ -51,8 +51,17 @@ public final class PartialRopeAttention implements DecoderAttention {
     @Override
     public Result build(String scope, Queries queries, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask,
                         SDVariable modality) {
-        Queries partial = new Queries(queries.x(), queries.cos().mul(keepQ).add(dropQ), queries.sin().mul(keepQ));
-        return gqa.build(scope, partial, x, cos.mul(keepK).add(dropK), sin.mul(keepK), mask);
+        return gqa.build(scope, partial(queries), x, cos.mul(keepK).add(dropK), sin.mul(keepK), mask);
+    }
+
+    @Override
+    public Result attend(String scope, Queries queries, List<SDVariable> present, SDVariable mask) {
+        return gqa.attend(scope, partial(queries), present, mask);
+    }
+
+    /** The query rows with their tables' NoPE dims at cos 1, sin 0. */
+    private Queries partial(Queries queries) {
+        return new Queries(queries.x(), queries.cos().mul(keepQ).add(dropQ), queries.sin().mul(keepQ));
     }
 
     /** [1, heads, 1, d_h]: 1 on the kept dims ({@code kept}) or on the NoPE dims (!kept). */

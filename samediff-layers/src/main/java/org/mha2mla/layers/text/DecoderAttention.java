@@ -43,6 +43,19 @@ public interface DecoderAttention {
      */
     Result build(String scope, Queries queries, SDVariable x, SDVariable cos, SDVariable sin, SDVariable mask, SDVariable modality);
 
+    /**
+     * Adds one pass of query rows over cache tensors computed before for the T rows they attend to (a pass of
+     * {@link #build} asked for its cache tensors alone): the query blocks of a long sequence's inference share one
+     * computation of the keys' side instead of each projecting every key row again. Same output as {@link #build} with
+     * those rows.
+     *
+     * @param queries the query rows' normed hidden states [B, L_q, d] and RoPE tables [B|1, 1|heads, L_q, d_h]
+     * @param present the T rows' cache tensors, in {@link #cacheTensors()} order
+     * @param mask    additive mask [B, 1, L_q, T] of the query rows
+     * @return the output of the query rows [B, L_q, d], {@code present}, the probabilities [B, n_h, L_q, T]
+     */
+    Result attend(String scope, Queries queries, List<SDVariable> present, SDVariable mask);
+
     /** The query rows of a pass: normed hidden states [B, L_q, d] and their RoPE tables. */
     record Queries(SDVariable x, SDVariable cos, SDVariable sin) {
     }

@@ -1,5 +1,7 @@
 package org.mha2mla.layers.text;
 
+import java.util.List;
+
 import org.mha2mla.core.config.TextConfig;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
@@ -48,6 +50,17 @@ public final class DecoderLayer {
         SDVariable normedQueries = inputLayernorm.forward(scope + "/input_layernorm_queries", queries.x());
         DecoderAttention.Result attn = selfAttn.build(scope + "/self_attn",
                 new DecoderAttention.Queries(normedQueries, queries.cos(), queries.sin()), normed, cos, sin, mask, modality);
+        return residualAndMlp(scope, queries.x(), attn);
+    }
+
+    /**
+     * One pass of the query rows {@code queries} ([B, L_q, d], with their RoPE tables) over the cache tensors of the
+     * rows they attend to ({@link DecoderAttention#attend}); returns the output of the query rows [B, L_q, d].
+     */
+    public DecoderAttention.Result attend(String scope, DecoderAttention.Queries queries, List<SDVariable> present, SDVariable mask) {
+        SDVariable normedQueries = inputLayernorm.forward(scope + "/input_layernorm_queries", queries.x());
+        DecoderAttention.Result attn = selfAttn.attend(scope + "/self_attn",
+                new DecoderAttention.Queries(normedQueries, queries.cos(), queries.sin()), present, mask);
         return residualAndMlp(scope, queries.x(), attn);
     }
 

@@ -65,13 +65,21 @@ public final class GqaAttention implements DecoderAttention {
      * each head. The pre-RoPE heads are named {@link #queryBeforeRope}/{@link #keyBeforeRope} (calibration reads them).
      */
     public Result build(String scope, Queries queries, SDVariable x, SDVariable cosK, SDVariable sinK, SDVariable mask) {
-        SDVariable q = Heads.split(sd, queryBeforeRope(scope), qProj.forward(scope + "/q_proj", queries.x()), nH, dH);
         SDVariable k = Heads.split(sd, keyBeforeRope(scope), kProj.forward(scope + "/k_proj", x), nKv, dH);
         SDVariable v = Heads.split(sd, scope + "/v", vProj.forward(scope + "/v_proj", x), nKv, dH);
-
-        q = RotaryEmbedding.apply(sd, scope + "/q_rope", q, queries.cos(), queries.sin());
         k = RotaryEmbedding.apply(sd, scope + "/k_rope", k, cosK, sinK);
+        return attend(scope, queries, k, v, mask);
+    }
 
+    @Override
+    public Result attend(String scope, Queries queries, List<SDVariable> present, SDVariable mask) {
+        return attend(scope, queries, present.get(0), present.get(1), mask);
+    }
+
+    /** The query rows' attention over keys after RoPE {@code k} and values {@code v}, [B, n_kv, T, d_h] each. */
+    private Result attend(String scope, Queries queries, SDVariable k, SDVariable v, SDVariable mask) {
+        SDVariable q = Heads.split(sd, queryBeforeRope(scope), qProj.forward(scope + "/q_proj", queries.x()), nH, dH);
+        q = RotaryEmbedding.apply(sd, scope + "/q_rope", q, queries.cos(), queries.sin());
         Heads.Attention a = Heads.groupedAttention(sd, scope, q, k, v, mask, nKv, nH / nKv, dH, dH);
         SDVariable attn = Heads.merge(sd, scope + "/attn", a.output(), nH, dH);
         return new Result(oProj.forward(scope + "/o_proj", attn), List.of(k, v), a.probs());

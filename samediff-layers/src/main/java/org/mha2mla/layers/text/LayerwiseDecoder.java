@@ -32,10 +32,10 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * {@code x} [B, L, d], {@code cos}/{@code sin}, {@code attention_mask}, {@code modality} (as {@link TextDecoder}) and
  * names its outputs {@link #OUT}, {@link #present(String)} per cache tensor and {@link #PROBS} (run by a {@link BlockRunner},
  * which widens the layer's weights into float32 buffers shared by all layers). A sequence too long for one pass runs
- * in query blocks through a second graph of the layer, built only then, which also takes the block's query rows and
- * their RoPE tables ({@link #QUERY_X}, {@link #QUERY_COS}, {@link #QUERY_SIN}). Its inner nodes keep
- * the whole graph's names (e.g. {@link TextDecoder#attentionInput(int)}), which calibration reads through a
- * {@link LayerHook}. The embedding lookup, the final norm and the lm_head run outside the graphs: embedding rows and,
+ * the keys' side of that graph once and then its query rows in blocks through a second graph of the layer, built only
+ * then, which takes the block's rows, their RoPE tables ({@link #QUERY_X}, {@link #QUERY_COS}, {@link #QUERY_SIN})
+ * and the cache tensors of the rows they see ({@link #past}). Inner nodes keep the whole graph's names (e.g.
+ * {@link TextDecoder#attentionInput(int)}), which calibration reads through a {@link LayerHook}. The embedding lookup, the final norm and the lm_head run outside the graphs: embedding rows and,
  * for the next-token logits, the lm_head rows are read in their stored precision ({@link MatVec}); logits of every
  * position are computed one vocabulary slice at a time.
  *
@@ -102,7 +102,7 @@ public final class LayerwiseDecoder implements AutoCloseable {
     private static final class LayerGraph {
         final BlockRunner.Block block;
         final DecoderAttention attention;
-        BlockRunner.Block queryBlock;
+        BlockRunner.Block attendBlock;
 
         LayerGraph(BlockRunner.Block block, DecoderAttention attention) {
             this.block = block;
@@ -235,24 +235,51 @@ public final class LayerwiseDecoder implements AutoCloseable {
     private synchronized LayerGraph graph(int layer) {
         if (graphs[layer] != null) return graphs[layer];
         BlockRunner.Block block = runner.block(layerKey(layer) + ".", Set.copyOf(layerKeys.get(layer))::contains);
-        graphs[layer] = new LayerGraph(block, build(block.sd(), layer, false));
+        graphs[layer] = new LayerGraph(block, build(block.sd(), layer));
         return graphs[layer];
     }
 
-    /** Layer i's query-block graph, built the first time a sequence needs it. */
-    private synchronized BlockRunner.Block queryBlockGraph(int layer) {
+    /** Layer i's query-block graph ({@link #attend}), built the first time a sequence needs it. */
+    private synchronized BlockRunner.Block attendGraph(int layer) {
         LayerGraph g = graph(layer);
-        if (g.queryBlock == null) {
-            g.queryBlock = runner.block(layerKey(layer) + ".", Set.copyOf(layerKeys.get(layer))::contains);
-            build(g.queryBlock.sd(), layer, true);
+        if (g.attendBlock == null) {
+            BlockRunner.Block block = runner.block(layerKey(layer) + ".", Set.copyOf(layerKeys.get(layer))::contains);
+            SameDiff sd = block.sd();
+            DecoderAttention.Result r = attend(sd, config, layerKey(layer), attention.create(sd, layer), layer);
+            sd.identity(OUT, r.output());
+            sd.identity(PROBS, r.probs());
+            g.attendBlock = block;
         }
-        return g.queryBlock;
+        return g.attendBlock;
+    }
+
+    /**
+     * Adds decoder layer {@code layer}'s query-block graph to {@code sd}: the query rows {@link #QUERY_X} [B, L_q, d]
+     * with their tables ({@link #QUERY_COS}/{@link #QUERY_SIN}) and mask ({@link TextDecoder#ATTENTION_MASK}
+     * [B, 1, L_q, T]) over the cache tensors of the T rows they see, placeholders {@link #past} ({@link DecoderLayer#attend});
+     * returns the query rows' output and probabilities.
+     */
+    public static DecoderAttention.Result attend(SameDiff sd, TextConfig config, String layerKey, DecoderAttention attn, int layer) {
+        int dH = config.headDim();
+        SDVariable queries = sd.placeHolder(QUERY_X, DataType.FLOAT, -1, -1, config.hiddenSize());
+        SDVariable cos = sd.placeHolder(QUERY_COS, DataType.FLOAT, -1, -1, -1, dH);
+        SDVariable sin = sd.placeHolder(QUERY_SIN, DataType.FLOAT, -1, -1, -1, dH);
+        SDVariable mask = sd.placeHolder(TextDecoder.ATTENTION_MASK, DataType.FLOAT, -1, -1, -1, -1);
+        List<SDVariable> past = new ArrayList<>();
+        for (DecoderAttention.CacheTensor c : attn.cacheTensors()) past.add(sd.placeHolder(past(c.name()), DataType.FLOAT, c.shape()));
+        return new DecoderLayer(sd, config, layerKey, attn)
+                .attend(TextDecoder.layerScope(layer), new DecoderAttention.Queries(queries, cos, sin), past, mask);
+    }
+
+    /** A query-block graph's placeholder of the cache tensor {@code name} of the rows the block sees, e.g. {@code past.key}. */
+    static String past(String name) {
+        return "past." + name;
     }
 
     /** Adds layer i and its named outputs to {@code sd}; returns the layer's attention. */
-    private DecoderAttention build(SameDiff sd, int layer, boolean queryBlocks) {
+    private DecoderAttention build(SameDiff sd, int layer) {
         DecoderAttention attn = attention.create(sd, layer);
-        DecoderAttention.Result r = forward(sd, config, layerKey(layer), attn, layer, queryBlocks);
+        DecoderAttention.Result r = forward(sd, config, layerKey(layer), attn, layer, false);
         sd.identity(OUT, r.output());
         sd.identity(PROBS, r.probs());
         List<DecoderAttention.CacheTensor> specs = attn.cacheTensors();
@@ -265,7 +292,9 @@ public final class LayerwiseDecoder implements AutoCloseable {
      * {@link TextDecoder#COS}/{@link TextDecoder#SIN}, {@link TextDecoder#ATTENTION_MASK} [B, 1, L_q, T] and
      * {@link TextDecoder#MODALITY}, and with {@code queryBlocks} also {@link #QUERY_X} and {@link #QUERY_COS}/{@link #QUERY_SIN};
      * returns the query rows' output. The whole-sequence graph ({@code queryBlocks} false) takes one array for the
-     * queries' and keys' rows, so that the input norm and the RoPE tables are computed once.
+     * queries' and keys' rows, so that the input norm and the RoPE tables are computed once. The blocks with their own
+     * key rows are the gradient passes' ({@code trainer.LayerwiseGradients}), where the key rows' gradient flows through
+     * every block; inference's blocks attend to cache tensors computed once ({@link #attendGraph}).
      */
     public static DecoderAttention.Result forward(SameDiff sd, TextConfig config, String layerKey, DecoderAttention attn, int layer,
                                                   boolean queryBlocks) {
@@ -398,38 +427,93 @@ public final class LayerwiseDecoder implements AutoCloseable {
         outputs[0] = OUT;
         for (int i = 0; i < extra.size(); i++) outputs[i + 1] = extra.get(i);
         long rows = queryRows(h.size(0), config.numAttentionHeads(), h.size(1), queryBlockBytes);
-        if (rows == h.size(1) || !extra.stream().allMatch(n -> n.equals(PROBS) || n.startsWith(present("")))) {
+        if (rows == h.size(1) || !extra.stream().allMatch(n -> queryAxis(layer, n) != UNBLOCKED)) {
             return runner.run(g.block, inputs(h, in), outputs);
         }
-        return inQueryBlocks(queryBlockGraph(layer), h, in, rows, outputs);
+        return inQueryBlocks(runner, g.block, attendGraph(layer), g.attention.cacheTensors(), config.numAttentionHeads(), layer, h, in,
+                rows, outputs);
+    }
+
+    /** {@link #queryAxis}: a node over all key rows, computed once before the blocks. */
+    private static final int KEY_ROWS = -1;
+    /** {@link #queryAxis}: a node a pass in query blocks does not assemble. */
+    private static final int UNBLOCKED = -2;
+
+    /**
+     * How a pass in query blocks assembles node {@code node} of layer {@code layer}: the axis of its query rows, gathered
+     * block by block ({@link #OUT}; {@link #PROBS} and the queries before RoPE, [B, n_h, L_q, ·]); {@link #KEY_ROWS} for
+     * a node over the key rows, computed once for all rows (the cache tensors, the normed attention input and the keys
+     * before RoPE, as calibration reads them); {@link #UNBLOCKED} for any other node, whose pass then runs the whole
+     * sequence at once.
+     */
+    private static int queryAxis(int layer, String node) {
+        String attention = TextDecoder.attentionScope(layer);
+        if (node.equals(OUT)) return 1;
+        if (node.equals(PROBS) || node.equals(GqaAttention.queryBeforeRope(attention))) return 2;
+        if (node.startsWith(present("")) || node.equals(TextDecoder.attentionInput(layer))
+                || node.equals(GqaAttention.keyBeforeRope(attention))) {
+            return KEY_ROWS;
+        }
+        return UNBLOCKED;
     }
 
     /**
-     * A layer pass one query block at a time: {@link #OUT} and {@link #PROBS} gathered block by block, the cache tensors
-     * taken from the last block, whose keys are all rows.
+     * Layer {@code layer}'s pass one query block of {@code rows} rows at a time, through {@code runner}. The keys' side
+     * first, once for all rows: the whole-sequence graph {@code whole} asked for the cache tensors ({@link #present})
+     * and the nodes over key rows ({@link #queryAxis}) alone, which SameDiff computes without the attention or the MLP.
+     * Then each block of query rows through {@code attend} ({@link #attend}) over the cache tensors of the key rows it
+     * sees, its nodes over query rows gathered block by block. (A block that projected its own key rows again, as the
+     * gradient passes' blocks do, would add a sixth to a 7B layer's arithmetic at LLaVA-NeXT's 2,962 tokens: its 9
+     * blocks see 18,417 key rows in all.)
+     *
+     * @param specs the layer's cache tensors ({@link DecoderAttention#cacheTensors})
+     * @param heads n_h, the probabilities' second axis
      */
-    private Map<String, INDArray> inQueryBlocks(BlockRunner.Block block, INDArray h, DecoderInput in, long rows, String[] outputs) {
-        long length = h.size(1);
-        Map<String, INDArray> gathered = new HashMap<>();
-        gathered.put(OUT, Nd4j.createUninitialized(DataType.FLOAT, h.shape()));
-        if (Arrays.asList(outputs).contains(PROBS)) {
-            gathered.put(PROBS, Nd4j.zeros(DataType.FLOAT, h.size(0), config.numAttentionHeads(), length, length));
+    public static Map<String, INDArray> inQueryBlocks(BlockRunner runner, BlockRunner.Block whole, BlockRunner.Block attend,
+                                                      List<DecoderAttention.CacheTensor> specs, int heads, int layer,
+                                                      INDArray h, DecoderInput in, long rows, String... outputs) {
+        List<String> keySide = new ArrayList<>();
+        List<String> querySide = new ArrayList<>();
+        for (DecoderAttention.CacheTensor c : specs) keySide.add(present(c.name()));
+        for (String name : outputs) {
+            if (queryAxis(layer, name) != KEY_ROWS) querySide.add(name);
+            else if (!keySide.contains(name)) keySide.add(name);
         }
-        Map<String, INDArray> last = null;
+        Map<String, INDArray> gathered = new HashMap<>(runner.run(whole, inputs(h, in), keySide.toArray(new String[0])));
+        long length = h.size(1);
+        if (querySide.contains(PROBS)) gathered.put(PROBS, Nd4j.zeros(DataType.FLOAT, h.size(0), heads, length, length));
         for (long from = 0; from < length; from += rows) {
             long to = Math.min(length, from + rows);
             long keys = keyRows(in.attentionMask(), from, to, keyQuantum(length, rows));
-            last = runner.run(block, inputs(h, in, from, to, keys), outputs);
-            gathered.get(OUT).get(NDArrayIndex.all(), NDArrayIndex.interval(from, to), NDArrayIndex.all()).assign(last.get(OUT));
-            if (gathered.containsKey(PROBS)) {
-                gathered.get(PROBS).get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(from, to), NDArrayIndex.interval(0, keys))
-                        .assign(last.get(PROBS));
+            Map<String, INDArray> feed = new HashMap<>();
+            feed.put(QUERY_X, rows(h, 1, from, to));
+            feed.put(QUERY_COS, rows(in.rope().cos(), 2, from, to));
+            feed.put(QUERY_SIN, rows(in.rope().sin(), 2, from, to));
+            INDArray mask = rows(in.attentionMask(), 2, from, to);
+            feed.put(TextDecoder.ATTENTION_MASK, keys == length ? mask : rows(mask, 3, 0, keys));
+            for (DecoderAttention.CacheTensor c : specs) {
+                INDArray all = gathered.get(present(c.name()));
+                feed.put(past(c.name()), keys == length ? all : rows(all, c.seqAxis(), 0, keys));
+            }
+            Map<String, INDArray> last = runner.run(attend, feed, querySide.toArray(new String[0]));
+            for (String name : querySide) {
+                int axis = queryAxis(layer, name);
+                INDArray part = last.get(name);
+                INDArray assembled = gathered.computeIfAbsent(name, n -> {
+                    long[] shape = part.shape().clone();
+                    shape[axis] = length;
+                    return Nd4j.createUninitialized(DataType.FLOAT, shape);
+                });
+                INDArrayIndex[] index = new INDArrayIndex[assembled.rank()];
+                Arrays.fill(index, NDArrayIndex.all());
+                index[axis] = NDArrayIndex.interval(from, to);
+                if (name.equals(PROBS)) index[3] = NDArrayIndex.interval(0, keys);
+                assembled.get(index).assign(part);
             }
             // The block's arrays live off-heap until the JVM collects their wrappers, which a small heap does not do
             // within a layer: without this a 2,962-token LLaVA-NeXT prefill held every block's arrays at once.
             System.gc();
         }
-        for (String name : outputs) gathered.putIfAbsent(name, last.get(name));
         return gathered;
     }
 

@@ -247,6 +247,11 @@ class GeneratorTest {
                                     SDVariable mask, SDVariable modality) {
                     return inner.build(scope, queries, x, cos, sin, mask.add(layerMask), modality);
                 }
+
+                @Override
+                public Result attend(String scope, Queries queries, List<SDVariable> present, SDVariable mask) {
+                    return inner.attend(scope, queries, present, mask.add(layerMask));
+                }
             };
         });
         int n = (int) embeds.size(1);

@@ -60,8 +60,9 @@ class LayerwiseDecoderTest {
     }
 
     /**
-     * Query blocks of 7 rows against the whole graph, for the original model and its MLA conversion: hidden states and
-     * logits (1e-6), and the prefill's cache tensors and attention probabilities against the unblocked layer pass.
+     * Query blocks of 7 rows against the whole graph, for the original model, its partial-RoPE and its MLA conversion: hidden states and
+     * logits (1e-6), and the prefill's cache tensors and attention probabilities against the unblocked layer pass; for
+     * the original, also the nodes calibration reads (which the blocks assemble, not a whole pass).
      */
     @ParameterizedTest
     @ValueSource(strings = {"llava", "qwen2_5_vl"})
@@ -70,12 +71,14 @@ class LayerwiseDecoderTest {
         MultimodalInput input = Fixtures.input(fixture, "c0");
         List<MultimodalInput> calibration = List.of(input, Fixtures.input(fixture, "c1"));
         int dKv = Math.max(1, m.config().textConfig().headDim() / 4);
-        VisionLanguageModel mla = Mha2MlaConverter.convert(m, calibration, Mha2MlaConverter.Options.defaults(dKv)).model();
-        for (VisionLanguageModel model : List.of(m, mla)) {
+        Mha2MlaConverter.Options o = Mha2MlaConverter.Options.defaults(dKv);
+        VisionLanguageModel rope = Mha2MlaConverter.convert(m, calibration, o.with(org.mha2mla.core.config.Mha2MlaConfig.Step.ROPE)).model();
+        VisionLanguageModel mla = Mha2MlaConverter.convert(m, calibration, o).model();
+        for (VisionLanguageModel model : List.of(m, rope, mla)) {
             DecoderInput in = model.decoderInput(input);
             long length = in.length();
             long bytes = 4L * model.config().textConfig().numAttentionHeads() * length * 7;
-            String what = fixture + " " + (model == m ? "original" : "MLA") + " in blocks of 7 of " + length + " rows";
+            String what = fixture + " " + (model == m ? "original" : model == rope ? "partial RoPE" : "MLA") + " in blocks of 7 of " + length + " rows";
             assertTrue(LayerwiseDecoder.queryRows(1, model.config().textConfig().numAttentionHeads(), length, bytes) == 7, what);
             try (LayerwiseDecoder whole = layerwise(model, model.weights(), LayerwiseDecoder.Residency.KEEP);
                  LayerwiseDecoder blocked = new LayerwiseDecoder(model.weights(), model.config().textConfig(), model.decoderPrefix(),
@@ -84,14 +87,27 @@ class LayerwiseDecoderTest {
                 List<String> prefill = new ArrayList<>();
                 prefill.add(LayerwiseDecoder.PROBS);
                 for (DecoderAttention.CacheTensor c : whole.cacheTensors(0)) prefill.add(LayerwiseDecoder.present(c.name()));
-                Map<String, INDArray> expected = whole.layer(0, in.inputsEmbeds(), in, prefill);
-                Map<String, INDArray> actual = blocked.layer(0, in.inputsEmbeds(), in, prefill);
-                for (String name : prefill) {
-                    assertArrayEquals(expected.get(name).shape(), actual.get(name).shape(), what + " " + name);
-                    double diff = expected.get(name).sub(actual.get(name)).amaxNumber().doubleValue();
-                    assertTrue(diff <= 1e-6, what + ": max |Δ " + name + "| " + diff);
+                compareLayer(whole, blocked, in, prefill, what);
+                if (model == m) {
+                    // What calibration reads: the queries (query rows) and keys (key rows) before RoPE, the k/v input.
+                    String attention = TextDecoder.attentionScope(0);
+                    compareLayer(whole, blocked, in, List.of(GqaAttention.queryBeforeRope(attention), GqaAttention.keyBeforeRope(attention),
+                            TextDecoder.attentionInput(0)), what + ", calibration nodes");
                 }
             }
+        }
+    }
+
+    /** Layer 0 of {@code whole} and of {@code blocked} (in query blocks) over the embeddings: its output and {@code names} (1e-6). */
+    private static void compareLayer(LayerwiseDecoder whole, LayerwiseDecoder blocked, DecoderInput in, List<String> names, String what) {
+        Map<String, INDArray> expected = whole.layer(0, in.inputsEmbeds(), in, names);
+        Map<String, INDArray> actual = blocked.layer(0, in.inputsEmbeds(), in, names);
+        List<String> all = new ArrayList<>(names);
+        all.add(LayerwiseDecoder.OUT);
+        for (String name : all) {
+            assertArrayEquals(expected.get(name).shape(), actual.get(name).shape(), what + " " + name);
+            double diff = expected.get(name).sub(actual.get(name)).amaxNumber().doubleValue();
+            assertTrue(diff <= 1e-6, what + ": max |Δ " + name + "| " + diff);
         }
     }
 
