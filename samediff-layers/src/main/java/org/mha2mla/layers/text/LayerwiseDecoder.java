@@ -35,9 +35,10 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * the keys' side of that graph once and then its query rows in blocks through a second graph of the layer, built only
  * then, which takes the block's rows, their RoPE tables ({@link #QUERY_X}, {@link #QUERY_COS}, {@link #QUERY_SIN})
  * and the cache tensors of the rows they see ({@link #past}). Inner nodes keep the whole graph's names (e.g.
- * {@link TextDecoder#attentionInput(int)}), which calibration reads through a {@link LayerHook}. The embedding lookup, the final norm and the lm_head run outside the graphs: embedding rows and,
- * for the next-token logits, the lm_head rows are read in their stored precision ({@link MatVec}); logits of every
- * position are computed one vocabulary slice at a time.
+ * {@link TextDecoder#attentionInput(int)}), which calibration reads through a {@link LayerHook}. The embedding lookup,
+ * the final norm and the lm_head run outside the graphs: embedding rows and, for the next-token logits, the lm_head
+ * rows are read in their stored precision ({@link MatVec}); logits of every position are computed one vocabulary slice
+ * at a time.
  *
  * <p>Not thread-safe: one pass at a time.
  */
