@@ -349,8 +349,8 @@ public final class LayerwiseDecoder implements AutoCloseable {
     }
 
     /**
-     * The placeholders of a query-block graph for the query rows [from, to) of {@code h} attending to its rows [0, keys)
-     * ({@link #keyRows}): one query block.
+     * The placeholders of a query-block graph with its own key rows ({@link #forward} with {@code queryBlocks}: the
+     * gradient passes') for the query rows [from, to) of {@code h} attending to its rows [0, keys) ({@link #keyRows}).
      */
     public static Map<String, INDArray> inputs(INDArray h, DecoderInput in, long from, long to, long keys) {
         Map<String, INDArray> feed = new HashMap<>();
@@ -359,12 +359,17 @@ public final class LayerwiseDecoder implements AutoCloseable {
         feed.put(TextDecoder.COS, keys == length ? in.rope().cos() : rows(in.rope().cos(), 2, 0, keys));
         feed.put(TextDecoder.SIN, keys == length ? in.rope().sin() : rows(in.rope().sin(), 2, 0, keys));
         feed.put(TextDecoder.MODALITY, keys == length ? in.modality() : rows(in.modality(), 1, 0, keys));
+        putQueryRows(feed, h, in, from, to, keys);
+        return feed;
+    }
+
+    /** A query block's own placeholders into {@code feed}: its rows [from, to), their RoPE tables and mask over keys [0, keys). */
+    private static void putQueryRows(Map<String, INDArray> feed, INDArray h, DecoderInput in, long from, long to, long keys) {
         INDArray mask = rows(in.attentionMask(), 2, from, to);
-        feed.put(TextDecoder.ATTENTION_MASK, keys == length ? mask : rows(mask, 3, 0, keys));
+        feed.put(TextDecoder.ATTENTION_MASK, keys == h.size(1) ? mask : rows(mask, 3, 0, keys));
         feed.put(QUERY_X, rows(h, 1, from, to));
         feed.put(QUERY_COS, rows(in.rope().cos(), 2, from, to));
         feed.put(QUERY_SIN, rows(in.rope().sin(), 2, from, to));
-        return feed;
     }
 
     /**
@@ -428,7 +433,7 @@ public final class LayerwiseDecoder implements AutoCloseable {
         outputs[0] = OUT;
         for (int i = 0; i < extra.size(); i++) outputs[i + 1] = extra.get(i);
         long rows = queryRows(h.size(0), config.numAttentionHeads(), h.size(1), queryBlockBytes);
-        if (rows == h.size(1) || !extra.stream().allMatch(n -> queryAxis(layer, n) != UNBLOCKED)) {
+        if (rows == h.size(1) || extra.stream().anyMatch(n -> queryAxis(layer, n) == UNBLOCKED)) {
             return runner.run(g.block, inputs(h, in), outputs);
         }
         return inQueryBlocks(runner, g.block, attendGraph(layer), g.attention.cacheTensors(), config.numAttentionHeads(), layer, h, in,
@@ -487,11 +492,7 @@ public final class LayerwiseDecoder implements AutoCloseable {
             long to = Math.min(length, from + rows);
             long keys = keyRows(in.attentionMask(), from, to, keyQuantum(length, rows));
             Map<String, INDArray> feed = new HashMap<>();
-            feed.put(QUERY_X, rows(h, 1, from, to));
-            feed.put(QUERY_COS, rows(in.rope().cos(), 2, from, to));
-            feed.put(QUERY_SIN, rows(in.rope().sin(), 2, from, to));
-            INDArray mask = rows(in.attentionMask(), 2, from, to);
-            feed.put(TextDecoder.ATTENTION_MASK, keys == length ? mask : rows(mask, 3, 0, keys));
+            putQueryRows(feed, h, in, from, to, keys);
             for (DecoderAttention.CacheTensor c : specs) {
                 INDArray all = gathered.get(present(c.name()));
                 feed.put(past(c.name()), keys == length ? all : rows(all, c.seqAxis(), 0, keys));
