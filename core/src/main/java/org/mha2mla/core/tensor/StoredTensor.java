@@ -33,9 +33,11 @@ public final class StoredTensor implements AutoCloseable {
     private final ByteBuffer[] chunks;
     private final int rowsPerChunk;
     private final Runnable release;
+    private final Runnable dropPages;
     private volatile boolean closed;
 
-    private StoredTensor(String name, Precision precision, long[] shape, ByteBuffer[] chunks, int rowsPerChunk, Runnable release) {
+    private StoredTensor(String name, Precision precision, long[] shape, ByteBuffer[] chunks, int rowsPerChunk, Runnable release,
+                         Runnable dropPages) {
         this.name = name;
         this.precision = precision;
         this.shape = shape.clone();
@@ -46,6 +48,7 @@ public final class StoredTensor implements AutoCloseable {
         this.chunks = chunks;
         this.rowsPerChunk = rowsPerChunk;
         this.release = release;
+        this.dropPages = dropPages;
         long expected = rows == 0 ? 0 : (rows + rowsPerChunk - 1) / rowsPerChunk;
         if (chunks.length != expected) {
             throw new IllegalArgumentException(name + ": " + chunks.length + " chunks for " + rows + " rows of " + rowsPerChunk);
@@ -57,9 +60,19 @@ public final class StoredTensor implements AutoCloseable {
      * hold fewer); {@code release} runs once on {@link #close()} (e.g. unmaps the file).
      */
     public static StoredTensor of(String name, Precision precision, long[] shape, ByteBuffer[] chunks, Runnable release) {
+        return of(name, precision, shape, chunks, release, () -> { });
+    }
+
+    /**
+     * As {@link #of(String, Precision, long[], ByteBuffer[], Runnable)} for buffers whose resident pages can be handed
+     * back without closing them: {@code dropPages} runs on each {@link #dropPages()} (e.g. {@code MADV_DONTNEED} on a
+     * file mapping).
+     */
+    public static StoredTensor of(String name, Precision precision, long[] shape, ByteBuffer[] chunks, Runnable release,
+                                  Runnable dropPages) {
         long rows = shape.length >= 2 ? shape[0] : 1;
         long cols = rows == 0 ? 0 : numel(shape) / rows;
-        return new StoredTensor(name, precision, shape, chunks, rowsPerChunk(cols, precision), release);
+        return new StoredTensor(name, precision, shape, chunks, rowsPerChunk(cols, precision), release, dropPages);
     }
 
     /**
@@ -80,12 +93,12 @@ public final class StoredTensor implements AutoCloseable {
             long n = Math.min(perChunk, rows - fromRow) * cols;
             chunks[k] = window(a, fromRow * cols, n);
         }
-        return new StoredTensor(name, Precision.F32, shape, chunks, perChunk, () -> { });
+        return new StoredTensor(name, Precision.F32, shape, chunks, perChunk, () -> { }, () -> { });
     }
 
     /** Like {@link #of(String, Precision, long[], ByteBuffer[], Runnable)} with another chunk size (tests of multi-chunk reads). */
     static StoredTensor of(String name, Precision precision, long[] shape, ByteBuffer[] chunks, int rowsPerChunk, Runnable release) {
-        return new StoredTensor(name, precision, shape, chunks, rowsPerChunk, release);
+        return new StoredTensor(name, precision, shape, chunks, rowsPerChunk, release, () -> { });
     }
 
     /** Rows per chunk for rows of {@code cols} elements: as many as fit {@link #MAX_CHUNK_BYTES}, at least one. */
@@ -251,6 +264,14 @@ public final class StoredTensor implements AutoCloseable {
 
     private void checkOpen() {
         if (closed) throw new IllegalStateException("weight '" + name + "' was released and can no longer be read");
+    }
+
+    /**
+     * Takes the pages of a memory-mapped tensor out of the process's resident memory; the tensor stays readable, and a
+     * later read maps its pages again from the page cache. Nothing for a tensor in ND4J memory, or once closed.
+     */
+    public void dropPages() {
+        if (!closed) dropPages.run();
     }
 
     /** Releases the memory behind the tensor (unmaps a mapped file region); later reads fail. */

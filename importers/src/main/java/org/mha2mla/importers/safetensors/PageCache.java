@@ -30,13 +30,19 @@ import com.sun.jna.Pointer;
  * mapped as 2 MiB pages, the file's clean cached pages are dropped ({@code POSIX_FADV_DONTNEED}; pages mapped
  * elsewhere stay) and the next reads bring them back in 2 MiB folios. That costs one read of the file from disk.
  *
- * <p>Only advice: on other systems, without JNA's native library, or when a call fails, nothing changes but the speed.
+ * <p>{@link #dropPages} takes a mapping's pages out of the process's resident memory ({@code MADV_DONTNEED}): the
+ * page cache keeps them, and the next read maps them again. A long prompt's pass reads the weights once per layer
+ * into float32 buffers; without it every weight it has read stays resident beside the pass's activations.
+ *
+ * <p>Only advice: on other systems, without JNA's native library, or when a call fails, nothing changes but the speed
+ * and the resident size.
  */
 final class PageCache {
 
     private static final long HUGE = 2L << 20;
     /** The sampled window: 32 blocks of 2 MiB. */
     static final long WINDOW = 32 * HUGE;
+    private static final int MADV_DONTNEED = 4;
     private static final int MADV_HUGEPAGE = 14;
     private static final int POSIX_FADV_DONTNEED = 4;
 
@@ -53,7 +59,10 @@ final class PageCache {
         int close(int fd);
     }
 
+    /** libc on Linux, else null. */
     static final LibC C = bind();
+    /** Whether the huge-page advice is given: libc is bound and the kernel's THP setting honours advice. */
+    private static final boolean HUGE_PAGES = C != null && hugePagesOnAdvice();
     private static final Pattern MAPPING_LINE = Pattern.compile("^[0-9a-f]+-[0-9a-f]+ ");
     /** Keeps the touching reads from being optimised away. */
     private static volatile int touchedSum;
@@ -63,7 +72,7 @@ final class PageCache {
     }
 
     private static LibC bind() {
-        if (!Platform.isLinux() || !hugePagesOnAdvice()) return null;
+        if (!Platform.isLinux()) return null;
         try {
             return Native.load("c", LibC.class);
         } catch (LinkageError | RuntimeException e) {
@@ -81,18 +90,31 @@ final class PageCache {
         }
     }
 
-    /** Whether the advice is given on this system. */
+    /** Whether the huge-page advice is given on this system. */
     static boolean active() {
-        return C != null;
+        return HUGE_PAGES;
     }
 
     /** Asks for 2 MiB pages on the pages of a mapping (the whole pages it lies in). */
     static void adviseHugePages(MappedByteBuffer mapping) {
-        if (C == null || mapping.capacity() == 0) return;
+        if (HUGE_PAGES) advise(mapping, MADV_HUGEPAGE);
+    }
+
+    /**
+     * Unmaps the resident pages of a read-only file mapping from this process; the mapping stays valid, and a later read
+     * faults them in again from the page cache (or from disk if the cache has let them go).
+     */
+    static void dropPages(MappedByteBuffer mapping) {
+        if (C != null) advise(mapping, MADV_DONTNEED);
+    }
+
+    /** madvise over the whole pages {@code mapping} lies in (its mapping starts at the first of them). */
+    private static void advise(MappedByteBuffer mapping, int advice) {
+        if (mapping.capacity() == 0) return;
         try {
             long address = Pointer.nativeValue(Native.getDirectBufferPointer(mapping));
             long first = address & ~4095L;
-            C.madvise(new Pointer(first), address - first + mapping.capacity(), MADV_HUGEPAGE);
+            C.madvise(new Pointer(first), address - first + mapping.capacity(), advice);
         } catch (RuntimeException | LinkageError e) {
             // advice only: the mapping works the same without it
         }
@@ -104,7 +126,7 @@ final class PageCache {
      * 2 MiB folios. Files with less data than two windows (128 MiB) are left alone.
      */
     static void refreshSmallFolios(Path path, FileChannel channel, long dataStart, long dataSize) {
-        if (C == null || dataSize < 2 * WINDOW || !SAMPLED.add(path.toAbsolutePath().normalize())) return;
+        if (!HUGE_PAGES || dataSize < 2 * WINDOW || !SAMPLED.add(path.toAbsolutePath().normalize())) return;
         long from = (dataStart + dataSize / 2) & -HUGE;
         MappedByteBuffer window;
         try {

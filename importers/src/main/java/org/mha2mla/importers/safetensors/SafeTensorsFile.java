@@ -336,6 +336,8 @@ public final class SafeTensorsFile implements Closeable {
         }
         return StoredTensor.of(name, p, shape, chunks, () -> {
             for (MappedByteBuffer b : chunks) Unmapper.unmap(b);
+        }, () -> {
+            for (MappedByteBuffer b : chunks) PageCache.dropPages(b);
         });
     }
 

@@ -99,6 +99,32 @@ class PageCacheTest {
         }
     }
 
+    @Test
+    void droppedPagesLeaveTheResidentSetAndReadBackTheSameValues(@TempDir Path dir) throws Exception {
+        assumeTrue(PageCache.C != null, "no libc binding on this system");
+        int n = 2 * MIB; // 8 MiB of float32
+        Path file = dir.resolve("w.safetensors");
+        byte[] header = ("{\"w\":{\"dtype\":\"F32\",\"shape\":[" + n + "],\"data_offsets\":[0," + 4L * n + "]}}")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        ByteBuffer data = ByteBuffer.allocate(8 + header.length + 4 * n).order(ByteOrder.LITTLE_ENDIAN);
+        data.putLong(header.length).put(header);
+        for (int i = 0; i < n; i++) data.putFloat(i * 0.5f);
+        Files.write(file, data.array());
+        try (SafeTensorsFile f = SafeTensorsFile.open(file); var w = f.stored("w")) {
+            long mapping = address(w.chunk(0)) & ~4095L;
+            float[] first = new float[n];
+            w.elementsInto(0, n, first, 0);
+            assertTrue(PageCache.smapsField(mapping, "Rss:") >= 8 * 1024, "every page read is resident");
+            w.dropPages();
+            assertEquals(0, PageCache.smapsField(mapping, "Rss:"), "no page of the mapping is resident after the drop");
+            float[] again = new float[n];
+            w.elementsInto(0, n, again, 0);
+            for (int i = 0; i < n; i += 4099) assertEquals(i * 0.5f, again[i], "element " + i);
+            assertTrue(java.util.Arrays.equals(first, again), "the values read back after the drop");
+            assertTrue(PageCache.smapsField(mapping, "Rss:") >= 8 * 1024, "reading maps the pages again");
+        }
+    }
+
     /** Skips where nothing is advised, or where the files live in memory (tmpfs keeps its pages whatever the advice). */
     private static void assumeDroppable(Path dir) throws Exception {
         assumeTrue(PageCache.active(), "no page-cache advice on this system");

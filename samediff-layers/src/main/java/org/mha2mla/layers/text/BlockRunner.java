@@ -230,6 +230,15 @@ public final class BlockRunner implements AutoCloseable {
         return open.computeIfAbsent(key, weights::stored);
     }
 
+    /**
+     * Takes the pages of every open weight out of the process's resident memory ({@link StoredTensor#dropPages}); they
+     * stay open, and the next read maps them again from the page cache. For {@link LayerwiseDecoder.Residency#KEEP},
+     * whose weights otherwise stay resident once read.
+     */
+    public void dropPages() {
+        open.values().forEach(StoredTensor::dropPages);
+    }
+
     /** Ends the caller's use of a weight from {@link #stored}: closes it under {@link LayerwiseDecoder.Residency#RELEASE}. */
     public void done(StoredTensor t) {
         if (residency == LayerwiseDecoder.Residency.RELEASE) t.close();
@@ -272,11 +281,22 @@ public final class BlockRunner implements AutoCloseable {
     public void close() {
         open.values().forEach(StoredTensor::close);
         open.clear();
-        buffers.clear();
-        holds.clear();
+        releaseGradientArrays();
+        releaseActivations();
+    }
+
+    /**
+     * Closes the float32 buffers and the cached activations and ends the last graph's session; the open weights stay
+     * open. The next run allocates them again.
+     */
+    public void releaseActivations() {
         if (lastRun != null) lastRun.getSessions().clear();
         lastRun = null;
-        releaseGradientArrays();
+        buffers.values().forEach(b -> {
+            if (b.closeable()) b.close();
+        });
+        buffers.clear();
+        holds.clear();
         activations.close();
         activations = newActivationCache();
     }

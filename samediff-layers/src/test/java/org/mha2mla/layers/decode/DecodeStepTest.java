@@ -29,6 +29,7 @@ import org.mha2mla.layers.VlmLoader;
 import org.mha2mla.layers.generation.CachePolicy;
 import org.mha2mla.layers.generation.Generator;
 import org.mha2mla.layers.mla.Mha2MlaConverter;
+import org.mha2mla.layers.text.LayerwiseDecoder;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -56,6 +57,26 @@ class DecodeStepTest {
         FullPassCheck.Result r = FullPassCheck.run(model, batch, 11, 5, 5, false);
         System.out.printf("%s partial RoPE batch %d: decode steps vs full pass max abs %.2e (relative %.2e)%n", fixture, batch, r.maxAbs(), r.relative());
         assertTrue(r.maxAbs() <= 1e-4, fixture + " batch " + batch + ": " + r.maxAbs());
+    }
+
+    /**
+     * A prompt in query blocks (4 of its 11 rows at a time) is prefilled as a long prompt is: each layer's pass first
+     * hands the mapped weights' pages back to the page cache, and the pass closes its float32 buffers at the end. The
+     * decode steps after it read the same mapped weights again and still give the full pass's logits.
+     */
+    @ParameterizedTest
+    @CsvSource({"llava_next, 1", "qwen2_5_vl, 3"})
+    void stepsAfterAPrefillInQueryBlocksEqualTheFullPass(String fixture, int batch) {
+        VisionLanguageModel model = VlmLoader.load(Fixtures.dir(fixture));
+        org.mha2mla.core.config.TextConfig t = model.config().textConfig();
+        long bytes = 4L * batch * t.numAttentionHeads() * 11 * 4;
+        assertEquals(4, LayerwiseDecoder.queryRows(batch, t.numAttentionHeads(), 11, bytes), "query rows per block");
+        try (LayerwiseDecoder blocked = new LayerwiseDecoder(model.weights(), t, model.decoderPrefix(), model.lmHeadKey(),
+                model.attention(), LayerwiseDecoder.Residency.KEEP, bytes)) {
+            FullPassCheck.Result r = FullPassCheck.run(model, DecodeStep.of(blocked, null), batch, 11, 5, 3, false);
+            System.out.printf("%s batch %d, prefill in query blocks: decode steps vs full pass max abs %.2e%n", fixture, batch, r.maxAbs());
+            assertTrue(r.maxAbs() <= 1e-4, fixture + " batch " + batch + ": " + r.maxAbs());
+        }
     }
 
     /**

@@ -31,6 +31,11 @@ final class FullPassCheck {
     }
 
     static Result run(VisionLanguageModel model, int batch, int prompt, int steps, long seed, boolean padSecond) {
+        return run(model, model.decodeStep(), batch, prompt, steps, seed, padSecond);
+    }
+
+    /** As {@link #run(VisionLanguageModel, int, int, int, long, boolean)} through {@code step} (over the model's weights). */
+    static Result run(VisionLanguageModel model, DecodeStep step, int batch, int prompt, int steps, long seed, boolean padSecond) {
         TextConfig t = model.config().textConfig();
         int total = prompt + steps;
         Random rng = new Random(seed);
@@ -49,7 +54,6 @@ final class FullPassCheck {
         if (padSecond) keep[1][0] = 0;
         INDArray full = model.graph().logits(new DecoderInput(embeds, RopeTables.forRange(t, 0, total), AttentionMask.causal(keep, total), modality));
 
-        DecodeStep step = model.decodeStep();
         StaticCache cache = step.newCache(batch, total, StaticCache.float32());
         long[][] promptKeep = new long[batch][];
         for (int b = 0; b < batch; b++) promptKeep[b] = Arrays.copyOf(keep[b], prompt);
