@@ -301,8 +301,7 @@ public final class LayerwiseGradients implements GradientSource {
         SDVariable out = sd.identity(OUT, r.output());
         if (!queryBlocks) {
             attentions[layer] = attention;
-            List<DecoderAttention.CacheTensor> specs = attention.cacheTensors();
-            for (int j = 0; j < specs.size(); j++) sd.identity(LayerwiseDecoder.present(specs.get(j).name()), r.present().get(j));
+            LayerwiseDecoder.namePresent(sd, attention, r);
         }
         SDVariable gradOut = sd.placeHolder(GRAD_OUT, DataType.FLOAT, -1, -1, config.hiddenSize());
         sd.setLossVariables(sd.sum(LOSS, out.mul(gradOut)));

@@ -286,9 +286,14 @@ public final class LayerwiseDecoder implements AutoCloseable {
         DecoderAttention.Result r = forward(sd, config, layerKey(layer), attn, layer, false);
         sd.identity(OUT, r.output());
         sd.identity(PROBS, r.probs());
+        namePresent(sd, attn, r);
+        return attn;
+    }
+
+    /** Names a layer pass's cache tensors {@link #present} (e.g. {@code present.key}), as a pass in query blocks reads them. */
+    public static void namePresent(SameDiff sd, DecoderAttention attn, DecoderAttention.Result r) {
         List<DecoderAttention.CacheTensor> specs = attn.cacheTensors();
         for (int j = 0; j < specs.size(); j++) sd.identity(present(specs.get(j).name()), r.present().get(j));
-        return attn;
     }
 
     /**
@@ -439,7 +444,7 @@ public final class LayerwiseDecoder implements AutoCloseable {
         // A pass this long has large activations: the mapped weights read so far (the layers before, or all of them
         // after a decode) need not stay resident beside them. They stay open; the next read maps them again from the
         // page cache. On LLaVA-NeXT-8B's 2,959-token prompt they were 14 GB of an eval's 20 GB peak (benchmarks/scale).
-        if (longPass(h)) runner.dropPages();
+        if (rows < h.size(1)) runner.dropPages();
         if (rows == h.size(1) || extra.stream().anyMatch(n -> queryAxis(layer, n) == UNBLOCKED)) {
             return runner.run(g.block, inputs(h, in), outputs);
         }
