@@ -261,15 +261,27 @@ public final class LinearAlgebra {
      * or null when A is not positive definite to working precision.
      */
     public static INDArray choleskyLower(INDArray spd) {
+        return choleskyLower(spd, 0);
+    }
+
+    /**
+     * The lower Cholesky factor L of (A + Aᵀ)/2 + δI (δ = {@code ridge}, as {@link #regularize} adds it), or null when
+     * that matrix is not positive definite to working precision. The ridge goes on in the one pass that prepares LAPACK's
+     * input, so the ridged copy {@link #regularize} makes is not needed.
+     */
+    public static INDArray choleskyLower(INDArray spd, double ridge) {
         requireSquare(spd, "choleskyLower");
-        int n = (int) spd.rows();
-        INDArray work = symmetrised(spd, "choleskyLower input");
-        if (lapackDistrusted) {
-            return choleskyByCommonsMath(work);
+        if (!(ridge >= 0)) {
+            throw new IllegalArgumentException("choleskyLower: the ridge must be >= 0, got " + ridge);
         }
-        // dpotrf in place on the off-heap symmetrised copy, checked against the input: at 4096² each further pass of
-        // 128 MB (through a Java array, JavaCPP's copies around the call, or a dup) cost 0.1–0.3 s
-        INDArray l = work;
+        int n = (int) spd.rows();
+        if (lapackDistrusted) {
+            return choleskyByCommonsMath(plusRidge(symmetrised(spd, "choleskyLower input"), ridge));
+        }
+        // dpotrf in place on the lower triangle of a fresh column-major copy, whose upper triangle is already zero (dpotrf
+        // does not touch it), checked against the input. At 4096² each pass over 128 MB (a Java array, a dup, JavaCPP's
+        // copies) cost 0.1–0.3 s; this is one (benchmarks/scale: MD-SVD of a LLaVA-1.5-7B layer).
+        INDArray l = lowerTriangleForLapack(spd, ridge);
         int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, (byte) 'L', n, pointer(l), n);
         if (info > 0) {
             return null; // leading minor `info` is not positive
@@ -277,17 +289,58 @@ public final class LinearAlgebra {
         if (info < 0) {
             throw new ArithmeticException("LAPACK dpotrf rejected argument " + (-info) + " for a " + n + "x" + n + " matrix");
         }
-        DoubleBuffer columns = l.data().asNioDouble();
-        double[] zeros = new double[n];
-        for (int j = 1; j < n; j++) {
-            columns.put(j * n, zeros, 0, j); // column j above the diagonal: dpotrf leaves A's upper triangle there
-        }
-        double defect = choleskyDefect(spd, l);
+        double defect = choleskyDefect(spd, ridge, l);
         if (!(defect <= CHECK_TOLERANCE)) {
             distrustLapack("dpotrf", n + "x" + n, defect);
-            return choleskyByCommonsMath(symmetrised(spd, "choleskyLower input"));
+            return choleskyByCommonsMath(plusRidge(symmetrised(spd, "choleskyLower input"), ridge));
         }
         return l;
+    }
+
+    /**
+     * A fresh column-major float64 array with (A + Aᵀ)/2 + δI below and on the diagonal and zeros above, read straight
+     * from A's buffer (no heap copy), checked to be finite. The diagonal is A's own: (a + a)/2 = a exactly, so the result
+     * equals {@link #symmetrised} of {@link #regularize}d A on and below the diagonal, bit for bit.
+     */
+    private static INDArray lowerTriangleForLapack(INDArray a, double ridge) {
+        int n = (int) a.rows();
+        INDArray dense = a.dataType() == DataType.DOUBLE && a.ordering() == 'c' && !a.isView() ? a : a.castTo(DataType.DOUBLE).dup('c');
+        DoubleBuffer x = dense.data().asNioDouble();
+        INDArray out = Nd4j.createUninitialized(DataType.DOUBLE, new long[] {n, n}, 'f');
+        DoubleBuffer o = out.data().asNioDouble();
+        boolean finite = true;
+        double[][] columns = new double[BLOCK][n];
+        for (int jb = 0; jb < n; jb += BLOCK) {
+            int jEnd = Math.min(jb + BLOCK, n);
+            for (int ib = jb; ib < n; ib += BLOCK) {
+                int iEnd = Math.min(ib + BLOCK, n);
+                // the tile's rows i ∈ [ib, iEnd) of columns j ∈ [jb, jEnd), i ≥ j: two 64 × 64 tiles of A in cache
+                for (int j = jb; j < jEnd; j++) {
+                    double[] column = columns[j - jb];
+                    for (int i = Math.max(ib, j); i < iEnd; i++) {
+                        double v = (x.get(i * n + j) + x.get(j * n + i)) * 0.5;
+                        finite &= Double.isFinite(v);
+                        column[i] = v;
+                    }
+                }
+            }
+            for (int j = jb; j < jEnd; j++) {
+                double[] column = columns[j - jb];
+                column[j] += ridge;
+                Arrays.fill(column, 0, j, 0.0);
+                o.put(j * n, column, 0, n); // zeros above the diagonal, then rows j … n − 1
+            }
+        }
+        requireFinite(finite, "choleskyLower input", n);
+        return out;
+    }
+
+    /** A + δI in place (a fresh symmetrised copy). */
+    private static INDArray plusRidge(INDArray a, double ridge) {
+        for (int i = 0; i < a.rows(); i++) {
+            a.putScalar(i, i, a.getDouble(i, i) + ridge);
+        }
+        return a;
     }
 
     /** The same decomposition by commons-math (tridiagonalisation + implicit QL, float64). */
@@ -372,15 +425,16 @@ public final class LinearAlgebra {
     }
 
     /**
-     * ||L·Lᵀ·X − ½(A + Aᵀ)·X||_F / (||A||_F·||X||_F) for four random probe vectors X: the backward error of the factorisation
-     * (~1e-16 for a correct one), at O(n²) instead of the O(n³) of forming L·Lᵀ.
+     * ||L·Lᵀ·X − (½(A + Aᵀ) + δI)·X||_F / (||A||_F·||X||_F) for four random probe vectors X: the backward error of the
+     * factorisation (~1e-16 for a correct one), at O(n²) instead of the O(n³) of forming L·Lᵀ.
      */
-    static double choleskyDefect(INDArray a, INDArray l) {
+    static double choleskyDefect(INDArray a, double ridge, INDArray l) {
         INDArray x = Nd4j.rand(DataType.DOUBLE, a.rows(), 4).subi(0.5);
         INDArray xl = x.castTo(l.dataType());
         INDArray ad = toDouble(a);
-        // against (A + Aᵀ)/2, the matrix LAPACK was given, without forming it
-        INDArray residual = toDouble(l.mmul(l.transpose().mmul(xl))).subi(ad.mmul(x).addi(ad.transpose().mmul(x)).muli(0.5));
+        // against the matrix LAPACK was given, without forming it
+        INDArray given = ad.mmul(x).addi(ad.transpose().mmul(x)).muli(0.5).addi(x.mul(ridge));
+        INDArray residual = toDouble(l.mmul(l.transpose().mmul(xl))).subi(given);
         double scale = Math.max(a.norm2Number().doubleValue() * x.norm2Number().doubleValue(), Double.MIN_NORMAL);
         return residual.norm2Number().doubleValue() / scale;
     }

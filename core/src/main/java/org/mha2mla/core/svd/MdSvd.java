@@ -42,8 +42,9 @@ import org.nd4j.linalg.factory.Nd4j;
  *       of its SVDs ({@code torch.linalg.svd} on {@code .float()}). L itself stays float64 and is rounded: S + δI
  *       rounded to float32 is often not positive definite any more (its condition number reaches 1/eps and beyond with
  *       fewer text tokens than dimensions or outlier channels). One LLaVA-1.5-7B-shaped layer, both modalities: 22–32 s
- *       in float64, 9.3–10.8 s in float32 (benchmarks/scale; the reduction to tridiagonal form inside ssyevr and
- *       dpotrf are most of what is left); the loss moved by 6e-6 relative. The loss is taken in float64 from the float32 vectors
+ *       in float64, 8.7–13.0 s in float32, median 9.9 (benchmarks/scale; per modality ssyevr ≈ 2.0 s, most of it
+ *       the reduction to tridiagonal form, ssyrk and strmm ≈ 0.65 s each, the Cholesky factor ≈ 0.5 s); the loss moved by
+ *       6e-6 relative. The loss is taken in float64 from the float32 vectors
  *       (σ_i² = ‖W L v_i‖², tail = tr(G) − Σ σ_i²).</li>
  *   <li>Loss: with P = U_d U_dᵀ and E = (I − P) W, ‖E X‖² = N · tr(E S Eᵀ)
  *       = N · (Σ_{i>r} σ_{d,i}² − δ ‖E‖²_F), the second term removing the ridge's share; ‖E‖²_F = ‖W‖²_F − ‖U_dᵀ W‖²_F.
@@ -152,10 +153,9 @@ public final class MdSvd {
             double tail = Arrays.stream(sigma2, rank, sigma2.length).sum();
             return buildFactors(wd, uTop, sigma2, tail, discardedSingularValues(sigma2, rank), rank, tokens, delta);
         }
-        INDArray s = LinearAlgebra.regularize(covariance, eps);
-        INDArray l = LinearAlgebra.choleskyLower(s);
+        INDArray l = LinearAlgebra.choleskyLower(covariance, delta);
         if (l == null) {
-            return factorizeBySquareRootOfS(wd, s, rank, tokens, delta);
+            return factorizeBySquareRootOfS(wd, LinearAlgebra.regularize(covariance, eps), rank, tokens, delta);
         }
         INDArray dPrime = LinearAlgebra.timesLowerTriangular(wd, l);
         INDArray gram = LinearAlgebra.gram(dPrime);
@@ -173,7 +173,7 @@ public final class MdSvd {
     static LowRankFactors factorizeInFloat32(INDArray w, INDArray covariance, long tokens, int rank, double eps) {
         double delta = LinearAlgebra.ridge(covariance, eps);
         // L in float64, then rounded (class comment): spotrf failed on both modalities of a LLaVA-1.5-7B layer
-        INDArray exact = LinearAlgebra.choleskyLower(LinearAlgebra.regularize(covariance, eps));
+        INDArray exact = LinearAlgebra.choleskyLower(covariance, delta);
         if (exact == null) {
             return null;
         }

@@ -254,6 +254,37 @@ class LinearAlgebraTest {
     }
 
     @Test
+    void choleskyWithARidgeEqualsTheCholeskyOfTheRidgedSymmetrisedMatrix() {
+        // The one-pass route (symmetrise, add δ on the diagonal, zeros above) against the two copies it replaces:
+        // regularize, then choleskyLower. Bit for bit: the same matrix reaches dpotrf.
+        INDArray x = Nd4j.createFromArray(gaussian(150, 90, 21));
+        INDArray spd = x.transpose().mmul(x);
+        INDArray skewed = spd.add(Nd4j.createFromArray(gaussian(90, 90, 22)).muli(1e-9)); // last-bit asymmetry, as gemm leaves
+        double delta = LinearAlgebra.ridge(skewed, 1e-3);
+        INDArray before = skewed.dup();
+        INDArray l = LinearAlgebra.choleskyLower(skewed, delta);
+        assertEquals(before, skewed, "input not overwritten");
+        assertEquals(LinearAlgebra.choleskyLower(LinearAlgebra.regularize(skewed, 1e-3)), l);
+        INDArray target = skewed.add(skewed.transpose()).muli(0.5).addi(Nd4j.eye(90).castTo(DataType.DOUBLE).muli(delta));
+        assertTrue(relFrobenius(l.mmul(l.transpose()), target) < 1e-14, "L·Lᵀ = (A + Aᵀ)/2 + δI");
+        for (int i = 0; i < 90; i++) {
+            for (int j = i + 1; j < 90; j++) {
+                assertEquals(0.0, l.getDouble(i, j), "upper triangle at " + i + "," + j);
+            }
+        }
+        // float32 and column-major inputs take the same values
+        assertEquals(LinearAlgebra.choleskyLower(skewed.dup('f'), delta), l);
+        INDArray single = skewed.castTo(DataType.FLOAT);
+        assertEquals(LinearAlgebra.choleskyLower(single.castTo(DataType.DOUBLE), delta), LinearAlgebra.choleskyLower(single, delta));
+        // a ridge makes a singular matrix positive definite; a negative one is refused
+        INDArray thin = Nd4j.createFromArray(gaussian(30, 90, 23));
+        INDArray singular = thin.transpose().mmul(thin);
+        assertEquals(null, LinearAlgebra.choleskyLower(singular.sub(Nd4j.eye(90).castTo(DataType.DOUBLE).muli(1e-9))));
+        assertTrue(LinearAlgebra.choleskyLower(singular, LinearAlgebra.ridge(singular, 1e-3)) != null);
+        assertThrows(IllegalArgumentException.class, () -> LinearAlgebra.choleskyLower(spd, -1));
+    }
+
+    @Test
     void gramAndTriangularProductEqualTheirGemms() {
         // BLAS dsyrk / dtrmm against ND4J's gemm on the same float64 inputs; float32 input is widened first
         INDArray a = Nd4j.createFromArray(gaussian(300, 70, 8));
