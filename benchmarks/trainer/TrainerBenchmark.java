@@ -22,6 +22,7 @@ import org.mha2mla.trainer.FreezeMask;
 import org.mha2mla.trainer.GradientSource;
 import org.mha2mla.trainer.LayerwiseGradients;
 import org.mha2mla.trainer.PeftStage;
+import org.mha2mla.trainer.ReplicatedGradients;
 import org.mha2mla.trainer.WholeGraphGradients;
 import org.mha2mla.trainer.data.TrainingExample;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -39,7 +40,7 @@ import org.nd4j.linalg.factory.Nd4j;
  *
  *   benchmarks/trainer/run.sh [--d 512] [--layers 4] [--heads 8] [--kv-heads 2] [--ff 1408] [--vocab 8192]
  *                             [--seq 256] [--batch 1,4] [--steps 6] [--warmup 2] [--sources graph,layers]
- *                             [--stages 1,2] [--model DIR] [--mla-model DIR] [--profile true]
+ *                             [--stages 1,2] [--model DIR] [--mla-model DIR] [--profile true] [--vary 0]
  *
  * --profile true times the graphs' ops of one update per source (the whole graph: two updates by phase; layer by layer:
  * every layer graph and gradient function), e.g. one LLaVA-NeXT-shaped stage-2 update at 3,072 tokens in query blocks:
@@ -63,6 +64,7 @@ public final class TrainerBenchmark {
                 .map(k -> GradientSource.Kind.valueOf(k.toUpperCase(Locale.ROOT))).toList();
         List<String> stages = List.of(a.get("stages").split(","));
         profile = Boolean.parseBoolean(a.getOrDefault("profile", "false"));
+        vary = Integer.parseInt(a.getOrDefault("vary", "0"));
 
         Path model = a.containsKey("model") ? Path.of(a.get("model")) : randomQwenModel(a);
         if (!a.containsKey("model")) Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(model)));
@@ -84,6 +86,11 @@ public final class TrainerBenchmark {
     }
 
     static boolean profile;
+    /**
+     * --vary K: the updates alternate between sequences of {@code seq} and {@code seq − K} tokens, as micro-batches of
+     * instruction data padded to their longest example change shape from one update to the next (K = 0: one shape).
+     */
+    static int vary;
 
     /**
      * --profile true: the phases of two updates (gradients, clipping, AdamW, timed apart) and the graph's ops, timed
@@ -275,21 +282,36 @@ public final class TrainerBenchmark {
             String trainable = stage.summary().replaceFirst("^[^:]*: ", "");
             java.util.Random rng = new java.util.Random(1);
             for (int b : batches) {
-                List<GradientSource.Batch> mb = List.of(stage.batch(examples(rng, b, seq, (int) m.config().textConfig().vocabSize(),
-                        m.config().imageTokenId())));
-                for (int i = 0; i < warmup; i++) stage.step(mb, 1e-5);
-                if (profile && source instanceof WholeGraphGradients g) profile(stageName, b, stage, g, mb);
+                int vocab = (int) m.config().textConfig().vocabSize();
+                List<GradientSource.Batch> mb = List.of(stage.batch(examples(rng, b, seq, vocab, m.config().imageTokenId())));
+                // with --vary, every other update takes a micro-batch of another length
+                List<GradientSource.Batch> other = vary == 0 ? mb : List.of(stage.batch(examples(rng, b, seq - vary, vocab, m.config().imageTokenId())));
+                for (int i = 0; i < warmup; i++) stage.step(i % 2 == 0 ? mb : other, 1e-5);
+                if (profile && firstGraph(source) != null) profile(stageName, b, stage, firstGraph(source), mb);
                 if (profile && source instanceof LayerwiseGradients g) profile(stageName, b, stage, g, mb);
                 long t0 = System.nanoTime();
-                for (int i = 0; i < steps; i++) stage.step(mb, 1e-5);
+                for (int i = 0; i < steps; i++) stage.step(i % 2 == 0 ? mb : other, 1e-5);
                 double s = (System.nanoTime() - t0) / 1e9 / steps;
-                System.out.printf(Locale.ROOT, "%-8s %-15s %-42s %6d %10.1f %10.1f %12.1f%n", stageName, kind.description(), trainable, b,
-                        s * 1e3, mb.get(0).tokens() / s, mb.get(0).supervisedTokens() / s);
+                double tokens = (mb.get(0).tokens() + other.get(0).tokens()) / 2.0;
+                double supervised = (mb.get(0).supervisedTokens() + other.get(0).supervisedTokens()) / 2.0;
+                System.out.printf(Locale.ROOT, "%-8s %-15s %-42s %6d %10.1f %10.1f %12.1f%n", stageName, describe(kind, source), trainable, b,
+                        s * 1e3, tokens / s, supervised / s);
                 System.out.printf(Locale.ROOT, "RESULT %s %s %d %.1f %.1f%n", stageName, kind.name().toLowerCase(Locale.ROOT), b, s * 1e3,
-                        mb.get(0).tokens() / s);
+                        tokens / s);
                 mb.forEach(GradientSource.Batch::release);
+                if (other != mb) other.forEach(GradientSource.Batch::release);
             }
         }
+    }
+
+    /** The whole graph a source runs, or its first replica's; null for the layer-by-layer source. */
+    static WholeGraphGradients firstGraph(GradientSource source) {
+        if (source instanceof ReplicatedGradients r) source = r.replicas().get(0);
+        return source instanceof WholeGraphGradients g ? g : null;
+    }
+
+    static String describe(GradientSource.Kind kind, GradientSource source) {
+        return kind.description() + (source instanceof ReplicatedGradients r ? " ×" + r.replicas().size() : "");
     }
 
     static List<TrainingExample> examples(java.util.Random rng, int b, int seq, int vocab, int imageToken) {

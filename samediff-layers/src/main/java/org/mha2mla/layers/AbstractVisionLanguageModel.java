@@ -98,12 +98,15 @@ public abstract class AbstractVisionLanguageModel implements VisionLanguageModel
 
     @Override
     public synchronized TextDecoder graph() {
-        if (graph == null) {
-            TensorSource decoderWeights = TensorSource.subset(weights, k -> k.startsWith(decoderPrefix) || k.equals(lmHeadKey));
-            SameDiff sd = Params.load(decoderWeights);
-            graph = new TextDecoder(sd, config.textConfig(), decoderPrefix, lmHeadKey, i -> attention.create(sd, i));
-        }
+        if (graph == null) graph = newGraph();
         return graph;
+    }
+
+    @Override
+    public TextDecoder newGraph() {
+        TensorSource decoderWeights = TensorSource.subset(weights, k -> k.startsWith(decoderPrefix) || k.equals(lmHeadKey));
+        SameDiff sd = Params.load(decoderWeights);
+        return new TextDecoder(sd, config.textConfig(), decoderPrefix, lmHeadKey, i -> attention.create(sd, i));
     }
 
     /**

@@ -59,6 +59,12 @@ public interface VisionLanguageModel extends AutoCloseable {
     TextDecoder graph();
 
     /**
+     * Another whole-decoder graph like {@link #graph()}, over float32 copies of its own and not kept by the model: for
+     * data-parallel replicas of a training graph (the caller owns it).
+     */
+    TextDecoder newGraph();
+
+    /**
      * One processed prompt as decoder input: token embeddings with the image features written over the image tokens,
      * the family's RoPE tables (1-D, or M-RoPE positions for Qwen2.5-VL), a causal mask and each token's modality.
      */

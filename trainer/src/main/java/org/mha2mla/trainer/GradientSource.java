@@ -7,6 +7,7 @@ import java.util.Map;
 import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.trainer.data.TrainingExample;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Where an optimizer update gets its gradients from: the model's parameters as float32 arrays that the update changes
@@ -19,7 +20,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * <li>{@link LayerwiseGradients}: one decoder layer at a time over weights that stay in their stored dtype, recomputing
  * each layer on the way back (models larger than memory).</li>
  * </ul>
- * {@link Kind#choose} picks between the last and the first for a model and a mask.
+ * {@link Kind#choose} picks between the last and the first for a model and a mask; {@link Kind#open} runs the first as
+ * the second on a machine of several cores ({@link Kind#graphReplicas}).
  */
 public interface GradientSource extends AutoCloseable {
 
@@ -102,26 +104,56 @@ public interface GradientSource extends AutoCloseable {
 
         /** {@link #choose} for {@code model} and {@code mask} on this machine. */
         public Kind choose(VisionLanguageModel model, FreezeMask mask) {
-            long decoder = 0;
             boolean onlyLayers = true;
             String layers = model.decoderPrefix() + "layers.";
             for (String key : model.weights().names()) {
-                if (!key.startsWith(model.decoderPrefix()) && !key.equals(model.lmHeadKey())) continue;
-                long n = 1;
-                for (long s : model.weights().info(key).shape()) n *= s;
-                decoder += n;
-                if (mask.isTrainable(key) && !key.startsWith(layers)) onlyLayers = false;
+                if (mask.isTrainable(key) && isDecoder(model, key) && !key.startsWith(layers)) onlyLayers = false;
             }
-            return choose(decoder, physicalMemory(), onlyLayers);
+            return choose(decoderParameters(model), physicalMemory(), onlyLayers);
         }
 
-        /** The source of this kind (AUTO chooses first) training what {@code mask} selects of {@code model}. */
+        /**
+         * The source of this kind (AUTO chooses first) training what {@code mask} selects of {@code model}. The whole
+         * graph runs as {@link #graphReplicas} replicas ({@link ReplicatedGradients}).
+         */
         public GradientSource open(VisionLanguageModel model, FreezeMask mask) {
             return switch (choose(model, mask)) {
-                case GRAPH -> WholeGraphGradients.decoder(model, mask);
+                case GRAPH -> WholeGraphGradients.onReplicas(model, mask, graphReplicas(decoderParameters(model), physicalMemory(),
+                        Runtime.getRuntime().availableProcessors(), Nd4j.getEnvironment().maxThreads()));
                 case LAYERS -> new LayerwiseGradients(model, mask);
                 case AUTO -> throw new IllegalStateException("AUTO chose itself");
             };
+        }
+
+        /**
+         * How many copies of the whole graph train side by side: one per core ({@link ReplicatedGradients#replicasFor}),
+         * each on single-threaded ops, while their float32 weights together stay within the eighth of the machine that
+         * {@link #choose} gives one graph; one when ND4J already runs on one thread ({@code OMP_NUM_THREADS=1}: the
+         * process has other work for the other cores, as the demo's steps, which run side by side) or a second copy
+         * does not fit. Replicas split each micro-batch, so a batch of one example runs on one of them alone (as fast
+         * as one graph on two threads at the trainer benchmark's shape; benchmarks/trainer/README.md).
+         */
+        static int graphReplicas(long decoderParameters, long physicalBytes, int cpus, int nd4jThreads) {
+            if (nd4jThreads <= 1) return 1;
+            int replicas = ReplicatedGradients.replicasFor(cpus);
+            while (replicas > 1 && 4L * decoderParameters * replicas > physicalBytes / 8) replicas--;
+            return replicas;
+        }
+
+        /** Parameters of the decoder and the lm_head of {@code model}: what a whole graph holds in float32. */
+        private static long decoderParameters(VisionLanguageModel model) {
+            long decoder = 0;
+            for (String key : model.weights().names()) {
+                if (!isDecoder(model, key)) continue;
+                long n = 1;
+                for (long s : model.weights().info(key).shape()) n *= s;
+                decoder += n;
+            }
+            return decoder;
+        }
+
+        private static boolean isDecoder(VisionLanguageModel model, String key) {
+            return key.startsWith(model.decoderPrefix()) || key.equals(model.lmHeadKey());
         }
 
         /** How the log names it. */

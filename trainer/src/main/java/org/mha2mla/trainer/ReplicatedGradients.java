@@ -11,6 +11,9 @@ import java.util.concurrent.Future;
 
 import org.mha2mla.trainer.data.TrainingExample;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Environment;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.nativeblas.Nd4jBlas;
 
 /**
  * Data parallelism on one machine: copies of a model's graph (same weights, same mask), each computing the gradients of
@@ -19,13 +22,18 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * after every update ({@link #updated}).
  *
  * <p>Why: ND4J runs a small model's many small ops faster on one OpenMP thread than on two, so on two cores two graphs
- * on half a batch each beat one graph on the whole batch (figures in benchmarks/pretrain/README.md).
+ * on half a batch each beat one graph on the whole batch (figures in benchmarks/pretrain/README.md and
+ * benchmarks/trainer/README.md). So while a source of several replicas is open, ND4J's ops and OpenBLAS run on the
+ * thread that calls them ({@link #SingleThreaded}): the replicas are the parallelism, one per core. That setting is
+ * the process's; {@link #close} puts back what it was.
  */
 public final class ReplicatedGradients implements GradientSource {
 
     private final List<GradientSource> replicas;
     private final List<Map<String, INDArray>> shardGrads = new ArrayList<>();
     private final ExecutorService pool;
+    /** ND4J's and OpenBLAS's thread counts before this source set them to one, or null (one replica). */
+    private final SingleThreaded threads;
 
     /** The shares of one micro-batch, one per replica (fewer when the batch has fewer examples than replicas). */
     record Sharded(List<Batch> shards, long[][] targets, int tokens) implements Batch {
@@ -50,7 +58,32 @@ public final class ReplicatedGradients implements GradientSource {
             t.setDaemon(true);
             return t;
         });
+        this.threads = replicas.size() == 1 ? null : SingleThreaded.enter();
         updated();
+    }
+
+    /**
+     * ND4J's op threads (libnd4j's {@code maxThreads} and {@code maxMasterThreads}) and OpenBLAS's threads as they were
+     * before {@link #enter} set all three to one; {@link #restore} sets them back. Two replicas with two threads each
+     * on two cores took longer than with one (benchmarks/trainer/README.md).
+     */
+    record SingleThreaded(int maxThreads, int maxMasterThreads, int blasThreads) {
+        static SingleThreaded enter() {
+            Environment env = Nd4j.getEnvironment();
+            Nd4jBlas blas = Nd4j.factory().blas() instanceof Nd4jBlas b ? b : null;
+            SingleThreaded before = new SingleThreaded(env.maxThreads(), env.maxMasterThreads(), blas == null ? 0 : blas.getMaxThreads());
+            env.setMaxThreads(1);
+            env.setMaxMasterThreads(1);
+            if (blas != null) blas.setMaxThreads(1);
+            return before;
+        }
+
+        void restore() {
+            Environment env = Nd4j.getEnvironment();
+            env.setMaxThreads(maxThreads);
+            env.setMaxMasterThreads(maxMasterThreads);
+            if (blasThreads > 0 && Nd4j.factory().blas() instanceof Nd4jBlas b) b.setMaxThreads(blasThreads);
+        }
     }
 
     /** Replicas for {@code cpus} cores: one per core, at most 2 (the cores share memory bandwidth; see the class comment). */
@@ -139,5 +172,6 @@ public final class ReplicatedGradients implements GradientSource {
     public void close() {
         if (pool != null) pool.shutdownNow();
         replicas.forEach(GradientSource::close);
+        if (threads != null) threads.restore();
     }
 }

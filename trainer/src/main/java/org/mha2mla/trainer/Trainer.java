@@ -98,6 +98,7 @@ public final class Trainer {
         Path moments = AdamW.momentsOnDisk(trainable, GradientSource.physicalMemory()) ? job.trainingDir().resolve("adamw-moments.f32") : null;
         try (PeftStage stage = new PeftStage(source, mask, o.adam(), o.maxGradNorm(), moments)) {
             job.log().println(stage.summary() + "; gradients " + kind.description()
+                    + (source instanceof ReplicatedGradients r ? " on " + r.replicas().size() + " replicas" : "")
                     + (moments == null ? "" : String.format(java.util.Locale.ROOT, "; AdamW moments on disk (%.1f GB, %s)", 8e-9 * trainable, moments)));
             return trainStage(job, model, mask, stage, kind == GradientSource.Kind.LAYERS);
         }

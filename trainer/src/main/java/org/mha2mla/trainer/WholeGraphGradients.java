@@ -39,6 +39,8 @@ public final class WholeGraphGradients implements GradientSource {
     private final PassArrays arrays = new PassArrays();
     /** The placeholder shapes of the latest pass ({@link #shapes}). */
     private String lastShapes = "";
+    /** Whether {@link #sd} is this source's own (a replica's), whose arrays {@link #close} frees. */
+    private boolean ownsGraph;
 
     /**
      * @param sd      a graph holding every parameter as a variable named with its key
@@ -69,6 +71,25 @@ public final class WholeGraphGradients implements GradientSource {
     public static WholeGraphGradients decoder(VisionLanguageModel model, FreezeMask mask) {
         TextDecoder graph = model.graph();
         return new WholeGraphGradients(graph.sameDiff(), graph, mask, examples -> MicroBatch.of(model, examples));
+    }
+
+    /**
+     * The text decoder of {@code model} on {@code replicas} graphs ({@link ReplicatedGradients}): the model's own
+     * {@link VisionLanguageModel#graph} trains, each further replica is a {@link VisionLanguageModel#newGraph} of its own.
+     * One replica is {@link #decoder}.
+     */
+    public static GradientSource onReplicas(VisionLanguageModel model, FreezeMask mask, int replicas) {
+        if (replicas < 1) throw new IllegalArgumentException("need at least one replica, got " + replicas);
+        if (replicas == 1) return decoder(model, mask);
+        List<GradientSource> sources = new ArrayList<>();
+        sources.add(decoder(model, mask));
+        for (int r = 1; r < replicas; r++) {
+            TextDecoder graph = model.newGraph();
+            WholeGraphGradients replica = new WholeGraphGradients(graph.sameDiff(), graph, mask, examples -> MicroBatch.of(model, examples));
+            replica.ownsGraph = true;
+            sources.add(replica);
+        }
+        return new ReplicatedGradients(sources);
     }
 
     public SameDiff sameDiff() {
@@ -153,9 +174,18 @@ public final class WholeGraphGradients implements GradientSource {
         }
     }
 
-    /** Frees the gradient passes' arrays; the graph stays with its model (a model's {@link VisionLanguageModel#graph} is closed with the model). */
+    /**
+     * Frees the gradient passes' arrays; the graph stays with its model (a model's {@link VisionLanguageModel#graph} is
+     * closed with the model), unless it is a replica's own, whose weight copies go as well.
+     */
     @Override
     public void close() {
         arrays.close();
+        if (ownsGraph) {
+            for (SDVariable v : sd.variables()) {
+                INDArray a = v.getVariableType() == VariableType.VARIABLE || v.getVariableType() == VariableType.CONSTANT ? v.getArr() : null;
+                if (a != null && !a.wasClosed() && a.closeable()) a.close();
+            }
+        }
     }
 }

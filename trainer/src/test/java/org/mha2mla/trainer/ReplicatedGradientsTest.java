@@ -1,0 +1,71 @@
+package org.mha2mla.trainer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import java.util.Map;
+
+import org.junit.jupiter.api.Test;
+import org.mha2mla.layers.VisionLanguageModel;
+import org.mha2mla.layers.VlmLoader;
+import org.mha2mla.trainer.data.TrainingExample;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * The whole graph of a PEFT stage on two replicas ({@link WholeGraphGradients#onReplicas}) against the one graph: the
+ * same loss and gradients up to float summation order, the model's own graph as the trained one, and ND4J's threads
+ * back as they were once the source is closed.
+ */
+class ReplicatedGradientsTest {
+
+    @Test
+    void twoReplicasOfAPeftStageComputeTheOneGraphsGradients() {
+        // Two loads of one fixture: building a stage's loss and gradient functions changes the model's graph
+        List<TrainingExample> examples = List.of(GoldenExamples.example("qwen2_5_vl", "c0", 8),
+                GoldenExamples.example("qwen2_5_vl", "c1", 6), GoldenExamples.example("qwen2_5_vl", "c0", 3)); // shards of 1 and 2
+        FreezeMask mask = FreezeMask.stage1();
+        int threadsBefore = Nd4j.getEnvironment().maxThreads();
+        try (VisionLanguageModel m1 = VlmLoader.load(TestFixtures.dir("qwen2_5_vl"));
+             VisionLanguageModel m2 = VlmLoader.load(TestFixtures.dir("qwen2_5_vl"))) {
+            PeftStage one = TestFixtures.stage(m1, mask, AdamW.Config.defaults(0), 0);
+            double lossOne = one.accumulateGradients(List.of(one.batch(examples)));
+            try (GradientSource two = WholeGraphGradients.onReplicas(m2, mask, 2)) {
+                ReplicatedGradients replicated = assertInstanceOf(ReplicatedGradients.class, two);
+                assertEquals(2, replicated.replicas().size());
+                assertEquals(1, Nd4j.getEnvironment().maxThreads(), "one op thread per replica while the source is open");
+                PeftStage split = new PeftStage(two, mask, AdamW.Config.defaults(0), 0);
+                GradientSource.Batch batch = split.batch(examples);
+                assertEquals(examples.stream().mapToInt(TrainingExample::length).sum(), batch.tokens());
+                assertEquals(lossOne, split.accumulateGradients(List.of(batch)), 1e-6 * Math.abs(lossOne));
+                for (Map.Entry<String, INDArray> e : one.gradients().entrySet()) {
+                    INDArray a = e.getValue();
+                    double err = a.sub(split.gradients().get(e.getKey())).norm2Number().doubleValue() / a.norm2Number().doubleValue();
+                    assertTrue(err < 1e-5, e.getKey() + ": relative difference " + err);
+                }
+                // the model's own graph is the trained one; the second replica trains a copy
+                for (Map.Entry<String, INDArray> p : two.trainable().entrySet()) {
+                    assertSame(m2.graph().sameDiff().getVariable(p.getKey()).getArr(), p.getValue(), p.getKey());
+                    assertNotSame(p.getValue(), replicated.replicas().get(1).trainable().get(p.getKey()), p.getKey());
+                }
+            }
+            assertEquals(threadsBefore, Nd4j.getEnvironment().maxThreads(), "threads restored on close");
+        }
+    }
+
+    @Test
+    void theWholeGraphRunsOneReplicaPerCoreWhileTheCopiesFitAndTheProcessIsNotPinnedToOneThread() {
+        long gb = 1L << 30;
+        assertEquals(2, GradientSource.Kind.graphReplicas(19_831_072L, 24 * gb, 2, 2));     // the trainer benchmark's model
+        assertEquals(2, GradientSource.Kind.graphReplicas(19_831_072L, 24 * gb, 16, 16));   // at most two (memory bandwidth)
+        assertEquals(1, GradientSource.Kind.graphReplicas(19_831_072L, 24 * gb, 1, 1));
+        assertEquals(1, GradientSource.Kind.graphReplicas(19_831_072L, 24 * gb, 2, 1));     // OMP_NUM_THREADS=1: the demo's steps
+        // 0.6 B decoder parameters: one float32 copy fits an eighth of 24 GB, two do not
+        assertEquals(1, GradientSource.Kind.graphReplicas(600_000_000L, 24 * gb, 2, 2));
+        assertEquals(2, GradientSource.Kind.graphReplicas(300_000_000L, 24 * gb, 2, 2));
+    }
+}
