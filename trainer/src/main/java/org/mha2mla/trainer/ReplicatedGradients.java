@@ -24,16 +24,16 @@ import org.nd4j.nativeblas.Nd4jBlas;
  * <p>Why: ND4J runs a small model's many small ops faster on one OpenMP thread than on two, so on two cores two graphs
  * on half a batch each beat one graph on the whole batch (figures in benchmarks/pretrain/README.md and
  * benchmarks/trainer/README.md). So while a source of several replicas is open, ND4J's ops and OpenBLAS run on the
- * thread that calls them ({@link #SingleThreaded}): the replicas are the parallelism, one per core. That setting is
- * the process's; {@link #close} puts back what it was.
+ * thread that calls them ({@link SingleThreaded}): the replicas are the parallelism, one per core. That setting is
+ * the process's; closing the last such source puts back what it was.
  */
 public final class ReplicatedGradients implements GradientSource {
 
     private final List<GradientSource> replicas;
     private final List<Map<String, INDArray>> shardGrads = new ArrayList<>();
     private final ExecutorService pool;
-    /** ND4J's and OpenBLAS's thread counts before this source set them to one, or null (one replica). */
-    private final SingleThreaded threads;
+    /** Whether this source holds ND4J and OpenBLAS at one thread ({@link SingleThreaded}) until it is closed. */
+    private boolean singleThreaded;
 
     /** The shares of one micro-batch, one per replica (fewer when the batch has fewer examples than replicas). */
     record Sharded(List<Batch> shards, long[][] targets, int tokens) implements Batch {
@@ -58,31 +58,40 @@ public final class ReplicatedGradients implements GradientSource {
             t.setDaemon(true);
             return t;
         });
-        this.threads = replicas.size() == 1 ? null : SingleThreaded.enter();
+        if (replicas.size() > 1) {
+            SingleThreaded.acquire();
+            singleThreaded = true;
+        }
         updated();
     }
 
     /**
-     * ND4J's op threads (libnd4j's {@code maxThreads} and {@code maxMasterThreads}) and OpenBLAS's threads as they were
-     * before {@link #enter} set all three to one; {@link #restore} sets them back. Two replicas with two threads each
-     * on two cores took longer than with one (benchmarks/trainer/README.md).
+     * ND4J's op threads (libnd4j's {@code maxThreads} and {@code maxMasterThreads}) and OpenBLAS's threads, set to one
+     * while any source of several replicas is open and put back as they were when the last one closes (counted, so
+     * sources opened side by side do not restore each other's setting). Two replicas with two threads each on two
+     * cores took longer than with one (benchmarks/trainer/README.md).
      */
     record SingleThreaded(int maxThreads, int maxMasterThreads, int blasThreads) {
-        static SingleThreaded enter() {
+        private static int holders;
+        private static SingleThreaded before;
+
+        static synchronized void acquire() {
+            if (holders++ > 0) return;
             Environment env = Nd4j.getEnvironment();
             Nd4jBlas blas = Nd4j.factory().blas() instanceof Nd4jBlas b ? b : null;
-            SingleThreaded before = new SingleThreaded(env.maxThreads(), env.maxMasterThreads(), blas == null ? 0 : blas.getMaxThreads());
+            before = new SingleThreaded(env.maxThreads(), env.maxMasterThreads(), blas == null ? 0 : blas.getMaxThreads());
             env.setMaxThreads(1);
             env.setMaxMasterThreads(1);
             if (blas != null) blas.setMaxThreads(1);
-            return before;
         }
 
-        void restore() {
+        static synchronized void release() {
+            if (--holders > 0) return;
             Environment env = Nd4j.getEnvironment();
-            env.setMaxThreads(maxThreads);
-            env.setMaxMasterThreads(maxMasterThreads);
-            if (blasThreads > 0 && Nd4j.factory().blas() instanceof Nd4jBlas b) b.setMaxThreads(blasThreads);
+            env.setMaxThreads(before.maxThreads);
+            env.setMaxMasterThreads(before.maxMasterThreads);
+            if (before.blasThreads > 0 && Nd4j.factory().blas() instanceof Nd4jBlas b) b.setMaxThreads(before.blasThreads);
+            before = null;
         }
     }
 
@@ -172,6 +181,9 @@ public final class ReplicatedGradients implements GradientSource {
     public void close() {
         if (pool != null) pool.shutdownNow();
         replicas.forEach(GradientSource::close);
-        if (threads != null) threads.restore();
+        if (singleThreaded) {
+            singleThreaded = false;
+            SingleThreaded.release();
+        }
     }
 }

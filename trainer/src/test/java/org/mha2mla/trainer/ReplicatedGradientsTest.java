@@ -58,6 +58,54 @@ class ReplicatedGradientsTest {
     }
 
     @Test
+    void sourcesOpenSideBySideKeepOneThreadUntilTheLastCloses() {
+        int before = Nd4j.getEnvironment().maxThreads();
+        ReplicatedGradients a = new ReplicatedGradients(List.of(new NoParameters(), new NoParameters()));
+        ReplicatedGradients b = new ReplicatedGradients(List.of(new NoParameters(), new NoParameters()));
+        assertEquals(1, Nd4j.getEnvironment().maxThreads());
+        a.close();
+        a.close(); // twice: still one release
+        assertEquals(1, Nd4j.getEnvironment().maxThreads(), "b is still open");
+        b.close();
+        assertEquals(before, Nd4j.getEnvironment().maxThreads());
+        try (ReplicatedGradients one = new ReplicatedGradients(List.of(new NoParameters()))) {
+            assertEquals(before, Nd4j.getEnvironment().maxThreads(), "a single replica leaves the threads alone");
+        }
+    }
+
+    /** A source without parameters: what the thread accounting needs of a replica. */
+    private static final class NoParameters implements GradientSource {
+        @Override
+        public Map<String, Long> parameterSizes() {
+            return Map.of();
+        }
+
+        @Override
+        public Map<String, INDArray> trainable() {
+            return Map.of();
+        }
+
+        @Override
+        public Batch batch(List<TrainingExample> examples) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public double accumulate(Batch batch, Map<String, INDArray> grads) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public double lossSum(Batch batch) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    @Test
     void theWholeGraphRunsOneReplicaPerCoreWhileTheCopiesFitAndTheProcessIsNotPinnedToOneThread() {
         long gb = 1L << 30;
         assertEquals(2, GradientSource.Kind.graphReplicas(19_831_072L, 24 * gb, 2, 2));     // the trainer benchmark's model
