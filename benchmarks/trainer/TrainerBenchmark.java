@@ -95,7 +95,8 @@ public final class TrainerBenchmark {
     /**
      * --profile true: the phases of two updates (gradients, clipping, AdamW, timed apart) and the graph's ops, timed
      * one by one through a SameDiff listener and summed by op type and by forward/backward; the rest of the gradient
-     * pass (SameDiff's own Java work between the ops, array allocation) is the wall time less the ops' sum.
+     * pass (SameDiff's own Java work between the ops, array allocation) is the wall time less the ops' sum. With two
+     * replicas the ops timed are the first replica's, on its share of the batch, and the wall time also waits for the other.
      */
     static void profile(String stageName, int b, PeftStage stage, WholeGraphGradients g, List<GradientSource.Batch> mb) {
         org.nd4j.autodiff.samediff.SameDiff sd = g.sameDiff();
