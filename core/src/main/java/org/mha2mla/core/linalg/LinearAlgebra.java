@@ -335,7 +335,7 @@ public final class LinearAlgebra {
         return out;
     }
 
-    /** A + δI in place (a fresh symmetrised copy). */
+    /** A + δI in place (a fresh copy: {@link #regularize}'s, or a symmetrised one). */
     private static INDArray plusRidge(INDArray a, double ridge) {
         for (int i = 0; i < a.rows(); i++) {
             a.putScalar(i, i, a.getDouble(i, i) + ridge);
@@ -615,11 +615,7 @@ public final class LinearAlgebra {
             throw new IllegalArgumentException("regularize: eps must be >= 0, got " + eps);
         }
         INDArray s = toDouble(psd).dup();
-        double delta = ridge(s, eps);
-        for (int i = 0; i < s.rows(); i++) {
-            s.putScalar(i, i, s.getDouble(i, i) + delta);
-        }
-        return s;
+        return plusRidge(s, ridge(s, eps));
     }
 
     /** The ridge eps·mean(diag(S)) that {@link #regularize} adds to the diagonal. */
