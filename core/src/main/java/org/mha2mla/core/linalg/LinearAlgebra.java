@@ -205,6 +205,7 @@ public final class LinearAlgebra {
                 floatPointer(gv), k);
         double residual = gv.subi(vectors.mulRowVector(Nd4j.createFromArray(values).castTo(DataType.FLOAT))).norm2Number().doubleValue();
         double defect = Math.max(residual / Math.max(symmetricNorm(kept, n), Double.MIN_NORMAL), orthonormalityDefect(vectors));
+        for (INDArray t : new INDArray[] {g, kept, z, gv}) t.close(); // n × n work arrays, freed now rather than at a GC
         if (!(defect <= FLOAT_CHECK_TOLERANCE)) {
             distrustLapack("ssyevr", n + "x" + n, defect);
             return asFloatVectors(eighTop(gram(a, DataType.DOUBLE), k));
