@@ -28,6 +28,7 @@ import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.INDArrayIndex;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
@@ -48,11 +49,19 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * use; every layer graph and its gradient function allocate from the runner's one activation cache. Frozen linears form no weight gradient
  * ({@code LinearMatmul}); the embeddings, the final norm and the lm_head stay frozen, and the vision tower runs as
  * inference ({@link MicroBatch#of}). Memory: the masters and the optimizer's three float32 copies of the trainable
- * tensors, one layer's frozen weights in float32, one layer's activations, and h_i of every layer. A long sequence's
- * layer runs in query blocks ({@link #QUERY_BLOCK_BYTES}) through a second graph of the layer, built only then: block
- * b's graph takes its query rows and the rows before them for the keys and values ({@link LayerwiseDecoder#keyRows}),
- * and its vector–Jacobian product with g_{i+1} of its rows gives the parameters' share and ∂/∂h_i through both inputs;
- * the shares of all blocks sum to the layer's.
+ * tensors, one layer's frozen weights in float32, one layer's activations, and h_i of every layer.
+ *
+ * <p>A long sequence's layer runs in query blocks ({@link #QUERY_BLOCK_BYTES}), its keys' side once, as inference's
+ * passes do ({@link LayerwiseDecoder#inQueryBlocks}). Its gradient pass splits the layer's vector–Jacobian product
+ * the same way, with the cache tensors P = keys(h_i) (K and V; MLA's latent and k_rope) between the two sides:
+ * <pre>
+ *   P          = keys(h_i)                                   the whole-sequence graph asked for P alone
+ *   block b    out_b = attend(h_i[rows_b], P[0, T_b])        the query-block graph ({@link LayerwiseDecoder#attend});
+ *              its VJP with g_{i+1}[rows_b] gives the parameters of the query side, ∂/∂h_i[rows_b] and ∂/∂P[0, T_b]
+ *   keys       VJP of keys with ∂/∂P = Σ_b ∂/∂P[0, T_b]     the parameters of the keys' side and their ∂/∂h_i
+ * </pre>
+ * so each key row is projected twice in all (the forward pass and the keys' VJP) instead of once per block that sees
+ * it (LLaVA-NeXT's 3,075-token training example: its 19 blocks of 170 rows see 37,800 key rows, 12.3 times its rows).
  *
  * <p>Trains tensors of the decoder layers only; a mask that selects anything else needs {@link WholeGraphGradients}.
  * Not thread-safe: one pass at a time, on one thread (the layer graphs run on the allocator of the thread that built them).
@@ -67,6 +76,8 @@ public final class LayerwiseGradients implements GradientSource {
     static final String OUT = "out";
     /** The gradient arriving at the query rows' output [B, L_q, d]. */
     static final String GRAD_OUT = "grad_out";
+    /** Prefix of the keys' graph's placeholders of ∂/∂P, one per cache tensor (e.g. {@code grad.present.key}). */
+    static final String GRAD_PREFIX = "grad.";
     static final String LOSS = "vjp";
     /**
      * Share of JavaCPP's memory limit that released activations may stay cached in, for all layer graphs together (the
@@ -77,7 +88,7 @@ public final class LayerwiseGradients implements GradientSource {
      * Bytes of one [B, n_h, L_q, T] attention array of a gradient pass's query block: half of inference's
      * {@link LayerwiseDecoder#QUERY_BLOCK_BYTES}, since a gradient pass holds many more arrays per block. Measured on a
      * 2-layer LLaVA-NeXT slice (stage 2, one 3,075-token example): peak resident 16.1 GB in blocks of 256 MiB (682 rows),
-     * 8.5 GB in blocks of 64 MiB (170 rows), at 1.2–1.45× the time per layer (each block also runs the keys' rows).
+     * 8.5 GB in blocks of 64 MiB (170 rows), when each block still projected its own key rows (benchmarks/scale).
      */
     public static final long QUERY_BLOCK_BYTES = 64L << 20;
 
@@ -88,13 +99,11 @@ public final class LayerwiseGradients implements GradientSource {
     private final Map<String, INDArray> trainable = new LinkedHashMap<>();
     private final List<List<String>> layerKeys = new ArrayList<>();
     /**
-     * Each layer's whole-sequence graph and its query-block graph (for the gradient passes), built when first needed, and
-     * the attention of the first; the forward passes' query blocks run over cache tensors ({@link LayerwiseDecoder#attend}).
+     * Each layer's graphs, built when first needed: the whole sequence's (with the VJP of a pass in one block), the query
+     * blocks' over cache tensors ({@link LayerwiseDecoder#attend}, with their VJP) and the keys' side's VJP; and the
+     * layer's attention.
      */
-    private final BlockRunner.Block[] graphs;
-    private final BlockRunner.Block[] queryBlockGraphs;
-    private final BlockRunner.Block[] attendGraphs;
-    private final DecoderAttention[] attentions;
+    private final LayerGraphs[] graphs;
     /** Feeds each layer graph its frozen weights in float32 and gives all of them one activation cache. */
     private final BlockRunner runner;
     /** The lowest layer with a trainable tensor: the backward pass stops there. */
@@ -136,10 +145,7 @@ public final class LayerwiseGradients implements GradientSource {
             }
         }
         this.lowest = low;
-        this.graphs = new BlockRunner.Block[layers];
-        this.queryBlockGraphs = new BlockRunner.Block[layers];
-        this.attendGraphs = new BlockRunner.Block[layers];
-        this.attentions = new DecoderAttention[layers];
+        this.graphs = new LayerGraphs[layers];
         this.runner = new BlockRunner(weights, LayerwiseDecoder.Residency.RELEASE, SESSION_CACHE_FRACTION);
     }
 
@@ -242,10 +248,10 @@ public final class LayerwiseGradients implements GradientSource {
     /** Layer i's output on {@code h}, one query block at a time over the cache tensors of all rows. */
     private INDArray forward(int layer, INDArray h, DecoderInput in) {
         long rows = queryRows(h);
-        BlockRunner.Block whole = graph(layer, false);
-        if (rows == h.size(1)) return runner.run(whole, LayerwiseDecoder.inputs(h, in), OUT).get(OUT);
-        return LayerwiseDecoder.inQueryBlocks(runner, whole, attendGraph(layer), attentions[layer].cacheTensors(),
-                config.numAttentionHeads(), layer, h, in, rows, OUT).get(OUT);
+        LayerGraphs g = graphs(layer);
+        if (rows == h.size(1)) return runner.run(g.whole, LayerwiseDecoder.inputs(h, in), OUT).get(OUT);
+        return LayerwiseDecoder.inQueryBlocks(runner, g.whole, g.attend(), g.attention.cacheTensors(), config.numAttentionHeads(),
+                layer, h, in, rows, OUT).get(OUT);
     }
 
     /**
@@ -254,71 +260,186 @@ public final class LayerwiseGradients implements GradientSource {
      */
     private INDArray backward(int layer, INDArray h, DecoderInput in, INDArray gradOut, Map<String, INDArray> grads,
                               boolean inputGradient) {
-        long length = h.size(1);
+        LayerGraphs g = graphs(layer);
         long rows = queryRows(h);
-        boolean blocks = rows < length;
-        List<String> wanted = new ArrayList<>();
-        for (String key : layerKeys.get(layer)) if (trainable.containsKey(key)) wanted.add(key);
-        if (inputGradient) {
-            wanted.add(X);
-            if (blocks) wanted.add(QUERY_X);
+        if (rows == h.size(1)) {
+            Map<String, INDArray> feed = LayerwiseDecoder.inputs(h, in);
+            feed.put(GRAD_OUT, gradOut);
+            List<String> wanted = new ArrayList<>(g.trainable(g.whole));
+            if (inputGradient) wanted.add(X);
+            INDArray below = inputGradient ? Nd4j.zeros(DataType.FLOAT, h.shape()) : null;
+            addGradients(runner.gradients(g.whole, feed, wanted), grads, below, X, 0);
+            checkReached(layer, grads, Set.copyOf(wanted));
+            return below;
         }
+        return backwardInQueryBlocks(g, h, in, gradOut, grads, inputGradient, rows);
+    }
+
+    /** {@link #backward} one query block at a time, the keys' side once (the class comment's three steps). */
+    private INDArray backwardInQueryBlocks(LayerGraphs g, INDArray h, DecoderInput in, INDArray gradOut, Map<String, INDArray> grads,
+                                           boolean inputGradient, long rows) {
+        List<DecoderAttention.CacheTensor> specs = g.attention.cacheTensors();
+        BlockRunner.Block attend = g.attend();
+        BlockRunner.Block keys = g.keys();
+        // The keys' side needs ∂/∂P only when it has trainable tensors or ∂/∂h_i is asked for.
+        boolean keySide = inputGradient || !g.trainable(keys).isEmpty();
+        List<String> presentNames = new ArrayList<>();
+        for (DecoderAttention.CacheTensor c : specs) presentNames.add(LayerwiseDecoder.present(c.name()));
+        Map<String, INDArray> present = runner.run(g.whole, LayerwiseDecoder.inputs(h, in), presentNames.toArray(new String[0]));
+        Map<String, INDArray> gradPresent = new HashMap<>();
+        if (keySide) present.forEach((name, p) -> gradPresent.put(name, Nd4j.zeros(DataType.FLOAT, p.shape())));
+
+        List<String> wanted = new ArrayList<>(g.trainable(attend));
+        if (inputGradient) wanted.add(QUERY_X);
+        if (keySide) for (DecoderAttention.CacheTensor c : specs) wanted.add(LayerwiseDecoder.past(c.name()));
         INDArray below = inputGradient ? Nd4j.zeros(DataType.FLOAT, h.shape()) : null;
+        long length = h.size(1);
         for (long from = 0; from < length; from += rows) {
             long to = Math.min(length, from + rows);
-            long keys = blocks ? LayerwiseDecoder.keyRows(in.attentionMask(), from, to, LayerwiseDecoder.keyQuantum(length, rows)) : length;
-            Map<String, INDArray> feed = blocks ? LayerwiseDecoder.inputs(h, in, from, to, keys) : LayerwiseDecoder.inputs(h, in);
-            feed.put(GRAD_OUT, blocks ? LayerwiseDecoder.rows(gradOut, 1, from, to) : gradOut);
-            Map<String, INDArray> out = runner.gradients(graph(layer, blocks), feed, wanted);
-            for (String key : wanted) {
-                INDArray g = out.get(key);
-                if (g == null) {
-                    throw new IllegalStateException("no gradient reached trainable parameter '" + key + "': is it on the path to the logits?");
-                }
-                if (key.equals(X)) below.get(NDArrayIndex.all(), NDArrayIndex.interval(0, keys), NDArrayIndex.all()).addi(g);
-                else if (key.equals(QUERY_X)) below.get(NDArrayIndex.all(), NDArrayIndex.interval(from, to), NDArrayIndex.all()).addi(g);
-                else grads.get(key).addi(g);
-                g.close();
+            long seen = LayerwiseDecoder.keyRows(in.attentionMask(), from, to, LayerwiseDecoder.keyQuantum(length, rows));
+            Map<String, INDArray> feed = LayerwiseDecoder.attendInputs(h, in, from, to, seen, specs, present);
+            feed.put(GRAD_OUT, LayerwiseDecoder.rows(gradOut, 1, from, to));
+            Map<String, INDArray> out = runner.gradients(attend, feed, wanted);
+            for (DecoderAttention.CacheTensor c : specs) {
+                INDArray part = out.remove(LayerwiseDecoder.past(c.name()));
+                if (part == null) continue;
+                INDArray into = gradPresent.get(LayerwiseDecoder.present(c.name()));
+                rowsOf(into, c.seqAxis(), 0, seen).addi(part);
+                part.close();
             }
-            if (blocks) collectLayerGarbage();
+            addGradients(out, grads, below, QUERY_X, from);
+            collectLayerGarbage();
         }
+        Set<String> reached = new HashSet<>(wanted);
+        if (keySide) {
+            Map<String, INDArray> feed = LayerwiseDecoder.inputs(h, in);
+            gradPresent.forEach((name, gp) -> feed.put(GRAD_PREFIX + name, gp));
+            List<String> keyWanted = new ArrayList<>(g.trainable(keys));
+            if (inputGradient) keyWanted.add(X);
+            addGradients(runner.gradients(keys, feed, keyWanted), grads, below, X, 0);
+            gradPresent.values().forEach(INDArray::close);
+            reached.addAll(keyWanted);
+        }
+        checkReached(g.layer, grads, reached);
         return below;
     }
 
     /**
-     * Layer i's whole-sequence graph or, with {@code queryBlocks}, its query-block graph: {@link LayerwiseDecoder#forward}
-     * over its weights (trainable ones as variables over the masters, which both graphs share; frozen ones as
-     * placeholders), and the loss Σ out ⊙ grad_out whose gradient is the layer's vector–Jacobian product.
+     * Adds a pass's gradients: trainable tensors' into {@code grads}, that of the hidden-state input {@code input} into
+     * {@code below} at rows [from, from + its rows); closes them.
      */
-    private BlockRunner.Block graph(int layer, boolean queryBlocks) {
-        BlockRunner.Block[] built = queryBlocks ? queryBlockGraphs : graphs;
-        if (built[layer] != null) return built[layer];
-        String key = layerPrefix + layer;
-        BlockRunner.Block block = layerBlock(layer);
-        SameDiff sd = block.sd();
-        DecoderAttention attention = model.attention().create(sd, layer);
-        DecoderAttention.Result r = LayerwiseDecoder.forward(sd, config, key, attention, layer, queryBlocks);
-        SDVariable out = sd.identity(OUT, r.output());
-        if (!queryBlocks) {
-            attentions[layer] = attention;
-            LayerwiseDecoder.namePresent(sd, attention, r);
+    private static void addGradients(Map<String, INDArray> out, Map<String, INDArray> grads, INDArray below, String input, long from) {
+        for (Map.Entry<String, INDArray> e : out.entrySet()) {
+            INDArray g = e.getValue();
+            if (g == null) continue;
+            if (e.getKey().equals(input)) rowsOf(below, 1, from, from + g.size(1)).addi(g);
+            else grads.get(e.getKey()).addi(g);
+            g.close();
         }
-        SDVariable gradOut = sd.placeHolder(GRAD_OUT, DataType.FLOAT, -1, -1, config.hiddenSize());
-        sd.setLossVariables(sd.sum(LOSS, out.mul(gradOut)));
-        if (queryBlocks) GradientGraph.build(sd, X, QUERY_X);
-        else GradientGraph.build(sd, X);
-        built[layer] = block;
-        return block;
     }
 
-    /** Layer i's query-block graph for the forward passes ({@link LayerwiseDecoder#attend}), over the same weights. */
-    private BlockRunner.Block attendGraph(int layer) {
-        if (attendGraphs[layer] != null) return attendGraphs[layer];
-        BlockRunner.Block block = layerBlock(layer);
-        SameDiff sd = block.sd();
-        sd.identity(OUT, LayerwiseDecoder.attend(sd, config, layerPrefix + layer, model.attention().create(sd, layer), layer).output());
-        attendGraphs[layer] = block;
-        return block;
+    /** A view of rows [from, to) of axis {@code axis}. */
+    private static INDArray rowsOf(INDArray a, int axis, long from, long to) {
+        INDArrayIndex[] index = new INDArrayIndex[a.rank()];
+        Arrays.fill(index, NDArrayIndex.all());
+        index[axis] = NDArrayIndex.interval(from, to);
+        return a.get(index);
+    }
+
+    /** Fails when one of layer i's trainable tensors got no gradient from any of its graphs. */
+    private void checkReached(int layer, Map<String, INDArray> grads, Set<String> reached) {
+        for (String key : layerKeys.get(layer)) {
+            if (trainable.containsKey(key) && !reached.contains(key)) {
+                throw new IllegalStateException("no gradient reached trainable parameter '" + key + "': is it on the path to the logits?");
+            }
+        }
+    }
+
+    private synchronized LayerGraphs graphs(int layer) {
+        if (graphs[layer] == null) graphs[layer] = new LayerGraphs(layer);
+        return graphs[layer];
+    }
+
+    /**
+     * Layer i's graphs, each over its weights (trainable ones as variables over the masters, which all share; frozen ones
+     * as placeholders): the whole sequence's {@link LayerwiseDecoder#forward} with the loss Σ out ⊙ grad_out, whose
+     * gradient is the layer's vector–Jacobian product; and, built the first time a sequence needs query blocks, the
+     * blocks' {@link LayerwiseDecoder#attend} with the same loss and the keys' side with the loss Σ_P P ⊙ ∂/∂P.
+     */
+    private final class LayerGraphs {
+        final int layer;
+        final BlockRunner.Block whole;
+        final DecoderAttention attention;
+        private BlockRunner.Block attend;
+        private BlockRunner.Block keys;
+        /** Per graph, the trainable tensors its loss reaches (those it forms a gradient for). */
+        private final Map<BlockRunner.Block, List<String>> reaches = new HashMap<>();
+
+        LayerGraphs(int layer) {
+            this.layer = layer;
+            this.whole = layerBlock(layer);
+            SameDiff sd = whole.sd();
+            this.attention = model.attention().create(sd, layer);
+            DecoderAttention.Result r = LayerwiseDecoder.forward(sd, config, layerPrefix + layer, attention, layer);
+            LayerwiseDecoder.namePresent(sd, attention, r);
+            vectorJacobianLoss(sd, r.output());
+            GradientGraph.build(sd, X);
+        }
+
+        /** The query-block graph: the forward passes' blocks run it, the gradient passes' blocks its VJP. */
+        BlockRunner.Block attend() {
+            if (attend == null) {
+                BlockRunner.Block block = layerBlock(layer);
+                SameDiff sd = block.sd();
+                DecoderAttention a = model.attention().create(sd, layer);
+                vectorJacobianLoss(sd, LayerwiseDecoder.attend(sd, config, layerPrefix + layer, a, layer).output());
+                List<String> placeholders = new ArrayList<>(List.of(QUERY_X));
+                for (DecoderAttention.CacheTensor c : a.cacheTensors()) placeholders.add(LayerwiseDecoder.past(c.name()));
+                GradientGraph.build(sd, placeholders.toArray(new String[0]));
+                attend = block;
+            }
+            return attend;
+        }
+
+        /** The keys' side: the whole-sequence graph whose loss is Σ_P P ⊙ ∂/∂P over its cache tensors. */
+        BlockRunner.Block keys() {
+            if (keys == null) {
+                BlockRunner.Block block = layerBlock(layer);
+                SameDiff sd = block.sd();
+                DecoderAttention a = model.attention().create(sd, layer);
+                DecoderAttention.Result r = LayerwiseDecoder.forward(sd, config, layerPrefix + layer, a, layer);
+                List<DecoderAttention.CacheTensor> specs = a.cacheTensors();
+                SDVariable loss = null;
+                for (int j = 0; j < specs.size(); j++) {
+                    DecoderAttention.CacheTensor c = specs.get(j);
+                    SDVariable g = sd.placeHolder(GRAD_PREFIX + LayerwiseDecoder.present(c.name()), DataType.FLOAT, c.shape());
+                    SDVariable term = sd.sum(r.present().get(j).mul(g));
+                    loss = loss == null ? term : loss.add(term);
+                }
+                sd.setLossVariables(sd.identity(LOSS, loss));
+                GradientGraph.build(sd, X);
+                keys = block;
+            }
+            return keys;
+        }
+
+        /** The trainable tensors of this layer whose gradient {@code block}'s gradient function forms. */
+        List<String> trainable(BlockRunner.Block block) {
+            return reaches.computeIfAbsent(block, b -> {
+                List<String> keys = new ArrayList<>();
+                for (String key : layerKeys.get(layer)) {
+                    if (trainable.containsKey(key) && b.sd().getVariable(key).gradient() != null) keys.add(key);
+                }
+                return keys;
+            });
+        }
+
+        /** Names the graph's output {@link #OUT} and makes Σ out ⊙ grad_out its loss. */
+        private void vectorJacobianLoss(SameDiff sd, SDVariable output) {
+            SDVariable out = sd.identity(OUT, output);
+            SDVariable gradOut = sd.placeHolder(GRAD_OUT, DataType.FLOAT, -1, -1, config.hiddenSize());
+            sd.setLossVariables(sd.sum(LOSS, out.mul(gradOut)));
+        }
     }
 
     /** A new graph for layer i: its frozen weights as placeholders, its trainable ones as variables over the masters. */
@@ -405,7 +526,6 @@ public final class LayerwiseGradients implements GradientSource {
     @Override
     public void close() {
         Arrays.fill(graphs, null);
-        Arrays.fill(queryBlockGraphs, null);
         runner.close();
     }
 }

@@ -33,9 +33,8 @@ public interface DecoderAttention {
     }
 
     /**
-     * Adds one pass whose queries are a block of the rows that the keys and values come from ({@link QueryBlocks}: the
-     * attention arrays of a long sequence, [B, n_h, L_q, T], one block at a time). The keys' rows are those of
-     * {@link #build(String, SDVariable, SDVariable, SDVariable, SDVariable, SDVariable) the whole pass}.
+     * Adds one pass whose query rows are given apart from the rows that the keys and values come from; the whole pass
+     * ({@link #build(String, SDVariable, SDVariable, SDVariable, SDVariable, SDVariable)}) gives the same rows to both.
      *
      * @param queries the query rows' normed hidden states [B, L_q, d] and RoPE tables [B|1, 1|heads, L_q, d_h]
      * @param mask    additive mask [B, 1, L_q, T] of the query rows

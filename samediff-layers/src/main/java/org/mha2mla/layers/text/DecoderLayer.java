@@ -39,21 +39,6 @@ public final class DecoderLayer {
     }
 
     /**
-     * One pass of the query rows {@code queries} ([B, L_q, d], with their RoPE tables), attending to all rows {@code x}
-     * [B, L, d] ({@link DecoderAttention#build(String, DecoderAttention.Queries, SDVariable, SDVariable, SDVariable,
-     * SDVariable, SDVariable)}); returns the output of the query rows [B, L_q, d]. The normed keys' rows keep the name
-     * {@code scope/input_layernorm}.
-     */
-    public DecoderAttention.Result forward(String scope, DecoderAttention.Queries queries, SDVariable x, SDVariable cos,
-                                           SDVariable sin, SDVariable mask, SDVariable modality) {
-        SDVariable normed = inputLayernorm.forward(scope + "/input_layernorm", x);
-        SDVariable normedQueries = inputLayernorm.forward(scope + "/input_layernorm_queries", queries.x());
-        DecoderAttention.Result attn = selfAttn.build(scope + "/self_attn",
-                new DecoderAttention.Queries(normedQueries, queries.cos(), queries.sin()), normed, cos, sin, mask, modality);
-        return residualAndMlp(scope, queries.x(), attn);
-    }
-
-    /**
      * One pass of the query rows {@code queries} ([B, L_q, d], with their RoPE tables) over the cache tensors of the
      * rows they attend to ({@link DecoderAttention#attend}); returns the output of the query rows [B, L_q, d].
      */

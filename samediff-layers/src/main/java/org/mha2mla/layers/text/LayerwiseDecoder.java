@@ -276,14 +276,14 @@ public final class LayerwiseDecoder implements AutoCloseable {
     }
 
     /** A query-block graph's placeholder of the cache tensor {@code name} of the rows the block sees, e.g. {@code past.key}. */
-    static String past(String name) {
+    public static String past(String name) {
         return "past." + name;
     }
 
     /** Adds layer i and its named outputs to {@code sd}; returns the layer's attention. */
     private DecoderAttention build(SameDiff sd, int layer) {
         DecoderAttention attn = attention.create(sd, layer);
-        DecoderAttention.Result r = forward(sd, config, layerKey(layer), attn, layer, false);
+        DecoderAttention.Result r = forward(sd, config, layerKey(layer), attn, layer);
         sd.identity(OUT, r.output());
         sd.identity(PROBS, r.probs());
         namePresent(sd, attn, r);
@@ -297,30 +297,20 @@ public final class LayerwiseDecoder implements AutoCloseable {
     }
 
     /**
-     * Adds decoder layer {@code layer} to its own graph {@code sd} over the placeholders {@link #X},
-     * {@link TextDecoder#COS}/{@link TextDecoder#SIN}, {@link TextDecoder#ATTENTION_MASK} [B, 1, L_q, T] and
-     * {@link TextDecoder#MODALITY}, and with {@code queryBlocks} also {@link #QUERY_X} and {@link #QUERY_COS}/{@link #QUERY_SIN};
-     * returns the query rows' output. The whole-sequence graph ({@code queryBlocks} false) takes one array for the
-     * queries' and keys' rows, so that the input norm and the RoPE tables are computed once. The blocks with their own
-     * key rows are the gradient passes' ({@code trainer.LayerwiseGradients}), where the key rows' gradient flows through
-     * every block; inference's blocks attend to cache tensors computed once ({@link #attendGraph}).
+     * Adds decoder layer {@code layer} to its own graph {@code sd} over the placeholders {@link #X} [B, L, d],
+     * {@link TextDecoder#COS}/{@link TextDecoder#SIN}, {@link TextDecoder#ATTENTION_MASK} [B, 1, L, L] and
+     * {@link TextDecoder#MODALITY}; returns the layer's output and cache tensors. One array serves the queries' and the
+     * keys' rows, so the input norm and the RoPE tables are computed once. A pass in query blocks runs the keys' side of
+     * this graph once and the blocks through {@link #attend}.
      */
-    public static DecoderAttention.Result forward(SameDiff sd, TextConfig config, String layerKey, DecoderAttention attn, int layer,
-                                                  boolean queryBlocks) {
+    public static DecoderAttention.Result forward(SameDiff sd, TextConfig config, String layerKey, DecoderAttention attn, int layer) {
         int dH = config.headDim();
-        long d = config.hiddenSize();
-        SDVariable x = sd.placeHolder(X, DataType.FLOAT, -1, -1, d);
+        SDVariable x = sd.placeHolder(X, DataType.FLOAT, -1, -1, config.hiddenSize());
         SDVariable cos = sd.placeHolder(TextDecoder.COS, DataType.FLOAT, -1, -1, -1, dH);
         SDVariable sin = sd.placeHolder(TextDecoder.SIN, DataType.FLOAT, -1, -1, -1, dH);
         SDVariable mask = sd.placeHolder(TextDecoder.ATTENTION_MASK, DataType.FLOAT, -1, -1, -1, -1);
         SDVariable modality = sd.placeHolder(TextDecoder.MODALITY, DataType.FLOAT, -1, -1);
-        DecoderLayer decoderLayer = new DecoderLayer(sd, config, layerKey, attn);
-        String scope = TextDecoder.layerScope(layer);
-        if (!queryBlocks) return decoderLayer.forward(scope, x, cos, sin, mask, modality);
-        SDVariable queries = sd.placeHolder(QUERY_X, DataType.FLOAT, -1, -1, d);
-        SDVariable queryCos = sd.placeHolder(QUERY_COS, DataType.FLOAT, -1, -1, -1, dH);
-        SDVariable querySin = sd.placeHolder(QUERY_SIN, DataType.FLOAT, -1, -1, -1, dH);
-        return decoderLayer.forward(scope, new DecoderAttention.Queries(queries, queryCos, querySin), x, cos, sin, mask, modality);
+        return new DecoderLayer(sd, config, layerKey, attn).forward(TextDecoder.layerScope(layer), x, cos, sin, mask, modality);
     }
 
     /** Token embeddings [1, L, d] of {@code ids}, read from the stored table. */
@@ -357,27 +347,24 @@ public final class LayerwiseDecoder implements AutoCloseable {
     }
 
     /**
-     * The placeholders of a query-block graph with its own key rows ({@link #forward} with {@code queryBlocks}: the
-     * gradient passes') for the query rows [from, to) of {@code h} attending to its rows [0, keys) ({@link #keyRows}).
+     * The placeholders of a query-block graph ({@link #attend}) for the query rows [from, to) of {@code h} attending to
+     * the rows [0, keys) ({@link #keyRows}): the rows, their RoPE tables and mask, and {@link #past} of each cache
+     * tensor, the first {@code keys} rows of {@code present} (the whole sequence's, by name {@link #present}).
      */
-    public static Map<String, INDArray> inputs(INDArray h, DecoderInput in, long from, long to, long keys) {
+    public static Map<String, INDArray> attendInputs(INDArray h, DecoderInput in, long from, long to, long keys,
+                                                     List<DecoderAttention.CacheTensor> specs, Map<String, INDArray> present) {
         Map<String, INDArray> feed = new HashMap<>();
         long length = h.size(1);
-        feed.put(X, keys == length ? h : rows(h, 1, 0, keys));
-        feed.put(TextDecoder.COS, keys == length ? in.rope().cos() : rows(in.rope().cos(), 2, 0, keys));
-        feed.put(TextDecoder.SIN, keys == length ? in.rope().sin() : rows(in.rope().sin(), 2, 0, keys));
-        feed.put(TextDecoder.MODALITY, keys == length ? in.modality() : rows(in.modality(), 1, 0, keys));
-        putQueryRows(feed, h, in, from, to, keys);
-        return feed;
-    }
-
-    /** A query block's own placeholders into {@code feed}: its rows [from, to), their RoPE tables and mask over keys [0, keys). */
-    private static void putQueryRows(Map<String, INDArray> feed, INDArray h, DecoderInput in, long from, long to, long keys) {
         INDArray mask = rows(in.attentionMask(), 2, from, to);
-        feed.put(TextDecoder.ATTENTION_MASK, keys == h.size(1) ? mask : rows(mask, 3, 0, keys));
+        feed.put(TextDecoder.ATTENTION_MASK, keys == length ? mask : rows(mask, 3, 0, keys));
         feed.put(QUERY_X, rows(h, 1, from, to));
         feed.put(QUERY_COS, rows(in.rope().cos(), 2, from, to));
         feed.put(QUERY_SIN, rows(in.rope().sin(), 2, from, to));
+        for (DecoderAttention.CacheTensor c : specs) {
+            INDArray all = present.get(present(c.name()));
+            feed.put(past(c.name()), keys == length ? all : rows(all, c.seqAxis(), 0, keys));
+        }
+        return feed;
     }
 
     /**
@@ -480,9 +467,9 @@ public final class LayerwiseDecoder implements AutoCloseable {
      * first, once for all rows: the whole-sequence graph {@code whole} asked for the cache tensors ({@link #present})
      * and the nodes over key rows ({@link #queryAxis}) alone, which SameDiff computes without the attention or the MLP.
      * Then each block of query rows through {@code attend} ({@link #attend}) over the cache tensors of the key rows it
-     * sees, its nodes over query rows gathered block by block. (A block that projected its own key rows again, as the
-     * gradient passes' blocks do, would add a sixth to a 7B layer's arithmetic at LLaVA-NeXT's 2,962 tokens: its 9
-     * blocks see 18,417 key rows in all.)
+     * sees, its nodes over query rows gathered block by block. (A block that projected its own key rows again would add
+     * a sixth to a 7B layer's arithmetic at LLaVA-NeXT's 2,962 tokens: its 9 blocks see 18,417 key rows in all.) The
+     * gradient passes split the same way ({@code trainer.LayerwiseGradients}).
      *
      * @param specs the layer's cache tensors ({@link DecoderAttention#cacheTensors})
      * @param heads n_h, the probabilities' second axis
@@ -503,12 +490,7 @@ public final class LayerwiseDecoder implements AutoCloseable {
         for (long from = 0; from < length; from += rows) {
             long to = Math.min(length, from + rows);
             long keys = keyRows(in.attentionMask(), from, to, keyQuantum(length, rows));
-            Map<String, INDArray> feed = new HashMap<>();
-            putQueryRows(feed, h, in, from, to, keys);
-            for (DecoderAttention.CacheTensor c : specs) {
-                INDArray all = gathered.get(present(c.name()));
-                feed.put(past(c.name()), keys == length ? all : rows(all, c.seqAxis(), 0, keys));
-            }
+            Map<String, INDArray> feed = attendInputs(h, in, from, to, keys, specs, gathered);
             Map<String, INDArray> last = runner.run(attend, feed, querySide.toArray(new String[0]));
             for (String name : querySide) {
                 int axis = queryAxis(layer, name);
