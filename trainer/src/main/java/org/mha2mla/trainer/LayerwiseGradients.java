@@ -60,8 +60,9 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  *              its VJP with g_{i+1}[rows_b] gives the parameters of the query side, ∂/∂h_i[rows_b] and ∂/∂P[0, T_b]
  *   keys       VJP of keys with ∂/∂P = Σ_b ∂/∂P[0, T_b]     the parameters of the keys' side and their ∂/∂h_i
  * </pre>
- * so each key row is projected twice in all (the forward pass and the keys' VJP) instead of once per block that sees
- * it (LLaVA-NeXT's 3,075-token training example: its 19 blocks of 170 rows see 37,800 key rows, 12.3 times its rows).
+ * so each key row is projected three times per layer and update (the forward pass, P before the blocks, and the keys'
+ * VJP) instead of once per block that sees it in the backward pass (LLaVA-NeXT's 3,075-token training example: its 19
+ * blocks of 170 rows see 37,800 key rows, 12.3 times its rows).
  *
  * <p>Trains tensors of the decoder layers only; a mask that selects anything else needs {@link WholeGraphGradients}.
  * Not thread-safe: one pass at a time, on one thread (the layer graphs run on the allocator of the thread that built them).
@@ -269,7 +270,7 @@ public final class LayerwiseGradients implements GradientSource {
             if (inputGradient) wanted.add(X);
             INDArray below = inputGradient ? Nd4j.zeros(DataType.FLOAT, h.shape()) : null;
             addGradients(runner.gradients(g.whole, feed, wanted), grads, below, X, 0);
-            checkReached(layer, grads, Set.copyOf(wanted));
+            checkReached(layer, Set.copyOf(wanted));
             return below;
         }
         return backwardInQueryBlocks(g, h, in, gradOut, grads, inputGradient, rows);
@@ -320,7 +321,7 @@ public final class LayerwiseGradients implements GradientSource {
             gradPresent.values().forEach(INDArray::close);
             reached.addAll(keyWanted);
         }
-        checkReached(g.layer, grads, reached);
+        checkReached(g.layer, reached);
         return below;
     }
 
@@ -347,7 +348,7 @@ public final class LayerwiseGradients implements GradientSource {
     }
 
     /** Fails when one of layer i's trainable tensors got no gradient from any of its graphs. */
-    private void checkReached(int layer, Map<String, INDArray> grads, Set<String> reached) {
+    private void checkReached(int layer, Set<String> reached) {
         for (String key : layerKeys.get(layer)) {
             if (trainable.containsKey(key) && !reached.contains(key)) {
                 throw new IllegalStateException("no gradient reached trainable parameter '" + key + "': is it on the path to the logits?");
