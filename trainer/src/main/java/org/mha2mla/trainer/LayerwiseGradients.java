@@ -28,8 +28,6 @@ import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.indexing.INDArrayIndex;
-import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * Gradients of the decoder one layer at a time, for models larger than memory (activation checkpointing, as
@@ -305,7 +303,7 @@ public final class LayerwiseGradients implements GradientSource {
                 INDArray part = out.remove(LayerwiseDecoder.past(c.name()));
                 if (part == null) continue;
                 INDArray into = gradPresent.get(LayerwiseDecoder.present(c.name()));
-                rowsOf(into, c.seqAxis(), 0, seen).addi(part);
+                LayerwiseDecoder.view(into, c.seqAxis(), 0, seen).addi(part);
                 part.close();
             }
             addGradients(out, grads, below, QUERY_X, from);
@@ -333,18 +331,10 @@ public final class LayerwiseGradients implements GradientSource {
         for (Map.Entry<String, INDArray> e : out.entrySet()) {
             INDArray g = e.getValue();
             if (g == null) continue;
-            if (e.getKey().equals(input)) rowsOf(below, 1, from, from + g.size(1)).addi(g);
+            if (e.getKey().equals(input)) LayerwiseDecoder.view(below, 1, from, from + g.size(1)).addi(g);
             else grads.get(e.getKey()).addi(g);
             g.close();
         }
-    }
-
-    /** A view of rows [from, to) of axis {@code axis}. */
-    private static INDArray rowsOf(INDArray a, int axis, long from, long to) {
-        INDArrayIndex[] index = new INDArrayIndex[a.rank()];
-        Arrays.fill(index, NDArrayIndex.all());
-        index[axis] = NDArrayIndex.interval(from, to);
-        return a.get(index);
     }
 
     /** Fails when one of layer i's trainable tensors got no gradient from any of its graphs. */

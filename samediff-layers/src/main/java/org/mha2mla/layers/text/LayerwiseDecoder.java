@@ -403,10 +403,15 @@ public final class LayerwiseDecoder implements AutoCloseable {
 
     /** Rows [from, to) of axis {@code axis}, as a new array. */
     public static INDArray rows(INDArray a, int axis, long from, long to) {
+        return view(a, axis, from, to).dup('c');
+    }
+
+    /** A view of rows [from, to) of axis {@code axis}. */
+    public static INDArray view(INDArray a, int axis, long from, long to) {
         INDArrayIndex[] index = new INDArrayIndex[a.rank()];
         Arrays.fill(index, NDArrayIndex.all());
         index[axis] = NDArrayIndex.interval(from, to);
-        return a.get(index).dup('c');
+        return a.get(index);
     }
 
     /**
