@@ -7,12 +7,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
 
+import org.bytedeco.javacpp.Pointer;
 import org.mha2mla.core.tensor.StoredTensor;
 import org.mha2mla.importers.weights.TensorSource;
 import org.nd4j.autodiff.listeners.Listener;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.array.SingleThreadArrayHolder;
-import org.nd4j.autodiff.samediff.internal.memory.ArrayCacheMemoryMgr;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -43,12 +43,13 @@ public final class BlockRunner implements AutoCloseable {
     }
 
     /**
-     * The share of JavaCPP's maxbytes an activation cache may hold unless the constructor says otherwise. A tenth, not
-     * ArrayCacheMemoryMgr's default quarter: on a 2-layer LLaVA-NeXT slice (a 2,959-token prompt) the quarter held
-     * 0.9 GB more anonymous memory at the same prefill speed; the 8B model's {@code eval} peaked at 20.4 GB with the
-     * quarter and at 19.4 GB with the tenth, which took 16 % longer (benchmarks/scale).
+     * The share of JavaCPP's maxbytes the activation pool's free buffers may hold unless the constructor says otherwise.
+     * A quarter: a LLaVA-NeXT layer's query blocks over a 2,959-token prompt release 1.17 GB of distinct buffers, which
+     * a quarter keeps for the next layer from -Xmx5g up; with a tenth (0.8 GB at -Xmx8g) the second layer still
+     * allocated 37 arrays afresh. The pool holds no more than one layer released, so the 2-layer slice's peak was
+     * 2.92–2.93 GB with budgets of a tenth, a fifth and three tenths alike (benchmarks/scale).
      */
-    public static final double DEFAULT_ACTIVATION_CACHE_FRACTION = 0.1;
+    public static final double DEFAULT_ACTIVATION_CACHE_FRACTION = 0.25;
 
     private final TensorSource weights;
     private final LayerwiseDecoder.Residency residency;
@@ -64,11 +65,11 @@ public final class BlockRunner implements AutoCloseable {
      * The one cache of activation arrays of every block graph. SameDiff gives each graph (per thread) a cache of its
      * own that keeps the arrays of its last run: over the 28–32 blocks of a 7B model that is every block's activations
      * at once (measured: +330 MB of resident memory per Qwen2.5-VL-7B vision block at 448²). Shared, block i + 1
-     * reuses the arrays block i released (same shapes), and about one block's working set stays cached (bounded by
-     * ArrayCacheMemoryMgr at {@link #DEFAULT_ACTIVATION_CACHE_FRACTION} of JavaCPP's maxbytes unless the constructor
-     * says otherwise).
+     * reuses the buffers block i released, and about one block's working set stays cached ({@link ActivationPool},
+     * its free buffers bounded by {@link #DEFAULT_ACTIVATION_CACHE_FRACTION} of JavaCPP's maxbytes unless the
+     * constructor says otherwise).
      */
-    private ArrayCacheMemoryMgr activations;
+    private ActivationPool activations;
     /** The share of JavaCPP's maxbytes the activation cache may hold. */
     private final double activationCacheFraction;
     /** The arrays of the last gradient pass, for the next of the same input shapes ({@link #gradients}), and those shapes. */
@@ -90,8 +91,8 @@ public final class BlockRunner implements AutoCloseable {
         this.activations = newActivationCache();
     }
 
-    private ArrayCacheMemoryMgr newActivationCache() {
-        return new ArrayCacheMemoryMgr(activationCacheFraction, 1024, 2.0);
+    private ActivationPool newActivationCache() {
+        return new ActivationPool((long) (activationCacheFraction * Pointer.maxBytes()));
     }
 
     public TensorSource weights() {
