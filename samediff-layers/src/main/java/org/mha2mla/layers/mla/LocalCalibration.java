@@ -81,11 +81,11 @@ public final class LocalCalibration implements CalibrationPasses {
         this.onSample = onSample;
         this.kept = PartialRope.select(RopeStrategy.HIGH, text.numHiddenLayers(), text.numKeyValueHeads(), text.headDim(), ropeDim, null).toArray();
         this.input = model.streamingDecoder();
+        // The partial-RoPE stream runs on the original's runner: its pass of a layer finds the layer's weights already
+        // widened to float32 by the original's, and the two streams hold one layer's buffers and one activation pool.
         this.partial = step == Mha2MlaConfig.Step.ALL
-                ? new LayerwiseDecoder(model.weights(), text, model.decoderPrefix(), model.lmHeadKey(),
-                        (sd, i) -> new PartialRopeAttention(sd, text, DecoderAttentions.key(model.decoderPrefix(), i),
-                                new RopeSelection(text.headDim(), kept), i),
-                        LayerwiseDecoder.Residency.RELEASE)
+                ? input.sibling((sd, i) -> new PartialRopeAttention(sd, text, DecoderAttentions.key(model.decoderPrefix(), i),
+                        new RopeSelection(text.headDim(), kept), i))
                 : null;
         int[] lengths = new int[calibration.size()];
         List<INDArray> embeds = new ArrayList<>();

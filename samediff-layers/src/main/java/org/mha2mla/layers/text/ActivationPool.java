@@ -22,11 +22,11 @@ import org.nd4j.linalg.factory.Nd4j;
  *
  * <p>Why: a fresh off-heap array costs its allocation, ND4J's zero-fill and the first touch of every page, about
  * 1 GB/s on the benchmark machines. SameDiff M2.1's own {@code ArrayCacheMemoryMgr} reuses an array only for the exact
- * shape and, on a long prompt, missed most of the large ones: a 2,959-token LLaVA-NeXT prefill in query blocks
- * allocated 6.4 GB of fresh arrays per decoder layer (the attention scores at three key lengths, 48–134 MB each), which
- * took 1.6–2 s of a 12 s layer even with a budget four times the usual (benchmarks/scale). Matching by element count
- * lets one buffer serve the attention scores [B, n_kv, g·L, T] and their per-group view [B, n_kv, g, L, T], and the
- * budget holds one layer's distinct sizes, so every layer after the first finds its arrays free.
+ * shape and, on a long prompt, missed many of the large ones: a 2,959-token LLaVA-NeXT prefill in query blocks
+ * allocated about 1.6 GB afresh per decoder layer, mostly attention arrays at three key lengths (48–134 MB each),
+ * which took 1.6–2.2 s of a 12 s layer, and a budget four times the usual did not help (benchmarks/scale). Matched by
+ * element count, one buffer serves every request of its size whatever the shape, and the budget holds one layer's
+ * distinct sizes, so every layer after the first finds its arrays free.
  *
  * <p>A buffer is handed out whole, as an array over all of it (never a view of part of it, which ND4J treats
  * differently from an array of its own). A released array whose buffer another view still shares (a reshape of it is

@@ -129,13 +129,18 @@ public final class LayerwiseDecoder implements AutoCloseable {
      */
     public LayerwiseDecoder(TensorSource weights, TextConfig config, String modelPrefix, String lmHeadKey,
                             DecoderAttention.Factory attention, Residency residency, long queryBlockBytes) {
+        this(weights, config, modelPrefix, lmHeadKey, attention, new BlockRunner(weights, residency), queryBlockBytes);
+    }
+
+    private LayerwiseDecoder(TensorSource weights, TextConfig config, String modelPrefix, String lmHeadKey,
+                             DecoderAttention.Factory attention, BlockRunner runner, long queryBlockBytes) {
         this.queryBlockBytes = queryBlockBytes;
         this.weights = weights;
         this.config = config;
         this.modelPrefix = modelPrefix;
         this.lmHeadKey = config.tieWordEmbeddings() ? embedKey() : lmHeadKey;
         this.attention = attention;
-        this.runner = new BlockRunner(weights, residency);
+        this.runner = runner;
         for (int i = 0; i < config.numHiddenLayers(); i++) layerKeys.add(new ArrayList<>());
         String layers = modelPrefix + "layers.";
         for (String key : weights.names()) {
@@ -148,6 +153,16 @@ public final class LayerwiseDecoder implements AutoCloseable {
         requireShape(embedKey(), config.vocabSize(), config.hiddenSize());
         requireShape(this.lmHeadKey, config.vocabSize(), config.hiddenSize());
         requireShape(modelPrefix + "norm.weight", config.hiddenSize());
+    }
+
+    /**
+     * A decoder of the same weights with another attention (calibration's partial-RoPE model beside the original), on
+     * this one's runner: a layer's weights, widened into float32 for one decoder's pass, serve the other's pass of the
+     * same layer without being widened again, and the two share one activation pool. Their passes must not overlap;
+     * closing either closes the runner (the other can still run, opening what it needs again).
+     */
+    public LayerwiseDecoder sibling(DecoderAttention.Factory attention) {
+        return new LayerwiseDecoder(weights, config, modelPrefix, lmHeadKey, attention, runner, queryBlockBytes);
     }
 
     private static int parseLayer(String key, int from, int dot) {
