@@ -98,6 +98,38 @@ class LayerwiseDecoderTest {
         }
     }
 
+    /**
+     * Calibration's two streams on one runner ({@link LayerwiseDecoder#sibling}): the original model's decoder and a
+     * partial-RoPE sibling, their passes interleaved layer by layer as calibration runs them (the sibling finds each
+     * layer's weights widened by the original's pass), give bit for bit what each gives on a runner of its own.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"llava", "qwen2_5_vl"})
+    void aSiblingOnTheSameRunnerGivesWhatItGivesAlone(String fixture) {
+        VisionLanguageModel m = VlmLoader.load(Fixtures.dir(fixture));
+        MultimodalInput input = Fixtures.input(fixture, "c0");
+        List<MultimodalInput> calibration = List.of(input, Fixtures.input(fixture, "c1"));
+        Mha2MlaConverter.Options o = Mha2MlaConverter.Options.defaults(Math.max(1, m.config().textConfig().headDim() / 4));
+        VisionLanguageModel rope = Mha2MlaConverter.convert(m, calibration, o.with(org.mha2mla.core.config.Mha2MlaConfig.Step.ROPE)).model();
+        DecoderInput in = m.decoderInput(input);
+        try (LayerwiseDecoder original = layerwise(m, m.weights(), LayerwiseDecoder.Residency.RELEASE);
+             LayerwiseDecoder sibling = original.sibling(rope.attention());
+             LayerwiseDecoder originalAlone = layerwise(m, m.weights(), LayerwiseDecoder.Residency.RELEASE);
+             LayerwiseDecoder ropeAlone = layerwise(rope, rope.weights(), LayerwiseDecoder.Residency.RELEASE)) {
+            INDArray h = in.inputsEmbeds();
+            INDArray hRope = in.inputsEmbeds();
+            for (int i = 0; i < original.numLayers(); i++) {
+                INDArray next = original.layer(i, h, in, List.of()).get(LayerwiseDecoder.OUT).dup();
+                INDArray nextRope = sibling.layer(i, hRope, in, List.of()).get(LayerwiseDecoder.OUT).dup();
+                assertEquals(originalAlone.layer(i, h, in, List.of()).get(LayerwiseDecoder.OUT), next, fixture + " original, layer " + i);
+                assertEquals(ropeAlone.layer(i, hRope, in, List.of()).get(LayerwiseDecoder.OUT), nextRope, fixture + " partial RoPE sibling, layer " + i);
+                assertTrue(next.sub(nextRope).amaxNumber().doubleValue() > 0, fixture + ": the sibling ran the original's attention, layer " + i);
+                h = next;
+                hRope = nextRope;
+            }
+        }
+    }
+
     /** Layer 0 of {@code whole} and of {@code blocked} (in query blocks) over the embeddings: its output and {@code names} (1e-6). */
     private static void compareLayer(LayerwiseDecoder whole, LayerwiseDecoder blocked, DecoderInput in, List<String> names, String what) {
         Map<String, INDArray> expected = whole.layer(0, in.inputsEmbeds(), in, names);
