@@ -8,11 +8,9 @@ import java.util.Iterator;
 import java.util.Map;
 import java.util.Set;
 
-import org.nd4j.autodiff.samediff.internal.memory.AbstractMemoryMgr;
 import org.nd4j.linalg.api.buffer.DataBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.shape.LongShapeDescriptor;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
@@ -34,7 +32,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * pass's outputs) are freed by the garbage collector once the caller drops them. Not thread-safe: one pass at a time,
  * as its runner.
  */
-public final class ActivationPool extends AbstractMemoryMgr {
+public final class ActivationPool extends ReusingArrays {
 
     private final long budgetBytes;
     /** Free buffers by data type and length, each list oldest first. */
@@ -44,23 +42,11 @@ public final class ActivationPool extends AbstractMemoryMgr {
     /** The same buffers, to refuse a second release of one (it would be handed out twice). */
     private final Set<DataBuffer> isFree = Collections.newSetFromMap(new IdentityHashMap<>());
     private long freeBytes;
-    private long reused;
-    private long allocated;
 
     /** A pool whose free buffers take at most {@code budgetBytes}. */
     public ActivationPool(long budgetBytes) {
         if (budgetBytes < 0) throw new IllegalArgumentException("activation pool budget must be >= 0 bytes, got " + budgetBytes);
         this.budgetBytes = budgetBytes;
-    }
-
-    /** Arrays placed in a released buffer so far. */
-    public long reused() {
-        return reused;
-    }
-
-    /** Arrays allocated fresh so far. */
-    public long allocated() {
-        return allocated;
     }
 
     /** Bytes held in free buffers now. */
@@ -69,19 +55,8 @@ public final class ActivationPool extends AbstractMemoryMgr {
     }
 
     @Override
-    public INDArray allocate(boolean detached, DataType dataType, long... shape) {
+    protected INDArray take(DataType dataType, char order, long[] shape) {
         if (shape.length == 0) return Nd4j.createUninitializedDetached(dataType);
-        return take(dataType, 'c', shape);
-    }
-
-    @Override
-    public INDArray allocate(boolean detached, LongShapeDescriptor descriptor) {
-        if (descriptor.isEmpty()) return Nd4j.create(descriptor);
-        if (descriptor.getShape().length == 0) return Nd4j.createUninitializedDetached(descriptor.dataType());
-        return take(descriptor.dataType(), descriptor.getOrder(), descriptor.getShape());
-    }
-
-    private INDArray take(DataType dataType, char order, long[] shape) {
         long length = 1;
         for (long s : shape) length *= s;
         ArrayDeque<DataBuffer> q = free.get(key(dataType, length));

@@ -10,12 +10,10 @@ import java.util.Set;
 
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.internal.InferenceSession;
-import org.nd4j.autodiff.samediff.internal.memory.AbstractMemoryMgr;
 import org.nd4j.autodiff.samediff.internal.memory.ArrayCacheMemoryMgr;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.BaseNDArray;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.shape.LongShapeDescriptor;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
@@ -40,15 +38,13 @@ import org.nd4j.linalg.factory.Nd4j;
  * until the next {@link #recycle}; the caller copies what it keeps and must not close them. Arrays are uninitialised,
  * as the interface promises.
  */
-public final class PassArrays extends AbstractMemoryMgr {
+public final class PassArrays extends ReusingArrays {
 
     private final Map<String, ArrayDeque<INDArray>> free = new HashMap<>();
     private final Set<INDArray> inUse = Collections.newSetFromMap(new IdentityHashMap<>());
     /** The arrays handed out since the last {@link #recycle}. */
     private final Set<INDArray> taken = Collections.newSetFromMap(new IdentityHashMap<>());
     private final Set<SameDiff> graphs = Collections.newSetFromMap(new IdentityHashMap<>());
-    private long reused;
-    private long allocated;
 
     /**
      * Makes this the memory manager of the calling thread's session of {@code sd} (SameDiff keeps one session per
@@ -100,28 +96,8 @@ public final class PassArrays extends AbstractMemoryMgr {
         return inUse.contains(a);
     }
 
-    /** Arrays handed out from an earlier pass so far. */
-    public long reused() {
-        return reused;
-    }
-
-    /** Arrays allocated fresh so far. */
-    public long allocated() {
-        return allocated;
-    }
-
     @Override
-    public INDArray allocate(boolean detached, DataType dataType, long... shape) {
-        return take(dataType, 'c', shape);
-    }
-
-    @Override
-    public INDArray allocate(boolean detached, LongShapeDescriptor descriptor) {
-        if (descriptor.isEmpty()) return Nd4j.create(descriptor);
-        return take(descriptor.dataType(), descriptor.getOrder(), descriptor.getShape());
-    }
-
-    private INDArray take(DataType dataType, char order, long[] shape) {
+    protected INDArray take(DataType dataType, char order, long[] shape) {
         ArrayDeque<INDArray> q = free.get(key(dataType, order, shape));
         INDArray a = q == null ? null : q.poll();
         while (a != null && a.wasClosed()) a = q.poll();

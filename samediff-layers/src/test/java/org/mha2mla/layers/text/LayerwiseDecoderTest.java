@@ -69,11 +69,8 @@ class LayerwiseDecoderTest {
     void queryBlocksMatchTheWholePass(String fixture) {
         VisionLanguageModel m = VlmLoader.load(Fixtures.dir(fixture));
         MultimodalInput input = Fixtures.input(fixture, "c0");
-        List<MultimodalInput> calibration = List.of(input, Fixtures.input(fixture, "c1"));
-        int dKv = Math.max(1, m.config().textConfig().headDim() / 4);
-        Mha2MlaConverter.Options o = Mha2MlaConverter.Options.defaults(dKv);
-        VisionLanguageModel rope = Mha2MlaConverter.convert(m, calibration, o.with(org.mha2mla.core.config.Mha2MlaConfig.Step.ROPE)).model();
-        VisionLanguageModel mla = Mha2MlaConverter.convert(m, calibration, o).model();
+        VisionLanguageModel rope = converted(m, fixture, org.mha2mla.core.config.Mha2MlaConfig.Step.ROPE);
+        VisionLanguageModel mla = converted(m, fixture, org.mha2mla.core.config.Mha2MlaConfig.Step.ALL);
         for (VisionLanguageModel model : List.of(m, rope, mla)) {
             DecoderInput in = model.decoderInput(input);
             long length = in.length();
@@ -107,11 +104,8 @@ class LayerwiseDecoderTest {
     @ValueSource(strings = {"llava", "qwen2_5_vl"})
     void aSiblingOnTheSameRunnerGivesWhatItGivesAlone(String fixture) {
         VisionLanguageModel m = VlmLoader.load(Fixtures.dir(fixture));
-        MultimodalInput input = Fixtures.input(fixture, "c0");
-        List<MultimodalInput> calibration = List.of(input, Fixtures.input(fixture, "c1"));
-        Mha2MlaConverter.Options o = Mha2MlaConverter.Options.defaults(Math.max(1, m.config().textConfig().headDim() / 4));
-        VisionLanguageModel rope = Mha2MlaConverter.convert(m, calibration, o.with(org.mha2mla.core.config.Mha2MlaConfig.Step.ROPE)).model();
-        DecoderInput in = m.decoderInput(input);
+        VisionLanguageModel rope = converted(m, fixture, org.mha2mla.core.config.Mha2MlaConfig.Step.ROPE);
+        DecoderInput in = m.decoderInput(Fixtures.input(fixture, "c0"));
         try (LayerwiseDecoder original = layerwise(m, m.weights(), LayerwiseDecoder.Residency.RELEASE);
              LayerwiseDecoder sibling = original.sibling(rope.attention());
              LayerwiseDecoder originalAlone = layerwise(m, m.weights(), LayerwiseDecoder.Residency.RELEASE);
@@ -182,6 +176,13 @@ class LayerwiseDecoderTest {
                 + " (max |hidden| " + expected.amaxNumber() + ")");
         System.out.printf(java.util.Locale.ROOT, "%s: max |Δ hidden| %.2e of max |hidden| %.2f, max |Δ logits| %.2e%n", what, hidden,
                 expected.amaxNumber().doubleValue(), logits);
+    }
+
+    /** {@code m} converted up to {@code step} with the default options at d_kv = d_h / 4, calibrated on the fixture's c0 and c1. */
+    private static VisionLanguageModel converted(VisionLanguageModel m, String fixture, org.mha2mla.core.config.Mha2MlaConfig.Step step) {
+        List<MultimodalInput> calibration = List.of(Fixtures.input(fixture, "c0"), Fixtures.input(fixture, "c1"));
+        Mha2MlaConverter.Options o = Mha2MlaConverter.Options.defaults(Math.max(1, m.config().textConfig().headDim() / 4));
+        return Mha2MlaConverter.convert(m, calibration, o.with(step)).model();
     }
 
     static LayerwiseDecoder layerwise(VisionLanguageModel m, TensorSource weights, LayerwiseDecoder.Residency residency) {
