@@ -23,8 +23,8 @@ import org.nd4j.linalg.factory.Nd4j;
  * shape and, on a long prompt, missed many of the large ones: a 2,959-token LLaVA-NeXT prefill in query blocks
  * allocated about 1.6 GB afresh per decoder layer, mostly attention arrays at three key lengths (48–134 MB each),
  * which took 1.6–2.2 s of a 12 s layer, and a budget four times the usual did not help (benchmarks/scale). Matched by
- * element count, one buffer serves every request of its size whatever the shape, and the budget holds one layer's
- * distinct sizes, so every layer after the first finds its arrays free.
+ * element count, one buffer serves every request of its size whatever the shape, and a budget that holds one layer's
+ * distinct sizes keeps them for the next layer, whose shapes are the same.
  *
  * <p>A buffer is handed out whole, as an array over all of it (never a view of part of it, which ND4J treats
  * differently from an array of its own). A released array whose buffer another view still shares (a reshape of it is

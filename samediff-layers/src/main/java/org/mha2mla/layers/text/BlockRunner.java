@@ -44,10 +44,10 @@ public final class BlockRunner implements AutoCloseable {
 
     /**
      * The share of JavaCPP's maxbytes the activation pool's free buffers may hold unless the constructor says otherwise.
-     * A quarter: a LLaVA-NeXT layer's query blocks over a 2,959-token prompt release 1.17 GB of distinct buffers, which
-     * a quarter keeps for the next layer from -Xmx5g up; with a tenth (0.8 GB at -Xmx8g) the second layer still
-     * allocated 37 arrays afresh. The pool holds no more than one layer released, so the 2-layer slice's peak was
-     * 2.92–2.93 GB with budgets of a tenth, a fifth and three tenths alike (benchmarks/scale).
+     * A quarter: a pass over two LLaVA-NeXT layers of a 2,959-token prompt allocated 84 arrays (1.17 GB) afresh with a
+     * budget of a fifth or more at -Xmx8g, and 121 (2.09 GB) with a tenth. The pool holds no more than the passes
+     * released: the 2-layer slice's peak was 2.86–2.87 GB at a quarter, against 3.28–3.51 GB with SameDiff's cache at
+     * a tenth (benchmarks/scale).
      */
     public static final double DEFAULT_ACTIVATION_CACHE_FRACTION = 0.25;
 
