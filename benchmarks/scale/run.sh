@@ -28,17 +28,22 @@ FIGURES='MD-SVD|tokens/s|prefill|decode|vision|parameters|KV cache|calibration l
 
 for m in $WHICH; do
   case $m in
-    qwen)  DIR=$MODELS/qwen2.5-vl-7b-instruct; DKV=64; SVD="896 3584 256 257 2064" ;;
-    next)  DIR=$MODELS/llama3-llava-next-8b;   DKV=32; SVD="1792 4096 256 34 2928" ;;
-    llava) DIR=$MODELS/llava-1.5-7b;           DKV=16; SVD="7168 4096 512 304 4608" ;;
+    qwen)  DIR=$MODELS/qwen2.5-vl-7b-instruct; DKV=64; SVD="896 3584 256 257 2064"; PROMPT=282 ;;
+    next)  DIR=$MODELS/llama3-llava-next-8b;   DKV=32; SVD="1792 4096 256 34 2928"; PROMPT=2959 ;;
+    llava) DIR=$MODELS/llava-1.5-7b;           DKV=16; SVD="7168 4096 512 304 4608"; PROMPT=607 ;;
   esac
   [ -d "$DIR" ] || { echo "$DIR missing: ./mha2mla init --config <name> --out $DIR"; continue; }
   echo "== $m ($DIR), $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GB, load $(cut -d' ' -f1-3 /proc/loadavg)"
   step "inspect" "$OUT/$m-inspect.log" -- ./mha2mla inspect "$DIR"
   step "generate 448² image, 16 tok" "$OUT/$m-generate.log" -- ./mha2mla generate --model "$DIR" --image "$IMAGE" \
       --prompt "What shapes are in the image?" --max-new-tokens 16
-  step "decode step alone" "$OUT/$m-decode-step.log" -- env OMP_WAIT_POLICY=PASSIVE GLIBC_TUNABLES=glibc.malloc.hugetlb=1 \
+  # the launcher's environment (./mha2mla) for the harnesses run by java directly
+  LAUNCHER_ENV="OMP_WAIT_POLICY=PASSIVE GLIBC_TUNABLES=glibc.malloc.hugetlb=1 OPENBLAS_THREAD_TIMEOUT=4"
+  step "decode step alone" "$OUT/$m-decode-step.log" -- env $LAUNCHER_ENV \
       java --add-modules jdk.incubator.vector $MHA2MLA_JAVA_OPTS -cp "$CP" benchmarks/scale/DecodeStep.java "$DIR"
+  # the decoder's prefill of the generate prompt's length alone, each layer's wall time (random hidden states)
+  step "prefill layer by layer" "$OUT/$m-prefill-layers.log" -- env $LAUNCHER_ENV \
+      java --add-modules jdk.incubator.vector $MHA2MLA_JAVA_OPTS -cp "$CP" benchmarks/scale/PrefillLayers.java "$DIR" $PROMPT
   # MD-SVD of one layer at this model's shape (W [rows, d], rank n_kv·d_kv, its calibration's token counts), alone
   step "MD-SVD of one layer" "$OUT/$m-mdsvd.log" -- java $MHA2MLA_JAVA_OPTS -cp "$CP" benchmarks/scale/MdSvdLayer.java $SVD
   # beside it, the authors' float32 Alg. 1 in PyTorch on the same shapes (needs python3-torch; see ../shared/bench)
