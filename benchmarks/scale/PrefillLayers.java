@@ -17,8 +17,8 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * The decoder's prefill alone, layer by layer: one {@code LayerwiseDecoder.forward} over {@code LENGTH} random hidden
  * states (causal mask, positions 0..LENGTH-1; LLaVA-NeXT's 448² prompt is 2,959 tokens), the wall time of every layer,
- * and the rate of the layers after the first against the projections' and MLP's arithmetic (2 · params · tokens), the
- * part a faster BLAS alone would speed up. Without the vision tower and the lm_head, so a slow layer shows as itself.
+ * and the median layer after the first as a rate of the projections' and MLP's arithmetic (2 · params · tokens): how
+ * close the whole layer runs to the BLAS's rate, which bounds it. Without the vision tower and the lm_head, so a slow layer shows as itself.
  * Usage: PrefillLayers MODEL_DIR [LENGTH]
  */
 public final class PrefillLayers {
@@ -50,7 +50,7 @@ public final class PrefillLayers {
             double d = c.hiddenSize(), q = (double) c.numAttentionHeads() * c.headDim(), kv = (double) c.numKeyValueHeads() * c.headDim();
             double projectionFlop = 2.0 * length * (2 * d * q + 2 * d * kv + 3 * d * c.intermediateSize());
             System.out.printf(Locale.ROOT, "forward %.1f s, %.2f tokens/s; first layer %.2f s, median of the others %.2f s "
-                            + "(the projections and MLP alone at that time: %.0f GFLOP/s); output sum %.4f%n",
+                            + "(the projections' and MLP's arithmetic over that time: %.0f GFLOP/s); output sum %.4f%n",
                     wall, length / wall, seconds[0], median, projectionFlop / median / 1e9, out.sumNumber().doubleValue());
         }
     }
