@@ -15,6 +15,8 @@ DATA="$OUT/data"
 [ -f "$DATA/calibration.json" ] || java -cp "$CP" benchmarks/scale/ScaleData.java "$DATA"
 IMAGE=$(ls "$DATA"/images/* | head -1)
 export MHA2MLA_JAVA_OPTS="${MHA2MLA_JAVA_OPTS:--Xmx6g}"
+# the launcher's environment (./mha2mla, whose comments say why) for the harnesses run by java directly
+LAUNCHER_ENV="OMP_WAIT_POLICY=PASSIVE GLIBC_TUNABLES=glibc.malloc.hugetlb=1 OPENBLAS_THREAD_TIMEOUT=4"
 
 step() {   # step NAME LOGFILE -- command...: runs it under /usr/bin/time -v and prints wall, peak RSS and the tail
   local name=$1 log=$2; shift 3
@@ -37,8 +39,6 @@ for m in $WHICH; do
   step "inspect" "$OUT/$m-inspect.log" -- ./mha2mla inspect "$DIR"
   step "generate 448² image, 16 tok" "$OUT/$m-generate.log" -- ./mha2mla generate --model "$DIR" --image "$IMAGE" \
       --prompt "What shapes are in the image?" --max-new-tokens 16
-  # the launcher's environment (./mha2mla) for the harnesses run by java directly
-  LAUNCHER_ENV="OMP_WAIT_POLICY=PASSIVE GLIBC_TUNABLES=glibc.malloc.hugetlb=1 OPENBLAS_THREAD_TIMEOUT=4"
   step "decode step alone" "$OUT/$m-decode-step.log" -- env $LAUNCHER_ENV \
       java --add-modules jdk.incubator.vector $MHA2MLA_JAVA_OPTS -cp "$CP" benchmarks/scale/DecodeStep.java "$DIR"
   # the decoder's prefill of the generate prompt's length alone, each layer's wall time (random hidden states)
