@@ -17,6 +17,7 @@ import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.VlmLoader;
 import org.mha2mla.layers.mla.Mha2MlaConverter;
+import org.mha2mla.layers.text.OneDnnSoftmax;
 import org.mha2mla.trainer.AdamW;
 import org.mha2mla.trainer.FreezeMask;
 import org.mha2mla.trainer.GradientSource;
@@ -106,11 +107,11 @@ public final class TrainerBenchmark {
         long grad = 0, clip = 0, adam = 0;
         CountingMemMgr mem = CountingMemMgr.install(gradFn);
         for (int r = 0; r < reps; r++) {
-            sd.setListeners(times);
+            OneDnnSoftmax.attachTo(sd, times);
             long t0 = System.nanoTime();
             stage.accumulateGradients(mb);
             long t1 = System.nanoTime();
-            sd.setListeners();
+            OneDnnSoftmax.attachTo(sd);
             org.mha2mla.trainer.GradientClipping.clipGlobalNorm(stage.gradients(), 1.0);
             long t2 = System.nanoTime();
             stage.optimizer().update(stage.trainableParams(), new LinkedHashMap<>(stage.gradients()), 1e-5);

@@ -117,15 +117,18 @@ public final class BlockRunner implements AutoCloseable {
         // The default ThreadSafeArrayHolder keeps a second copy of every array (DeviceLocalNDArray stores a dup).
         sd.setArrayHolders(new SingleThreadArrayHolder(), new SingleThreadArrayHolder(), false);
         List<String> keys = Params.placeholders(sd, weights, key -> key.startsWith(prefix) && keep.test(key));
-        sd.setListeners(listeners);
+        OneDnnSoftmax.attachTo(sd, listeners);
         graphs.add(sd);
         return new Block(sd, prefix, keys);
     }
 
-    /** Attaches {@code listeners} to every block graph of this runner, built or to come (e.g. per-op timing); none detaches. */
+    /**
+     * Attaches {@code listeners} to every block graph of this runner, built or to come (e.g. per-op timing), beside
+     * {@link OneDnnSoftmax}; none detaches.
+     */
     public void setListeners(Listener... listeners) {
         this.listeners = listeners.clone();
-        for (SameDiff sd : graphs) sd.setListeners(this.listeners);
+        for (SameDiff sd : graphs) OneDnnSoftmax.attachTo(sd, this.listeners);
     }
 
     /**

@@ -31,6 +31,7 @@ public final class Params {
         SameDiff sd = SameDiff.create();
         // The default ThreadSafeArrayHolder keeps a second copy of every array (DeviceLocalNDArray stores a dup).
         sd.setArrayHolders(new SingleThreadArrayHolder(), new SingleThreadArrayHolder(), false);
+        OneDnnSoftmax.attachTo(sd);
         for (String key : weights.names()) {
             sd.var(key, weights.get(key));
         }

@@ -2,6 +2,8 @@ package org.mha2mla.layers.text;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
@@ -161,6 +163,39 @@ class LayerwiseDecoderTest {
         assertEquals(6, LayerwiseDecoder.keyRows(padded, 3, 6, 1));
         // Bidirectional: every row sees every key.
         assertEquals(10, LayerwiseDecoder.keyRows(Nd4j.zeros(DataType.FLOAT, 1, 1, 10, 10), 0, 4, 1));
+    }
+
+    /**
+     * A query block's inputs are copies of the pass's rows, closed after the block ({@link LayerwiseDecoder#closeCopies}),
+     * except the cache tensors of a block that sees every key row, which are the pass's own arrays and stay open for the
+     * blocks after it.
+     */
+    @Test
+    void aBlockClosesTheRowsItCopiedAndNotTheCacheTensorsItShares() {
+        int length = 6, d = 4, dH = 2;
+        INDArray h = Nd4j.rand(DataType.FLOAT, 1, length, d);
+        INDArray cos = Nd4j.rand(DataType.FLOAT, 1, 1, length, dH);
+        INDArray sin = Nd4j.rand(DataType.FLOAT, 1, 1, length, dH);
+        DecoderInput in = new DecoderInput(h, new RopeTables(cos, sin), AttentionMask.causal(length, 0));
+        List<DecoderAttention.CacheTensor> specs = List.of(new DecoderAttention.CacheTensor("key", new long[]{-1, 1, -1, dH}, 2));
+        INDArray keys = Nd4j.rand(DataType.FLOAT, 1, 1, length, dH);
+        Map<String, INDArray> present = Map.of(LayerwiseDecoder.present("key"), keys);
+
+        Map<String, INDArray> prefix = LayerwiseDecoder.attendInputs(h, in, 0, 3, 3, specs, present);
+        assertArrayEquals(new long[]{1, 1, 3, dH}, prefix.get(LayerwiseDecoder.past("key")).shape());
+        assertArrayEquals(new long[]{1, 1, 3, 3}, prefix.get(TextDecoder.ATTENTION_MASK).shape());
+        LayerwiseDecoder.closeCopies(prefix, present);
+        for (Map.Entry<String, INDArray> e : prefix.entrySet()) assertTrue(e.getValue().wasClosed(), e.getKey() + " closed");
+
+        Map<String, INDArray> all = LayerwiseDecoder.attendInputs(h, in, 3, 6, length, specs, present);
+        assertSame(keys, all.get(LayerwiseDecoder.past("key")));
+        LayerwiseDecoder.closeCopies(all, present);
+        assertFalse(keys.wasClosed(), "the shared cache tensor stays open");
+        assertEquals(keys.sumNumber().doubleValue(), keys.dup().sumNumber().doubleValue());
+        for (String name : List.of(LayerwiseDecoder.QUERY_X, TextDecoder.ATTENTION_MASK, LayerwiseDecoder.QUERY_COS, LayerwiseDecoder.QUERY_SIN)) {
+            assertTrue(all.get(name).wasClosed(), name + " closed");
+        }
+        assertFalse(h.wasClosed() || cos.wasClosed() || in.attentionMask().wasClosed(), "the pass's own arrays stay open");
     }
 
     private static void compare(VisionLanguageModel m, LayerwiseDecoder layerwise, MultimodalInput input, String what, boolean relative) {
