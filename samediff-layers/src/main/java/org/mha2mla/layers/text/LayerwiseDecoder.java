@@ -507,7 +507,7 @@ public final class LayerwiseDecoder implements AutoCloseable {
             else if (!keySide.contains(name)) keySide.add(name);
         }
         // Arrays live off-heap until the JVM collects their wrappers, which a small heap does not do on its own: one
-        // collection before the blocks (what the caller left from the layer before, e.g. calibration's scores: 1.1 GB
+        // collection before the blocks (what the caller left from the layer before, e.g. calibration's scores: 1.0 GB
         // more at peak in a 2-layer LLaVA-NeXT convert without it) and one after them.
         System.gc();
         Map<String, INDArray> gathered = new HashMap<>(runner.run(whole, inputs(h, in), keySide.toArray(new String[0])));
