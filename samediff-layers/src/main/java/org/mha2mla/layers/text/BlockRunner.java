@@ -12,7 +12,6 @@ import org.mha2mla.core.tensor.StoredTensor;
 import org.mha2mla.importers.weights.TensorSource;
 import org.nd4j.autodiff.listeners.Listener;
 import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.autodiff.samediff.array.SingleThreadArrayHolder;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -113,9 +112,7 @@ public final class BlockRunner implements AutoCloseable {
      * builds the block's ops on {@link Block#sd()} with the model's builders, which find the weights by their keys.
      */
     public Block block(String prefix, Predicate<String> keep) {
-        SameDiff sd = SameDiff.create();
-        // The default ThreadSafeArrayHolder keeps a second copy of every array (DeviceLocalNDArray stores a dup).
-        sd.setArrayHolders(new SingleThreadArrayHolder(), new SingleThreadArrayHolder(), false);
+        SameDiff sd = Params.newGraph();
         List<String> keys = Params.placeholders(sd, weights, key -> key.startsWith(prefix) && keep.test(key));
         OneDnnSoftmax.attachTo(sd, listeners);
         graphs.add(sd);

@@ -28,13 +28,21 @@ public final class Params {
      * tensors (e.g. CLIP's post_layernorm) become variables too, so the graph's variables are the checkpoint.
      */
     public static SameDiff load(TensorSource weights) {
-        SameDiff sd = SameDiff.create();
-        // The default ThreadSafeArrayHolder keeps a second copy of every array (DeviceLocalNDArray stores a dup).
-        sd.setArrayHolders(new SingleThreadArrayHolder(), new SingleThreadArrayHolder(), false);
-        OneDnnSoftmax.attachTo(sd);
+        SameDiff sd = newGraph();
         for (String key : weights.names()) {
             sd.var(key, weights.get(key));
         }
+        return sd;
+    }
+
+    /**
+     * An empty graph as every graph of the project starts: one copy of each array (the default ThreadSafeArrayHolder
+     * keeps a second: DeviceLocalNDArray stores a dup) and {@link OneDnnSoftmax} attached.
+     */
+    public static SameDiff newGraph() {
+        SameDiff sd = SameDiff.create();
+        sd.setArrayHolders(new SingleThreadArrayHolder(), new SingleThreadArrayHolder(), false);
+        OneDnnSoftmax.attachTo(sd);
         return sd;
     }
 
