@@ -1,7 +1,10 @@
 package org.mha2mla.layers.text;
 
+import java.util.function.Supplier;
+
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * torch.nn.Linear: {@code y = x · Wᵀ + b} over the last axis of an input of any rank. The weight stays the
@@ -47,13 +50,27 @@ public final class Linear {
         return bias == null ? xw : xw.add(name, bias);
     }
 
-    /** x [..., in] · wᵀ for a weight [out, in]: flatten, one rank-2 mmul, restore the leading axes. */
+    /**
+     * x [..., in] · wᵀ for a weight [out, in]: flatten, one rank-2 mmul, restore the leading axes.
+     *
+     * <p>Projections of one input (q, k and v; gate and up) share its flattening and the shape they restore: the
+     * first builds them under names derived from the input's ({@code <x>/rows}, {@code <x>/lead},
+     * {@code <x>/shape<out>}), the others find them in the graph. Without that each projection added its own
+     * reshape, shape read, slice and concat (four graph ops, and the reshape's gradient), and at a small model's sizes
+     * every graph op costs about 0.1 ms of SameDiff's bookkeeping whatever it computes (benchmarks/trainer/README.md).
+     */
     public static SDVariable apply(SameDiff sd, String name, SDVariable x, SDVariable weight, long in, long out) {
-        SDVariable flat = sd.reshape(x, -1, in);
-        SDVariable y = LinearMatmul.apply(sd, flat, weight);
+        SDVariable rows = shared(sd, x.name() + "/rows", () -> sd.reshape(x, -1, in));
         // Shape of x without its last axis (begin mask on axis 0, end −1), then the output width.
-        SDVariable lead = sd.stridedSlice(x.shape(), new long[]{0}, new long[]{-1}, new long[]{1}, 1, 0, 0, 0, 0);
-        return sd.reshape(name, y, sd.concat(0, lead, sd.constant(org.nd4j.linalg.factory.Nd4j.createFromArray(out))));
+        SDVariable shape = shared(sd, x.name() + "/shape" + out, () -> sd.concat(0,
+                shared(sd, x.name() + "/lead", () -> sd.stridedSlice(x.shape(), new long[]{0}, new long[]{-1}, new long[]{1}, 1, 0, 0, 0, 0)),
+                sd.constant(Nd4j.createFromArray(out))));
+        return sd.reshape(name, LinearMatmul.apply(sd, rows, weight), shape);
+    }
+
+    /** The graph's variable {@code name}, built by {@code build} and given that name if the graph has none yet. */
+    private static SDVariable shared(SameDiff sd, String name, Supplier<SDVariable> build) {
+        return sd.hasVariable(name) ? sd.getVariable(name) : build.get().rename(name);
     }
 
     public String key() {

@@ -1,6 +1,7 @@
 package org.mha2mla.layers.text;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -32,6 +33,41 @@ class LinearTest {
         assertArrayEquals(ref4.shape(), out.get("y4").shape());
         assertTrue(out.get("y3").sub(ref3).amaxNumber().doubleValue() < 1e-6);
         assertTrue(out.get("y4").sub(ref4).amaxNumber().doubleValue() < 1e-6);
+    }
+
+    @Test
+    void projectionsOfOneInputShareItsFlatteningAndGradientsStayExact() {
+        // q, k and v of one input: one reshape to rows and one shape read for all three; k and v (same width) also
+        // share the restored shape. Values and the input's gradient equal the per-projection products.
+        INDArray wq = Nd4j.rand(DataType.FLOAT, 8, 6), wk = Nd4j.rand(DataType.FLOAT, 4, 6), wv = Nd4j.rand(DataType.FLOAT, 4, 6);
+        SameDiff sd = SameDiff.create();
+        var x = sd.var("x", Nd4j.rand(DataType.FLOAT, 2, 3, 6));
+        var q = Linear.apply(sd, "q", x, sd.constant("wq", wq), 6, 8);
+        var k = Linear.apply(sd, "k", x, sd.constant("wk", wk), 6, 4);
+        var v = Linear.apply(sd, "v", x, sd.constant("wv", wv), 6, 4);
+        Map<String, Long> ops = new java.util.TreeMap<>();
+        sd.getOps().values().forEach(op -> ops.merge(op.getOp().opName(), 1L, Long::sum));
+        assertEquals(3L, ops.get(LinearMatmul.OP_NAME), ops.toString());
+        assertEquals(4L, ops.get("reshape"), "one flattening, three restores: " + ops);
+        assertEquals(1L, ops.get("shape_of"), ops.toString());
+        assertEquals(1L, ops.get("strided_slice"), ops.toString());
+        assertEquals(2L, ops.get("concat"), "a restored shape per output width: " + ops);
+
+        sd.setLossVariables(sd.sum("loss", q.sum().add(k.mul(2).sum()).add(v.mul(3).sum())));
+        INDArray xv = x.getArr();
+        Map<String, INDArray> out = sd.output(Map.of(), "q", "k", "v");
+        assertTrue(out.get("q").sub(xv.reshape(6, 6).mmul(wq.transpose()).reshape(2, 3, 8)).amaxNumber().doubleValue() < 1e-6);
+        assertTrue(out.get("k").sub(xv.reshape(6, 6).mmul(wk.transpose()).reshape(2, 3, 4)).amaxNumber().doubleValue() < 1e-6);
+        assertTrue(out.get("v").sub(xv.reshape(6, 6).mmul(wv.transpose()).reshape(2, 3, 4)).amaxNumber().doubleValue() < 1e-6);
+        // d(Σq + 2Σk + 3Σv)/dx = row sums of (W_q + 2 W_k + 3 W_v) over the outputs, for every position
+        INDArray perRow = wq.sum(0).add(wk.sum(0).mul(2)).add(wv.sum(0).mul(3));
+        INDArray grad = sd.calculateGradients(Map.of(), "x").get("x");
+        for (int b = 0; b < 2; b++) {
+            for (int l = 0; l < 3; l++) {
+                assertTrue(grad.get(org.nd4j.linalg.indexing.NDArrayIndex.point(b), org.nd4j.linalg.indexing.NDArrayIndex.point(l),
+                        org.nd4j.linalg.indexing.NDArrayIndex.all()).sub(perRow).amaxNumber().doubleValue() < 1e-5);
+            }
+        }
     }
 
     @Test
