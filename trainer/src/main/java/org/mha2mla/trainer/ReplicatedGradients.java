@@ -25,7 +25,9 @@ import org.nd4j.nativeblas.Nd4jBlas;
  * on half a batch each beat one graph on the whole batch (figures in benchmarks/pretrain/README.md and
  * benchmarks/trainer/README.md). So while a source of several replicas is open, ND4J's ops and OpenBLAS run on the
  * thread that calls them ({@link SingleThreaded}): the replicas are the parallelism, one per core. That setting is
- * the process's; closing the last such source puts back what it was.
+ * the process's; closing the last such source puts back what it was. A micro-batch of one example runs on the first
+ * replica alone, and the other core would idle: for that pass OpenBLAS gets the threads it had before
+ * ({@link SingleThreaded#blasForOnePass}); ND4J's own ops stay on one thread, where its small ops run faster.
  */
 public final class ReplicatedGradients implements GradientSource {
 
@@ -83,6 +85,30 @@ public final class ReplicatedGradients implements GradientSource {
             env.setMaxThreads(1);
             env.setMaxMasterThreads(1);
             if (blas != null) blas.setMaxThreads(1);
+        }
+
+        /**
+         * Runs {@code pass} with OpenBLAS at the threads it had before {@link #acquire}: for a pass that only one
+         * replica runs, whose products are then split over the cores (stage 1 at batch 1: 2-thread products took
+         * 246 ms per update against 283 on one, benchmarks/trainer/README.md). Only while this is the one source
+         * holding the setting: a second source's replicas may be running beside it on one thread each.
+         */
+        static <T> T blasForOnePass(java.util.function.Supplier<T> pass) {
+            Nd4jBlas blas;
+            int threads;
+            synchronized (SingleThreaded.class) {
+                blas = Nd4j.factory().blas() instanceof Nd4jBlas b ? b : null;
+                threads = holders == 1 && before != null ? before.blasThreads : 0;
+                if (blas == null || threads <= 1) return pass.get();
+                blas.setMaxThreads(threads);
+            }
+            try {
+                return pass.get();
+            } finally {
+                synchronized (SingleThreaded.class) {
+                    if (holders > 0) blas.setMaxThreads(1);
+                }
+            }
         }
 
         static synchronized void release() {
@@ -144,7 +170,9 @@ public final class ReplicatedGradients implements GradientSource {
                 return r.accumulate(part, g);
             }));
         }
-        double sum = replicas.get(0).accumulate(shards.get(0), grads);
+        double sum = shards.size() == 1 && singleThreaded
+                ? SingleThreaded.blasForOnePass(() -> replicas.get(0).accumulate(shards.get(0), grads))
+                : replicas.get(0).accumulate(shards.get(0), grads);
         try {
             for (Future<Double> f : others) sum += f.get();
         } catch (InterruptedException e) {

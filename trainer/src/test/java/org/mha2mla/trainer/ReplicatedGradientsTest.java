@@ -15,6 +15,7 @@ import org.mha2mla.layers.VlmLoader;
 import org.mha2mla.trainer.data.TrainingExample;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.nativeblas.Nd4jBlas;
 
 /**
  * The whole graph of a PEFT stage on two replicas ({@link WholeGraphGradients#onReplicas}) against the one graph: the
@@ -70,6 +71,88 @@ class ReplicatedGradientsTest {
         assertEquals(before, Nd4j.getEnvironment().maxThreads());
         try (ReplicatedGradients one = new ReplicatedGradients(List.of(new NoParameters()))) {
             assertEquals(before, Nd4j.getEnvironment().maxThreads(), "a single replica leaves the threads alone");
+        }
+    }
+
+    @Test
+    void aMicroBatchOfOneExampleGivesOpenBlasItsThreadsBackForItsPass() {
+        Nd4jBlas blas = (Nd4jBlas) Nd4j.factory().blas();
+        int blasBefore = blas.getMaxThreads();
+        blas.setMaxThreads(2);
+        try {
+            ThreadsSeen first = new ThreadsSeen();
+            ThreadsSeen second = new ThreadsSeen();
+            try (ReplicatedGradients source = new ReplicatedGradients(List.of(first, second))) {
+                assertEquals(1, blas.getMaxThreads(), "one OpenBLAS thread per replica while the source is open");
+                TrainingExample example = GoldenExamples.example("qwen2_5_vl", "c0", 3);
+
+                source.accumulate(source.batch(List.of(example)), Map.of());
+                assertEquals(List.of(2), first.blasThreads, "the lone replica's pass splits its products over both threads");
+                assertEquals(List.of(), second.blasThreads);
+                assertEquals(1, blas.getMaxThreads(), "back to one thread after the pass");
+
+                source.accumulate(source.batch(List.of(example, example)), Map.of());
+                assertEquals(List.of(2, 1), first.blasThreads, "two replicas side by side: one thread each");
+                assertEquals(List.of(1), second.blasThreads);
+
+                // A second source open beside this one may run its replicas concurrently: no extra threads then.
+                try (ReplicatedGradients other = new ReplicatedGradients(List.of(new NoParameters(), new NoParameters()))) {
+                    source.accumulate(source.batch(List.of(example)), Map.of());
+                    assertEquals(List.of(2, 1, 1), first.blasThreads);
+                }
+            }
+            assertEquals(2, blas.getMaxThreads(), "restored on close");
+        } finally {
+            blas.setMaxThreads(blasBefore);
+        }
+    }
+
+    /** A replica without parameters that records OpenBLAS's thread setting when it computes a share. */
+    private static final class ThreadsSeen implements GradientSource {
+        final List<Integer> blasThreads = new java.util.ArrayList<>();
+
+        @Override
+        public Map<String, Long> parameterSizes() {
+            return Map.of();
+        }
+
+        @Override
+        public Map<String, INDArray> trainable() {
+            return Map.of();
+        }
+
+        @Override
+        public Batch batch(List<TrainingExample> examples) {
+            return new Batch() {
+                @Override
+                public long[][] targets() {
+                    return new long[examples.size()][0];
+                }
+
+                @Override
+                public int tokens() {
+                    return 0;
+                }
+
+                @Override
+                public void release() {
+                }
+            };
+        }
+
+        @Override
+        public synchronized double accumulate(Batch batch, Map<String, INDArray> grads) {
+            blasThreads.add(((Nd4jBlas) Nd4j.factory().blas()).getMaxThreads());
+            return 0;
+        }
+
+        @Override
+        public double lossSum(Batch batch) {
+            return 0;
+        }
+
+        @Override
+        public void close() {
         }
     }
 
