@@ -108,6 +108,7 @@ public final class LayerwiseGradients implements GradientSource {
     /** The lowest layer with a trainable tensor: the backward pass stops there. */
     private final int lowest;
     private final long queryBlockBytes;
+    private final CollectionBudget collections = CollectionBudget.ofProcess();
     private Consumer<String> progress = where -> { };
 
     public LayerwiseGradients(VisionLanguageModel model, FreezeMask mask) {
@@ -230,13 +231,14 @@ public final class LayerwiseGradients implements GradientSource {
     }
 
     /**
-     * A full collection after each layer's pass and each query block's: the arrays a pass leaves behind live off-heap and
-     * go back only when the JVM collects their wrappers, which a small, quiet heap does not do within one update (the
-     * stage-2 update of Qwen2.5-VL-7B piled them up to 24 GB over its 28 layers; a 2-layer LLaVA-NeXT slice at 2,962
-     * tokens, to 23 GB over the query blocks of one layer's gradient pass).
+     * A full collection after a layer's pass or a query block's once a gigabyte has piled up ({@link CollectionBudget}):
+     * the arrays a pass leaves behind live off-heap and go back only when the JVM collects their wrappers, which a
+     * small, quiet heap does not do within one update (the stage-2 update of Qwen2.5-VL-7B piled them up to 24 GB over
+     * its 28 layers; a 2-layer LLaVA-NeXT slice at 2,962 tokens, to 23 GB over the query blocks of one layer's gradient
+     * pass).
      */
-    private static void collectLayerGarbage() {
-        System.gc();
+    private void collectLayerGarbage() {
+        collections.maybeCollect();
     }
 
     /** Query rows per block of a pass over {@code h} [B, L, d]. */
