@@ -7,6 +7,8 @@
 # Both sides run under the same OMP_WAIT_POLICY (PASSIVE unless set): on a shared machine torch's default spinning
 # made its updates up to 6x slower (README.md). Each anchor runs twice: the lm_head over every position (HF's loss) and
 # over the supervised positions only (the project's arithmetic, MaskedCrossEntropy); the table gives both ratios.
+# The project's side times 12 updates after 8 warm-up ones (its first updates run before the JIT has compiled
+# SameDiff's session code; README.md, "Steady state"), the anchors as many after their one warm-up update.
 set -euo pipefail
 # Transparent huge pages for ND4J's large allocations, as the mha2mla launcher sets them (see its comment).
 export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}"
@@ -21,7 +23,11 @@ java --add-modules jdk.incubator.vector ${JAVA_OPTS:-} -Xmx8g -Dorg.bytedeco.jav
 
 BATCHES=$(grep '^RESULT' "$OUT" | awk '{print $4}' | sort -un | tr '\n' ' ')
 SEQ=256
-for ((i = 1; i <= $#; i++)); do [ "${!i}" = "--seq" ] && { j=$((i + 1)); SEQ=${!j}; }; done
+STEPS=12   # TrainerBenchmark's default; the anchors time as many updates (after their one warm-up update)
+for ((i = 1; i <= $#; i++)); do
+    [ "${!i}" = "--seq" ] && { j=$((i + 1)); SEQ=${!j}; }
+    [ "${!i}" = "--steps" ] && { j=$((i + 1)); STEPS=${!j}; }
+done
 [ "${ANCHOR:-1}" = "0" ] && exit 0
 echo
 echo "PyTorch anchors (same machine, right after; $(nproc) cores, OMP_WAIT_POLICY=$OMP_WAIT_POLICY, load $(cut -d' ' -f1-3 /proc/loadavg)):"
@@ -29,10 +35,10 @@ declare -A TORCH TORCH_SUP
 for b in $BATCHES; do
     for stage in 1 2; do
         if [ "$stage" = 1 ]; then script=benchmarks/trainer/anchor_train_torch.py; else script=benchmarks/trainer/anchor_train_mla_torch.py; fi
-        line=$(/usr/bin/python3 "$script" "$b" "$SEQ" 6 all)
+        line=$(/usr/bin/python3 "$script" "$b" "$SEQ" "$STEPS" all)
         echo "  $line"
         TORCH[$stage,$b]=$(echo "$line" | sed -E 's/.* ([0-9.]+) tokens\/s/\1/')
-        line=$(/usr/bin/python3 "$script" "$b" "$SEQ" 6 supervised)
+        line=$(/usr/bin/python3 "$script" "$b" "$SEQ" "$STEPS" supervised)
         echo "  $line"
         TORCH_SUP[$stage,$b]=$(echo "$line" | sed -E 's/.* ([0-9.]+) tokens\/s/\1/')
     done
