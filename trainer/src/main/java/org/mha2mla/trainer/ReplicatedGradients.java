@@ -8,6 +8,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.function.Supplier;
 
 import org.mha2mla.trainer.data.TrainingExample;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -93,15 +94,15 @@ public final class ReplicatedGradients implements GradientSource {
          * 8 % less time in stage 1 and 23 % less in stage 2; benchmarks/trainer/README.md). Only while this is the one
          * source holding the setting: a second source's replicas may be running beside it on one thread each.
          */
-        static <T> T blasForOnePass(java.util.function.Supplier<T> pass) {
-            Nd4jBlas blas;
-            int threads;
+        static <T> T blasForOnePass(Supplier<T> pass) {
+            Nd4jBlas blas = Nd4j.factory().blas() instanceof Nd4jBlas b ? b : null;
+            boolean raised;
             synchronized (SingleThreaded.class) {
-                blas = Nd4j.factory().blas() instanceof Nd4jBlas b ? b : null;
-                threads = holders == 1 && before != null ? before.blasThreads : 0;
-                if (blas == null || threads <= 1) return pass.get();
-                blas.setMaxThreads(threads);
+                int threads = holders == 1 && before != null ? before.blasThreads : 0;
+                raised = blas != null && threads > 1;
+                if (raised) blas.setMaxThreads(threads);
             }
+            if (!raised) return pass.get();
             try {
                 return pass.get();
             } finally {

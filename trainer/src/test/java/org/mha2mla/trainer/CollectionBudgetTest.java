@@ -26,7 +26,7 @@ class CollectionBudgetTest {
         resident.set(1100 * MB);
         assertTrue(budget.maybeCollect());
         assertEquals(1, collections.get());
-        // small layers: 100 MB each, a collection every 10 of them (from 800 MB to 1,824 MB)
+        // small layers: 100 MB each, a collection after 11 of them (from 800 MB past 1,824 MB)
         int layers = 0;
         while (!budget.maybeCollect()) {
             resident.addAndGet(100 * MB);
@@ -43,11 +43,14 @@ class CollectionBudgetTest {
     }
 
     @Test
-    void readsTheProcesssResidentMemory() {
-        CollectionBudget budget = CollectionBudget.ofProcess();
-        // This JVM runs in well under 1 TiB: the budget's baseline starts at 0, so the first call collects only when
-        // the process already holds more than 1 GiB; either way a second call right after does not.
-        budget.maybeCollect();
-        assertFalse(budget.maybeCollect());
+    void theProcessBudgetReadsTheResidentMemoryOfThisProcess() {
+        // Through JavaCPP from /proc/self/statm: a running JVM holds tens of megabytes at least, so a budget of one
+        // byte collects at once, and again only after the size moved by a byte.
+        AtomicInteger collections = new AtomicInteger();
+        CollectionBudget budget = new CollectionBudget(org.bytedeco.javacpp.Pointer::physicalBytes, 1, collections::incrementAndGet);
+        assertTrue(org.bytedeco.javacpp.Pointer.physicalBytes() > 10 * MB);
+        assertTrue(budget.maybeCollect());
+        assertEquals(1, collections.get());
+        assertEquals(1L << 30, CollectionBudget.DEFAULT_GROWTH);
     }
 }

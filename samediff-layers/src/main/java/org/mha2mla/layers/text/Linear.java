@@ -56,8 +56,8 @@ public final class Linear {
      * <p>Projections of one input (q, k and v; gate and up) share its flattening and the shape they restore: the
      * first builds them under names derived from the input's ({@code <x>/rows}, {@code <x>/lead},
      * {@code <x>/shape<out>}), the others find them in the graph. Without that each projection added its own
-     * reshape, shape read, slice and concat (four graph ops, and the reshape's gradient), and at a small model's sizes
-     * every graph op costs about 0.1 ms of SameDiff's bookkeeping whatever it computes (benchmarks/trainer/README.md).
+     * reshape, shape read, slice and concat (four graph ops, and the reshape's gradient), and every graph op costs
+     * SameDiff's bookkeeping whatever it computes (12–17 µs for a one-element op, benchmarks/trainer/README.md).
      */
     public static SDVariable apply(SameDiff sd, String name, SDVariable x, SDVariable weight, long in, long out) {
         SDVariable rows = shared(sd, x.name() + "/rows", () -> sd.reshape(x, -1, in));
