@@ -108,18 +108,8 @@ class ReplicatedGradientsTest {
     }
 
     /** A replica without parameters that records OpenBLAS's thread setting when it computes a share. */
-    private static final class ThreadsSeen implements GradientSource {
+    private static final class ThreadsSeen extends NoParameters {
         final List<Integer> blasThreads = new java.util.ArrayList<>();
-
-        @Override
-        public Map<String, Long> parameterSizes() {
-            return Map.of();
-        }
-
-        @Override
-        public Map<String, INDArray> trainable() {
-            return Map.of();
-        }
 
         @Override
         public Batch batch(List<TrainingExample> examples) {
@@ -145,19 +135,10 @@ class ReplicatedGradientsTest {
             blasThreads.add(((Nd4jBlas) Nd4j.factory().blas()).getMaxThreads());
             return 0;
         }
-
-        @Override
-        public double lossSum(Batch batch) {
-            return 0;
-        }
-
-        @Override
-        public void close() {
-        }
     }
 
     /** A source without parameters: what the thread accounting needs of a replica. */
-    private static final class NoParameters implements GradientSource {
+    private static class NoParameters implements GradientSource {
         @Override
         public Map<String, Long> parameterSizes() {
             return Map.of();
