@@ -8,7 +8,6 @@ import org.mha2mla.core.partialrope.RopeSelection;
 import org.mha2mla.layers.text.DecoderAttention;
 import org.mha2mla.layers.text.Heads;
 import org.mha2mla.layers.text.Linear;
-import org.mha2mla.layers.text.LinearMatmul;
 import org.mha2mla.layers.text.Params;
 import org.mha2mla.layers.text.RotaryEmbedding;
 import org.nd4j.autodiff.samediff.SDVariable;
@@ -237,9 +236,12 @@ public final class MlaAttention implements DecoderAttention {
             return sd.concat(0, batch, longs(1), length, longs(width));
         }
 
-        /** torch.nn.Linear over x [B, L, in] (flatten, {@link LinearMatmul}, restore), weight [out, in], optional bias. */
+        /**
+         * torch.nn.Linear over x [B, L, in], weight [out, in], optional bias: {@link Linear#apply}, so the projections
+         * of one input (k_rope and both modalities' kv_down; k_up and v_up) share its flattening.
+         */
         SDVariable linear(SDVariable x, Linear layer) {
-            SDVariable y = sd.reshape(LinearMatmul.apply(sd, sd.reshape(x, -1, layer.in()), layer.weight()), lead(layer.out()));
+            SDVariable y = Linear.apply(sd, null, x, layer.weight(), layer.in(), layer.out());
             return layer.bias() == null ? y : y.add(layer.bias());
         }
 

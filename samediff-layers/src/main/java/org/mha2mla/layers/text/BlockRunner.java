@@ -114,7 +114,7 @@ public final class BlockRunner implements AutoCloseable {
     public Block block(String prefix, Predicate<String> keep) {
         SameDiff sd = Params.newGraph();
         List<String> keys = Params.placeholders(sd, weights, key -> key.startsWith(prefix) && keep.test(key));
-        OneDnnSoftmax.attachTo(sd, listeners);
+        if (listeners.length > 0) OneDnnSoftmax.attachTo(sd, listeners);   // Params.newGraph attached it alone
         graphs.add(sd);
         return new Block(sd, prefix, keys);
     }

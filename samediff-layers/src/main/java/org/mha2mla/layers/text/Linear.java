@@ -51,7 +51,8 @@ public final class Linear {
     }
 
     /**
-     * x [..., in] · wᵀ for a weight [out, in]: flatten, one rank-2 mmul, restore the leading axes.
+     * x [..., in] · wᵀ for a weight [out, in]: flatten, one rank-2 mmul, restore the leading axes. {@code name} names
+     * the result (null: an automatic name).
      *
      * <p>Projections of one input (q, k and v; gate and up) share its flattening and the shape they restore: the
      * first builds them under names derived from the input's ({@code <x>/rows}, {@code <x>/lead},
