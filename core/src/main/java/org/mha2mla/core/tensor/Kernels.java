@@ -47,6 +47,36 @@ public interface Kernels {
               float alpha, boolean accumulate, float[] out, int oOffset, int oRow, int oCol);
 
     /**
+     * Floats per row of the transposed form {@link #transposeForDots} writes for {@code m} rows of a: m rounded up to
+     * whole vectors of the implementation (m itself for the plain loops).
+     */
+    int transposedStride(int m);
+
+    /**
+     * The transposed, scaled form of {@code a} that {@link #dotsTransposed} reads: {@code aT[aTOffset + c·s + i] =
+     * alpha · a[aOffset + i·aStride + c]} for c < k and i < m, and 0 for m ≤ i < s, where s = {@link #transposedStride}(m).
+     */
+    default void transposeForDots(float[] a, int aOffset, int aStride, int m, int k, float alpha, float[] aT, int aTOffset) {
+        int s = transposedStride(m);
+        for (int c = 0; c < k; c++) {
+            int row = aTOffset + c * s;
+            for (int i = 0; i < m; i++) aT[row + i] = alpha * a[aOffset + i * aStride + c];
+            java.util.Arrays.fill(aT, row + m, row + s, 0f);
+        }
+    }
+
+    /**
+     * {@link #dots} with {@code a} given in the form {@link #transposeForDots} writes (alpha applied there): for i < m and
+     * j < n, {@code out[oOffset + i·oRow + j·oCol] = Σ_c aT[aTOffset + c·s + i] · b[bOffset + j·bStride + c]} (s =
+     * {@link #transposedStride}(m)), added to what {@code out} holds when {@code accumulate}. The vectors run along the
+     * m rows of a and each element of b is broadcast, so no sum is reduced across lanes as {@link #dots} must: for many
+     * rows of a against long rows of b (the absorbed MLA query, 28 heads, against latent rows of 256 floats) this is the
+     * faster form, and transposing a (m·k moves) pays off when a meets many rows of b (every slot of a cache).
+     */
+    void dotsTransposed(float[] aT, int aTOffset, int m, float[] b, int bOffset, int bStride, int n, int k,
+                        boolean accumulate, float[] out, int oOffset, int oRow, int oCol);
+
+    /**
      * Weighted sums of rows: for i < m and c < k, {@code out[oOffset + i·oStride + c] += Σ_j p[pOffset + i·pStride + j]
      * · b[bOffset + j·bStride + c]} over j < n. The attention-weighted values of a decode step (probabilities of a few
      * heads over a tile of cached rows).

@@ -73,6 +73,24 @@ final class ScalarKernels implements Kernels {
     }
 
     @Override
+    public int transposedStride(int m) {
+        return m;
+    }
+
+    @Override
+    public void dotsTransposed(float[] aT, int aTOffset, int m, float[] b, int bOffset, int bStride, int n, int k,
+                               boolean accumulate, float[] out, int oOffset, int oRow, int oCol) {
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                float sum = 0;
+                for (int c = 0; c < k; c++) sum += aT[aTOffset + c * m + i] * b[bOffset + j * bStride + c];
+                int o = oOffset + i * oRow + j * oCol;
+                out[o] = accumulate ? out[o] + sum : sum;
+            }
+        }
+    }
+
+    @Override
     public void weightedRows(float[] p, int pOffset, int pStride, int m, float[] b, int bOffset, int bStride, int n, int k,
                              float[] out, int oOffset, int oStride) {
         for (int i = 0; i < m; i++) {

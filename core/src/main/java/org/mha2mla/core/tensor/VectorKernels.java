@@ -414,6 +414,137 @@ final class VectorKernels implements Kernels {
     }
 
     /**
+     * A block's sums on their way from the accumulators to out, per thread: a new array per call (thousands per decode
+     * step) made the young generation fault in fresh pages at a measurable cost.
+     */
+    private static final ThreadLocal<float[]> SUMS = ThreadLocal.withInitial(() -> new float[8 * LANES]);
+
+    @Override
+    public int transposedStride(int m) {
+        return (m + LANES - 1) / LANES * LANES;
+    }
+
+    /**
+     * Blocks of 4 rows of b × 2 vectors of a's rows in 8 accumulators (per element c: two vector loads of aᵀ, four
+     * broadcasts of b, eight multiply-adds), then 8 (or 4) × 1 vector for an odd last vector; single rows of b after
+     * the blocks. Each block's sums go through {@code sums} to their places in out (a lane per row of a, m of them kept).
+     */
+    @Override
+    public void dotsTransposed(float[] aT, int aTOffset, int m, float[] b, int bOffset, int bStride, int n, int k,
+                               boolean accumulate, float[] out, int oOffset, int oRow, int oCol) {
+        int s = transposedStride(m);
+        float[] sums = SUMS.get();
+        int v = 0;
+        for (; v + 2 * LANES <= s; v += 2 * LANES) {
+            int rows = Math.min(2 * LANES, m - v);
+            int j = 0;
+            for (; j + 4 <= n; j += 4) {
+                transposed4x2(aT, aTOffset + v, s, b, bOffset + j * bStride, bStride, k, sums);
+                scatter(sums, 4, 2 * LANES, rows, accumulate, out, oOffset + v * oRow + j * oCol, oRow, oCol);
+            }
+            for (; j < n; j++) {
+                transposed1x2(aT, aTOffset + v, s, b, bOffset + j * bStride, k, sums);
+                scatter(sums, 1, 2 * LANES, rows, accumulate, out, oOffset + v * oRow + j * oCol, oRow, oCol);
+            }
+        }
+        if (v < s) {
+            int rows = m - v;
+            int j = 0;
+            for (; j + 8 <= n; j += 8) {
+                transposed8x1(aT, aTOffset + v, s, b, bOffset + j * bStride, bStride, k, sums);
+                scatter(sums, 8, LANES, rows, accumulate, out, oOffset + v * oRow + j * oCol, oRow, oCol);
+            }
+            for (; j + 4 <= n; j += 4) {
+                transposed4x1(aT, aTOffset + v, s, b, bOffset + j * bStride, bStride, k, sums);
+                scatter(sums, 4, LANES, rows, accumulate, out, oOffset + v * oRow + j * oCol, oRow, oCol);
+            }
+            for (; j < n; j++) {
+                FloatVector acc = FloatVector.zero(F);
+                int b0 = bOffset + j * bStride;
+                for (int c = 0; c < k; c++) acc = FloatVector.fromArray(F, aT, aTOffset + v + c * s).fma(FloatVector.broadcast(F, b[b0 + c]), acc);
+                acc.intoArray(sums, 0);
+                scatter(sums, 1, LANES, rows, accumulate, out, oOffset + v * oRow + j * oCol, oRow, oCol);
+            }
+        }
+    }
+
+    private static void transposed4x2(float[] aT, int a0, int s, float[] b, int b0, int bStride, int k, float[] sums) {
+        int b1 = b0 + bStride, b2 = b1 + bStride, b3 = b2 + bStride;
+        FloatVector s00 = FloatVector.zero(F), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00, s31 = s00;
+        for (int c = 0; c < k; c++) {
+            int row = a0 + c * s;
+            FloatVector x0 = FloatVector.fromArray(F, aT, row), x1 = FloatVector.fromArray(F, aT, row + LANES);
+            FloatVector y = FloatVector.broadcast(F, b[b0 + c]);
+            s00 = x0.fma(y, s00); s01 = x1.fma(y, s01);
+            y = FloatVector.broadcast(F, b[b1 + c]);
+            s10 = x0.fma(y, s10); s11 = x1.fma(y, s11);
+            y = FloatVector.broadcast(F, b[b2 + c]);
+            s20 = x0.fma(y, s20); s21 = x1.fma(y, s21);
+            y = FloatVector.broadcast(F, b[b3 + c]);
+            s30 = x0.fma(y, s30); s31 = x1.fma(y, s31);
+        }
+        s00.intoArray(sums, 0); s01.intoArray(sums, LANES);
+        s10.intoArray(sums, 2 * LANES); s11.intoArray(sums, 3 * LANES);
+        s20.intoArray(sums, 4 * LANES); s21.intoArray(sums, 5 * LANES);
+        s30.intoArray(sums, 6 * LANES); s31.intoArray(sums, 7 * LANES);
+    }
+
+    private static void transposed1x2(float[] aT, int a0, int s, float[] b, int b0, int k, float[] sums) {
+        FloatVector s0 = FloatVector.zero(F), s1 = s0;
+        for (int c = 0; c < k; c++) {
+            int row = a0 + c * s;
+            FloatVector y = FloatVector.broadcast(F, b[b0 + c]);
+            s0 = FloatVector.fromArray(F, aT, row).fma(y, s0);
+            s1 = FloatVector.fromArray(F, aT, row + LANES).fma(y, s1);
+        }
+        s0.intoArray(sums, 0);
+        s1.intoArray(sums, LANES);
+    }
+
+    private static void transposed8x1(float[] aT, int a0, int s, float[] b, int b0, int bStride, int k, float[] sums) {
+        int b1 = b0 + bStride, b2 = b1 + bStride, b3 = b2 + bStride, b4 = b3 + bStride, b5 = b4 + bStride, b6 = b5 + bStride, b7 = b6 + bStride;
+        FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+        for (int c = 0; c < k; c++) {
+            FloatVector x = FloatVector.fromArray(F, aT, a0 + c * s);
+            s0 = x.fma(FloatVector.broadcast(F, b[b0 + c]), s0);
+            s1 = x.fma(FloatVector.broadcast(F, b[b1 + c]), s1);
+            s2 = x.fma(FloatVector.broadcast(F, b[b2 + c]), s2);
+            s3 = x.fma(FloatVector.broadcast(F, b[b3 + c]), s3);
+            s4 = x.fma(FloatVector.broadcast(F, b[b4 + c]), s4);
+            s5 = x.fma(FloatVector.broadcast(F, b[b5 + c]), s5);
+            s6 = x.fma(FloatVector.broadcast(F, b[b6 + c]), s6);
+            s7 = x.fma(FloatVector.broadcast(F, b[b7 + c]), s7);
+        }
+        s0.intoArray(sums, 0); s1.intoArray(sums, LANES); s2.intoArray(sums, 2 * LANES); s3.intoArray(sums, 3 * LANES);
+        s4.intoArray(sums, 4 * LANES); s5.intoArray(sums, 5 * LANES); s6.intoArray(sums, 6 * LANES); s7.intoArray(sums, 7 * LANES);
+    }
+
+    private static void transposed4x1(float[] aT, int a0, int s, float[] b, int b0, int bStride, int k, float[] sums) {
+        int b1 = b0 + bStride, b2 = b1 + bStride, b3 = b2 + bStride;
+        FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
+        for (int c = 0; c < k; c++) {
+            FloatVector x = FloatVector.fromArray(F, aT, a0 + c * s);
+            s0 = x.fma(FloatVector.broadcast(F, b[b0 + c]), s0);
+            s1 = x.fma(FloatVector.broadcast(F, b[b1 + c]), s1);
+            s2 = x.fma(FloatVector.broadcast(F, b[b2 + c]), s2);
+            s3 = x.fma(FloatVector.broadcast(F, b[b3 + c]), s3);
+        }
+        s0.intoArray(sums, 0); s1.intoArray(sums, LANES); s2.intoArray(sums, 2 * LANES); s3.intoArray(sums, 3 * LANES);
+    }
+
+    /** sums[q·width + r] (row r of a against row q of b) to out[o + r·oRow + q·oCol] for r < rows, q < slots. */
+    private static void scatter(float[] sums, int slots, int width, int rows, boolean accumulate, float[] out, int o, int oRow, int oCol) {
+        for (int q = 0; q < slots; q++) {
+            int oq = o + q * oCol;
+            for (int r = 0; r < rows; r++) {
+                float v = sums[q * width + r];
+                int at = oq + r * oRow;
+                out[at] = accumulate ? out[at] + v : v;
+            }
+        }
+    }
+
+    /**
      * Blocks of 4 output rows × 4 vectors of columns held in 16 accumulators over all j: each vector of b is loaded
      * once per block of rows and each weight broadcast once per block of columns. Each block shape is a method of its
      * own, for the reason {@link #dots} gives.

@@ -190,6 +190,60 @@ class KernelsTest {
         }
     }
 
+    /**
+     * dots from the transposed form: pairs of vectors, an odd last vector, partial vectors (m not a multiple of the
+     * lanes), blocks of 4 rows of b and single ones, with strides, gaps in the output and accumulation, against
+     * float64; and the transposed form itself, padding included.
+     */
+    @Test
+    void dotsTransposedAgreeWithFloat64ForEveryBlockShape() {
+        SplittableRandom rnd = new SplittableRandom(19);
+        for (Kernels kernels : new Kernels[]{vector, scalar}) {
+            for (int k : new int[]{1, 6, 32, 47, 256}) {
+                for (int[] mn : new int[][]{{1, 1}, {3, 5}, {7, 4}, {7, 21}, {16, 9}, {17, 3}, {28, 13}, {33, 8}, {40, 6}}) {
+                    int m = mn[0], n = mn[1];
+                    int aStride = k + 3, bStride = k + 5;
+                    float[] a = gaussian(rnd, 2 + m * aStride);
+                    float[] b = gaussian(rnd, 1 + n * bStride);
+                    int s = kernels.transposedStride(m);
+                    assertTrue(s >= m, "stride " + s + " holds the " + m + " rows");
+                    float[] aT = gaussian(rnd, 5 + k * s);
+                    kernels.transposeForDots(a, 2, aStride, m, k, 0.25f, aT, 5);
+                    for (int c = 0; c < k; c++) {
+                        for (int i = 0; i < s; i++) {
+                            assertEquals(i < m ? 0.25f * a[2 + i * aStride + c] : 0f, aT[5 + c * s + i], "aT[" + c + "][" + i + "]");
+                        }
+                    }
+                    int oRow = n + 3, oCol = 1;           // head-major with a gap after each row, as attention scores
+                    float[] out = gaussian(rnd, 4 + m * oRow);
+                    float[] before = out.clone();
+                    for (boolean accumulate : new boolean[]{false, true}) {
+                        System.arraycopy(before, 0, out, 0, out.length);
+                        kernels.dotsTransposed(aT, 5, m, b, 1, bStride, n, k, accumulate, out, 4, oRow, oCol);
+                        for (int i = 0; i < m; i++) {
+                            for (int j = 0; j < n; j++) {
+                                double ref = 0, mag = 0;
+                                for (int c = 0; c < k; c++) {
+                                    double t = (double) a[2 + i * aStride + c] * b[1 + j * bStride + c];
+                                    ref += t;
+                                    mag += Math.abs(t);
+                                }
+                                int o = 4 + i * oRow + j * oCol;
+                                double expected = 0.25 * ref + (accumulate ? before[o] : 0);
+                                assertEquals(expected, out[o], 1e-6 * (mag + Math.abs(before[o])) + 1e-30,
+                                        kernels.getClass().getSimpleName() + " k " + k + " m " + m + " n " + n + " (" + i + ", " + j + ")");
+                            }
+                            for (int g = n; g < oRow; g++) {
+                                if (4 + i * oRow + g < out.length) assertEquals(before[4 + i * oRow + g], out[4 + i * oRow + g], "gap after row " + i);
+                            }
+                        }
+                        for (int o = 0; o < 4; o++) assertEquals(before[o], out[o], "elements before the output stay untouched");
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void weightedRowsAgreeWithFloat64ForEveryBlockShape() {
         SplittableRandom rnd = new SplittableRandom(17);

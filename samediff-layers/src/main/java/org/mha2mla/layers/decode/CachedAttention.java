@@ -68,14 +68,6 @@ final class CachedAttention {
             for (int i = 0; i < tensors; i++) tiles[i] = new CacheRows.Tile();
         }
 
-        private float[] buffer = new float[0];
-
-        /** A scratch array of at least {@code floats} for a {@link Tiles} implementation, reused from tile to tile. */
-        float[] buffer(int floats) {
-            if (buffer.length < floats) buffer = new float[floats];
-            return buffer;
-        }
-
         /** The rows of slots [from, from + n) of cache tensor j of sequence b, as float32. */
         CacheRows.Tile tile(StaticCache cache, int layer, int j, int b, int from, int n) {
             cache.rows(layer, j).tile(b, from, n, tiles[j]);

@@ -63,11 +63,17 @@ final class MlaStep implements AttentionStep, CachedAttention.Tiles {
     private float[][] kUpW;
     private float[][] vUpW;
     private float[] qLat;
+    /** q_lat / √d_h transposed for the scores ({@link Kernels#transposeForDots}), [B][M][rank][qLatStride]. */
+    private float[] qLatT;
+    private int qLatStride;
     private float[] oLat;
     private float[] heads;
     private final float[] modalityRow = new float[1];
     /** q_rope of every head after RoPE, times 1/√d_h, [B][n_h][d_r]. */
     private float[] qRopeScaled;
+    /** qRopeScaled of each KV head's group transposed for the scores, [B][n_kv][d_r][qRopeStride]. */
+    private float[] qRopeT;
+    private int qRopeStride;
     private StaticCache cache;
     private int layer;
 
@@ -164,6 +170,7 @@ final class MlaStep implements AttentionStep, CachedAttention.Tiles {
             vUpW[m] = widen(vUp[m], vUpW[m]);
         }
         if (dNope > 0) absorbQueries(batch);
+        transposeQueries(batch);
         cache.append(layer);
         for (int b = 0; b < batch; b++) {
             cache.put(layer, C_KV, b, latentRows, b * rank);
@@ -221,6 +228,28 @@ final class MlaStep implements AttentionStep, CachedAttention.Tiles {
         });
     }
 
+    /**
+     * The queries the scores read, transposed ({@link Kernels#dotsTransposed}): q_lat / √d_h per (sequence, modality)
+     * to [rank][heads], and each KV head's group of q_rope / √d_h to [d_r][group]. The scores then run their vectors
+     * along the heads and broadcast the cached rows' elements, with no sum reduced across lanes and no transposition
+     * of cached rows (benchmarks/mla-decode/README.md). The transposition, heads × (rank + d_r) moves per sequence and
+     * modality, is done once per step; every tile of the cache then reads it.
+     */
+    private void transposeQueries(int batch) {
+        if (dNope > 0) {
+            qLatStride = k.transposedStride(nH);
+            qLatT = LayerWeights.ensure(qLatT, batch * modalities * rank * qLatStride);
+            for (int item = 0; item < batch * modalities; item++) {
+                k.transposeForDots(qLat, item * nH * rank, rank, nH, rank, scale, qLatT, item * rank * qLatStride);
+            }
+        }
+        qRopeStride = k.transposedStride(group);
+        qRopeT = LayerWeights.ensure(qRopeT, batch * nKv * dR * qRopeStride);
+        for (int item = 0; item < batch * nKv; item++) {
+            k.transposeForDots(qRopeScaled, item * group * dR, dR, group, dR, 1f, qRopeT, item * dR * qRopeStride);
+        }
+    }
+
     /** (sequence, KV head) items per core: at least 2¹⁵ multiply-adds each, or the split costs more than it saves. */
     private int minItems(int rowsPerHead) {
         return Math.max(1, (1 << 15) / Math.max(1, group * rowsPerHead * rank * modalities));
@@ -253,8 +282,8 @@ final class MlaStep implements AttentionStep, CachedAttention.Tiles {
         if (dNope > 0) {
             var mod = modalities == 2 ? w.tile(cache, layer, MODALITY, b, from, n) : null;
             if (mod != null && runs(mod, n) > MAX_RUNS) {
-                k.dots(qLat, b * modalities * nH * rank, rank, nH, c.data, c.offset, c.stride, n, rank, scale, false, s, 0, sStride, 1);
-                k.dots(qLat, (b * modalities + 1) * nH * rank, rank, nH, c.data, c.offset, c.stride, n, rank, scale, false, w.extra, 0, sStride, 1);
+                k.dotsTransposed(qLatT, b * modalities * rank * qLatStride, nH, c.data, c.offset, c.stride, n, rank, false, s, 0, sStride, 1);
+                k.dotsTransposed(qLatT, (b * modalities + 1) * rank * qLatStride, nH, c.data, c.offset, c.stride, n, rank, false, w.extra, 0, sStride, 1);
                 for (int t = 0; t < n; t++) {
                     if (runModality(mod, t) == 1) {
                         for (int h = 0; h < nH; h++) s[h * sStride + t] = w.extra[h * sStride + t];
@@ -264,24 +293,18 @@ final class MlaStep implements AttentionStep, CachedAttention.Tiles {
                 for (int t0 = 0; t0 < n; ) {
                     int m = mod == null ? 0 : runModality(mod, t0);
                     int t1 = mod == null ? n : runEnd(mod, t0, n);
-                    k.dots(qLat, (b * modalities + m) * nH * rank, rank, nH, c.data, c.offset + t0 * c.stride, c.stride, t1 - t0, rank,
-                            scale, false, s, t0, sStride, 1);
+                    k.dotsTransposed(qLatT, (b * modalities + m) * rank * qLatStride, nH, c.data, c.offset + t0 * c.stride, c.stride,
+                            t1 - t0, rank, false, s, t0, sStride, 1);
                     t0 = t1;
                 }
             }
         }
-        // The rope part, d_r = 32 dims per head: as dot products it would be one lane reduction per 2 vector
-        // multiply-adds. Transposed to [d_r][slots] per KV head, it is a weighted sum of d_r rows instead (vectors
-        // along the slots, no reductions): s_h += Σ_e (q_rope,h,e/√d_h)·k_rope(e, ·).
+        // The rope part, d_r dims per head: each KV head's group of transposed q_rope against its d_r columns of the
+        // k_rope rows, added to the latent part.
         var kr = w.tile(cache, layer, K_ROPE, b, from, n);
-        float[] kt = w.buffer(dR * n);
         for (int j = 0; j < nKv; j++) {
-            for (int t = 0; t < n; t++) {
-                int row = kr.offset + t * kr.stride + j * dR;
-                for (int e = 0; e < dR; e++) kt[e * n + t] = kr.data[row + e];
-            }
-            if (dNope == 0) java.util.Arrays.fill(s, j * group * sStride, (j + 1) * group * sStride, 0f);
-            k.weightedRows(qRopeScaled, (b * nH + j * group) * dR, dR, group, kt, 0, n, dR, n, s, j * group * sStride, sStride);
+            k.dotsTransposed(qRopeT, (b * nKv + j) * dR * qRopeStride, group, kr.data, kr.offset + j * dR, kr.stride, n, dR,
+                    dNope > 0, s, j * group * sStride, sStride, 1);
         }
     }
 
