@@ -40,7 +40,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * (MKL partial RoPE d_r = d_h/4, MD-SVD d_kv = d_h/4, calibrated on random text), or of --mla-model DIR.
  *
  *   benchmarks/trainer/run.sh [--d 512] [--layers 4] [--heads 8] [--kv-heads 2] [--ff 1408] [--vocab 8192]
- *                             [--seq 256] [--batch 1,4] [--steps 12] [--warmup 8] [--sources graph,layers]
+ *                             [--seq 256] [--batch 1,4] [--steps 12] [--warmup 20] [--sources graph,layers]
  *                             [--stages 1,2] [--model DIR] [--mla-model DIR] [--profile true] [--vary 0]
  *
  * --profile true times the graphs' ops of one update per source (the whole graph: two updates by phase; layer by layer:
@@ -53,7 +53,7 @@ public final class TrainerBenchmark {
 
     public static void main(String[] args) throws Exception {
         Map<String, String> a = new LinkedHashMap<>(Map.of("d", "512", "layers", "4", "heads", "8", "kv-heads", "2", "ff", "1408",
-                "vocab", "8192", "seq", "256", "batch", "1,4", "steps", "12", "warmup", "8"));
+                "vocab", "8192", "seq", "256", "batch", "1,4", "steps", "12", "warmup", "20"));
         a.put("sources", "graph,layers");
         a.put("stages", "1,2");
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i].replaceFirst("^--", ""), args[i + 1]);

@@ -7,8 +7,9 @@
 # Both sides run under the same OMP_WAIT_POLICY (PASSIVE unless set): on a shared machine torch's default spinning
 # made its updates up to 6x slower (README.md). Each anchor runs twice: the lm_head over every position (HF's loss) and
 # over the supervised positions only (the project's arithmetic, MaskedCrossEntropy); the table gives both ratios.
-# The project's side times 12 updates after 8 warm-up ones (its first updates run before the JIT has compiled
-# SameDiff's session code; README.md, "Steady state"), the anchors as many after their one warm-up update.
+# The project's side times 12 updates after 20 warm-up ones (its first updates run before the JIT has compiled
+# SameDiff's session code, which takes the first ≈ 20 updates of a run; README.md, "Steady state"), the anchors as
+# many after their one warm-up update.
 set -euo pipefail
 # Transparent huge pages for ND4J's large allocations, as the mha2mla launcher sets them (see its comment).
 export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}"
