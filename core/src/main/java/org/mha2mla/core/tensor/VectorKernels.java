@@ -426,8 +426,8 @@ final class VectorKernels implements Kernels {
 
     /**
      * Blocks of 4 rows of b × 2 vectors of a's rows in 8 accumulators (per element c: two vector loads of aᵀ, four
-     * broadcasts of b, eight multiply-adds), then 8 (or 4) × 1 vector for an odd last vector; single rows of b after
-     * the blocks. Each block's sums go through {@code sums} to their places in out (a lane per row of a, m of them kept).
+     * broadcasts of b, eight multiply-adds), then 8 × 1 vector for an odd last vector; single rows of b after the
+     * blocks. Each block's sums go through {@code sums} to their places in out (a lane per row of a, m of them kept).
      */
     @Override
     public void dotsTransposed(float[] aT, int aTOffset, int m, float[] b, int bOffset, int bStride, int n, int k,
@@ -453,10 +453,6 @@ final class VectorKernels implements Kernels {
             for (; j + 8 <= n; j += 8) {
                 transposed8x1(aT, aTOffset + v, s, b, bOffset + j * bStride, bStride, k, sums);
                 scatter(sums, 8, LANES, rows, accumulate, out, oOffset + v * oRow + j * oCol, oRow, oCol);
-            }
-            for (; j + 4 <= n; j += 4) {
-                transposed4x1(aT, aTOffset + v, s, b, bOffset + j * bStride, bStride, k, sums);
-                scatter(sums, 4, LANES, rows, accumulate, out, oOffset + v * oRow + j * oCol, oRow, oCol);
             }
             for (; j < n; j++) {
                 FloatVector acc = FloatVector.zero(F);
@@ -517,19 +513,6 @@ final class VectorKernels implements Kernels {
         }
         s0.intoArray(sums, 0); s1.intoArray(sums, LANES); s2.intoArray(sums, 2 * LANES); s3.intoArray(sums, 3 * LANES);
         s4.intoArray(sums, 4 * LANES); s5.intoArray(sums, 5 * LANES); s6.intoArray(sums, 6 * LANES); s7.intoArray(sums, 7 * LANES);
-    }
-
-    private static void transposed4x1(float[] aT, int a0, int s, float[] b, int b0, int bStride, int k, float[] sums) {
-        int b1 = b0 + bStride, b2 = b1 + bStride, b3 = b2 + bStride;
-        FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
-        for (int c = 0; c < k; c++) {
-            FloatVector x = FloatVector.fromArray(F, aT, a0 + c * s);
-            s0 = x.fma(FloatVector.broadcast(F, b[b0 + c]), s0);
-            s1 = x.fma(FloatVector.broadcast(F, b[b1 + c]), s1);
-            s2 = x.fma(FloatVector.broadcast(F, b[b2 + c]), s2);
-            s3 = x.fma(FloatVector.broadcast(F, b[b3 + c]), s3);
-        }
-        s0.intoArray(sums, 0); s1.intoArray(sums, LANES); s2.intoArray(sums, 2 * LANES); s3.intoArray(sums, 3 * LANES);
     }
 
     /** sums[q·width + r] (row r of a against row q of b) to out[o + r·oRow + q·oCol] for r < rows, q < slots. */

@@ -169,20 +169,7 @@ class KernelsTest {
                     for (boolean accumulate : new boolean[]{false, true}) {
                         System.arraycopy(before, 0, out, 0, out.length);
                         kernels.dots(a, 2, aStride, m, b, 1, bStride, n, k, 0.25f, accumulate, out, 4, oRow, oCol);
-                        for (int i = 0; i < m; i++) {
-                            for (int j = 0; j < n; j++) {
-                                double ref = 0, mag = 0;
-                                for (int c = 0; c < k; c++) {
-                                    double t = (double) a[2 + i * aStride + c] * b[1 + j * bStride + c];
-                                    ref += t;
-                                    mag += Math.abs(t);
-                                }
-                                int o = 4 + i * oRow + j * oCol;
-                                double expected = 0.25 * ref + (accumulate ? before[o] : 0);
-                                assertEquals(expected, out[o], 1e-6 * (mag + Math.abs(before[o])) + 1e-30,
-                                        kernels.getClass().getSimpleName() + " k " + k + " m " + m + " n " + n + " (" + i + ", " + j + ")");
-                            }
-                        }
+                        assertQuarterDots(kernels, a, aStride, b, bStride, m, n, k, before, out, oRow, oCol, accumulate);
                         for (int o = 0; o < 4; o++) assertEquals(before[o], out[o], "elements before the output stay untouched");
                     }
                 }
@@ -220,19 +207,8 @@ class KernelsTest {
                     for (boolean accumulate : new boolean[]{false, true}) {
                         System.arraycopy(before, 0, out, 0, out.length);
                         kernels.dotsTransposed(aT, 5, m, b, 1, bStride, n, k, accumulate, out, 4, oRow, oCol);
+                        assertQuarterDots(kernels, a, aStride, b, bStride, m, n, k, before, out, oRow, oCol, accumulate);
                         for (int i = 0; i < m; i++) {
-                            for (int j = 0; j < n; j++) {
-                                double ref = 0, mag = 0;
-                                for (int c = 0; c < k; c++) {
-                                    double t = (double) a[2 + i * aStride + c] * b[1 + j * bStride + c];
-                                    ref += t;
-                                    mag += Math.abs(t);
-                                }
-                                int o = 4 + i * oRow + j * oCol;
-                                double expected = 0.25 * ref + (accumulate ? before[o] : 0);
-                                assertEquals(expected, out[o], 1e-6 * (mag + Math.abs(before[o])) + 1e-30,
-                                        kernels.getClass().getSimpleName() + " k " + k + " m " + m + " n " + n + " (" + i + ", " + j + ")");
-                            }
                             for (int g = n; g < oRow; g++) {
                                 if (4 + i * oRow + g < out.length) assertEquals(before[4 + i * oRow + g], out[4 + i * oRow + g], "gap after row " + i);
                             }
@@ -240,6 +216,28 @@ class KernelsTest {
                         for (int o = 0; o < 4; o++) assertEquals(before[o], out[o], "elements before the output stay untouched");
                     }
                 }
+            }
+        }
+    }
+
+    /**
+     * out[4 + i·oRow + j·oCol] = 0.25 · Σ_c a[2 + i·aStride + c]·b[1 + j·bStride + c] (+ before when accumulating), in
+     * float64 to float32 summation-order error: what both dots tests ask of their kernels.
+     */
+    private static void assertQuarterDots(Kernels kernels, float[] a, int aStride, float[] b, int bStride, int m, int n, int k,
+                                          float[] before, float[] out, int oRow, int oCol, boolean accumulate) {
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                double ref = 0, mag = 0;
+                for (int c = 0; c < k; c++) {
+                    double t = (double) a[2 + i * aStride + c] * b[1 + j * bStride + c];
+                    ref += t;
+                    mag += Math.abs(t);
+                }
+                int o = 4 + i * oRow + j * oCol;
+                double expected = 0.25 * ref + (accumulate ? before[o] : 0);
+                assertEquals(expected, out[o], 1e-6 * (mag + Math.abs(before[o])) + 1e-30,
+                        kernels.getClass().getSimpleName() + " k " + k + " m " + m + " n " + n + " (" + i + ", " + j + ")");
             }
         }
     }
