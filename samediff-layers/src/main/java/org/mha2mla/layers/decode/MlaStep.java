@@ -69,9 +69,7 @@ final class MlaStep implements AttentionStep, CachedAttention.Tiles {
     private float[] oLat;
     private float[] heads;
     private final float[] modalityRow = new float[1];
-    /** q_rope of every head after RoPE, times 1/√d_h, [B][n_h][d_r]. */
-    private float[] qRopeScaled;
-    /** qRopeScaled of each KV head's group transposed for the scores, [B][n_kv][d_r][qRopeStride]. */
+    /** q_rope / √d_h after RoPE of each KV head's group, transposed for the scores, [B][n_kv][d_r][qRopeStride]. */
     private float[] qRopeT;
     private int qRopeStride;
     private StaticCache cache;
@@ -156,13 +154,8 @@ final class MlaStep implements AttentionStep, CachedAttention.Tiles {
         }
         if (profile != null) profile.lap(StepProfile.Phase.QKV_PROJ);
 
-        qRopeScaled = LayerWeights.ensure(qRopeScaled, batch * nH * dR);
         for (int b = 0; b < batch; b++) {
-            for (int h = 0; h < nH; h++) {
-                int qh = (b * nH + h) * dH;
-                rope.rotate(q, qh, dR, b, ropeDims[h / group], null);
-                for (int e = 0; e < dR; e++) qRopeScaled[(b * nH + h) * dR + e] = q[qh + e] * scale;
-            }
+            for (int h = 0; h < nH; h++) rope.rotate(q, (b * nH + h) * dH, dR, b, ropeDims[h / group], null);
             for (int j = 0; j < nKv; j++) rope.rotate(kRope, (b * nKv + j) * dR, dR, b, ropeDims[j], null);
         }
         for (int m = 0; m < modalities; m++) {
@@ -246,7 +239,7 @@ final class MlaStep implements AttentionStep, CachedAttention.Tiles {
         qRopeStride = k.transposedStride(group);
         qRopeT = LayerWeights.ensure(qRopeT, batch * nKv * dR * qRopeStride);
         for (int item = 0; item < batch * nKv; item++) {
-            k.transposeForDots(qRopeScaled, item * group * dR, dR, group, dR, 1f, qRopeT, item * dR * qRopeStride);
+            k.transposeForDots(q, item * group * dH, dH, group, dR, scale, qRopeT, item * dR * qRopeStride);
         }
     }
 
