@@ -171,9 +171,8 @@ public final class ReplicatedGradients implements GradientSource {
                 return r.accumulate(part, g);
             }));
         }
-        double sum = shards.size() == 1 && singleThreaded
-                ? SingleThreaded.blasForOnePass(() -> replicas.get(0).accumulate(shards.get(0), grads))
-                : replicas.get(0).accumulate(shards.get(0), grads);
+        Supplier<Double> first = () -> replicas.get(0).accumulate(shards.get(0), grads);
+        double sum = shards.size() == 1 && singleThreaded ? SingleThreaded.blasForOnePass(first) : first.get();
         try {
             for (Future<Double> f : others) sum += f.get();
         } catch (InterruptedException e) {
