@@ -4,6 +4,7 @@ import java.util.HashMap;
 import java.util.Map;
 
 import org.mha2mla.layers.text.LinearMatmul;
+import org.mha2mla.layers.text.Rows;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -54,7 +55,7 @@ public final class MaskedCrossEntropy {
     public static SDVariable build(SameDiff sd, SDVariable hidden, SDVariable lmHead, long hiddenSize) {
         SDVariable labels = sd.placeHolder(LABELS, DataType.INT, -1);
         SDVariable select = sd.placeHolder(SELECT, DataType.FLOAT, -1, -1);
-        SDVariable rows = sd.mmul("loss/rows", select, sd.reshape(hidden, -1, hiddenSize));
+        SDVariable rows = sd.mmul("loss/rows", select, Rows.of(sd, hidden, hiddenSize));
         SDVariable logits = LinearMatmul.apply(sd, rows, lmHead);
         SDVariable perPosition = sd.loss().sparseSoftmaxCrossEntropy(PER_POSITION, logits, labels);
         SDVariable loss = sd.sum(LOSS, perPosition, false, 0);

@@ -10,6 +10,7 @@ import org.mha2mla.layers.text.Heads;
 import org.mha2mla.layers.text.Linear;
 import org.mha2mla.layers.text.Params;
 import org.mha2mla.layers.text.RotaryEmbedding;
+import org.mha2mla.layers.text.Rows;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -157,7 +158,7 @@ public final class MlaAttention implements DecoderAttention {
         present.add(sd.reshape(c, dims.cache(rank)));                                                    // [B, 1, L, rank]
         present.add(kRope);
         if (decoupled) present.add(sd.reshape(modality, dims.cache(1)));                                 // [B, 1, L, 1]
-        return attention(scope, dims, c, mod, q, kRope, mask, present);
+        return attention(scope, queries, dims, c, mod, q, kRope, mask, present);
     }
 
     /** The query rows over a cache of T rows: c_kv [B, 1, T, rank], k_rope [B, n_kv, T, d_r], modality [B, 1, T, 1]. */
@@ -168,7 +169,7 @@ public final class MlaAttention implements DecoderAttention {
         Dims keys = new Dims(sd.slice(shape, new int[]{0}, 1), sd.slice(shape, new int[]{2}, 1));
         SDVariable c = sd.reshape(present.get(0), keys.lead(rank));                                       // [B, T, rank]
         SDVariable mod = decoupled ? sd.reshape(present.get(2), keys.lead(1)) : null;                    // [B, T, 1]
-        return attention(scope, keys, c, mod, q, present.get(1), mask, present);
+        return attention(scope, queries, keys, c, mod, q, present.get(1), mask, present);
     }
 
     /**
@@ -183,10 +184,10 @@ public final class MlaAttention implements DecoderAttention {
     }
 
     /** The attention of queries {@code q} ({@link #queryHeads}) over the latent {@code c} [B, T, rank] of keys' rows, then o_proj. */
-    private Result attention(String scope, Dims keys, SDVariable c, SDVariable mod, SDVariable[] q, SDVariable kRope, SDVariable mask,
+    private Result attention(String scope, Queries queries, Dims keys, SDVariable c, SDVariable mod, SDVariable[] q, SDVariable kRope, SDVariable mask,
                              List<SDVariable> present) {
         Heads.Attention a = prefill(scope, keys, c, mod, q[0], q[1], kRope, mask);
-        SDVariable attn = Heads.merge(sd, scope + "/attn", a.output(), nH, dH);
+        SDVariable attn = Heads.merge(sd, scope + "/attn", a.output(), Rows.lead(sd, queries.x()), nH, dH);
         return new Result(oProj.forward(scope + "/o_proj", attn), present, a.probs());
     }
 
@@ -237,16 +238,16 @@ public final class MlaAttention implements DecoderAttention {
         }
 
         /**
-         * torch.nn.Linear over x [B, L, in], weight [out, in], optional bias: {@link Linear#apply}, so the projections
-         * of one input (k_rope and both modalities' kv_down; k_up and v_up) share its flattening.
+         * torch.nn.Linear over x [B, L, in], weight [out, in], optional bias: {@link Linear#forward}, so the projections
+         * of one input (k_rope and both modalities' kv_down; k_up and v_up) share its rows.
          */
         SDVariable linear(SDVariable x, Linear layer) {
-            SDVariable y = Linear.apply(sd, null, x, layer.weight(), layer.in(), layer.out());
-            return layer.bias() == null ? y : y.add(layer.bias());
+            return layer.forward(null, x);
         }
 
-        /** [B, L, n·d] → [B, n, L, d]. */
-        SDVariable heads(SDVariable x, long n, long d) {
+        /** [B, L, n·d] → [B, n, L, d]; a projection's output from its rows ({@link Heads#split}). */
+        SDVariable heads(SDVariable x, int n, int d) {
+            if (Rows.known(sd, x)) return Heads.split(sd, null, x, n, d);
             return sd.permute(sd.reshape(x, sd.concat(0, bl, longs(n, d))), 0, 2, 1, 3);
         }
 

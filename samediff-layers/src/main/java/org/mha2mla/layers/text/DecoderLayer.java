@@ -11,14 +11,18 @@ import org.nd4j.autodiff.samediff.SameDiff;
  */
 public final class DecoderLayer {
 
+    private final SameDiff sd;
     private final RmsNorm inputLayernorm;
     private final DecoderAttention selfAttn;
     private final RmsNorm postAttentionLayernorm;
     private final SwiGluMlp mlp;
+    private final long hidden;
 
     /** {@code key} is the layer prefix, e.g. {@code language_model.model.layers.0}. */
     public DecoderLayer(SameDiff sd, TextConfig config, String key, DecoderAttention selfAttn) {
         long d = config.hiddenSize();
+        this.sd = sd;
+        this.hidden = d;
         this.inputLayernorm = new RmsNorm(sd, key + ".input_layernorm.weight", d, config.rmsNormEps());
         this.selfAttn = selfAttn;
         this.postAttentionLayernorm = new RmsNorm(sd, key + ".post_attention_layernorm.weight", d, config.rmsNormEps());
@@ -49,9 +53,12 @@ public final class DecoderLayer {
         return residualAndMlp(scope, queries.x(), attn);
     }
 
+    /** The residuals on rows: the layer's input, the attention's and the MLP's outputs are all made from rows ({@link Rows}). */
     private DecoderAttention.Result residualAndMlp(String scope, SDVariable x, DecoderAttention.Result attn) {
-        SDVariable h = x.add(scope + "/attn_residual", attn.output());
+        SDVariable lead = Rows.lead(sd, x);
+        SDVariable h = Rows.restore(sd, scope + "/attn_residual", Rows.of(sd, x, hidden).add(Rows.of(sd, attn.output(), hidden)), lead, hidden);
         SDVariable mlpOut = mlp.forward(scope + "/mlp", postAttentionLayernorm.forward(scope + "/post_attention_layernorm", h));
-        return new DecoderAttention.Result(h.add(scope + "/out", mlpOut), attn.present(), attn.probs());
+        SDVariable out = Rows.restore(sd, scope + "/out", Rows.of(sd, h, hidden).add(Rows.of(sd, mlpOut, hidden)), lead, hidden);
+        return new DecoderAttention.Result(out, attn.present(), attn.probs());
     }
 }

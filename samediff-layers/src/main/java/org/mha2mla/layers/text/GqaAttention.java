@@ -67,7 +67,7 @@ public final class GqaAttention implements DecoderAttention {
     public Result build(String scope, Queries queries, SDVariable x, SDVariable cosK, SDVariable sinK, SDVariable mask) {
         SDVariable k = Heads.split(sd, keyBeforeRope(scope), kProj.forward(scope + "/k_proj", x), nKv, dH);
         SDVariable v = Heads.split(sd, scope + "/v", vProj.forward(scope + "/v_proj", x), nKv, dH);
-        k = RotaryEmbedding.apply(sd, scope + "/k_rope", k, cosK, sinK);
+        k = RotaryEmbedding.apply(sd, scope + "/k_rope", k, cosK, sinK, nKv);
         return attend(scope, queries, k, v, mask);
     }
 
@@ -79,9 +79,9 @@ public final class GqaAttention implements DecoderAttention {
     /** The query rows' attention over keys after RoPE {@code k} and values {@code v}, [B, n_kv, T, d_h] each. */
     private Result attend(String scope, Queries queries, SDVariable k, SDVariable v, SDVariable mask) {
         SDVariable q = Heads.split(sd, queryBeforeRope(scope), qProj.forward(scope + "/q_proj", queries.x()), nH, dH);
-        q = RotaryEmbedding.apply(sd, scope + "/q_rope", q, queries.cos(), queries.sin());
+        q = RotaryEmbedding.apply(sd, scope + "/q_rope", q, queries.cos(), queries.sin(), nH);
         Heads.Attention a = Heads.groupedAttention(sd, scope, q, k, v, mask, nKv, nH / nKv, dH, dH);
-        SDVariable attn = Heads.merge(sd, scope + "/attn", a.output(), nH, dH);
+        SDVariable attn = Heads.merge(sd, scope + "/attn", a.output(), Rows.lead(sd, queries.x()), nH, dH);
         return new Result(oProj.forward(scope + "/o_proj", attn), List.of(k, v), a.probs());
     }
 }

@@ -15,11 +15,24 @@ public final class Heads {
     private Heads() {
     }
 
-    /** [B, L, n·d] → [B, n, L, d]. */
+    /** [B, L, n·d] → [B, n, L, d]; a tensor made from rows (a projection's output) is split from its rows ({@link Rows}). */
     public static SDVariable split(SameDiff sd, String name, SDVariable x, int n, int d) {
+        if (Rows.known(sd, x)) {
+            SDVariable rows = Rows.of(sd, x, (long) n * d);
+            return sd.permute(name, sd.reshape(rows, Rows.shape(sd, Rows.lead(sd, x), n, d)), 0, 2, 1, 3);
+        }
         SDVariable batchAndLength = sd.slice(x.shape(), new int[]{0}, 2);
         SDVariable shape = sd.concat(0, batchAndLength, sd.constant(Nd4j.createFromArray((long) n, (long) d)));
         return sd.permute(name, sd.reshape(x, shape), 0, 2, 1, 3);
+    }
+
+    /**
+     * [B, n, L, d] → [B, L, n·d] for the leading shape {@code lead} = [B, L], made from rows [B·L, n·d] that a
+     * projection of the result takes as they are ({@link Rows}).
+     */
+    public static SDVariable merge(SameDiff sd, String name, SDVariable x, SDVariable lead, int n, int d) {
+        SDVariable rows = sd.reshape(sd.permute(x, 0, 2, 1, 3), -1, (long) n * d);
+        return Rows.restore(sd, name, rows, lead, (long) n * d);
     }
 
     /** [B, n, L, d] → [B, L, n·d]. */
@@ -59,9 +72,12 @@ public final class Heads {
         // group: the scores are masked as they are, not reshaped per group and back. Each such reshape copied the
         // whole [B, n_kv, g·L, T] scores (about 0.15 s per layer of a 2,959-token LLaVA-NeXT pass); the mask's copies
         // are g·L·T values, not n_kv·g·L·T. A concat, not tile: SameDiff's tile took 85 ms per call at that size.
-        SDVariable[] copies = new SDVariable[groups];
-        Arrays.fill(copies, mask);
-        SDVariable groupMask = sd.concat(2, copies);                                           // [B, 1, g·L, T]
+        // One per graph for all layers (they share the mask).
+        SDVariable groupMask = Rows.shared(sd, mask.name() + "/groups" + groups, () -> {       // [B, 1, g·L, T]
+            SDVariable[] copies = new SDVariable[groups];
+            Arrays.fill(copies, mask);
+            return sd.concat(2, copies);
+        });
         SDVariable flat = sd.nn().softmax(scope + "/probs", scores.add(groupMask), -1);       // [B, n_kv, g·L, T]
         SDVariable out = sd.mmul(flat, v);                                                     // [B, n_kv, g·L, d_v]
         SDVariable heads = longs(sd, (long) nKv * groups, -1);

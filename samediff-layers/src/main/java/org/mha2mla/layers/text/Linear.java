@@ -1,10 +1,7 @@
 package org.mha2mla.layers.text;
 
-import java.util.function.Supplier;
-
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * torch.nn.Linear: {@code y = x · Wᵀ + b} over the last axis of an input of any rank. The weight stays the
@@ -46,32 +43,23 @@ public final class Linear {
 
     /** x [..., in] → [..., out]; {@code name} names the result node (unique per graph). */
     public SDVariable forward(String name, SDVariable x) {
-        SDVariable xw = apply(sd, bias == null ? name : name + "/mm", x, weight, in, out);
-        return bias == null ? xw : xw.add(name, bias);
+        return Rows.restore(sd, name, onRows(Rows.of(sd, x, in)), Rows.lead(sd, x), out);
+    }
+
+    /** rows [N, in] → [N, out], the bias added on the rows (see {@link Rows}). */
+    public SDVariable onRows(SDVariable rows) {
+        SDVariable y = LinearMatmul.apply(sd, rows, weight);
+        return bias == null ? y : y.add(bias);
     }
 
     /**
-     * x [..., in] · wᵀ for a weight [out, in]: flatten, one rank-2 mmul, restore the leading axes. {@code name} names
-     * the result (null: an automatic name).
-     *
-     * <p>Projections of one input (q, k and v; gate and up) share its flattening and the shape they restore: the
-     * first builds them under names derived from the input's ({@code <x>/rows}, {@code <x>/lead},
-     * {@code <x>/shape<out>}), the others find them in the graph. Without that each projection added its own
-     * reshape, shape read, slice and concat (four graph ops, and the reshape's gradient), and every graph op costs
-     * SameDiff's bookkeeping whatever it computes (12–17 µs for a one-element op, benchmarks/trainer/README.md).
+     * x [..., in] · wᵀ for a weight [out, in]: one rank-2 mmul on x's rows, the leading axes restored after. {@code name}
+     * names the result (null: an automatic name). Projections of one input (q, k and v; gate and up) share its rows and
+     * the shape they restore, and a projection of a tensor made from rows (a norm's output, another projection's)
+     * takes those rows as they are ({@link Rows}).
      */
     public static SDVariable apply(SameDiff sd, String name, SDVariable x, SDVariable weight, long in, long out) {
-        SDVariable rows = shared(sd, x.name() + "/rows", () -> sd.reshape(x, -1, in));
-        // Shape of x without its last axis (begin mask on axis 0, end −1), then the output width.
-        SDVariable shape = shared(sd, x.name() + "/shape" + out, () -> sd.concat(0,
-                shared(sd, x.name() + "/lead", () -> sd.stridedSlice(x.shape(), new long[]{0}, new long[]{-1}, new long[]{1}, 1, 0, 0, 0, 0)),
-                sd.constant(Nd4j.createFromArray(out))));
-        return sd.reshape(name, LinearMatmul.apply(sd, rows, weight), shape);
-    }
-
-    /** The graph's variable {@code name}, built by {@code build} and given that name if the graph has none yet. */
-    private static SDVariable shared(SameDiff sd, String name, Supplier<SDVariable> build) {
-        return sd.hasVariable(name) ? sd.getVariable(name) : build.get().rename(name);
+        return Rows.restore(sd, name, LinearMatmul.apply(sd, Rows.of(sd, x, in), weight), Rows.lead(sd, x), out);
     }
 
     public String key() {

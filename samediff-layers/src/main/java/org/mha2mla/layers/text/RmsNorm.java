@@ -12,7 +12,8 @@ import org.nd4j.linalg.factory.Nd4j;
  * multiplies: SameDiff M2.1 differentiates a broadcasting multiply with a generic reduction over the broadcast axes,
  * slower than the GEMMs that differentiate these matmuls (one norm of [16, 100, 256], forward + backward, one OpenMP
  * thread as in the demo: 24–33 ms broadcasting, 6–24 ms this way; {@code benchmarks/pretrain/run.sh --rmsnorm}).
- * Same values up to float summation order.
+ * Same values up to float summation order. Rows in, rows out ({@link Rows}): a norm between a residual and a
+ * projection reshapes nothing.
  */
 public final class RmsNorm {
 
@@ -29,7 +30,7 @@ public final class RmsNorm {
     }
 
     public SDVariable forward(String name, SDVariable x) {
-        SDVariable rows = x.reshape(-1, hidden);
+        SDVariable rows = Rows.of(sd, x, hidden);
         SDVariable meanColumn = sd.constant(Nd4j.valueArrayOf(new long[] {hidden, 1}, 1.0 / hidden, DataType.FLOAT));
         SDVariable onesRow = sd.constant(Nd4j.ones(DataType.FLOAT, 1, hidden));
         SDVariable inverseRms = sd.math().rsqrt(sd.mmul(rows.mul(rows), meanColumn).add(eps));
@@ -37,6 +38,6 @@ public final class RmsNorm {
         // A column of ones as long as the input (sd.onesLike works too but warns on the console at every graph build).
         SDVariable onesColumn = inverseRms.mul(0.0).add(1.0);
         SDVariable weightRows = sd.mmul(onesColumn, weight.reshape(1, hidden));
-        return sd.reshape(name, rows.mul(perElement).mul(weightRows), sd.shape(x));
+        return Rows.restore(sd, name, rows.mul(perElement).mul(weightRows), Rows.lead(sd, x), hidden);
     }
 }

@@ -11,6 +11,7 @@ public final class SwiGluMlp {
     private final Linear up;
     private final Linear down;
     private final String hiddenAct;
+    private final long hidden;
 
     /** {@code key} is the module prefix, e.g. {@code language_model.model.layers.0.mlp}. */
     public SwiGluMlp(SameDiff sd, String key, long hidden, long intermediate, String hiddenAct, boolean bias) {
@@ -19,11 +20,14 @@ public final class SwiGluMlp {
         this.up = Linear.of(sd, key + ".up_proj", hidden, intermediate, bias);
         this.down = Linear.of(sd, key + ".down_proj", intermediate, hidden, bias);
         this.hiddenAct = hiddenAct;
+        this.hidden = hidden;
     }
 
+    /** x [..., hidden] → [..., hidden], computed on x's rows ({@link Rows}). */
     public SDVariable forward(String name, SDVariable x) {
-        SDVariable g = Activations.apply(sd, hiddenAct, name + "/act", gate.forward(name + "/gate", x));
-        SDVariable u = up.forward(name + "/up", x);
-        return down.forward(name, g.mul(u));
+        SDVariable rows = Rows.of(sd, x, hidden);
+        SDVariable g = Activations.apply(sd, hiddenAct, name + "/act", gate.onRows(rows));
+        SDVariable u = up.onRows(rows);
+        return Rows.restore(sd, name, down.onRows(g.mul(u)), Rows.lead(sd, x), hidden);
     }
 }

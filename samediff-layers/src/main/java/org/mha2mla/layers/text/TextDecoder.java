@@ -144,7 +144,9 @@ public final class TextDecoder {
             for (int j = 0; j < specs.size(); j++) {
                 sd.identity(present(i, specs.get(j).name()), r.present().get(j));
             }
-            h = i == layers.size() - 1 ? r.output() : sd.identity(hiddenState(i + 1), r.output());
+            // The next layer reads the output itself (its rows, Rows), the name is an alias for readers of the pass.
+            if (i < layers.size() - 1) sd.identity(hiddenState(i + 1), r.output());
+            h = r.output();
         }
         // transformers' last hidden state is taken after the final norm.
         lmHead(LOGITS, norm.forward(hiddenState(layers.size()), h));
