@@ -59,17 +59,15 @@ public final class Rows {
 
     /**
      * The tensor [lead…, width] of {@code rows} [N, width], named {@code name} (null: an automatic name), with its rows
-     * and lead registered for {@link #of} and {@link #lead}. {@code rows} must be a result the caller has just computed
-     * (it takes the name {@code <y>/rows}); rows registered for another tensor are aliased instead of renamed.
+     * and lead registered for {@link #of} and {@link #lead}. {@code rows} must be a result the caller has just computed:
+     * it takes the name {@code <y>/rows}, which rows already registered for another tensor cannot.
      */
     public static SDVariable restore(SameDiff sd, String name, SDVariable rows, SDVariable lead, long width) {
-        SDVariable y = name == null ? sd.reshape(rows, shape(sd, lead, width)) : sd.reshape(name, rows, shape(sd, lead, width));
-        String rowsName = y.name() + "/rows";
         if (rows.name().endsWith("/rows")) {
-            sd.identity(rowsName, rows);
-        } else {
-            rows.rename(rowsName);
+            throw new IllegalArgumentException("Rows.restore: '" + rows.name() + "' are the rows of another tensor; pass a result computed for this one");
         }
+        SDVariable y = name == null ? sd.reshape(rows, shape(sd, lead, width)) : sd.reshape(name, rows, shape(sd, lead, width));
+        rows.rename(y.name() + "/rows");
         sd.identity(y.name() + "/lead", lead);
         return y;
     }
