@@ -27,6 +27,7 @@ import org.mha2mla.layers.text.AttentionMask;
 import org.mha2mla.layers.text.DecoderAttention;
 import org.mha2mla.layers.text.DecoderInput;
 import org.mha2mla.layers.text.LayerwiseDecoder;
+import org.mha2mla.layers.text.OneDnnHelpers;
 import org.mha2mla.layers.text.RopeTables;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -80,6 +81,7 @@ public final class MlaDecodeBenchmark {
                         + "%d threads (%d CPUs), %s time%n",
                 D, HEADS, KV_HEADS, HEAD_DIM, FF, D_KV, KV_HEADS * D_KV, D_R, Math.round(visualShare * 100), steps, warmup,
                 Parallel.threads(), Runtime.getRuntime().availableProcessors(), cpuClock ? "thread CPU" : "wall-clock");
+        System.out.println(OneDnnHelpers.productsChoice());
         int prefill = Integer.parseInt(a.get("prefill"));
         if (prefill > 0) {
             prefill(gqa, mla, prefill, steps, warmup);

@@ -10,6 +10,7 @@ import org.mha2mla.cli.demo.DemoPipeline;
 import org.mha2mla.evaluation.synthetic.ShapesGenerator;
 import org.mha2mla.evaluation.synthetic.SyntheticShapesData;
 import org.mha2mla.layers.generation.CachePolicy;
+import org.mha2mla.layers.text.OneDnnHelpers;
 import org.mha2mla.trainer.ReplicatedGradients;
 import org.mha2mla.trainer.AdamW;
 import org.mha2mla.trainer.LossLog;
@@ -43,6 +44,7 @@ public final class PretrainBenchmark {
         Path dir = Files.createTempDirectory("pretrain-bench");
         System.out.printf(Locale.ROOT, "settings %s: %s, %d steps × batch %d in the real run; %d CPUs visible, OMP_NUM_THREADS=%s%n",
                 s.name(), s.model(), s.steps(), s.batchSize(), Runtime.getRuntime().availableProcessors(), System.getenv("OMP_NUM_THREADS"));
+        System.out.println(OneDnnHelpers.productsChoice());
 
         long t0 = System.nanoTime();
         SyntheticShapesData.Sizes sizes = new SyntheticShapesData.Sizes(s.data().imageSize(), s.data().trainImages(), 0, perType);

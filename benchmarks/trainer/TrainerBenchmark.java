@@ -17,7 +17,7 @@ import org.mha2mla.layers.MultimodalInput;
 import org.mha2mla.layers.VisionLanguageModel;
 import org.mha2mla.layers.VlmLoader;
 import org.mha2mla.layers.mla.Mha2MlaConverter;
-import org.mha2mla.layers.text.OneDnnSoftmax;
+import org.mha2mla.layers.text.OneDnnHelpers;
 import org.mha2mla.trainer.AdamW;
 import org.mha2mla.trainer.FreezeMask;
 import org.mha2mla.trainer.GradientSource;
@@ -71,6 +71,7 @@ public final class TrainerBenchmark {
         if (!a.containsKey("model")) Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(model)));
         System.out.printf(Locale.ROOT, "ND4J %s, %d CPU threads visible; sequence %d tokens (last %d supervised), %d timed updates after %d warm-up%n",
                 Nd4j.getBackend().getClass().getSimpleName(), Runtime.getRuntime().availableProcessors(), seq, seq / 4, steps, warmup);
+        System.out.println(OneDnnHelpers.productsChoice());
         System.out.printf("%-8s %-15s %-42s %6s %10s %10s %12s%n", "stage", "source", "trainable", "batch", "ms/update", "tokens/s", "sup.tok/s");
         for (GradientSource.Kind source : sources) {
             if (stages.contains("1")) {
@@ -107,11 +108,11 @@ public final class TrainerBenchmark {
         long grad = 0, clip = 0, adam = 0;
         CountingMemMgr mem = CountingMemMgr.install(gradFn);
         for (int r = 0; r < reps; r++) {
-            OneDnnSoftmax.attachTo(sd, times);
+            OneDnnHelpers.attachTo(sd, times);
             long t0 = System.nanoTime();
             stage.accumulateGradients(mb);
             long t1 = System.nanoTime();
-            OneDnnSoftmax.attachTo(sd);
+            OneDnnHelpers.attachTo(sd);
             org.mha2mla.trainer.GradientClipping.clipGlobalNorm(stage.gradients(), 1.0);
             long t2 = System.nanoTime();
             stage.optimizer().update(stage.trainableParams(), new LinkedHashMap<>(stage.gradients()), 1e-5);

@@ -23,7 +23,7 @@ import org.mha2mla.layers.qwen25vl.LayerwiseQwen25VlVisionTower;
 import org.mha2mla.layers.qwen25vl.Qwen25VlVisionTower;
 import org.mha2mla.layers.text.BlockRunner;
 import org.mha2mla.layers.text.LayerwiseDecoder;
-import org.mha2mla.layers.text.OneDnnSoftmax;
+import org.mha2mla.layers.text.OneDnnHelpers;
 import org.mha2mla.layers.text.Params;
 import org.mha2mla.layers.vision.ClipVisionTower;
 import org.mha2mla.layers.vision.LayerwiseClipVisionTower;
@@ -276,7 +276,7 @@ public final class VisionBenchmark {
         @Override
         void listen(BaseListener l) {
             if (runner != null) runner.setListeners(l == null ? new BaseListener[0] : new BaseListener[] {l});
-            else OneDnnSoftmax.attachTo(wholeGraph, l == null ? new BaseListener[0] : new BaseListener[] {l});
+            else OneDnnHelpers.attachTo(wholeGraph, l == null ? new BaseListener[0] : new BaseListener[] {l});
         }
 
         /** Multiply-adds ×2 of one block on n rows attending in groups of {@code group} rows (n / group groups). */
@@ -372,7 +372,7 @@ public final class VisionBenchmark {
         void listen(BaseListener l) {
             BaseListener[] ls = l == null ? new BaseListener[0] : new BaseListener[] {l};
             if (runner != null) runner.setListeners(ls);
-            else OneDnnSoftmax.attachTo(whole, ls);
+            else OneDnnHelpers.attachTo(whole, ls);
         }
 
         @Override

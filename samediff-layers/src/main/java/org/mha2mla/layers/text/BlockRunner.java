@@ -114,18 +114,18 @@ public final class BlockRunner implements AutoCloseable {
     public Block block(String prefix, Predicate<String> keep) {
         SameDiff sd = Params.newGraph();
         List<String> keys = Params.placeholders(sd, weights, key -> key.startsWith(prefix) && keep.test(key));
-        if (listeners.length > 0) OneDnnSoftmax.attachTo(sd, listeners);   // Params.newGraph attached it alone
+        if (listeners.length > 0) OneDnnHelpers.attachTo(sd, listeners);   // Params.newGraph attached it alone
         graphs.add(sd);
         return new Block(sd, prefix, keys);
     }
 
     /**
      * Attaches {@code listeners} to every block graph of this runner, built or to come (e.g. per-op timing), beside
-     * {@link OneDnnSoftmax}; none detaches.
+     * {@link OneDnnHelpers}; none detaches.
      */
     public void setListeners(Listener... listeners) {
         this.listeners = listeners.clone();
-        for (SameDiff sd : graphs) OneDnnSoftmax.attachTo(sd, this.listeners);
+        for (SameDiff sd : graphs) OneDnnHelpers.attachTo(sd, this.listeners);
     }
 
     /**

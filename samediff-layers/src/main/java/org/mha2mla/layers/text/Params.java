@@ -37,12 +37,12 @@ public final class Params {
 
     /**
      * An empty graph as every graph of the project starts: one copy of each array (the default ThreadSafeArrayHolder
-     * keeps a second: DeviceLocalNDArray stores a dup) and {@link OneDnnSoftmax} attached.
+     * keeps a second: DeviceLocalNDArray stores a dup) and {@link OneDnnHelpers} attached.
      */
     public static SameDiff newGraph() {
         SameDiff sd = SameDiff.create();
         sd.setArrayHolders(new SingleThreadArrayHolder(), new SingleThreadArrayHolder(), false);
-        OneDnnSoftmax.attachTo(sd);
+        OneDnnHelpers.attachTo(sd);
         return sd;
     }
 
