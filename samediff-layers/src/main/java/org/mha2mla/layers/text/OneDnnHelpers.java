@@ -32,12 +32,12 @@ import org.nd4j.nativeblas.NativeOpsHolder;
  *       0.85 s over the 18 softmax calls of a 2,959-token pass through two LLaVA-NeXT-8B layers (benchmarks/scale).
  *   <li><b>Products</b> ({@code matmul}, and {@link LinearMatmul}, which runs it): which is faster depends on the CPU.
  *       ND4J M2.1's OpenBLAS (0.3.19) picks its kernels by CPU model and does not know the newest ones: on a Zen 5 it
- *       runs AVX2 kernels at ≈ 95 GFLOP/s a core where oneDNN's AVX-512 code runs ≈ 190 (the trainer's update 20–25 %
- *       faster, a 7B layer's prefill ≈ 1.5×; benchmarks/trainer/README.md); on a Zen 4 oneDNN's was the slower one
+ *       runs AVX2 kernels at ≈ 95 GFLOP/s a core where oneDNN's AVX-512 code runs ≈ 190 (the trainer's updates 4–25 %
+ *       faster, a 7B layer's prefill ≈ 1.55×; benchmarks/trainer/README.md); on a Zen 4 oneDNN's was the slower one
  *       (15.7 s against 12.5 s for a two-layer 7B pass; benchmarks/scale). So the choice is measured once per process
- *       ({@link #productsOnOneDnn}, when the first graph gets this listener), and a product with an operand under {@link #LARGE} elements (RMSNorm's mean
- *       column, a decode step's single row) stays on ND4J's call either way: oneDNN's set-up costs more than such a
- *       product.
+ *       ({@link #productsOnOneDnn}, when the first graph gets this listener), and a product with an operand under
+ *       {@link #LARGE} elements (RMSNorm's mean column, a single row) stays on ND4J's call either way: oneDNN's set-up
+ *       costs more than such a product.
  * </ul>
  * The switch is per op context, so graphs running on several threads at once (the trainer's replicas) do not see each
  * other's setting. Ops run outside a graph (INDArray methods) and the products inside ND4J's own ops (e.g.
