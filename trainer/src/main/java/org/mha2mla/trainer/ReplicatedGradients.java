@@ -9,11 +9,15 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.function.Supplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
+import org.mha2mla.layers.text.OneDnnHelpers;
 import org.mha2mla.trainer.data.TrainingExample;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Environment;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.nativeblas.NativeOpsHolder;
 import org.nd4j.nativeblas.Nd4jBlas;
 
 /**
@@ -27,8 +31,9 @@ import org.nd4j.nativeblas.Nd4jBlas;
  * benchmarks/trainer/README.md). So while a source of several replicas is open, ND4J's ops and OpenBLAS run on the
  * thread that calls them ({@link SingleThreaded}): the replicas are the parallelism, one per core. That setting is
  * the process's; closing the last such source puts back what it was. A micro-batch of one example runs on the first
- * replica alone, and the other core would idle: for that pass OpenBLAS gets the threads it had before
- * ({@link SingleThreaded#blasForOnePass}); ND4J's own ops stay on one thread, where its small ops run faster.
+ * replica alone, and the other core would idle: for that pass OpenBLAS gets the threads it had before, unless the
+ * graph's products run on oneDNN, whose OpenMP threads then take the other core ({@link SingleThreaded#blasForOnePass});
+ * ND4J's own ops stay on one thread, where its small ops run faster.
  */
 public final class ReplicatedGradients implements GradientSource {
 
@@ -77,6 +82,8 @@ public final class ReplicatedGradients implements GradientSource {
     record SingleThreaded(int maxThreads, int maxMasterThreads, int blasThreads) {
         private static int holders;
         private static SingleThreaded before;
+        /** This process's OpenBLAS spin ({@link #blasSpinLog2}); the environment does not change after start. */
+        private static final int BLAS_SPIN_LOG2 = blasSpinLog2(System.getenv("OPENBLAS_THREAD_TIMEOUT"));
 
         static synchronized void acquire() {
             if (holders++ > 0) return;
@@ -89,16 +96,15 @@ public final class ReplicatedGradients implements GradientSource {
         }
 
         /**
-         * Runs {@code pass} with OpenBLAS at the threads it had before {@link #acquire}: for a pass that only one
-         * replica runs, whose products are then split over the cores (the trainer benchmark's updates at batch 1 took
-         * 8 % less time in stage 1 and 23 % less in stage 2; benchmarks/trainer/README.md). Only while this is the one
-         * source holding the setting: a second source's replicas may be running beside it on one thread each.
+         * Runs {@code pass}, a pass that only one replica runs, with OpenBLAS at {@link #blasThreadsForOnePass(int)}
+         * threads, so that the other core works too. Only while this is the one source holding the setting: a second
+         * source's replicas may be running beside it on one thread each.
          */
         static <T> T blasForOnePass(Supplier<T> pass) {
             Nd4jBlas blas = Nd4j.factory().blas() instanceof Nd4jBlas b ? b : null;
             boolean raised;
             synchronized (SingleThreaded.class) {
-                int threads = holders == 1 && before != null ? before.blasThreads : 0;
+                int threads = holders == 1 && before != null ? blasThreadsForOnePass(before.blasThreads) : 0;
                 raised = blas != null && threads > 1;
                 if (raised) blas.setMaxThreads(threads);
             }
@@ -110,6 +116,52 @@ public final class ReplicatedGradients implements GradientSource {
                     if (holders > 0) blas.setMaxThreads(1);
                 }
             }
+        }
+
+        /**
+         * OpenBLAS's threads for a pass that one replica runs alone, in this process: the threads it had before
+         * {@link #acquire} ({@code before}; the trainer benchmark's updates at batch 1 took 8 % less time in stage 1 and
+         * 23 % less in stage 2 than on one thread), except one where the graph's products run on oneDNN
+         * ({@code productsOnOneDnn}) with {@code ompThreads} ≥ 2 OpenMP threads (oneDNN's) and OpenBLAS's workers spin
+         * long after each product ({@code spinLog2}, {@link #blasSpinLog2}). OpenBLAS then keeps only the products
+         * oneDNN's helper does not take (it takes rank 2: attention's batched rank-4 products and the RMSNorm's small
+         * ones stay), and its worker, spinning on {@code sched_yield} between them, holds the core that oneDNN's OpenMP
+         * worker needs: that worker then wakes on the calling thread's core and preempts it (a scheduler trace of the
+         * benchmark's update). Stages 1 and 2 at batch 1 under OpenBLAS's default spin: 7–34 % less time per update on
+         * one OpenBLAS thread (six pairs). Under the launcher's short spin ({@code OPENBLAS_THREAD_TIMEOUT=4}) the second
+         * thread no longer holds the core and is kept: one thread was not faster there (seven pairs). Figures in
+         * benchmarks/trainer/README.md, "One OpenBLAS thread beside oneDNN's".
+         */
+        static int blasThreadsForOnePass(int before) {
+            return blasThreadsForOnePass(before, OneDnnHelpers.productsOnOneDnn(),
+                    NativeOpsHolder.getInstance().getDeviceNativeOps().ompGetMaxThreads(), BLAS_SPIN_LOG2);
+        }
+
+        /** {@link #blasThreadsForOnePass(int)} for the given products' kernels, OpenMP threads and OpenBLAS spin. */
+        static int blasThreadsForOnePass(int before, boolean productsOnOneDnn, int ompThreads, int spinLog2) {
+            return productsOnOneDnn && ompThreads > 1 && spinLog2 > SHORT_SPIN_LOG2 ? 1 : before;
+        }
+
+        /**
+         * A spin of at most 2^16 cycles (≈ 20 µs) counts as short: less than one of ND4J's ops between two products.
+         * Measured at the two ends only: 4 (the launcher's) and 28 (OpenBLAS's default).
+         */
+        static final int SHORT_SPIN_LOG2 = 16;
+
+        /**
+         * log2 of the cycles OpenBLAS's workers spin after a product before they sleep, as OpenBLAS 0.3.19 reads it
+         * when it loads: {@code OPENBLAS_THREAD_TIMEOUT} (C's atoi; a value ≤ 0 or none leaves the build's 28),
+         * clamped to [4, 30].
+         */
+        static int blasSpinLog2(String threadTimeout) {
+            int t = threadTimeout == null ? 0 : atoi(threadTimeout);
+            return t <= 0 ? 28 : Math.max(4, Math.min(30, t));
+        }
+
+        /** C's atoi: optional leading blanks and sign, then digits up to the first other character; 0 if none. */
+        private static int atoi(String s) {
+            Matcher m = Pattern.compile("^\\s*([+-]?\\d{1,9})").matcher(s);
+            return m.find() ? Integer.parseInt(m.group(1)) : 0;
         }
 
         static synchronized void release() {

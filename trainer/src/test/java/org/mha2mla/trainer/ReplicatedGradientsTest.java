@@ -82,29 +82,54 @@ class ReplicatedGradientsTest {
         try {
             ThreadsSeen first = new ThreadsSeen();
             ThreadsSeen second = new ThreadsSeen();
+            // Two, or one where this process's products run on oneDNN beside a long OpenBLAS spin (the rule's own test below)
+            int lone = ReplicatedGradients.SingleThreaded.blasThreadsForOnePass(2);
             try (ReplicatedGradients source = new ReplicatedGradients(List.of(first, second))) {
                 assertEquals(1, blas.getMaxThreads(), "one OpenBLAS thread per replica while the source is open");
                 TrainingExample example = GoldenExamples.example("qwen2_5_vl", "c0", 3);
 
                 source.accumulate(source.batch(List.of(example)), Map.of());
-                assertEquals(List.of(2), first.blasThreads, "the lone replica's pass splits its products over both threads");
+                assertEquals(List.of(lone), first.blasThreads, "the lone replica's pass gets the threads the rule gives");
                 assertEquals(List.of(), second.blasThreads);
                 assertEquals(1, blas.getMaxThreads(), "back to one thread after the pass");
 
                 source.accumulate(source.batch(List.of(example, example)), Map.of());
-                assertEquals(List.of(2, 1), first.blasThreads, "two replicas side by side: one thread each");
+                assertEquals(List.of(lone, 1), first.blasThreads, "two replicas side by side: one thread each");
                 assertEquals(List.of(1), second.blasThreads);
 
                 // A second source open beside this one may run its replicas concurrently: no extra threads then.
                 try (ReplicatedGradients other = new ReplicatedGradients(List.of(new NoParameters(), new NoParameters()))) {
                     source.accumulate(source.batch(List.of(example)), Map.of());
-                    assertEquals(List.of(2, 1, 1), first.blasThreads);
+                    assertEquals(List.of(lone, 1, 1), first.blasThreads);
                 }
             }
             assertEquals(2, blas.getMaxThreads(), "restored on close");
         } finally {
             blas.setMaxThreads(blasBefore);
         }
+    }
+
+    @Test
+    void aLonePassKeepsOneOpenBlasThreadBesideOneDnnWhileOpenBlasWorkersSpinLong() {
+        // OPENBLAS_THREAD_TIMEOUT as OpenBLAS 0.3.19 reads it: atoi, ≤ 0 or unset is its build's 28, clamped to [4, 30]
+        assertEquals(28, ReplicatedGradients.SingleThreaded.blasSpinLog2(null));
+        assertEquals(28, ReplicatedGradients.SingleThreaded.blasSpinLog2("0"));
+        assertEquals(28, ReplicatedGradients.SingleThreaded.blasSpinLog2("-3"));
+        assertEquals(28, ReplicatedGradients.SingleThreaded.blasSpinLog2("four"));
+        assertEquals(4, ReplicatedGradients.SingleThreaded.blasSpinLog2("4"));
+        assertEquals(4, ReplicatedGradients.SingleThreaded.blasSpinLog2(" 2"));
+        assertEquals(12, ReplicatedGradients.SingleThreaded.blasSpinLog2("+12cycles"));
+        assertEquals(30, ReplicatedGradients.SingleThreaded.blasSpinLog2("31"));
+        // products on OpenBLAS: its threads from before, whatever the spin
+        assertEquals(2, ReplicatedGradients.SingleThreaded.blasThreadsForOnePass(2, false, 2, 28));
+        assertEquals(2, ReplicatedGradients.SingleThreaded.blasThreadsForOnePass(2, false, 2, 4));
+        // on oneDNN with two OpenMP threads: one OpenBLAS thread while its workers would spin long, its two with a short spin
+        assertEquals(1, ReplicatedGradients.SingleThreaded.blasThreadsForOnePass(2, true, 2, 28));
+        assertEquals(1, ReplicatedGradients.SingleThreaded.blasThreadsForOnePass(2, true, 2, 17));
+        assertEquals(2, ReplicatedGradients.SingleThreaded.blasThreadsForOnePass(2, true, 2, 16));
+        assertEquals(2, ReplicatedGradients.SingleThreaded.blasThreadsForOnePass(2, true, 2, 4));
+        // oneDNN on one OpenMP thread (OMP_NUM_THREADS=1): OpenBLAS's second thread is the pass's only way to the other core
+        assertEquals(2, ReplicatedGradients.SingleThreaded.blasThreadsForOnePass(2, true, 1, 28));
     }
 
     /** A replica without parameters that records OpenBLAS's thread setting when it computes a share. */
