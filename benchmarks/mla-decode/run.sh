@@ -9,6 +9,11 @@
 set -euo pipefail
 # Transparent huge pages for ND4J's large allocations, as the mha2mla launcher sets them (see its comment).
 export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}"
+# OpenBLAS's workers asleep right after each product, as the launcher sets them: the prefill's graph runs its large
+# products on oneDNN's OpenMP threads, and a worker spinning on sched_yield between OpenBLAS's products (attention's)
+# holds the core they need (benchmarks/trainer/README.md, "One OpenBLAS thread beside oneDNN's"). The decode step
+# does not use OpenBLAS.
+export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-4}"
 cd "$(dirname "$0")/../.."
 mvn -o -q -pl samediff-layers -am compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
 CP="samediff-layers/target/classes:$(cat samediff-layers/target/classpath.txt)"
