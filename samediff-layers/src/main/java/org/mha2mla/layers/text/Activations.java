@@ -20,12 +20,12 @@ public final class Activations {
             case "swish":
                 // x·σ(x), not sd.nn().swish: M2.1's swish backward is e^x(x + e^x + 1)/(e^x + 1)², which overflows
                 // to NaN for x ≥ 45 in float (measured), so one large gate pre-activation made every gradient below
-                // it NaN. σ's own derivative σ(1 − σ) is finite everywhere.
-                return x.mul(name, sd.nn().sigmoid(x));
+                // it NaN. σ's own derivative σ(1 − σ) is finite everywhere (taken from σ: SigmoidFromOutput).
+                return x.mul(name, SigmoidFromOutput.apply(sd, x));
             case "gelu":
                 return geluErf(sd, name, x);
             case "quick_gelu":
-                return x.mul(name, sd.nn().sigmoid(x.mul(1.702)));
+                return x.mul(name, SigmoidFromOutput.apply(sd, x.mul(1.702)));
             case "gelu_pytorch_tanh":
             case "gelu_new":
                 return geluTanh(sd, name, x);

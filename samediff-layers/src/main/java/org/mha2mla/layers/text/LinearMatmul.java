@@ -1,15 +1,10 @@
 package org.mha2mla.layers.text;
 
-import java.lang.reflect.Field;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.VariableType;
-import org.nd4j.imports.converters.DifferentialFunctionClassHolder;
-import org.nd4j.imports.converters.ImportClassMapping;
 import org.nd4j.linalg.api.ops.CustomOpDescriptor;
 import org.nd4j.linalg.api.ops.impl.reduce.Mmul;
 import org.nd4j.linalg.factory.Nd4j;
@@ -26,12 +21,8 @@ import org.nd4j.linalg.factory.Nd4j;
  * and when W is a variable (it trains) it is {@code matmul_bp} as before. The forward pass is the native
  * {@code matmul} with the same arguments, so values do not change.
  *
- * <p>Why the registration below: SameDiff builds a gradient graph by cloning every op through its FlatBuffers form and
- * back ({@code FlatBuffersMapper.cloneViaSerialize}), which finds the op's class from its name and hash in
- * {@link DifferentialFunctionClassHolder}. This op runs the native {@code matmul} ({@link #opHash}, {@link #getDescriptor})
- * under a name of its own ({@link #OP_NAME}, hash 0 in the flat form), so its class is registered under hash 0 and that
- * name in the holder's table of ops that share a hash; the table's other hash-0 names still resolve as before (through
- * {@link ImportClassMapping}). The registration runs once, when this class is loaded, i.e. before any graph holds the op.
+ * <p>It runs the native {@code matmul} ({@link #opHash}, {@link #getDescriptor}) under a name of its own
+ * ({@link #OP_NAME}), registered with SameDiff's op table when this class is loaded ({@link OpTable}).
  */
 public final class LinearMatmul extends Mmul {
 
@@ -39,7 +30,7 @@ public final class LinearMatmul extends Mmul {
     public static final String OP_NAME = "linear_matmul";
 
     static {
-        register();
+        OpTable.register(OP_NAME, LinearMatmul.class);
     }
 
     /** For SameDiff's clone through FlatBuffers, which sets the arguments afterwards. */
@@ -91,41 +82,5 @@ public final class LinearMatmul extends Mmul {
 
     private static CustomOpDescriptor matmul() {
         return Nd4j.getExecutioner().getCustomOperations().get("matmul");
-    }
-
-    @SuppressWarnings("unchecked")
-    private static void register() {
-        try {
-            DifferentialFunctionClassHolder holder = DifferentialFunctionClassHolder.getInstance();
-            Field f = DifferentialFunctionClassHolder.class.getDeclaredField("customOpHashToClasses");
-            f.setAccessible(true);
-            Map<Long, Map<String, Class<?>>> byHash = (Map<Long, Map<String, Class<?>>>) f.get(holder);
-            synchronized (byHash) {
-                Map<String, Class<?>> zero = byHash.get(0L);
-                if (zero == null) {
-                    zero = new FallbackToImportMapping();
-                    byHash.put(0L, zero);
-                }
-                zero.put(OP_NAME, LinearMatmul.class);
-            }
-        } catch (ReflectiveOperationException | RuntimeException e) {
-            throw new IllegalStateException("cannot register the " + OP_NAME + " op with SameDiff's op table (ND4J "
-                    + "version without DifferentialFunctionClassHolder.customOpHashToClasses?): " + e, e);
-        }
-    }
-
-    /**
-     * The hash-0 row of the holder's table: without it, a hash-0 name resolves through {@link ImportClassMapping}, and
-     * with it SameDiff looks only in this map; so names other than ours fall back to that mapping here.
-     */
-    private static final class FallbackToImportMapping extends HashMap<String, Class<?>> {
-        @Override
-        public Class<?> get(Object name) {
-            Class<?> c = super.get(name);
-            if (c == null && ImportClassMapping.getOpNameMapping().containsKey(name)) {
-                c = ImportClassMapping.getOpNameMapping().get(name).getClass();
-            }
-            return c;
-        }
     }
 }
