@@ -7,7 +7,6 @@ import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.VariableType;
 import org.nd4j.linalg.api.ops.CustomOpDescriptor;
 import org.nd4j.linalg.api.ops.impl.reduce.Mmul;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The matmul of {@link Linear}, {@code y = x · Wᵀ} (x [N, in], W [out, in]), whose backward pass forms the weight's
@@ -72,15 +71,11 @@ public final class LinearMatmul extends Mmul {
 
     @Override
     public long opHash() {
-        return matmul().getHash();
+        return OpTable.nativeOp("matmul").getHash();
     }
 
     @Override
     public CustomOpDescriptor getDescriptor() {
-        return matmul();
-    }
-
-    private static CustomOpDescriptor matmul() {
-        return Nd4j.getExecutioner().getCustomOperations().get("matmul");
+        return OpTable.nativeOp("matmul");
     }
 }

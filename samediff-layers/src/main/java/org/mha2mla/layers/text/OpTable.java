@@ -6,9 +6,12 @@ import java.util.Map;
 
 import org.nd4j.imports.converters.DifferentialFunctionClassHolder;
 import org.nd4j.imports.converters.ImportClassMapping;
+import org.nd4j.linalg.api.ops.CustomOpDescriptor;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Registers this project's ops ({@link LinearMatmul}, {@link SigmoidFromOutput}) with SameDiff's op table.
+ * Registers this project's ops ({@link LinearMatmul}, {@link SigmoidFromOutput}) with SameDiff's op table, and finds the
+ * native ops they run ({@link #nativeOp}).
  *
  * <p>Why: SameDiff builds a gradient graph by cloning every op through its FlatBuffers form and back
  * ({@code FlatBuffersMapper.cloneViaSerialize}), which finds the op's class from its name and hash in
@@ -20,6 +23,11 @@ import org.nd4j.imports.converters.ImportClassMapping;
 final class OpTable {
 
     private OpTable() {
+    }
+
+    /** ND4J's native op {@code name}, whose kernel and hash such an op runs under its own name. */
+    static CustomOpDescriptor nativeOp(String name) {
+        return Nd4j.getExecutioner().getCustomOperations().get(name);
     }
 
     @SuppressWarnings("unchecked")

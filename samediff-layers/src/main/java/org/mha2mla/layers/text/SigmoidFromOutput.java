@@ -9,7 +9,6 @@ import org.nd4j.common.base.Preconditions;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ops.CustomOpDescriptor;
 import org.nd4j.linalg.api.ops.DynamicCustomOp;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The logistic function σ(x) = 1 / (1 + e^−x) of the SiLU and quick_gelu ({@link Activations}), ND4J's native
@@ -77,15 +76,11 @@ public final class SigmoidFromOutput extends DynamicCustomOp {
 
     @Override
     public long opHash() {
-        return sigmoid().getHash();
+        return OpTable.nativeOp("sigmoid").getHash();
     }
 
     @Override
     public CustomOpDescriptor getDescriptor() {
-        return sigmoid();
-    }
-
-    private static CustomOpDescriptor sigmoid() {
-        return Nd4j.getExecutioner().getCustomOperations().get("sigmoid");
+        return OpTable.nativeOp("sigmoid");
     }
 }
